@@ -124,7 +124,9 @@ def server_budget(plan: Plan, server: Server) -> ServerBudget:
             f"workers x {per_peak}{bouncer_term} = {rollout}"
         )
         relation = "<=" if headroom >= 0 else ">"
-        lines.append(f"headroom = usable {usable} - rollout peak {rollout} = {headroom} ({rollout} {relation} {usable})")
+        lines.append(
+            f"headroom = usable {usable} - rollout peak {rollout} = {headroom} ({rollout} {relation} {usable})"
+        )
 
     verdict = _verdict(usable, rollout)
     return ServerBudget(

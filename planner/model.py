@@ -245,7 +245,9 @@ class PgBouncer:
         if not re.match(r"^\d+\.\d+(\.\d+)?$", str(self.version)):
             raise InputError("pgbouncer.version", f"must look like 1.21.0, got {self.version!r}")
         if self.pool_mode not in ("session", "transaction", "statement"):
-            raise InputError("pgbouncer.pool_mode", f"must be session, transaction or statement, got {self.pool_mode!r}")
+            raise InputError(
+                "pgbouncer.pool_mode", f"must be session, transaction or statement, got {self.pool_mode!r}"
+            )
         if self.max_prepared_statements is not None:
             _int("pgbouncer.max_prepared_statements", self.max_prepared_statements, 0)
         _int("pgbouncer.default_pool_size", self.default_pool_size, 1, MAX_CONNECTIONS_LIMIT)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 import pgserver
@@ -110,10 +110,8 @@ class Cluster:
         raise TimeoutError("cluster not ready")
 
     def destroy(self) -> None:
-        try:
+        with suppress(Exception):
             self.stop("immediate")
-        except Exception:  # noqa: BLE001 - already stopped is fine
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
