@@ -1,0 +1,106 @@
+"""Chart builders: the figures carry exactly the planner's numbers and the sampled counts, gaps included."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts
+from planner.budget import plan_budgets
+from planner.model import Deployment, Engine, Plan, Server
+
+LESSON = Plan(
+    servers=(Server(max_connections=100, other_clients=5),),
+    engines=(Engine(pool_size=20, max_overflow=10, pool_recycle=1800, pool_pre_ping=True),),
+    deployment=Deployment(instances=1, workers=4, surge=1),
+)
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def history(rows):
+    return pd.DataFrame(rows, columns=["taken_at", "server", "status", "application_name", "state", "count"])
+
+
+def test_budget_segments_of_the_lessons_example():
+    (budget,) = plan_budgets(LESSON)
+    assert budget_segments(LESSON, budget) == {
+        "reserved": 3, "other clients": 5, "steady": 80, "overflow": 40, "rollout surge": 120, "free": 0,
+    }
+
+
+def test_budget_figure_stacks_every_segment():
+    plan = Plan(servers=(Server(max_connections=200),), engines=(Engine(pool_size=5, max_overflow=5),),
+                deployment=Deployment(workers=4, surge=0))
+    fig = budget_figure(plan, plan_budgets(plan))
+    assert [t.name for t in fig.data] == ["reserved", "other clients", "steady", "overflow", "rollout surge", "free"]
+    assert [t.x[0] for t in fig.data] == [3, 0, 20, 20, 0, 157]
+    assert sum(t.x[0] for t in fig.data) == 200
+    assert fig.layout.shapes[0].x0 == 200
+
+
+def test_unbounded_budget_is_labelled():
+    plan = Plan(engines=(Engine(max_overflow=-1),))
+    fig = budget_figure(plan, plan_budgets(plan))
+    assert "unbounded" in fig.layout.annotations[0].text
+
+
+def test_wide_counts_sums_and_keeps_gaps():
+    frame = history([
+        (T0, "primary", "ok", "api", "idle", 3),
+        (T0, "primary", "ok", "api", "active", 2),
+        (T0, "primary", "ok", "worker", "idle", 4),
+        (T0 + timedelta(seconds=1), "primary", "refused", None, None, float("nan")),
+        (T0 + timedelta(seconds=2), "primary", "ok", "api", None, 1),
+    ])
+    by_state = wide_counts(frame, "state")
+    assert list(by_state.columns) == ["(hidden)", "active", "idle"]
+    assert by_state.iloc[0].tolist() == [0, 2, 7]
+    assert all(math.isnan(v) for v in by_state.iloc[1])
+    assert by_state.iloc[2].tolist() == [1, 0, 0]
+    by_app = wide_counts(frame, "application_name")
+    assert by_app.iloc[0].tolist() == [5, 4]
+
+
+def test_live_figure_draws_counts_gaps_and_plan_lines():
+    frame = history([
+        (T0, "primary", "ok", "api", "idle", 3),
+        (T0 + timedelta(seconds=1), "primary", "unreachable", None, None, float("nan")),
+        (T0 + timedelta(seconds=2), "primary", "ok", "api", "active", 5),
+    ])
+    fig = live_figure(frame, "state", {"steady": 80, "peak": 120, "usable": 92, "rollout peak": None})
+    names = [t.name for t in fig.data]
+    assert names == ["active", "idle", "total"]
+    total = fig.data[-1]
+    assert total.y[0] == 3 and math.isnan(total.y[1]) and total.y[2] == 5
+    assert total.connectgaps is False
+    assert sorted(s.y0 for s in fig.layout.shapes) == [80, 92, 120]
+
+
+def test_live_figure_downsamples_a_day_and_keeps_the_spike():
+    times = pd.date_range(T0, periods=86_400, freq="s")
+    counts = np.full(86_400, 10.0)
+    counts[40_000] = 77
+    frame = history({"taken_at": times, "server": "primary", "status": "ok", "application_name": "api",
+                     "state": "idle", "count": counts})
+    fig = live_figure(frame, "application_name", {})
+    assert all(len(t.x) <= 2_000 for t in fig.data)
+    assert max(fig.data[0].y) == 77
+
+
+def test_empty_history_says_so():
+    fig = live_figure(history([]), "state", {"usable": 37})
+    assert fig.data == ()
+    assert any("no samples" in a.text for a in fig.layout.annotations)
+
+
+def test_wait_figure_marks_current_plan():
+    curve = pd.DataFrame({"pool_size": [1, 2, 3, 4], "p99_wait_s": [math.inf, 0.5, 0.02, 0.0]})
+    fig = wait_figure(curve, 3, pool_timeout_s=30)
+    line, marker = fig.data
+    assert list(line.x) == [1, 2, 3, 4]
+    assert math.isnan(line.y[0]) and line.y[1] == 500 and line.y[2] == 20
+    assert list(marker.x) == [3] and marker.y[0] == 20
