@@ -1,0 +1,71 @@
+"""The demo is real: worker processes with their own engines show up in pg_stat_activity by name."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from dashboard.demo import DEMO_PLAN, MAX_CONNECTIONS, SCENARIOS, Demo
+
+pytestmark = pytest.mark.db
+
+ACTIVITY = (
+    "SELECT application_name, usename, state, pid FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+
+
+async def activity(demo: Demo) -> list[asyncpg.Record]:
+    url = make_url(demo.url())
+    conn = await asyncpg.connect(user=url.username, database=url.database, host=url.query["host"])
+    try:
+        return await conn.fetch(ACTIVITY)
+    finally:
+        await conn.close()
+
+
+async def wait_for(demo: Demo, predicate, timeout: float = 15.0) -> list[asyncpg.Record]:
+    deadline = time.monotonic() + timeout
+    rows: list[asyncpg.Record] = []
+    while time.monotonic() < deadline:
+        rows = await activity(demo)
+        if predicate(rows):
+            return rows
+        time.sleep(0.3)
+    raise AssertionError(f"condition not met; last activity: {[dict(r) for r in rows]}")
+
+
+async def test_workers_connect_with_their_names_and_leak_on_demand():
+    demo = Demo(DEMO_PLAN).start()
+    try:
+        assert len(demo.worker_pids) == DEMO_PLAN.deployment.workers == 4
+        assert all(os.path.exists(f"/proc/{pid}") for pid in demo.worker_pids)
+        names = {"demo-api-1", "demo-api-2", "demo-api-3", "demo-api-4"}
+        rows = await wait_for(demo, lambda rows: {r["application_name"] for r in rows} >= names)
+        assert {r["usename"] for r in rows if r["application_name"] in names} == {"demo_app"}
+        per_worker = [sum(r["application_name"] == n for r in rows) for n in sorted(names)]
+        assert all(1 <= n <= 10 for n in per_worker)  # within pool_size + max_overflow
+
+        demo.set_scenario("leaking session")
+        assert demo.scenario == "leaking session"
+        await wait_for(demo, lambda rows: sum(r["state"] == "idle in transaction" for r in rows) >= 4)
+
+        demo.set_scenario("connection storm")
+        rows = await wait_for(demo, lambda rows: len(rows) >= MAX_CONNECTIONS - 3 - 1)
+        stats = demo.stats()
+        assert set(stats) == names
+    finally:
+        pids = demo.worker_pids
+        demo.stop()
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)  # stopped and reaped
+    assert not demo.root.exists()
+
+
+def test_unknown_scenario_is_refused(tmp_path):
+    demo = Demo(DEMO_PLAN, root=tmp_path)
+    with pytest.raises(ValueError, match="unknown scenario 'chaos'; known: " + ", ".join(SCENARIOS)):
+        demo.set_scenario("chaos")
