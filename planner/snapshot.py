@@ -59,6 +59,8 @@ class ServerSettings:
     """e.g. 160002."""
     can_see_all: bool
     """Our role has pg_read_all_stats (pg_monitor) or is superuser: counts are complete."""
+    role: str | None = None
+    """The monitoring role (current_user): ``GRANT pg_monitor TO <role>`` names it when can_see_all is false."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
