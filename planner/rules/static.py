@@ -1,0 +1,277 @@
+"""Static rules: pitfalls visible in a plan and its URLs, before anything runs.
+
+Each rule returns Findings with a stable id from DESIGN.md's table, the evidence as numbers, a concrete
+fix and a snippet to paste. ``static_findings(plan)`` runs them all and returns them sorted.
+"""
+
+from __future__ import annotations
+
+import math
+
+from planner.budget import ServerBudget, plan_budgets
+from planner.dsn import (
+    check_url,
+    parse_url,
+    pgbouncer_drops_prepared_statements,
+    prepared_statement_fix,
+    statement_caches_off,
+)
+from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
+from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+
+def sort_findings(findings) -> list[Finding]:
+    """Most severe first, then by id, server and message (a stable order for the CLI, UI and tests)."""
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.id, f.server or "", f.message))
+
+
+def _per_process_terms(plan: Plan, server: str) -> str:
+    direct = [e for e in plan.engines_on(server) if not e.via_pgbouncer]
+    return " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in direct) or "0"
+
+
+def _budget_fix(plan: Plan, budget: ServerBudget, allowed: int) -> tuple[str, str]:
+    direct = [e for e in plan.engines_on(budget.name) if not e.via_pgbouncer]
+    per_process = max(allowed - budget.pgbouncer_connections, 0) // max(budget.rollout_processes, 1)
+    if len(direct) == 1 and per_process >= 1:
+        engine = direct[0]
+        pool = min(engine.pool_size or per_process, math.ceil(per_process * 2 / 3))
+        overflow = per_process - pool
+        return (
+            f"cap each process at {per_process} connections on {budget.name}: pool_size={pool}, "
+            f"max_overflow={overflow} ({budget.rollout_processes} rollout processes x {per_process} = "
+            f"{budget.rollout_processes * per_process} <= {allowed}); or fewer workers, PgBouncer, or a higher "
+            f"max_connections (python -m planner recommend shows each)",
+            f"create_async_engine(url, pool_size={pool}, max_overflow={overflow})",
+        )
+    return (
+        f"bring the rollout peak on {budget.name} to at most {allowed}: smaller pools, fewer workers, PgBouncer or "
+        f"a higher max_connections (python -m planner recommend shows each)",
+        "",
+    )
+
+
+def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """too-many-connections, overflow-exceeds-budget, rollout-surge, unbounded-overflow."""
+    out: list[Finding] = []
+    dep = plan.deployment
+    for budget in plan_budgets(plan):
+        name, usable = budget.name, budget.usable
+        spare_needed = math.ceil(thresholds.tight_fraction * usable) if usable > 0 else 0
+        allowed = usable - spare_needed
+        if budget.rollout_peak is None:
+            continue  # unbounded: reported per engine below
+        terms = _per_process_terms(plan, name)
+        bouncer = f" + {budget.pgbouncer_connections} via PgBouncer" if budget.pgbouncer_connections else ""
+        if usable <= 0:
+            out.append(Finding(
+                "too-many-connections", "critical",
+                f"{name}: usable = {budget.max_connections} - reserved - other clients = {usable}: no slot is left "
+                f"for the application",
+                "raise max_connections or lower other_clients/reserved slots", "", name,
+            ))
+            continue
+        if budget.rollout_peak > usable:
+            fix, snippet = _budget_fix(plan, budget, allowed)
+            worst = budget.peak if budget.peak is not None and budget.peak > usable else budget.rollout_peak
+            when = "at peak" if worst == budget.peak else "at rollout peak"
+            procs = budget.processes if when == "at peak" else budget.rollout_processes
+            out.append(Finding(
+                "too-many-connections", "critical",
+                f"{name}: {when}, {procs} processes x {terms}{bouncer} = {worst} > {usable} usable "
+                f"(max_connections {budget.max_connections} - {budget.max_connections - usable} reserved/other)"
+                + (f", rollout peak {budget.rollout_peak}" if worst != budget.rollout_peak else "") + "; "
+                "the server refuses the rest with 'sorry, too many clients already'",
+                fix, snippet, name,
+            ))
+        elif budget.verdict == "tight":
+            fix, snippet = _budget_fix(plan, budget, allowed)
+            out.append(Finding(
+                "too-many-connections", "warning",
+                f"{name}: rollout peak {budget.rollout_peak} leaves {budget.headroom} of {usable} usable slots "
+                f"({budget.headroom / usable:.0%}), less than the {thresholds.tight_fraction:.0%} margin",
+                fix, snippet, name,
+            ))
+        if budget.peak is not None and budget.peak > usable and budget.lesson_rule_total <= budget.max_connections:
+            pools = " + ".join(str(e.pool_size) for e in plan.engines_on(name) if not e.via_pgbouncer)
+            out.append(Finding(
+                "overflow-exceeds-budget", "critical",
+                f"{name}: the lesson's rule passes (pool_size {pools} x {budget.processes} processes = "
+                f"{budget.lesson_rule_total} <= max_connections {budget.max_connections}) but it ignores "
+                f"max_overflow: {budget.processes} processes x {terms}{bouncer} = {budget.peak} > {usable} usable",
+                "count max_overflow in the budget: processes x (pool_size + max_overflow) must fit the usable slots",
+                _budget_fix(plan, budget, allowed)[1], name,
+            ))
+        if budget.peak is not None and budget.peak <= usable < budget.rollout_peak:
+            out.append(Finding(
+                "rollout-surge", "critical",
+                f"{name}: fits in steady state ({budget.processes} processes: {budget.peak} <= {usable} usable) but "
+                f"not while a rolling deploy overlaps old and new instances: ({dep.max_instances} instances + "
+                f"{dep.surge_instances} surge) x {dep.workers} workers x {terms}{bouncer} = {budget.rollout_peak} "
+                f"> {usable}",
+                "lower the pools so the rollout peak fits, or deploy with maxSurge 0 / maxUnavailable >= 1 "
+                "(old pods stop before new ones start)",
+                "strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1", name,
+            ))
+    for engine in plan.engines:
+        if engine.unbounded:
+            what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
+            out.append(Finding(
+                "unbounded-overflow", "critical",
+                f"engine {engine.name}: {what} puts no ceiling on its connections: under load every process opens "
+                f"as many as it has concurrent requests, until {engine.server} refuses them",
+                "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
+                f"create_async_engine(url, pool_size={engine.pool_size or 5}, max_overflow=5)", engine.server,
+            ))
+    return out
+
+
+def replica_same_server(plan: Plan) -> list[Finding]:
+    """Two engines of one process on one server (declared, or two server entries with the same host:port)."""
+    out: list[Finding] = []
+    for server in plan.servers:
+        engines = [e for e in plan.engines_on(server.name) if not e.via_pgbouncer]
+        if len(engines) > 1:
+            names = " and ".join(e.name for e in engines)
+            total = " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
+            out.append(Finding(
+                "replica-same-server", "warning",
+                f"engines {names} of each process both connect to {server.name}: its share per process is "
+                f"{total}, not one pool",
+                "point the replica engine at the replica server, or size both pools together against this server",
+                "", server.name,
+            ))
+    seen: dict[tuple, Engine] = {}
+    for engine in plan.engines:
+        if not engine.url:
+            continue
+        url = parse_url(engine.url)
+        key = (url.host, url.port or 5432, url.database)
+        other = seen.setdefault(key, engine)
+        if other is not engine and other.server != engine.server:
+            out.append(Finding(
+                "replica-same-server", "warning",
+                f"engines {other.name} (server {other.server}) and {engine.name} (server {engine.server}) have the "
+                f"same host {url.host}:{url.port or 5432}/{url.database}: one server carries both pools, but the "
+                f"plan counts them on two",
+                f"use the replica's own host in {engine.name}'s URL, or declare both engines on {other.server}",
+                "", other.server,
+            ))
+    return out
+
+
+def prepared_statements(plan: Plan) -> list[Finding]:
+    """asyncpg/psycopg through a PgBouncer that drops prepared statements, without the caches turned off."""
+    out: list[Finding] = []
+    bouncer = plan.pgbouncer
+    for engine in plan.engines:
+        if not (engine.via_pgbouncer and bouncer and pgbouncer_drops_prepared_statements(bouncer)):
+            continue
+        url = parse_url(engine.url) if engine.url else None
+        driver = url.get_driver_name() if url else "asyncpg"
+        if driver not in ("asyncpg", "psycopg"):
+            continue
+        sqla_off, asyncpg_off = statement_caches_off(url, engine.statement_cache_size)
+        if driver == "asyncpg" and sqla_off and asyncpg_off:
+            continue
+        missing = [label for label, off in (("?prepared_statement_cache_size=0 in the URL", sqla_off),
+                                            ('connect_args={"statement_cache_size": 0}', asyncpg_off)) if not off]
+        why = (f"version {bouncer.version} < 1.21" if bouncer.version_tuple < (1, 21)
+               else f"max_prepared_statements = {bouncer.effective_max_prepared_statements}")
+        fix, snippet = prepared_statement_fix(driver)
+        lacking = f"lacks {' and '.join(missing)}" if driver == "asyncpg" else "uses psycopg's prepared statements"
+        out.append(Finding(
+            "prepared-statement-cache", "critical" if len(missing) == 2 or driver != "asyncpg" else "warning",
+            f"engine {engine.name} goes through PgBouncer in {bouncer.pool_mode} mode ({why}) and {lacking}: "
+            f'queries fail with prepared statement "__asyncpg_stmt_N__" does not exist',
+            fix, snippet, engine.server,
+        ))
+    return out
+
+
+def url_findings(plan: Plan) -> list[Finding]:
+    """Per-driver URL checks (asyncpg-ssl, sync-driver, ...) for every engine with a URL."""
+    out: list[Finding] = []
+    for engine in plan.engines:
+        if engine.url:
+            out += check_url(engine.url, statement_cache_size=engine.statement_cache_size,
+                             pgbouncer_declared=engine.via_pgbouncer, engine=engine.name, server=engine.server)
+    return out
+
+
+def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """recycle-after-idle-timeout and pool-timeout-exceeds-request-timeout."""
+    out: list[Finding] = []
+    for engine in plan.engines:
+        server = plan.server(engine.server)
+        idle = [(t, what) for t, what in (
+            (server.idle_session_timeout_s, f"{server.name}'s idle_session_timeout"),
+            (plan.lb_idle_timeout_s or 0.0, "the load balancer's idle timeout"),
+        ) if t > 0]
+        if idle:
+            shortest, what = min(idle)
+            if engine.pool_recycle == -1 or engine.pool_recycle >= shortest:
+                suggested = max(1, math.floor(shortest * thresholds.recycle_fraction_of_idle_timeout))
+                current = "unset (-1, never)" if engine.pool_recycle == -1 else f"{engine.pool_recycle:g} s"
+                relation = "" if engine.pool_recycle == -1 else f" >= {shortest:g} s"
+                out.append(Finding(
+                    "recycle-after-idle-timeout", "info" if engine.pool_pre_ping else "warning",
+                    f"engine {engine.name}: pool_recycle {current}{relation}, {what} is {shortest:g} s: idle pooled "
+                    f"connections get closed under the pool, and the next checkout fails with "
+                    f"'connection is closed'" + (" (pool_pre_ping hides it at the cost of a reconnect)"
+                                                 if engine.pool_pre_ping else ""),
+                    f"pool_recycle={suggested} (below {shortest:g} s) and pool_pre_ping=True",
+                    f"create_async_engine(url, pool_recycle={suggested}, pool_pre_ping=True)", engine.server,
+                ))
+        workload = plan.workload
+        if workload and workload.request_timeout_s is not None and engine.pool_timeout >= workload.request_timeout_s:
+            suggested_t = workload.request_timeout_s * thresholds.pool_timeout_fraction_of_request_timeout
+            out.append(Finding(
+                "pool-timeout-exceeds-request-timeout", "warning",
+                f"engine {engine.name}: pool_timeout {engine.pool_timeout:g} s >= request timeout "
+                f"{workload.request_timeout_s:g} s: callers give up before the pool does, so overload shows as "
+                f"timeouts upstream instead of a clear pool TimeoutError, and the waiting work is wasted",
+                f"pool_timeout={suggested_t:g} (below the request timeout)",
+                f"create_async_engine(url, pool_timeout={suggested_t:g})", engine.server,
+            ))
+    return out
+
+
+def pgbouncer_clients(plan: Plan) -> list[Finding]:
+    """PgBouncer's max_client_conn below the client connections the fleet opens at rollout peak."""
+    bouncer = plan.pgbouncer
+    routed = [e for e in plan.engines if e.via_pgbouncer]
+    if not bouncer or not routed or any(e.unbounded for e in routed):
+        return []
+    dep = plan.deployment
+    processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    clients = processes * sum(e.pool_size + e.max_overflow for e in routed)
+    if clients <= bouncer.max_client_conn:
+        return []
+    return [Finding(
+        "too-many-connections", "critical",
+        f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
+        f"> max_client_conn {bouncer.max_client_conn}",
+        f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
+        f"max_client_conn = {clients}", bouncer.server,
+    )]
+
+
+def _per_engine(engines: list[Engine]) -> str:
+    return " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
+
+
+def static_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """Every static rule over the plan, sorted (critical first). Bad URLs raise InputError('url', ...)."""
+    findings = (
+        budget_findings(plan, thresholds)
+        + pgbouncer_clients(plan)
+        + replica_same_server(plan)
+        + prepared_statements(plan)
+        + url_findings(plan)
+        + timeout_findings(plan, thresholds)
+    )
+    return sort_findings(findings)
+
+
+__all__ = ["sort_findings", "static_findings"]
