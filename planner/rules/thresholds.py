@@ -35,6 +35,8 @@ class Thresholds:
     burst_new_backends: int = 20
     """Live ``cold-pool``: this many new backends of one application within ``burst_window_s`` is a burst."""
     burst_window_s: float = 10.0
+    burst_reported_s: float = 300.0
+    """Live ``cold-pool``: how long after a burst it is still reported (then it is history)."""
     leak_over_plan_fraction: float = 0.0
     """Live ``connection-leak``: an application over its planned ceiling by more than this share."""
     recycle_age_slack_s: float = 60.0
