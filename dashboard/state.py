@@ -1,0 +1,445 @@
+"""The dashboard's view-model, without Streamlit: sidebar inputs -> Plan -> what every panel shows.
+
+``app.py`` only draws what these functions return, so the whole page logic is tested without a browser
+and the UI computes nothing itself: budgets, verdicts and arithmetic come from ``planner.budget``, findings
+from ``planner.rules``, predicted waits from ``planner.queueing``, snippets from ``planner.export``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from dashboard.demo import SCENARIOS  # noqa: F401 - re-exported for the page
+from planner.budget import ServerBudget, overall_verdict, plan_budgets
+from planner.dsn import mask_url
+from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, InputError, Plan, Server, Workload
+from planner.snapshot import ServerSettings, Snapshot
+
+PRIMARY = "primary"
+REPLICA = "replica"
+URL_KEYS = {PRIMARY: "DATABASE_URL", REPLICA: "REPLICA_DATABASE_URL"}
+TIME_RANGES: dict[str, timedelta | None] = {
+    "15 min": timedelta(minutes=15),
+    "1 h": timedelta(hours=1),
+    "6 h": timedelta(hours=6),
+    "24 h": timedelta(hours=24),
+    "whole history": None,
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Every sidebar control, by widget key. Values are what the user typed, checked by ``planner.model``."""
+
+    max_connections: int = 100
+    superuser_reserved_connections: int = 3
+    reserved_connections: int = 0
+    other_clients: int = 0
+    major_version: int = 16
+    instances: int = 1
+    workers: int = 1
+    surge_percent: int = 25
+    autoscale_max: int = 0
+    """0 = no autoscaling."""
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout: float = 30.0
+    pool_recycle: float = -1.0
+    pool_pre_ping: bool = False
+    replica: bool = False
+    replica_same_server: bool = False
+    """The replica engine points at the primary server (the pitfall ``replica-same-server``)."""
+    replica_max_connections: int = 100
+    replica_pool_size: int = 5
+    replica_max_overflow: int = 10
+    rps: float = 100.0
+    hold_ms: float = 20.0
+    request_timeout_s: float = 0.0
+    """0 = the caller never gives up."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+PRESETS: dict[str, Inputs] = {
+    "PostgreSQL defaults": Inputs(),
+    "Lesson's production example": Inputs(pool_size=20, max_overflow=10, pool_timeout=30.0, pool_recycle=1800.0,
+                                          pool_pre_ping=True, workers=4),
+}
+
+
+def inputs_from(values: Mapping[str, object], base: Inputs | None = None) -> Inputs:
+    """Inputs from widget values (unknown keys ignored, missing keys from ``base``)."""
+    base = base or Inputs()
+    known = {f.name for f in fields(Inputs)}
+    return replace(base, **{k: v for k, v in values.items() if k in known})
+
+
+def inputs_from_plan(plan: Plan) -> Inputs:
+    """The sidebar values that reproduce a single-engine plan (used for the demo fleet's preset)."""
+    server, engine, dep = plan.servers[0], plan.engines[0], plan.deployment
+    workload = plan.workload
+    return Inputs(
+        max_connections=server.max_connections, superuser_reserved_connections=server.superuser_reserved_connections,
+        reserved_connections=server.reserved_connections, other_clients=server.other_clients,
+        major_version=server.major_version, instances=dep.instances, workers=dep.workers,
+        surge_percent=int(str(dep.surge).rstrip("%")) if isinstance(dep.surge, str) else 0,
+        pool_size=engine.pool_size, max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
+        pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
+        rps=workload.rps if workload else 100.0, hold_ms=workload.hold_ms if workload else 20.0,
+        request_timeout_s=(workload.request_timeout_s or 0.0) if workload else 0.0,
+    )
+
+
+def prefill_from_server(inputs: Inputs, settings: ServerSettings | None, *, other_clients: int | None = None) -> Inputs:
+    """Server limits as the live server reports them (max_connections, reserved slots, version)."""
+    if settings is None:
+        return inputs
+    return replace(
+        inputs,
+        max_connections=settings.max_connections,
+        superuser_reserved_connections=settings.superuser_reserved_connections,
+        reserved_connections=settings.reserved_connections or 0,
+        major_version=min(max(settings.major_version, 12), 18),
+        other_clients=inputs.other_clients if other_clients is None else other_clients,
+    )
+
+
+def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, application_name: str | None = None) -> Plan:
+    """The Plan the inputs describe. Raises ``InputError`` (from ``planner.model``) on a bad combination."""
+    urls = urls or {}
+    primary = Server(
+        name=PRIMARY, max_connections=inputs.max_connections,
+        superuser_reserved_connections=inputs.superuser_reserved_connections,
+        reserved_connections=inputs.reserved_connections, other_clients=inputs.other_clients,
+        major_version=inputs.major_version,
+    )
+    servers = [primary]
+    engines = [Engine(name=PRIMARY, server=PRIMARY, pool_size=inputs.pool_size, max_overflow=inputs.max_overflow,
+                      pool_timeout=inputs.pool_timeout, pool_recycle=inputs.pool_recycle,
+                      pool_pre_ping=inputs.pool_pre_ping, url=urls.get(PRIMARY), application_name=application_name)]
+    if inputs.replica:
+        target = PRIMARY if inputs.replica_same_server else REPLICA
+        if target == REPLICA:
+            servers.append(replace(primary, name=REPLICA, max_connections=inputs.replica_max_connections,
+                                   other_clients=0))
+        engines.append(Engine(name=REPLICA, server=target, pool_size=inputs.replica_pool_size,
+                              max_overflow=inputs.replica_max_overflow, pool_timeout=inputs.pool_timeout,
+                              pool_recycle=inputs.pool_recycle, pool_pre_ping=inputs.pool_pre_ping,
+                              url=urls.get(REPLICA), application_name=application_name))
+    deployment = Deployment(
+        instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
+        autoscale_max=inputs.autoscale_max or None,
+    )
+    workload = Workload(rps=inputs.rps, hold_ms=inputs.hold_ms, request_timeout_s=inputs.request_timeout_s or None)
+    return Plan(servers=tuple(servers), engines=tuple(engines), deployment=deployment, workload=workload)
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What the verdict, budget, findings and export panels show for one set of inputs."""
+
+    plan: Plan
+    budgets: tuple[ServerBudget, ...]
+    verdict: str
+    headroom: int | None
+    """The smallest headroom over all servers (None: a pool is unbounded)."""
+    arithmetic: str
+    """The planner's own sentences for the tightest server, in one line."""
+    findings: tuple[Finding, ...]
+    tightest: ServerBudget
+    """The server with the least headroom: the one the headline numbers describe."""
+
+
+def evaluate(plan: Plan) -> PlanView:
+    """Budgets, verdict and static findings of a plan (all from ``planner``)."""
+    from planner.rules import static_findings
+
+    budgets = plan_budgets(plan)
+    worst = min(budgets, key=lambda b: float("-inf") if b.headroom is None else b.headroom)
+    arithmetic = " · ".join(
+        line for line in worst.explanation if line.startswith(("rollout peak", "headroom", "peak = unbounded"))
+    )
+    return PlanView(
+        plan=plan, budgets=budgets, verdict=overall_verdict(budgets), headroom=worst.headroom,
+        arithmetic=f"{worst.name}: {arithmetic}" if len(budgets) > 1 else arithmetic,
+        findings=tuple(static_findings(plan)), tightest=worst,
+    )
+
+
+def fmt(value: int | None) -> str:
+    """A budget figure for display: None is an unbounded pool."""
+    return "unbounded" if value is None else f"{value:,}"
+
+
+def headline_metrics(view: PlanView) -> list[tuple[str, str]]:
+    """The six numbers under the verdict, for the tightest server (all from ``planner.budget``)."""
+    b = view.tightest
+    return [
+        ("Usable slots", fmt(b.usable)),
+        ("Steady", fmt(b.steady)),
+        ("Peak", fmt(b.peak)),
+        ("Rollout peak", fmt(b.rollout_peak)),
+        ("Headroom", fmt(b.headroom)),
+        ("Lesson's rule (pool_size × processes)", fmt(b.lesson_rule_total)),
+    ]
+
+
+def plan_lines(budget: ServerBudget) -> dict[str, float | None]:
+    """The horizontal lines the live chart draws for one server (the planner's figures)."""
+    return {
+        "steady": budget.steady,
+        "peak": budget.peak,
+        "rollout peak": budget.rollout_peak if budget.rollout_peak != budget.peak else None,
+        "usable": budget.usable,
+        "max_connections": budget.max_connections,
+    }
+
+
+def inline_error(error: InputError) -> str:
+    """The one-line message the page shows for a bad combination of inputs."""
+    return f"Cannot build this plan: {error}"
+
+
+# -- where to connect ---------------------------------------------------------------------------------------
+
+def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Servers to monitor: DATABASE_URL (+ REPLICA_DATABASE_URL) from st.secrets, else the environment.
+
+    Empty means: nothing configured, so the dashboard runs its embedded demo.
+    """
+    environ = os.environ if environ is None else environ
+    targets: dict[str, str] = {}
+    for server, key in URL_KEYS.items():
+        value = None
+        if secrets is not None:
+            try:
+                value = secrets.get(key)
+            except Exception:  # st.secrets raises when no secrets.toml exists at all
+                value = None
+        value = value or environ.get(key)
+        if value:
+            targets[server] = str(value).strip()
+    return targets
+
+
+def masked_targets(targets: Mapping[str, str]) -> dict[str, str]:
+    """The URLs as the page may show them: passwords replaced by ***."""
+    return {name: mask_url(url) for name, url in targets.items()}
+
+
+# -- findings -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FindingRow:
+    """One entry of the pitfalls panel."""
+
+    finding: Finding
+    since: datetime | None
+    """When it started (live findings); None for a finding of the plan itself."""
+    source: str
+    """``live`` or ``plan``."""
+
+
+def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[FindingRow]:
+    """Live findings newest first (by when they started), then the plan's own findings by severity.
+
+    ``live`` holds ``planner.rules.live.LiveFinding`` objects (finding + since).
+    """
+    rows = [FindingRow(item.finding, item.since, "live") for item in live]  # type: ignore[attr-defined]
+    rows.sort(key=lambda r: (r.since, -SEVERITY_ORDER[r.finding.severity]), reverse=True)
+    live_ids = {(r.finding.id, r.finding.server) for r in rows}
+    plan_rows = [FindingRow(f, None, "plan") for f in static if (f.id, f.server) not in live_ids]
+    plan_rows.sort(key=lambda r: SEVERITY_ORDER[r.finding.severity])
+    return rows + plan_rows
+
+
+def live_findings_for(plan: Plan | None, monitor, servers: Sequence[str], *, now: datetime) -> list[object]:
+    """The live rules (``planner.rules.live``) over each server's recent samples, with since-when."""
+    from planner.rules.live import tracked_live_findings
+    from planner.rules.thresholds import DEFAULT_THRESHOLDS
+
+    since = now - timedelta(seconds=DEFAULT_THRESHOLDS.live_history_window_s)
+    snapshots = [snap for server in servers for snap in monitor.history.snapshots(server, since=since)]
+    return tracked_live_findings(plan, snapshots, now=now)
+
+
+# -- predicted wait -----------------------------------------------------------------------------------------
+
+WAIT_CURVE_SIM_ARRIVALS = 5_000
+"""Simulated checkouts per point of the wait chart (the CLI's ``wait`` uses more; this keeps a rerun fast)."""
+
+
+def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> pd.DataFrame:
+    """Predicted p99 checkout wait of one worker process against pool_size (max_overflow as planned).
+
+    Every value comes from ``planner.queueing.predict_wait``; an unbounded pool or no workload gives an
+    empty frame.
+    """
+    from planner.queueing import DEFAULT_CHECKOUT_OVERHEAD_MS, PRE_PING_OVERHEAD_MS, HoldTime, predict_wait
+
+    columns = ["pool_size", "p99_wait_s", "timeout_rate", "utilisation", "method"]
+    engine = next(e for e in plan.engines if e.name == engine_name)
+    if plan.workload is None or engine.unbounded or plan.workload.hold_ms <= 0:
+        return pd.DataFrame(columns=columns)
+    rate = plan.workload.per_worker_rps(plan.deployment)
+    overhead = DEFAULT_CHECKOUT_OVERHEAD_MS + (PRE_PING_OVERHEAD_MS if engine.pool_pre_ping else 0.0)
+    hold = HoldTime(plan.workload.hold_ms).plus(overhead)
+    last = max(engine.pool_size + 2, math.ceil(rate * hold.mean / 1000 * 1.5) + 3, 8)
+    sizes = {max(1, round(1 + i * (last - 1) / (points - 1))) for i in range(points)}
+    sizes = sorted(sizes | {max(engine.pool_size, 1)})
+    rows = []
+    for size in sizes:
+        p = predict_wait(rate, hold, size, engine.max_overflow, engine.pool_timeout or 0.001,
+                         sim_arrivals=WAIT_CURVE_SIM_ARRIVALS)
+        rows.append((size, p.wait_p99_ms / 1000, p.timeout_rate, p.utilisation, p.method))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def wait_caption(plan: Plan, curve: pd.DataFrame, engine_name: str = PRIMARY) -> str:
+    """One line under the wait chart: the current pool's predicted p99 and the per-worker load behind it."""
+    engine = next(e for e in plan.engines if e.name == engine_name)
+    row = curve[curve["pool_size"] == engine.pool_size].iloc[0]
+    rate = plan.workload.per_worker_rps(plan.deployment) if plan.workload else 0.0
+    return (
+        f"pool_size {engine.pool_size} (max_overflow {engine.max_overflow}): predicted p99 wait "
+        f"{row.p99_wait_s * 1000:.1f} ms, {row.timeout_rate:.1%} of checkouts time out, utilisation "
+        f"{row.utilisation:.2f} ({row.method}); per worker {rate:.3g} req/s"
+    )
+
+
+# -- live panel ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the live panel shows for one server: a headline, the history to chart, the latest groups."""
+
+    headline: str
+    error: str | None
+    frame: pd.DataFrame
+    lines: dict[str, float | None]
+    table: pd.DataFrame | None
+
+
+def history_since(range_label: str, now: datetime) -> datetime | None:
+    if range_label not in TIME_RANGES:
+        raise InputError("time range", f"must be one of {', '.join(TIME_RANGES)}, got {range_label!r}")
+    span = TIME_RANGES[range_label]
+    return None if span is None else now - span
+
+
+def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
+    """The latest sample's connections per application and state, biggest first."""
+    if snapshot is None or not snapshot.ok:
+        return None
+    rows = {}
+    for g in snapshot.groups:
+        key = (g.application_name or "(none)", g.state or "(hidden)")
+        rows[key] = rows.get(key, 0) + g.count
+    table = pd.DataFrame([(a, s, n) for (a, s), n in rows.items()], columns=["application_name", "state", "count"])
+    return table.sort_values(["count", "application_name", "state"], ascending=[False, True, True], ignore_index=True)
+
+
+def live_headline(server: str, snapshot: Snapshot | None) -> tuple[str, str | None]:
+    """``(headline, error)`` for the latest sample of one server."""
+    if snapshot is None:
+        return f"**{server}**: waiting for the first sample…", None
+    when = f"{snapshot.taken_at:%H:%M:%S} UTC"
+    if not snapshot.ok:
+        return f"**{server}**: no sample at {when} ({snapshot.status})", f"{snapshot.status}: {snapshot.error or ''}"
+    states = snapshot.count_by("state")
+    parts = ", ".join(f"{n} {s or 'hidden'}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
+    latency = f" · query {snapshot.latency_ms:.1f} ms" if snapshot.latency_ms is not None else ""
+    return f"**{server}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
+
+
+def live_view(monitor, server: str, plan: Plan | None, range_label: str, *, now: datetime) -> LiveView:
+    """Everything the live panel needs for one server, from the monitor's history and latest sample."""
+    snapshot = monitor.latest().get(server)
+    headline, error = live_headline(server, snapshot)
+    frame = monitor.history.frame(server, since=history_since(range_label, now))
+    lines: dict[str, float | None] = {}
+    if plan is not None and server in {s.name for s in plan.servers}:
+        lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
+    return LiveView(headline, error, frame, lines, latest_table(snapshot))
+
+
+# -- start-up -----------------------------------------------------------------------------------------------
+
+def initial_inputs(demo_plan: Plan | None = None) -> Inputs:
+    """The sidebar's first values: the demo fleet's plan in demo mode, PostgreSQL's defaults otherwise."""
+    return inputs_from_plan(demo_plan) if demo_plan is not None else Inputs()
+
+
+def history_path(targets: Sequence[tuple[str, str]] | Mapping[str, str]) -> Path:
+    """Where the live history of these servers is kept: ``$POOL_PLANNER_DATA`` (default ``./data``).
+
+    One file per set of servers, named by a hash of the masked URLs (no secret reaches the file system).
+    """
+    from dashboard.live.history import default_data_dir
+
+    items = sorted(dict(targets).items())
+    digest = hashlib.sha1(repr([(k, mask_url(v)) for k, v in items]).encode()).hexdigest()[:12]
+    return default_data_dir() / f"history-{digest}.sqlite"
+
+
+def snippet_language(snippet: str) -> str:
+    """Syntax highlighting for a finding's snippet (presentation only)."""
+    text = snippet.lstrip()
+    if text.startswith(("ALTER ", "SELECT ", "GRANT ", "SET ", "CREATE ROLE")):
+        return "sql"
+    first = text.splitlines()[0] if text else ""
+    if text.startswith("[") or ("= " in first and "(" not in first):
+        return "ini"
+    return "python"
+
+
+# -- export -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One export tab: the planner's snippet and how the download button names it."""
+
+    format: str
+    title: str
+    file_name: str
+    language: str
+    mime: str
+    text: str
+
+
+EXPORT_FILES: dict[str, tuple[str, str, str, str]] = {
+    "python": ("Python engines", "db.py", "python", "text/x-python"),
+    "env": (".env", "pool.env", "bash", "text/plain"),
+    "uvicorn": ("Uvicorn", "uvicorn.sh", "bash", "text/x-sh"),
+    "gunicorn": ("Gunicorn", "gunicorn.sh", "bash", "text/x-sh"),
+    "pgbouncer": ("pgbouncer.ini", "pgbouncer.ini", "ini", "text/plain"),
+    "postgresql": ("postgresql.conf", "postgresql.conf", "ini", "text/plain"),
+    "json": ("JSON", "plan.json", "json", "application/json"),
+}
+
+
+def export_files(plan: Plan) -> list[ExportFile]:
+    """Every format ``planner.export`` knows, with the exact text ``python -m planner export`` prints.
+
+    A format that does not apply to the plan (pgbouncer.ini without PgBouncer) is left out.
+    """
+    from planner.export import FORMATS, export
+
+    files = []
+    for fmt in FORMATS:
+        title, file_name, language, mime = EXPORT_FILES.get(fmt, (fmt, f"{fmt}.txt", "text", "text/plain"))
+        try:
+            text = export(plan, fmt)
+        except InputError:
+            continue
+        files.append(ExportFile(fmt, title, file_name, language, mime, text))
+    return files
