@@ -54,6 +54,7 @@ _ENGINE_FLAGS = {
 }
 _DEPLOYMENT_FLAGS = {"instances": "instances", "workers": "workers", "surge": "surge", "autoscale_max": "autoscale_max"}
 _WORKLOAD_FLAGS = {"rps": "rps", "hold_ms": "hold_ms", "request_timeout": "request_timeout_s"}
+_TOP_FLAGS = {"lb_idle_timeout": "lb_idle_timeout_s"}
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +121,24 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         data["workload"] = workload
     if given("lb_idle_timeout"):
         data["lb_idle_timeout_s"] = args.lb_idle_timeout
-    return plan_from_data(data)
+    try:
+        return plan_from_data(data)
+    except InputError as err:
+        flag = _flag_for(err.field, args)
+        if flag is None:
+            raise
+        raise InputError(flag, str(err).split(": ", 1)[-1]) from None
+
+
+def _flag_for(field: str, args: argparse.Namespace) -> str | None:
+    """The flag the user typed for a field named in an InputError (``servers[0].max_connections``)."""
+    key = field.rsplit(".", 1)[-1]
+    tables = (_SERVER_FLAGS, _ENGINE_FLAGS, _DEPLOYMENT_FLAGS, _WORKLOAD_FLAGS, _TOP_FLAGS)
+    for table in tables:
+        for dest, name in table.items():
+            if name == key and getattr(args, dest, None) is not None:
+                return "--" + dest.replace("_", "-")
+    return None
 
 
 def _surge(value: str) -> int | str:
