@@ -308,7 +308,7 @@ def _refused_findings(
     full = Finding(
         "too-many-connections",
         "critical",
-        f'{snap.server} refused a new connection: "{words}" (SQLSTATE {code}): every slot an ordinary role '
+        f'{snap.server} is out of connection slots: "{words}" (SQLSTATE {code}): every slot an ordinary role '
         "may use is taken",
         fix,
         snippet,
@@ -333,7 +333,7 @@ def _refused_findings(
     monitor = Finding(
         "monitor-refused",
         "warning",
-        f'the dashboard\'s own connection to {snap.server} was refused: "{words}" (SQLSTATE {code}): '
+        f'the dashboard could not connect to {snap.server}: "{words}" (SQLSTATE {code}): '
         "no live counts until a slot frees up",
         monitor_fix,
         monitor_snippet,
