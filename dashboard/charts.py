@@ -105,11 +105,14 @@ def wide_counts(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     width = max(len(cat_index), 1)
     grid = np.bincount(
         times[use] * width + cats, weights=counts[use], minlength=len(time_index) * width,
-    ).reshape(len(time_index), width)[:, : len(cat_index)]
+    ).astype(float).reshape(len(time_index), width)[:, : len(cat_index)]
     sampled = np.zeros(len(time_index), dtype=bool)
     sampled[times[ok]] = True
     grid[~sampled] = np.nan
-    return pd.DataFrame(grid, index=pd.DatetimeIndex(time_index, name="taken_at"), columns=list(cat_index))
+    index = pd.DatetimeIndex(time_index, name="taken_at")
+    if index.tz is not None:
+        index = index.tz_convert(None)  # naive UTC: tz-aware arrays reach plotly as slow object arrays
+    return pd.DataFrame(grid, index=index, columns=list(cat_index))
 
 
 def live_figure(
@@ -121,7 +124,18 @@ def live_figure(
     title: str = "",
 ) -> go.Figure:
     """Connections over time per value of ``by`` plus the total, with the plan's lines; gaps stay gaps."""
-    wide = wide_counts(frame, by)
+    return wide_figure(wide_counts(frame, by), by, plan_lines, max_points=max_points, title=title)
+
+
+def wide_figure(
+    wide: pd.DataFrame,
+    by: str,
+    plan_lines: Mapping[str, float | None],
+    *,
+    max_points: int = MAX_POINTS,
+    title: str = "",
+) -> go.Figure:
+    """``live_figure`` from counts already pivoted by ``wide_counts`` (what the live panel keeps between reruns)."""
     fig = go.Figure()
     x = wide.index.to_numpy()
     for column in wide.columns:
@@ -146,7 +160,7 @@ def live_figure(
                            x=0.5, y=0.5)
     fig.update_layout(
         title=title or None, height=360, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
-        yaxis_title="connections", yaxis_rangemode="tozero", hovermode="x unified",
+        yaxis_title="connections", yaxis_rangemode="tozero", hovermode="x unified", xaxis_title="UTC",
         legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
     )
     return fig

@@ -236,6 +236,10 @@ def masked_targets(targets: Mapping[str, str]) -> dict[str, str]:
     return {name: mask_url(url) for name, url in targets.items()}
 
 
+LIVE_FINDINGS_WINDOW = timedelta(minutes=10)
+"""How far back the live rules look: a finding's "since" is at most this old (the rules re-run every refresh)."""
+
+
 # -- findings -----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -265,9 +269,8 @@ def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[Find
 def live_findings_for(plan: Plan | None, monitor, servers: Sequence[str], *, now: datetime) -> list[object]:
     """The live rules (``planner.rules.live``) over each server's recent samples, with since-when."""
     from planner.rules.live import tracked_live_findings
-    from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
-    since = now - timedelta(seconds=DEFAULT_THRESHOLDS.live_history_window_s)
+    since = now - LIVE_FINDINGS_WINDOW
     snapshots = [snap for server in servers for snap in monitor.history.snapshots(server, since=since)]
     return tracked_live_findings(plan, snapshots, now=now)
 
@@ -320,11 +323,12 @@ def wait_caption(plan: Plan, curve: pd.DataFrame, engine_name: str = PRIMARY) ->
 
 @dataclass(frozen=True)
 class LiveView:
-    """What the live panel shows for one server: a headline, the history to chart, the latest groups."""
+    """What the live panel shows for one server: a headline, the counts to chart, the latest groups."""
 
     headline: str
     error: str | None
-    frame: pd.DataFrame
+    wide: pd.DataFrame
+    """Counts over time, one column per state or application (``dashboard.timeline``)."""
     lines: dict[str, float | None]
     table: pd.DataFrame | None
 
@@ -348,28 +352,34 @@ def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
     return table.sort_values(["count", "application_name", "state"], ascending=[False, True, True], ignore_index=True)
 
 
-def live_headline(server: str, snapshot: Snapshot | None) -> tuple[str, str | None]:
-    """``(headline, error)`` for the latest sample of one server."""
+def live_headline(server: str, snapshot: Snapshot | None, status=None) -> tuple[str, str | None]:
+    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus)."""
     if snapshot is None:
-        return f"**{server}**: waiting for the first sample…", None
+        reason = f" ({status.state}: {status.reason})" if status is not None and status.reason else ""
+        return f"**{server}**: waiting for the first sample…{reason}", None
     when = f"{snapshot.taken_at:%H:%M:%S} UTC"
     if not snapshot.ok:
-        return f"**{server}**: no sample at {when} ({snapshot.status})", f"{snapshot.status}: {snapshot.error or ''}"
+        retry = ""
+        if status is not None and status.next_retry_at is not None:
+            retry = f"; next attempt {status.next_retry_at:%H:%M:%S} UTC"
+        return (f"**{server}**: no sample at {when} ({snapshot.status}){retry}",
+                f"{snapshot.status}: {mask_url(snapshot.error or '')}")
     states = snapshot.count_by("state")
     parts = ", ".join(f"{n} {s or 'hidden'}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
     latency = f" · query {snapshot.latency_ms:.1f} ms" if snapshot.latency_ms is not None else ""
     return f"**{server}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
 
 
-def live_view(monitor, server: str, plan: Plan | None, range_label: str, *, now: datetime) -> LiveView:
-    """Everything the live panel needs for one server, from the monitor's history and latest sample."""
+def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: str, by: str, *,
+              now: datetime) -> LiveView:
+    """Everything the live panel needs for one server: the monitor's latest sample and the timeline's counts."""
     snapshot = monitor.latest().get(server)
-    headline, error = live_headline(server, snapshot)
-    frame = monitor.history.frame(server, since=history_since(range_label, now))
+    headline, error = live_headline(server, snapshot, monitor.status().get(server))
+    wide = timeline.window(by, history_since(range_label, now))
     lines: dict[str, float | None] = {}
     if plan is not None and server in {s.name for s in plan.servers}:
         lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
-    return LiveView(headline, error, frame, lines, latest_table(snapshot))
+    return LiveView(headline, error, wide, lines, latest_table(snapshot))
 
 
 # -- start-up -----------------------------------------------------------------------------------------------
