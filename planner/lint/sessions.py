@@ -47,7 +47,8 @@ def _with_items(func: ast.AST) -> list[ast.withitem]:
     return [item for n in ast.walk(func) if isinstance(n, ast.With | ast.AsyncWith) for item in n.items]
 
 
-def _closed_in_finally(scope: ast.AST, name: str) -> bool:
+def _finally_closes(scope: ast.AST, name: str | None = None) -> bool:
+    """A ``finally`` in ``scope`` calls ``close()`` (on ``name`` when given)."""
     for node in ast.walk(scope):
         if isinstance(node, ast.Try) and node.finalbody:
             for inner in ast.walk(ast.Module(body=node.finalbody, type_ignores=[])):
@@ -55,7 +56,7 @@ def _closed_in_finally(scope: ast.AST, name: str) -> bool:
                     isinstance(inner, ast.Call)
                     and isinstance(inner.func, ast.Attribute)
                     and inner.func.attr in ("close", "aclose")
-                    and last_name(inner.func.value) == name
+                    and (name is None or last_name(inner.func.value) == name)
                 ):
                     return True
     return False
@@ -65,6 +66,9 @@ def _managed(src: SourceFile, call: ast.Call) -> bool:
     """Opened by async with/with, handed to an exit stack, returned, stored on an object, or closed in a
     finally of the same function."""
     node: ast.AST = call
+    scope = src.enclosing_function(call) or src.tree
+    if any(isinstance(p, ast.GeneratorExp | ast.ListComp) for p in src.ancestors(call)) and _finally_closes(scope):
+        return True  # conns = await gather(*(engine.connect() ...)); try: ... finally: close them all
     parent = src.parents.get(node)
     if isinstance(parent, ast.Await):
         node, parent = parent, src.parents.get(parent)
@@ -80,11 +84,10 @@ def _managed(src: SourceFile, call: ast.Call) -> bool:
     if any(isinstance(t, ast.Attribute | ast.Subscript) for t in targets):
         return True
     names = {t.id for t in targets if isinstance(t, ast.Name)}
-    scope = src.enclosing_function(call) or src.tree
     for name in names:
         if any(isinstance(i.context_expr, ast.Name) and i.context_expr.id == name for i in _with_items(scope)):
             return True
-        if _closed_in_finally(scope, name):
+        if _finally_closes(scope, name):
             return True
         if isinstance(scope, FunctionNode) and any(
             isinstance(n, ast.Return) and isinstance(n.value, ast.Name) and n.value.id == name
@@ -130,17 +133,29 @@ def _checkouts(func: FunctionNode, facts: ProjectFacts, local_functions: set[str
     return sorted(found, key=lambda n: (n.lineno, n.col_offset))
 
 
+def _relevant_engines(src: SourceFile, engines: list[EngineInfo]) -> list[EngineInfo]:
+    """The engines a warm-up in ``src`` can mean: those created in the file, else those it imports by name."""
+    once = [e for e in engines if not e.per_request]
+    here = [e for e in once if e.path == src.path]
+    if here:
+        return here
+    imported = {
+        a.asname or a.name: (n.module or "").replace(".", "/") + ".py"
+        for n in ast.walk(src.tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }
+    named = [e for e in once if e.name in imported]
+    from_module = [e for e in named if e.path.replace("\\", "/").endswith(imported[e.name])]
+    return from_module or named
+
+
 def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineInfo]) -> list[CodeFinding]:
     local_functions = set(src.functions)
     found = []
-    sizes = [
-        f"{e.name} pool_size={e.setting('pool_size').value}"
-        for e in engines
-        if not e.per_request and e.setting("pool_size").kind != "reference"
-    ]
-    if sizes and all(isinstance(e.setting("pool_size").value, int) and e.setting("pool_size").value <= 1
-                     for e in engines if not e.per_request and e.setting("pool_size").kind != "reference"):
-        return []
+    relevant = [e for e in _relevant_engines(src, engines) if e.setting("pool_size").kind != "reference"]
+    sizes = [f"{e.name} pool_size={e.setting('pool_size').value}" for e in relevant]
+    if relevant and all(isinstance(e.setting("pool_size").value, int) and 0 < e.setting("pool_size").value <= 1
+                        for e in relevant):
+        return []  # a pool of one is warm after one checkout
     for defs in src.functions.values():
         for func in defs:
             if not _WARMUP_NAME.search(func.name):

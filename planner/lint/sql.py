@@ -54,16 +54,20 @@ def _is_sqlalchemy_text(call: ast.Call, imports: dict[str, str]) -> bool:
     return False
 
 
-def literal_spans(sql: str) -> list[tuple[int, int]]:
-    """(start, end) of each quoted SQL literal: '...', E'...', $tag$...$tag$. Comments are skipped."""
+def literal_spans(sql: str, comments: list | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each quoted SQL literal: '...', E'...', $tag$...$tag$. Comment spans go to
+    ``comments`` when a list is given."""
     spans, i, n = [], 0, len(sql)
+    comments = [] if comments is None else comments
     while i < n:
         ch = sql[i]
         if sql.startswith("--", i):
             end = sql.find("\n", i)
+            comments.append((i, n if end < 0 else end))
             i = n if end < 0 else end + 1
         elif sql.startswith("/*", i):
             end = sql.find("*/", i + 2)
+            comments.append((i, n if end < 0 else end + 2))
             i = n if end < 0 else end + 2
         elif ch == "'":
             backslash = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
@@ -130,8 +134,8 @@ def _interval_fix(literal_text: str, name: str) -> str | None:
 
 def bind_findings(src: SourceFile, node: ast.Constant, anchors: tuple[int, ...]) -> list[CodeFinding]:
     """bind-in-literal findings for one SQL string given to ``text()``."""
-    sql, found = node.value, []
-    spans = literal_spans(sql)
+    sql, found, comments = node.value, [], []
+    spans = literal_spans(sql, comments)
     binds = [(m.start(), m.group(1)) for m in BIND.finditer(sql)]
     outside = {name for pos, name in binds if not _in_span(pos, spans)}
     inside = [(pos, name, _in_span(pos, spans)) for pos, name in binds if _in_span(pos, spans)]
@@ -164,7 +168,7 @@ def bind_findings(src: SourceFile, node: ast.Constant, anchors: tuple[int, ...])
             fix, anchors,
         ))
     for match in CAST_NOT_BIND.finditer(sql):
-        if _in_span(match.start(), spans):
+        if _in_span(match.start(), spans) or _in_span(match.start(), comments):
             continue
         name, type_ = match.group(1), match.group(2)
         line, col = _position(node, src, match.start())
