@@ -363,7 +363,8 @@ def recommend(
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
         raise InputError("margin", f"must be a fraction between 0 and 1, got {margin!r}")
     if engines is None:
-        engines = tuple(Engine(name="primary" if i == 0 else s.name, server=s.name) for i, s in enumerate(server_tuple))
+        engines = tuple(Engine(name="primary" if i == 0 else s.name, server=s.name, pool_size=1, max_overflow=0)
+                        for i, s in enumerate(server_tuple))  # pool numbers are placeholders: sizing sets them
     model = requirement or partial(required_pool_size, headroom=headroom)
     template = Plan(servers=server_tuple, engines=tuple(engines), deployment=deployment, workload=workload,
                     pgbouncer=pgbouncer, lb_idle_timeout_s=lb_idle_timeout_s)

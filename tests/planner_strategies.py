@@ -1,0 +1,66 @@
+"""Hypothesis strategies for valid planner inputs (invalid combinations are rejected, not built)."""
+
+from __future__ import annotations
+
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from planner.model import Deployment, Engine, InputError, Plan, Server, Workload
+
+
+@st.composite
+def servers(draw, name: str = "primary") -> Server:
+    try:
+        return Server(
+            name=name,
+            max_connections=draw(st.integers(1, 3000)),
+            superuser_reserved_connections=draw(st.integers(0, 10)),
+            reserved_connections=draw(st.integers(0, 10)),
+            other_clients=draw(st.integers(0, 60)),
+            major_version=16,
+        )
+    except InputError:
+        assume(False)
+        raise
+
+
+@st.composite
+def deployments(draw) -> Deployment:
+    instances = draw(st.integers(1, 30))
+    surge = draw(st.one_of(st.integers(0, 10), st.integers(0, 100).map(lambda p: f"{p}%")))
+    autoscale = draw(st.one_of(st.none(), st.integers(instances, instances + 20)))
+    return Deployment(instances=instances, workers=draw(st.integers(1, 16)), surge=surge, autoscale_max=autoscale)
+
+
+workloads = st.one_of(
+    st.none(),
+    st.builds(
+        Workload,
+        rps=st.floats(0, 20_000, allow_nan=False),
+        hold_ms=st.floats(0, 500, allow_nan=False),
+        request_timeout_s=st.one_of(st.none(), st.floats(0.01, 120, allow_nan=False)),
+    ),
+)
+
+
+@st.composite
+def engines(draw, name: str = "primary", server: str = "primary", max_pool: int = 100) -> Engine:
+    return Engine(
+        name=name,
+        server=server,
+        pool_size=draw(st.integers(1, max_pool)),
+        max_overflow=draw(st.integers(0, 50)),
+        pool_timeout=draw(st.floats(0, 60, allow_nan=False)),
+    )
+
+
+@st.composite
+def plans(draw) -> Plan:
+    primary = draw(servers())
+    deployment = draw(deployments())
+    engine = draw(engines(max_pool=primary.max_connections))
+    try:
+        return Plan(servers=(primary,), engines=(engine,), deployment=deployment, workload=draw(workloads))
+    except InputError:
+        assume(False)
+        raise

@@ -1,0 +1,224 @@
+"""Static pitfall rules: each id fires on the plan that has the pitfall, with its numbers, and only then."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from planner_strategies import plans
+
+from planner.model import Deployment, Engine, Finding, InputError, PgBouncer, Plan, Server, Workload
+from planner.rules import DEFAULT_THRESHOLDS, Thresholds, sort_findings, static_findings
+
+LESSON = Plan(
+    engines=(Engine(pool_size=20, max_overflow=10, pool_timeout=30, pool_recycle=1800, pool_pre_ping=True),),
+    deployment=Deployment(workers=4, surge=0),
+)
+GOOD = Plan(engines=(Engine(pool_size=4, max_overflow=3, pool_timeout=10, pool_recycle=300, pool_pre_ping=True,
+                            url="postgresql+asyncpg://app@db:5432/app?ssl=require"),),
+            deployment=Deployment(instances=2, workers=4), workload=Workload(rps=100, hold_ms=10, request_timeout_s=30))
+
+
+def found(plan: Plan) -> list[dict]:
+    return [f.as_dict() for f in static_findings(plan)]
+
+
+def ids(plan: Plan) -> list[tuple[str, str]]:
+    return [(f.id, f.severity) for f in static_findings(plan)]
+
+
+def test_a_good_plan_has_no_findings():
+    assert found(GOOD) == []
+
+
+def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
+    assert found(LESSON) == [
+        {
+            "id": "overflow-exceeds-budget",
+            "severity": "critical",
+            "message": "primary: the lesson's rule passes (pool_size 20 x 4 processes = 80 <= max_connections 100) "
+                       "but it ignores max_overflow: 4 processes x (20 + 10) = 120 > 97 usable",
+            "fix": "count max_overflow in the budget: processes x (pool_size + max_overflow) must fit the usable slots",
+            "snippet": "create_async_engine(url, pool_size=14, max_overflow=7)",
+            "server": "primary",
+        },
+        {
+            "id": "too-many-connections",
+            "severity": "critical",
+            "message": "primary: at peak, 4 processes x (20 + 10) = 120 > 97 usable (max_connections 100 - 3 "
+                       "reserved/other); the server refuses the rest with 'sorry, too many clients already'",
+            "fix": "cap each process at 21 connections on primary: pool_size=14, max_overflow=7 (4 rollout processes "
+                   "x 21 = 84 <= 87); or fewer workers, PgBouncer, or a higher max_connections (python -m planner "
+                   "recommend shows each)",
+            "snippet": "create_async_engine(url, pool_size=14, max_overflow=7)",
+            "server": "primary",
+        },
+    ]
+
+
+def test_suggested_fix_of_the_lesson_example_is_itself_clean():
+    fixed = dataclasses.replace(LESSON, engines=(dataclasses.replace(LESSON.engines[0], pool_size=14,
+                                                                     max_overflow=7),))
+    assert found(fixed) == []
+
+
+def test_rollout_surge_fits_steady_not_rollout():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=5),), deployment=Deployment(instances=4, workers=2))
+    rollout, too_many = found(plan)
+    assert rollout["id"] == "rollout-surge"
+    assert rollout["message"] == (
+        "primary: fits in steady state (8 processes: 80 <= 97 usable) but not while a rolling deploy overlaps old "
+        "and new instances: (4 instances + 1 surge) x 2 workers x (5 + 5) = 100 > 97")
+    assert "maxSurge: 0" in rollout["snippet"]
+    assert too_many["message"].startswith("primary: at rollout peak, 10 processes x (5 + 5) = 100 > 97 usable")
+
+
+def test_tight_plan_is_a_warning():
+    plan = Plan(engines=(Engine(pool_size=90, max_overflow=0),), deployment=Deployment(surge=0))
+    [finding] = found(plan)
+    assert (finding["id"], finding["severity"], finding["message"]) == (
+        "too-many-connections", "warning",
+        "primary: rollout peak 90 leaves 7 of 97 usable slots (7%), less than the 10% margin")
+
+
+@pytest.mark.parametrize(("pool_size", "max_overflow", "what"), [(5, -1, "max_overflow=-1"), (0, 10, "pool_size=0")])
+def test_unbounded_overflow(pool_size, max_overflow, what):
+    plan = Plan(engines=(Engine(pool_size=pool_size, max_overflow=max_overflow),))
+    [finding] = found(plan)
+    assert (finding["id"], finding["severity"]) == ("unbounded-overflow", "critical")
+    assert finding["message"].startswith(f"engine primary: {what} puts no ceiling on its connections")
+
+
+def test_replica_engine_on_the_primary_server():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=0), Engine(name="replica", pool_size=5, max_overflow=0)))
+    assert found(plan) == [{
+        "id": "replica-same-server", "severity": "warning",
+        "message": "engines primary and replica of each process both connect to primary: its share per process is "
+                   "(5 + 0) + (5 + 0), not one pool",
+        "fix": "point the replica engine at the replica server, or size both pools together against this server",
+        "snippet": "", "server": "primary",
+    }]
+
+
+def test_replica_url_pointing_at_the_primary_host():
+    plan = Plan(servers=(Server(), Server(name="replica")),
+                engines=(Engine(pool_size=5, max_overflow=0, url="postgresql+asyncpg://app@db/app"),
+                         Engine(name="replica", server="replica", pool_size=5, max_overflow=0,
+                                url="postgresql+asyncpg://app@db:5432/app")))
+    [finding] = found(plan)
+    assert finding["message"] == ("engines primary (server primary) and replica (server replica) have the same host "
+                                  "db:5432/app: one server carries both pools, but the plan counts them on two")
+
+
+def test_asyncpg_ssl_from_the_url():
+    plan = dataclasses.replace(GOOD, engines=(dataclasses.replace(
+        GOOD.engines[0], url="postgresql+asyncpg://app:hunter2@db/app?sslmode=verify-full"),))
+    [finding] = static_findings(plan)
+    assert (finding.id, finding.severity, finding.snippet) == (
+        "asyncpg-ssl", "critical", "postgresql+asyncpg://app:***@db/app?ssl=verify-full")
+    assert "hunter2" not in repr(finding)
+
+
+def _bouncer_plan(version: str, url: str, statement_cache_size=None, mps=None) -> Plan:
+    return Plan(engines=(Engine(pool_size=5, max_overflow=0, url=url, via_pgbouncer=True,
+                                statement_cache_size=statement_cache_size),),
+                pgbouncer=PgBouncer(version=version, max_prepared_statements=mps))
+
+
+@pytest.mark.parametrize(("version", "query", "cache", "mps", "expected"), [
+    ("1.18.0", "", None, None, [("prepared-statement-cache", "critical")]),
+    ("1.22.0", "", None, None, [("prepared-statement-cache", "critical")]),  # 1.21-1.23 default 0
+    ("1.22.0", "", None, 100, []),
+    ("1.24.0", "", None, None, []),  # default 200 from 1.24
+    ("1.25.2", "", None, 0, [("prepared-statement-cache", "critical")]),
+    ("1.18.0", "?prepared_statement_cache_size=0", None, None, [("prepared-statement-cache", "warning")]),
+    ("1.18.0", "?prepared_statement_cache_size=0", 0, None, []),
+])
+def test_prepared_statement_cache_with_declared_pgbouncer(version, query, cache, mps, expected):
+    url = f"postgresql+asyncpg://app@pgbouncer:6432/app{query}"
+    assert ids(_bouncer_plan(version, url, cache, mps)) == expected
+
+
+def test_prepared_statement_cache_message_names_the_version_and_the_missing_settings():
+    [finding] = static_findings(_bouncer_plan("1.18.0", "postgresql+asyncpg://app@pgbouncer:6432/app"))
+    assert finding.message == (
+        'engine primary goes through PgBouncer in transaction mode (version 1.18.0 < 1.21) and lacks '
+        '?prepared_statement_cache_size=0 in the URL and connect_args={"statement_cache_size": 0}: queries fail with '
+        'prepared statement "__asyncpg_stmt_N__" does not exist')
+
+
+def test_undeclared_pooler_port_is_a_warning():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=0, url="postgresql+asyncpg://app@db:6432/app"),))
+    assert ids(plan) == [("prepared-statement-cache", "warning")]
+
+
+def test_recycle_after_idle_timeout():
+    plan = Plan(servers=(Server(idle_session_timeout_s=300),), engines=(Engine(pool_size=5, max_overflow=0),),
+                lb_idle_timeout_s=350)
+    assert found(plan) == [{
+        "id": "recycle-after-idle-timeout", "severity": "warning",
+        "message": "engine primary: pool_recycle unset (-1, never), primary's idle_session_timeout is 300 s: idle "
+                   "pooled connections get closed under the pool, and the next checkout fails with 'connection is "
+                   "closed'",
+        "fix": "pool_recycle=150 (below 300 s) and pool_pre_ping=True",
+        "snippet": "create_async_engine(url, pool_recycle=150, pool_pre_ping=True)", "server": "primary",
+    }]
+    with_pre_ping = Plan(engines=(Engine(pool_size=5, max_overflow=0, pool_recycle=400, pool_pre_ping=True),),
+                         lb_idle_timeout_s=350)
+    assert ids(with_pre_ping) == [("recycle-after-idle-timeout", "info")]
+    below = Plan(engines=(Engine(pool_size=5, max_overflow=0, pool_recycle=300),), lb_idle_timeout_s=350)
+    assert ids(below) == []
+
+
+def test_pool_timeout_exceeds_request_timeout():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=0, pool_timeout=30),),
+                workload=Workload(rps=10, hold_ms=10, request_timeout_s=30))
+    [finding] = found(plan)
+    assert (finding["id"], finding["message"], finding["snippet"]) == (
+        "pool-timeout-exceeds-request-timeout",
+        "engine primary: pool_timeout 30 s >= request timeout 30 s: callers give up before the pool does, so overload "
+        "shows as timeouts upstream instead of a clear pool TimeoutError, and the waiting work is wasted",
+        "create_async_engine(url, pool_timeout=15)")
+
+
+def test_pgbouncer_max_client_conn_below_the_fleet():
+    plan = Plan(engines=(Engine(pool_size=10, max_overflow=10, via_pgbouncer=True, statement_cache_size=0,
+                                url="postgresql+asyncpg://app@pgbouncer:6432/app?prepared_statement_cache_size=0"),),
+                deployment=Deployment(instances=4, workers=2, surge=0),
+                pgbouncer=PgBouncer(version="1.18.0", max_client_conn=100))
+    [finding] = found(plan)
+    assert (finding["id"], finding["message"], finding["snippet"]) == (
+        "too-many-connections", "PgBouncer: 8 rollout processes x (10 + 10) = 160 client connections > "
+        "max_client_conn 100", "max_client_conn = 160")
+
+
+def test_bad_url_in_a_plan_is_an_input_error():
+    plan = Plan(engines=(Engine(url="postgresql+asyncpg://app:pw@db:x/app"),))
+    with pytest.raises(InputError, match=r"url: the port must be a number: postgresql\+asyncpg://app:\*\*\*@db:x/app"):
+        static_findings(plan)
+
+
+def test_sort_findings_by_severity_then_id():
+    unsorted = [Finding("b", "info", "m"), Finding("z", "critical", "m"), Finding("a", "warning", "m"),
+                Finding("a", "critical", "m")]
+    assert [(f.severity, f.id) for f in sort_findings(unsorted)] == [
+        ("critical", "a"), ("critical", "z"), ("warning", "a"), ("info", "b")]
+
+
+def test_thresholds_are_validated():
+    assert DEFAULT_THRESHOLDS.live_warning_fraction == 0.8 and DEFAULT_THRESHOLDS.live_critical_fraction == 0.95
+    with pytest.raises(InputError, match="live_warning_fraction"):
+        Thresholds(live_warning_fraction=0.99)
+    with pytest.raises(InputError, match="cold_pool_fraction"):
+        Thresholds(cold_pool_fraction=0)
+
+
+@given(plans())
+def test_budget_findings_agree_with_the_verdict(plan):
+    from planner.budget import plan_budgets
+
+    verdict = plan_budgets(plan)[0].verdict
+    budget_ids = {f.id for f in static_findings(plan) if f.id in
+                  ("too-many-connections", "overflow-exceeds-budget", "rollout-surge", "unbounded-overflow")}
+    assert bool(budget_ids) == (verdict != "safe")

@@ -1,0 +1,177 @@
+"""recommend(): whole recommendations for known inputs, alternatives when nothing fits, and invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from planner_strategies import deployments, servers, workloads
+
+from planner.budget import plan_budgets
+from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
+from planner.sizing import (
+    EngineAdvice,
+    PoolRequirement,
+    recommend,
+    recommend_for_plan,
+    required_pool_size,
+)
+
+
+def test_required_pool_size_is_littles_law_with_headroom():
+    assert required_pool_size(50, 20) == PoolRequirement(
+        2,
+        "pool_size 2: Little's law gives 50 req/s per worker x 20 ms held = 1.00 busy connections on average; "
+        "x 1.5 headroom, rounded up (at least 1) = 2",
+    )
+    assert [required_pool_size(r, 100).pool_size for r in (0, 10, 100, 200)] == [1, 2, 15, 30]
+    assert required_pool_size(100, 100, headroom=0).pool_size == 10
+
+
+def test_lesson_server_without_workload_gets_sqlalchemy_defaults_that_fit():
+    rec = recommend(Server(), Deployment(workers=4, surge=0))
+    assert rec.fits and rec.alternatives == () and rec.why == ()
+    assert rec.engines == (EngineAdvice(
+        "primary", "primary", 5, 10, 10.0, 1800.0, True, 1,
+        (
+            "pool_size 5: no workload given: SQLAlchemy's default 5, capped by the budget (on primary, 21 "
+            "connections per process for 1 engine(s))",
+            "max_overflow 10: bursts above the pool, up to 10 (SQLAlchemy default), limited to what the budget "
+            "leaves (on primary, 21 connections per process for 1 engine(s))",
+            "pool_timeout 10 s: no request timeout given; fail a checkout after 10 s rather than queue for "
+            "SQLAlchemy's 30 s",
+            "pool_recycle 1800 s: no idle timeout given; replace connections every 30 min, with pool_pre_ping=True "
+            "to survive restarts and dropped connections",
+            "pool_pre_ping True: one round trip per checkout buys silent recovery from restarts and dropped "
+            "connections",
+        ),
+    ),)
+    assert rec.reasons[0] == (
+        "primary: 97 usable - 10 spare (10% margin) = 87 connections allowed at rollout peak; (87) / 4 rollout "
+        "processes ((1 instances + 0 surge) x 4 workers) = 21 per process")
+    budget = plan_budgets(rec.plan)[0]
+    assert (budget.steady, budget.peak, budget.rollout_peak, budget.headroom, budget.verdict) == (
+        20, 60, 60, 37, "safe")
+
+
+def test_lesson_with_kubernetes_surge_caps_overflow_to_the_budget():
+    rec = recommend(Server(), Deployment(workers=4))  # 8 rollout processes: 87 // 8 = 10 per process
+    assert (rec.fits, rec.pool_size, rec.max_overflow, rec.workers) == (True, 5, 5, 4)
+    assert plan_budgets(rec.plan)[0].rollout_peak == 80
+
+
+def test_workload_sizes_the_pool_and_pool_timeout_stays_below_request_timeout():
+    rec = recommend(Server(max_connections=200), Deployment(instances=3, workers=4, surge=1),
+                    Workload(rps=1200, hold_ms=25, request_timeout_s=5))
+    # 1200 / 12 = 100 req/s per worker x 25 ms = 2.5 busy -> x 1.5 = 3.75 -> 4; overflow ceil(4 x 0.5) = 2
+    assert (rec.fits, rec.pool_size, rec.max_overflow, rec.pool_timeout, rec.pool_recycle) == (True, 4, 2, 2.5, 1800)
+    assert rec.engines[0].required_pool_size == 4
+    assert "per worker: 1200 req/s / (3 instances x 4 workers) = 100 req/s" in rec.reasons[0]
+
+
+def test_recycle_goes_below_the_shortest_idle_timeout():
+    rec = recommend(Server(idle_session_timeout_s=600), Deployment(), lb_idle_timeout_s=350)
+    assert rec.pool_recycle == 175
+    assert rec.engines[0].reasons[3].startswith("pool_recycle 175 s: below the load balancer's idle timeout 350 s")
+
+
+def test_nothing_fits_says_why_and_offers_the_smallest_changes():
+    rec = recommend(Server(), Deployment(instances=10, workers=4), Workload(rps=2000, hold_ms=20, request_timeout_s=15))
+    assert (rec.fits, rec.plan, rec.engines, rec.pool_size) == (False, None, (), None)
+    assert rec.why == ("primary: 52 rollout processes x 2 connections per process (2, the least the workload needs) "
+                       "= 104 > 87 allowed (97 usable - 10 spare)",)
+    assert [a.change for a in rec.alternatives] == ["fewer-workers", "pgbouncer", "max-connections"]
+    fewer, bouncer, bigger = rec.alternatives
+    assert fewer.plan.deployment.workers == 3
+    assert (bouncer.plan.pgbouncer.default_pool_size, bouncer.plan.pgbouncer.max_client_conn) == (60, 156)
+    assert all(e.via_pgbouncer for e in bouncer.plan.engines)
+    assert bigger.plan.servers[0].max_connections == 119
+    assert bigger.summary.startswith("raise primary max_connections 100 -> 119")
+    for alternative in rec.alternatives:
+        assert [b.verdict for b in plan_budgets(alternative.plan)] == ["safe"]
+
+
+def test_max_connections_alternative_is_the_smallest_that_fits():
+    rec = recommend(Server(), Deployment(instances=10, workers=4), Workload(rps=2000, hold_ms=20))
+    bigger = next(a for a in rec.alternatives if a.change == "max-connections")
+    n = bigger.plan.servers[0].max_connections
+    smaller = dataclasses.replace(Server(), max_connections=n - 1)
+    assert not recommend(smaller, Deployment(instances=10, workers=4), Workload(rps=2000, hold_ms=20)).fits
+
+
+def test_server_with_no_usable_slot():
+    rec = recommend(Server(max_connections=10, other_clients=7), Deployment())
+    assert not rec.fits
+    assert rec.why == ("primary: usable slots 0 <= 0: the reserved slots and other clients take all 10 connections",)
+    assert [a.change for a in rec.alternatives] == ["max-connections"]
+
+
+def test_primary_and_replica_on_separate_servers_each_get_their_own_budget():
+    rec = recommend([Server(), Server(name="replica", max_connections=50)], Deployment(workers=4, surge=0))
+    assert [(e.name, e.server, e.pool_size, e.max_overflow) for e in rec.engines] == [
+        ("primary", "primary", 5, 10), ("replica", "replica", 5, 5)]  # replica: (47 - 5) // 4 = 10 per process
+
+
+def test_two_engines_on_one_server_share_it():
+    plan = Plan(engines=(Engine(name="primary"), Engine(name="reports")), deployment=Deployment(workers=4, surge=0))
+    rec = recommend_for_plan(plan)
+    assert [(e.name, e.pool_size, e.max_overflow) for e in rec.engines] == [("primary", 5, 6), ("reports", 5, 5)]
+    assert plan_budgets(rec.plan)[0].rollout_peak == 84  # 4 x 21 <= 87
+
+
+def test_a_queueing_model_plugs_in_as_the_requirement():
+    def fixed(per_worker_rps: float, hold_ms: float) -> PoolRequirement:
+        return PoolRequirement(7, f"pool_size 7: the model says so for {per_worker_rps:g} req/s", "test-model")
+
+    rec = recommend(Server(), Deployment(workers=2, surge=0), Workload(rps=10, hold_ms=5), requirement=fixed)
+    assert (rec.pool_size, rec.max_overflow, rec.engines[0].reasons[0]) == (
+        7, 4, "pool_size 7: the model says so for 5 req/s")
+
+
+def test_pgbouncer_in_the_plan_keeps_the_server_at_default_pool_size():
+    plan = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=20, workers=4),
+                pgbouncer=PgBouncer(default_pool_size=40, max_client_conn=2000))
+    rec = recommend_for_plan(plan)
+    assert (rec.fits, rec.pool_size, rec.max_overflow) == (True, 5, 10)
+    assert plan_budgets(rec.plan)[0].rollout_peak == 40
+
+
+def test_pgbouncer_max_client_conn_too_low_does_not_fit():
+    plan = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=20, workers=4),
+                pgbouncer=PgBouncer(default_pool_size=40, max_client_conn=100))
+    rec = recommend_for_plan(plan)
+    assert not rec.fits
+    assert rec.why == ("PgBouncer max_client_conn 100 < 1500 client connections at rollout peak (100 processes x "
+                       "their pools)",)
+
+
+@pytest.mark.parametrize("margin", [-0.1, 1, 1.5, True])
+def test_bad_margin_is_an_input_error(margin):
+    with pytest.raises(InputError, match="margin"):
+        recommend(Server(), Deployment(), margin=margin)
+
+
+@settings(max_examples=150, deadline=None)
+@given(servers(), deployments(), workloads)
+def test_a_recommended_plan_never_exceeds_the_usable_slots_at_rollout_peak(server, deployment, workload):
+    rec = recommend(server, deployment, workload)
+    if rec.fits:
+        budget = plan_budgets(rec.plan)[0]
+        assert budget.rollout_peak <= budget.usable
+        assert budget.verdict == "safe"
+        assert rec.pool_size >= rec.engines[0].required_pool_size
+        if workload is not None and workload.request_timeout_s is not None:
+            assert rec.pool_timeout < workload.request_timeout_s
+    else:
+        assert rec.plan is None and rec.why
+        for alternative in rec.alternatives:
+            assert all(b.verdict == "safe" for b in plan_budgets(alternative.plan))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-5, 0), st.integers(-5, 0))
+def test_invalid_inputs_raise_input_error(max_connections, workers):
+    with pytest.raises(InputError):
+        recommend(Server(max_connections=max_connections), Deployment(workers=workers))
