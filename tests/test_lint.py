@@ -29,7 +29,7 @@ LESSON = CORPUS / "lesson" / "app"
 EXPECTED: dict[str, list[tuple[int, str]]] = {
     "lesson/app/crud/analytics.py": [(12, "bind-in-literal")],
     "lesson/app/db/warmup.py": [(7, "single-connection-warmup")],
-    "rules/asyncpg_ssl.py": [(4, "asyncpg-ssl"), (8, "asyncpg-ssl")],
+    "rules/asyncpg_ssl.py": [(4, "asyncpg-ssl"), (8, "asyncpg-ssl"), (12, "asyncpg-ssl")],
     "rules/bind_in_literal.py": [(5, "bind-in-literal"), (7, "bind-in-literal"), (11, "bind-in-literal"),
                                  (19, "bind-in-literal"), (23, "bind-in-literal"), (28, "bind-in-literal")],
     "rules/create_all.py": [(12, "create-all-without-run-sync"), (17, "create-all-without-run-sync"),
@@ -48,6 +48,7 @@ EXPECTED: dict[str, list[tuple[int, str]]] = {
 }
 CLEAN = [  # files that must produce no finding: the lesson's correct parts and the correct app
     "correct/app.py",
+    "correct/lookalikes.py",
     "lesson/app/crud/bulk.py",
     "lesson/app/db/init.py",
     "lesson/app/db/multiple_databases.py",
@@ -224,7 +225,7 @@ def run_cli(capsys, *argv):
 
 def test_cli_clean_tree_exits_0(capsys):
     code, out, err = run_cli(capsys, CORPUS / "correct")
-    assert (code, out, err) == (0, "no findings in 1 file\n", "")
+    assert (code, out, err) == (0, "no findings in 2 files\n", "")
 
 
 def test_cli_annotations_format(capsys):
@@ -244,7 +245,7 @@ def test_cli_annotations_format(capsys):
 def test_cli_github_format(capsys):
     code, out, _ = run_cli(capsys, CORPUS / "rules" / "asyncpg_ssl.py", "--format", "github")
     lines = out.splitlines()
-    assert code == 1 and len(lines) == 2
+    assert code == 1 and len(lines) == 3
     assert lines[0].startswith(
         f"::error file={CORPUS / 'rules' / 'asyncpg_ssl.py'},line=4,col=16,title=asyncpg-ssl::sslmode= in a "
         "postgresql+asyncpg URL")

@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip files or directories matching GLOB (repeatable)")
     add_plan_arguments(parser)
+    for action in parser._actions:  # the engine flags are read from the code: hide them (run() rejects them)
+        if action.dest in _ENGINE_FLAGS:
+            action.help = argparse.SUPPRESS
 
 
 def run(args: argparse.Namespace) -> int:

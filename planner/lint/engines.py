@@ -367,7 +367,15 @@ def url_findings(src: SourceFile) -> list[CodeFinding]:
     """``sslmode=`` in any asyncpg URL string literal of the file (where it is written, not where used)."""
     found = []
     for node in ast.walk(src.tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _ASYNCPG_SSLMODE.search(node.value):
+        if isinstance(node, ast.Constant) and isinstance(src.parents.get(node), ast.JoinedStr):
+            continue  # judged with the whole f-string below
+        if isinstance(node, ast.JoinedStr):
+            value = "".join(v.value if isinstance(v, ast.Constant) else "x" for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            value = node.value
+        else:
+            continue
+        if _ASYNCPG_SSLMODE.search(value):
             found.append(CodeFinding(
                 src.path, node.lineno, node.col_offset + 1, "asyncpg-ssl", "critical",
                 "sslmode= in a postgresql+asyncpg URL: SQLAlchemy passes every query key to asyncpg.connect(), "

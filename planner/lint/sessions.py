@@ -20,7 +20,7 @@ from planner.lint.source import FunctionNode, SourceFile, call_name, first_arg, 
 SESSION_CLASSES = frozenset({"AsyncSession", "Session"})
 FACTORY_BUILDERS = frozenset({"async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"})
 _FACTORY_NAME = re.compile(
-    r"(SessionLocal|Session(Factory|Maker|maker)|session_?(factory|maker|local)|^async_session|Session)$"
+    r"SessionLocal$|Session(Factory|Maker|maker)$|session_?(factory|maker|local)$|^async_session"
 )
 _ENGINE_NAME = re.compile(r"(^|_)engine$", re.IGNORECASE)
 _WARMUP_NAME = re.compile(r"warm|pre_?populate|prime_pool|fill_pool", re.IGNORECASE)
@@ -28,11 +28,13 @@ CONCURRENCY_CALLS = frozenset({"gather", "wait", "as_completed", "create_task", 
 OWNERSHIP_CALLS = frozenset({"enter_async_context", "enter_context", "aclosing", "closing", "push_async_callback"})
 
 
-def _is_session_open(call: ast.Call, facts: ProjectFacts, local_functions: set[str]) -> bool:
+def _is_session_open(src: SourceFile, call: ast.Call, facts: ProjectFacts, local_functions: set[str]) -> bool:
     name = call_name(call)
     if name is None or name in local_functions or name in FACTORY_BUILDERS or name.startswith("get_"):
         return False
-    return name in SESSION_CLASSES or name in facts.session_factories or bool(_FACTORY_NAME.search(name))
+    if name in SESSION_CLASSES:  # SQLAlchemy's, not requests.Session or aiohttp's
+        return src.from_sqlalchemy(call.func)
+    return name in facts.session_factories or bool(_FACTORY_NAME.search(name))
 
 
 def _is_connection_open(call: ast.Call, facts: ProjectFacts) -> bool:
@@ -101,7 +103,7 @@ def session_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFinding]:
     local_functions = set(src.functions)
     found = []
     for call in src.calls:
-        is_session = _is_session_open(call, facts, local_functions)
+        is_session = _is_session_open(src, call, facts, local_functions)
         if not (is_session or _is_connection_open(call, facts)) or _managed(src, call):
             continue
         what = ast.unparse(call.func) + "()"
@@ -116,12 +118,12 @@ def session_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFinding]:
     return found
 
 
-def _checkouts(func: FunctionNode, facts: ProjectFacts, local_functions: set[str]) -> list[ast.AST]:
+def _checkouts(src: SourceFile, func: FunctionNode, facts: ProjectFacts, local_functions: set[str]) -> list[ast.AST]:
     found = []
     for node in ast.walk(func):
         if isinstance(node, ast.withitem) and isinstance(node.context_expr, ast.Call):
             call = node.context_expr
-            if _is_session_open(call, facts, local_functions) or _is_connection_open(call, facts) or (
+            if _is_session_open(src, call, facts, local_functions) or _is_connection_open(call, facts) or (
                 isinstance(call.func, ast.Attribute) and call.func.attr == "begin"
                 and bool(_ENGINE_NAME.search(last_name(call.func.value) or ""))
             ):
@@ -160,7 +162,7 @@ def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineIn
         for func in defs:
             if not _WARMUP_NAME.search(func.name):
                 continue
-            checkouts = _checkouts(func, facts, local_functions)
+            checkouts = _checkouts(src, func, facts, local_functions)
             concurrent = any(
                 isinstance(n, ast.Call) and call_name(n) in CONCURRENCY_CALLS for n in ast.walk(func)
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+SQLALCHEMY_MODULES = ("sqlalchemy", "sqlmodel")
 
 
 @dataclass
@@ -66,6 +67,32 @@ class SourceFile:
     @cached_property
     def calls(self) -> list[ast.Call]:
         return [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)] if self.tree else []
+
+    @cached_property
+    def imports(self) -> dict[str, str]:
+        """Local name -> the module it was imported from (``text`` -> ``sqlalchemy``, ``sa`` -> ``sqlalchemy``)."""
+        found: dict[str, str] = {}
+        for node in ast.walk(self.tree) if self.tree else ():
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    found[alias.asname or alias.name] = node.module
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    found[alias.asname or alias.name.split(".")[0]] = alias.name
+        return found
+
+    def from_sqlalchemy(self, func: ast.expr) -> bool:
+        """``text``/``Session`` imported from sqlalchemy (or not imported at all: a star import), or
+        ``sa.text``/``orm.Session`` on a sqlalchemy module; False for ``st.text``, ``requests.Session``."""
+        if isinstance(func, ast.Name):
+            module = self.imports.get(func.id)
+            return module is None or module.startswith(SQLALCHEMY_MODULES)
+        if isinstance(func, ast.Attribute):
+            base = func.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            return isinstance(base, ast.Name) and self.imports.get(base.id, "").startswith(SQLALCHEMY_MODULES)
+        return False
 
     @cached_property
     def functions(self) -> dict[str, list[FunctionNode]]:

@@ -19,39 +19,11 @@ BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])", re.UNICODE)
 CAST_NOT_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)::(\w+)", re.UNICODE)
 
 SQL_CALLS = frozenset({"text", "execute", "exec_driver_sql", "scalar", "scalars", "stream", "stream_scalars"})
-SQLALCHEMY_MODULES = ("sqlalchemy", "sqlmodel")
 
 _INTERVAL_UNITS = {
     "year": "years", "month": "months", "mon": "months", "week": "weeks", "day": "days", "hour": "hours",
     "minute": "mins", "min": "mins", "second": "secs", "sec": "secs",
 }
-
-
-def _imports(src: SourceFile) -> dict[str, str]:
-    """Local name -> the module it was imported from (``text`` -> ``sqlalchemy``, ``sa`` -> ``sqlalchemy``)."""
-    found = {}
-    for node in ast.walk(src.tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            for alias in node.names:
-                found[alias.asname or alias.name] = node.module
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                found[alias.asname or alias.name.split(".")[0]] = alias.name
-    return found
-
-
-def _is_sqlalchemy_text(call: ast.Call, imports: dict[str, str]) -> bool:
-    """``text(...)`` from sqlalchemy, ``sa.text(...)``; not ``st.text(...)`` or another library's text."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        module = imports.get(func.id)
-        return func.id == "text" and (module is None or module.startswith(SQLALCHEMY_MODULES))
-    if isinstance(func, ast.Attribute) and func.attr == "text":
-        base = func.value
-        while isinstance(base, ast.Attribute):
-            base = base.value
-        return isinstance(base, ast.Name) and imports.get(base.id, "").startswith(SQLALCHEMY_MODULES)
-    return False
 
 
 def literal_spans(sql: str, comments: list | None = None) -> list[tuple[int, int]]:
@@ -219,13 +191,12 @@ def built_how(node: ast.expr) -> tuple[str, list[str]] | None:
 
 
 def sql_findings(src: SourceFile) -> list[CodeFinding]:
-    imports = _imports(src)
     found = []
     for call in src.calls:
         name = call_name(call)
         if name not in SQL_CALLS:
             continue
-        is_text = name == "text" and _is_sqlalchemy_text(call, imports)
+        is_text = name == "text" and src.from_sqlalchemy(call.func)
         if name == "text" and not is_text:
             continue
         arg = first_arg(call, "text" if is_text else "statement")

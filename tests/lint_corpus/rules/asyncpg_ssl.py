@@ -9,3 +9,4 @@ engine = create_async_engine(
 )
 fine_asyncpg = create_async_engine("postgresql+asyncpg://app@db/app?ssl=require")
 fine_psycopg = create_async_engine("postgresql+psycopg://app@db/app?sslmode=require")
+templated = f"postgresql+asyncpg://{USER}@{HOST}/app?sslmode=verify-full&application_name={NAME}"
