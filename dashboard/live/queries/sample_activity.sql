@@ -3,7 +3,8 @@
 -- transaction and sees a fresh pg_stat_activity (inside one transaction the view is frozen).
 -- Reads pg_stat_get_activity(NULL) once, the function behind both pg_stat_activity and pg_stat_ssl, so SSL
 -- use comes from the same scan instead of a second scan and a join; names are resolved per group, not per
--- backend. Ages are seconds, measured from the statement's start (now()), never negative.
+-- backend. Ages are seconds, measured from the statement's start (now()), never negative, NULL when there
+-- is no such timestamp (GREATEST alone would turn NULL into 0, hence the CASE).
 -- A role without pg_read_all_stats (pg_monitor) sees other roles' backends with backend_type, state, wait
 -- and addresses NULL: rows with a database and a role are still counted, as state NULL (= not visible).
 -- Our own connections (application_name = :own_application_name) are returned like any group; the caller
@@ -38,10 +39,14 @@ SELECT
     g.wait_event_type,
     g.count,
     g.ssl_count,
-    GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.idle_in_transaction_since) AS float8), 0) AS oldest_idle_in_transaction_s,
-    GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.oldest_xact_start) AS float8), 0) AS oldest_xact_s,
-    GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.oldest_backend_start) AS float8), 0) AS oldest_backend_s,
-    GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.youngest_backend_start) AS float8), 0) AS youngest_backend_s,
+    CASE WHEN g.idle_in_transaction_since IS NOT NULL
+         THEN GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.idle_in_transaction_since) AS float8), 0) END AS oldest_idle_in_transaction_s,
+    CASE WHEN g.oldest_xact_start IS NOT NULL
+         THEN GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.oldest_xact_start) AS float8), 0) END AS oldest_xact_s,
+    CASE WHEN g.oldest_backend_start IS NOT NULL
+         THEN GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.oldest_backend_start) AS float8), 0) END AS oldest_backend_s,
+    CASE WHEN g.youngest_backend_start IS NOT NULL
+         THEN GREATEST(CAST(EXTRACT(EPOCH FROM now() - g.youngest_backend_start) AS float8), 0) END AS youngest_backend_s,
     g.last_query,
     g.application_name = :own_application_name AS own
 FROM grouped AS g
