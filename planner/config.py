@@ -196,10 +196,15 @@ def _build(cls: type, where: str, values: object) -> Any:
         if not ok:
             names = " or ".join(sorted({t.__name__ for t in types}))
             raise InputError(f"{where}.{key}", f"must be {names}, got {type(value).__name__} {value!r}")
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in values:
+            raise InputError(f"{where}.{f.name}", "is required")
     try:
         return cls(**values)
     except InputError as err:
-        raise InputError(f"{where}.{err.field}", str(err).split(": ", 1)[-1]) from None
+        key = err.field.rsplit(".", 1)[-1]
+        raise InputError(f"{where}.{key}", str(err).split(": ", 1)[-1]) from None
 
 
 def plan_from_data(data: dict[str, Any]) -> Plan:
