@@ -88,6 +88,12 @@ def on_preset() -> None:
     choice = st.session_state["preset"]
     if choice in state.PRESETS:
         apply_inputs(state.PRESETS[choice])
+        st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
+
+
+def use_live_limits(settings) -> None:
+    apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
+    st.session_state["prefilled"] = True
 
 
 # -- page ---------------------------------------------------------------------------------------------------
@@ -104,11 +110,9 @@ latest = monitor.latest()
 
 if "pool_size" not in st.session_state:
     apply_inputs(state.initial_inputs(demo.plan if demo else None))
-if not st.session_state.get("prefilled"):
-    snap = latest.get(state.PRIMARY)
-    if snap is not None and snap.settings is not None:
-        apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), snap.settings))
-        st.session_state["prefilled"] = True
+live_settings = getattr(latest.get(state.PRIMARY), "settings", None)
+if not st.session_state.get("prefilled") and live_settings is not None:
+    use_live_limits(live_settings)  # once per session, as soon as the first sample arrives
 
 sb = st.sidebar
 sb.header("Plan")
@@ -129,6 +133,9 @@ with sb.expander("Server limits", expanded=True):
     paired(c, "reserved_connections (PG16+)", "reserved_connections", 0, 20, 1)
     paired(c, "other clients (cron, psql, monitoring)", "other_clients", 0, 100, 1)
     st.selectbox("PostgreSQL major version", list(range(12, 19)), key="major_version")
+    if live_settings is not None:
+        st.button("Use the live server's limits", key="use_live_limits", on_click=use_live_limits,
+                  args=(live_settings,), help="max_connections, reserved slots and version as the server reports them")
 with sb.expander("Deployment", expanded=True):
     c = st.container()
     paired(c, "instances (pods)", "instances", 1, 50, 1)

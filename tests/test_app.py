@@ -1,0 +1,205 @@
+"""The dashboard page through Streamlit's AppTest, against a real PostgreSQL given in ``secrets``.
+
+Every control is moved; the verdict and the numbers follow the planner; a bad combination is an inline
+error; the downloads carry exactly ``planner.export``'s text; the live panel shows real counts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from streamlit.testing.v1 import AppTest
+
+from dashboard import state
+from planner.export import FORMATS, export
+from planner.model import InputError
+
+pytestmark = pytest.mark.db
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+LESSON = "Lesson's production example"
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def session_inputs(at: AppTest) -> state.Inputs:
+    return state.inputs_from({k: at.session_state[k] for k in state.Inputs().as_dict() if k in at.session_state})
+
+
+def verdict(at: AppTest) -> str:
+    boxes = [*at.success, *at.warning, *at.error]
+    return next(b.value for b in boxes if b.value.startswith("**") and "headroom" in b.value)
+
+
+@pytest.fixture
+def app(pg_url, tmp_path, monkeypatch) -> AppTest:
+    """The page against the test server, with the PostgreSQL defaults preset applied after the live prefill."""
+    monkeypatch.setenv("POOL_PLANNER_DATA", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["DATABASE_URL"] = pg_url
+    at.run()
+    deadline = time.monotonic() + 15
+    while not at.session_state["prefilled"] if "prefilled" in at.session_state else True:
+        assert time.monotonic() < deadline, "no live sample within 15 s"
+        time.sleep(0.3)
+        at.run()
+    at.selectbox(key="preset").set_value("PostgreSQL defaults").run()
+    assert not at.exception
+    return at
+
+
+def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
+    assert metrics(app) == {
+        "Usable slots": "97", "Steady": "5", "Peak": "15", "Rollout peak": "30", "Headroom": "67",
+        "Lesson's rule (pool_size × processes)": "5",
+    }
+    assert verdict(app) == "**SAFE** · headroom 67 at rollout peak"
+    assert any("headroom = usable 97 - rollout peak 30 = 67 (30 <= 97)" in c.value for c in app.caption)
+
+    app.slider(key="workers__s").set_value(3).run()
+    assert app.number_input(key="workers").value == 3
+    assert metrics(app)["Rollout peak"] == "90" and metrics(app)["Headroom"] == "7"
+    assert verdict(app) == "**TIGHT** · headroom 7 at rollout peak"
+
+    app.number_input(key="workers").set_value(4).run()
+    assert app.slider(key="workers__s").value == 4
+    assert metrics(app)["Peak"] == "60" and metrics(app)["Headroom"] == "-23"
+    assert verdict(app) == "**UNSAFE** · headroom -23 at rollout peak"
+
+
+def test_lesson_preset_shows_the_overflow_pitfall(app):
+    app.selectbox(key="preset").set_value(LESSON).run()
+    assert metrics(app)["Peak"] == "120" and metrics(app)["Lesson's rule (pool_size × processes)"] == "80"
+    assert verdict(app).startswith("**UNSAFE**")
+    titles = [e.label for e in app.expander]
+    assert any("overflow-exceeds-budget" in t and "critical" in t for t in titles)
+
+
+SLIDER_MOVES = {
+    "max_connections": 200, "superuser_reserved_connections": 5, "reserved_connections": 2, "other_clients": 10,
+    "instances": 3, "workers": 2, "surge_percent": 50, "autoscale_max": 6, "pool_size": 7, "max_overflow": 3,
+    "pool_timeout": 10.0, "pool_recycle": 1800.0, "rps": 500.0, "hold_ms": 40.0, "request_timeout_s": 15.0,
+}
+
+
+def test_every_slider_and_number_input_feeds_the_plan(app):
+    assert {s.key for s in app.slider} == {f"{k}__s" for k in SLIDER_MOVES}
+    for key, value in SLIDER_MOVES.items():
+        app.slider(key=f"{key}__s").set_value(value).run()
+        assert not app.exception, key
+        assert app.number_input(key=key).value == value, key
+    inputs = session_inputs(app)
+    plan = state.build_plan(inputs)
+    budget = state.evaluate(plan).tightest
+    assert metrics(app)["Usable slots"] == state.fmt(budget.usable) == "183"  # 200 - 5 - 2 - 10
+    assert metrics(app)["Steady"] == state.fmt(budget.steady) == "42"  # 3 instances x 2 workers x 7
+    assert metrics(app)["Rollout peak"] == state.fmt(budget.rollout_peak) == "180"  # (6 + 50% of 6) x 2 x (7 + 3)
+    for toggle, expected in (("pool_pre_ping", True), ("replica", True)):
+        app.toggle(key=toggle).set_value(expected).run()
+        assert app.session_state[toggle] is expected and not app.exception
+    app.selectbox(key="major_version").set_value(15).run()
+    assert app.session_state["major_version"] == 15
+    # reserved_connections exists only on 16+: an inline error, not a traceback
+    assert any("reserved_connections" in e.value for e in app.error) and not app.exception
+
+
+def test_replica_on_the_same_server_is_found(app):
+    app.toggle(key="replica").set_value(True).run()
+    for key in ("replica_max_connections__s", "replica_pool_size__s", "replica_max_overflow__s"):
+        assert app.slider(key=key) is not None
+    app.slider(key="replica_pool_size__s").set_value(8).run()
+    # two servers: the headline shows the tighter one, the replica (2 x (8 + 10) = 36 of 97; primary 30 of 97)
+    assert (metrics(app)["Steady"], metrics(app)["Rollout peak"], metrics(app)["Headroom"]) == ("8", "36", "61")
+    app.toggle(key="replica_same_server").set_value(True).run()
+    # both engines on the primary: 2 processes x (5 + 10 + 8 + 10) = 66
+    assert (metrics(app)["Steady"], metrics(app)["Rollout peak"], metrics(app)["Headroom"]) == ("13", "66", "31")
+    assert any("replica-same-server" in e.label for e in app.expander)
+
+
+def test_bad_combination_is_an_inline_error(app):
+    app.number_input(key="superuser_reserved_connections").set_value(100).run()
+    assert not app.exception
+    (error,) = [e.value for e in app.error]
+    assert error.startswith("Cannot build this plan: superuser_reserved_connections:")
+    assert "must be less than max_connections (100)" in error
+    assert not app.metric and not app.get("download_button")
+    app.number_input(key="superuser_reserved_connections").set_value(3).run()
+    assert not app.error and metrics(app)["Usable slots"] == "97"
+
+
+def test_downloads_are_the_planners_export(app, pg_url):
+    plan = state.build_plan(session_inputs(app), {"primary": pg_url})
+    files = state.export_files(plan)
+    assert [f.format for f in files] == [f for f in FORMATS if f != "pgbouncer"]  # no PgBouncer in this plan
+    for f in files:
+        assert f.text == export(plan, f.format)
+    with pytest.raises(InputError):
+        export(plan, "pgbouncer")
+    buttons = app.get("download_button")
+    assert [b.label for b in buttons] == [f"Download {f.file_name}" for f in files]
+    assert [b.proto.url.rsplit(".", 1)[-1] for b in buttons] == ["py", "txt", "sh", "sh", "txt", "json"]  # by mime
+    code = [c.value for c in app.code]
+    for f in files:
+        assert f.text.rstrip("\n") in [c.rstrip("\n") for c in code], f.format
+
+
+def test_no_password_on_the_page(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("POOL_PLANNER_DATA", str(tmp_path))
+    url = make_url(pg_url).set(password="s3cret-pw")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["DATABASE_URL"] = url.render_as_string(hide_password=False)
+    at.run()
+    time.sleep(1.5)
+    at.run()
+    text = " ".join(str(e.proto) for e in at.main) + " ".join(str(e.proto) for e in at.sidebar)
+    assert "s3cret-pw" not in text
+    assert "***" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_live_panel_shows_the_real_counts(app, pg_url):
+    url = make_url(pg_url)
+    conns = [psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
+                             application_name="apptest-held") for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            app.run()
+            table = app.dataframe[0].value if len(app.dataframe) else None
+            held = None if table is None else table[table["application_name"] == "apptest-held"]
+            if held is not None and len(held) and held["count"].sum() == 3:
+                break
+            assert time.monotonic() < deadline, f"live table never showed 3 apptest-held connections: {table}"
+            time.sleep(0.5)
+        assert held.iloc[0]["state"] == "idle"
+        headline = next(m.value for m in app.markdown if m.value.startswith("**primary**"))
+        assert "client connections at" in headline
+        assert len(app.get("plotly_chart")) == 3  # budget, live, wait
+    finally:
+        for conn in conns:
+            conn.close()
+    app.button_group(key="time_range").set_value("whole history").run()
+    app.button_group(key="split_by").set_value("application_name").run()
+    assert not app.exception
+
+
+def test_demo_mode_without_a_url(tmp_path, monkeypatch):
+    """Nothing configured: the embedded demo starts, says so, and its scenario control reaches the workers."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REPLICA_DATABASE_URL", raising=False)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception
+    assert any("Demo mode" in c.value for c in at.caption)
+    assert metrics(at)["Usable slots"] == "37"  # the demo server: max_connections 40 - 3 reserved
+    radio = at.sidebar.radio(key="scenario")
+    assert radio.options == ["normal", "leaking session", "cold start", "connection storm"]
+    radio.set_value("leaking session").run()
+    # the workers poll this control file every 0.5 s (tests/test_demo.py proves they act on it)
+    control = max(Path("/tmp").glob("pooldemo*/scenario.json"), key=lambda p: p.stat().st_mtime)
+    assert '"leaking session"' in control.read_text()
+    at.sidebar.radio(key="scenario").set_value("normal").run()
