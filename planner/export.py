@@ -11,7 +11,7 @@ import json
 import re
 
 from planner.budget import overall_verdict, plan_budgets
-from planner.dsn import parse_url, pgbouncer_drops_prepared_statements
+from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements
 from planner.model import Engine, InputError, Plan
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
@@ -152,9 +152,13 @@ def env_snippet(plan: Plan) -> str:
     for engine in plan.engines:
         prefix = env_prefix(engine, plan)
         if engine.url:
-            from planner.dsn import mask_url
-
-            lines.append(f"{prefix}_URL={mask_url(engine.url)}")
+            url = parse_url(engine.url)
+            if url.get_driver_name() == "asyncpg" and "sslmode" in url.query:
+                query = dict(url.query)
+                query["ssl"] = query.pop("sslmode")
+                url = url.set(query=query)
+                lines.append("# sslmode= replaced by ssl=: asyncpg raises TypeError on sslmode")
+            lines.append(f"{prefix}_URL={mask_url(url)}")
         else:
             lines.append(f"# {prefix}_URL=postgresql+asyncpg://USER:***@HOST:5432/DB")
         pool_prefix = prefix.removesuffix("DATABASE") + "DB" if prefix != "DATABASE" else "DB"

@@ -100,6 +100,14 @@ def test_env_snippet():
     )
 
 
+def test_env_snippet_repairs_sslmode_for_asyncpg():
+    plan = Plan(engines=(Engine(url="postgresql+asyncpg://app:pw@db/app?sslmode=require"),))
+    assert export(plan, "env").splitlines()[1:3] == [
+        "# sslmode= replaced by ssl=: asyncpg raises TypeError on sslmode",
+        "DATABASE_URL=postgresql+asyncpg://app:***@db/app?ssl=require",
+    ]
+
+
 def test_server_commands():
     assert export(PLAN, "uvicorn") == (
         "# 4 worker processes per instance, each with its own pools (primary 10, replica 6 connections per process)\n"
