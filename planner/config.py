@@ -229,7 +229,24 @@ def plan_from_data(data: dict[str, Any]) -> Plan:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError("lb_idle_timeout_s", f"must be float, got {type(value).__name__} {value!r}")
         kwargs["lb_idle_timeout_s"] = float(value)
-    return Plan(**kwargs)
+    plan = Plan(**kwargs)
+    _check_pools_fit_servers(plan)
+    return plan
+
+
+def _check_pools_fit_servers(plan: Plan) -> None:
+    """A pool_size above the server's max_connections is a typo, not a plan: one process could never open it.
+
+    Checked here, at the input edge (flags, TOML), not in ``Plan``, so that rules and the dashboard can still
+    judge such a plan when it comes from code (``lint``) or from a live server."""
+    for i, engine in enumerate(plan.engines):
+        limit = plan.server(engine.server).max_connections
+        if not engine.via_pgbouncer and engine.pool_size > limit:
+            raise InputError(
+                f"engines[{i}].pool_size",
+                f"engine {engine.name}: pool_size {engine.pool_size} is larger than max_connections {limit} of "
+                f"server {engine.server}: one process alone could never open it",
+            )
 
 
 def _fields(obj: object, *, mask: bool) -> dict[str, Any]:

@@ -304,13 +304,6 @@ class Plan:
                 raise InputError(f"engine {engine.name}.server", f"names no server; known: {', '.join(names)}")
             if engine.via_pgbouncer and self.pgbouncer is None:
                 raise InputError(f"engine {engine.name}.via_pgbouncer", "the plan declares no [pgbouncer]")
-            limit = self.server(engine.server).max_connections
-            if not engine.via_pgbouncer and engine.pool_size > limit:
-                raise InputError(
-                    "pool_size",
-                    f"engine {engine.name}: pool_size {engine.pool_size} is larger than max_connections {limit} of "
-                    f"server {engine.server}: one process alone could never open it",
-                )
         if self.pgbouncer is not None and self.pgbouncer.server not in names:
             raise InputError("pgbouncer.server", f"names no server; known: {', '.join(names)}")
         if self.lb_idle_timeout_s is not None:

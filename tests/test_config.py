@@ -108,6 +108,8 @@ def test_unknown_flag_is_a_usage_error():
      "pgbouncer, servers, workload"),
     ("[[servers]\n", "config: not valid TOML: Expected ']]' at the end of an array declaration (at line 1, column 10)"),
     ('[[engines]]\nserver = "nowhere"', "engine primary.server: names no server; known: primary"),
+    ("[[engines]]\npool_size = 101", "engines[0].pool_size: engine primary: pool_size 101 is larger than "
+     "max_connections 100 of server primary: one process alone could never open it"),
 ])
 def test_bad_toml_names_the_key(text, message):
     with pytest.raises(InputError) as err:
