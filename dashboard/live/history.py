@@ -167,6 +167,8 @@ class HistoryStore:
             rows = conn.execute(queries.load("history_totals"), self._range(server, since, until)).fetchall()
         df = pd.DataFrame(rows, columns=["taken_us", "status", "total", "own_connections", "latency_ms", "error"])
         df["total"] = df["total"].astype("float64")
+        df["status"] = df["status"].astype("str")
+        df["error"] = df["error"].astype("str")  # missing = NaN whether or not any sample failed
         df.insert(0, "taken_at", pd.to_datetime(df.pop("taken_us"), unit="us", utc=True))
         return df
 
@@ -360,7 +362,7 @@ _NO_PAIR_GAP = struct.pack("<2i", -1, -1)  # a gap: one row, count NaN
 def _unpack_frame(server: str, rows: list[tuple], app_states: list[tuple]) -> pd.DataFrame:
     """Samples with packed (app_state id, count) pairs -> the long-form frame, vectorised with numpy."""
     if not rows:
-        frame = pd.DataFrame({column: pd.Series(dtype="object") for column in FRAME_COLUMNS})
+        frame = pd.DataFrame({column: pd.Series(dtype="str") for column in FRAME_COLUMNS})
         frame["taken_at"] = pd.to_datetime(frame["taken_at"], utc=True)
         frame["count"] = frame["count"].astype("float64")
         return frame
@@ -381,9 +383,9 @@ def _unpack_frame(server: str, rows: list[tuple], app_states: list[tuple]) -> pd
         {
             "taken_at": pd.to_datetime(np.repeat(taken_us, pairs_per_sample), unit="us", utc=True),
             "server": server,
-            "status": np.repeat(statuses, pairs_per_sample),
-            "application_name": apps[lookup],
-            "state": states[lookup],
+            "status": pd.Series(np.repeat(statuses, pairs_per_sample), dtype="str"),
+            "application_name": pd.Series(apps[lookup], dtype="str"),
+            "state": pd.Series(states[lookup], dtype="str"),
             "count": counts,
         },
         columns=FRAME_COLUMNS,
