@@ -77,6 +77,8 @@ class Calibration:
     """Median checkout that had to open a new connection."""
     loop_lag_p99_ms: float
     loaded_overhead_ms: float = math.nan
+    loaded_handoff_ms: float = math.nan
+    """Mean check-in to resumed waiter in the same loaded run: the query-fed predictions use this one."""
     """Mean hold minus pg_sleep at ~200 requests/s (pool 10, constant 20 ms): the overhead under load,
     where the event loop also delays the check-in. The query-fed predictions use this one."""
 
@@ -99,6 +101,8 @@ class Measured:
     loop_lag_p99_ms: float
     connect_ms: float
     """Median checkout that opened a new connection during the case (nan when none did)."""
+    handoff_ms: float
+    """Mean check-in to checkout of the same connection, over checkouts that waited (nan when none did)."""
     connects_per_s: float
     waits_ms: list[float] = field(default_factory=list, repr=False)
 
@@ -110,7 +114,8 @@ def _opens_new(engine: AsyncEngine, ceiling: int) -> bool:
 
 
 async def _request(
-    engine: AsyncEngine, sleep_s: float, waits: list[float], timeouts: list[int], connects: list[float] | None = None
+    engine: AsyncEngine, sleep_s: float, waits: list[float], timeouts: list[int],
+    connects: list[float] | None = None, handoffs: list[float] | None = None,
 ) -> None:
     pool = engine.pool
     opens = connects is not None and _opens_new(engine, pool.size() + pool._max_overflow)  # type: ignore[attr-defined]
@@ -120,6 +125,8 @@ async def _request(
             waits.append((time.perf_counter() - t0) * 1000)
             if opens:
                 connects.append(waits[-1])  # type: ignore[union-attr]
+            elif handoffs is not None and waits[-1] > WAITED_MS:
+                handoffs.append(conn.sync_connection.info.get("handoff_ms", math.nan))
             await conn.execute(text(SLEEP_SQL), {"seconds": sleep_s})
     except PoolTimeout:
         waits.append((time.perf_counter() - t0) * 1000)
@@ -152,17 +159,22 @@ def _engine(url: str, app: str, pool_size: int, max_overflow: int, pool_timeout_
 
 
 def _time_holds(engine: AsyncEngine, holds: list[float]) -> None:
-    """Checkout-to-check-in per request, from the pool's own events (check-in fires after the reset)."""
+    """Checkout-to-check-in per request, from the pool's own events (check-in fires after the reset), and the
+    handoff: check-in to the next checkout of the same connection (for a waiter: the event loop's delay)."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _out(dbapi_conn, record, proxy):
-        record.info["out_at"] = time.perf_counter()
+        now = time.perf_counter()
+        record.info["out_at"] = now
+        record.info["handoff_ms"] = (now - record.info.get("in_at", math.nan)) * 1000
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _in(dbapi_conn, record):
+        now = time.perf_counter()
+        record.info["in_at"] = now
         started = record.info.pop("out_at", None)
         if started is not None:
-            holds.append((time.perf_counter() - started) * 1000)
+            holds.append((now - started) * 1000)
 
 
 async def _warm(engine: AsyncEngine, n: int) -> None:
@@ -241,6 +253,7 @@ async def run_case(url: str, case: Case, overhead_ms: float, seed: int = 7) -> M
     opened: list[float] = []
     event.listen(engine.sync_engine, "connect", lambda *_: opened.append(time.perf_counter()))
     connect_waits: list[float] = []
+    handoffs: list[float] = []
     stop = asyncio.Event()
     lags: list[float] = []
     counts: list[int] = []
@@ -272,7 +285,7 @@ async def run_case(url: str, case: Case, overhead_ms: float, seed: int = 7) -> M
             arrivals += measured
             tasks.append(asyncio.create_task(_request(
                 engine, sleep_ms / 1000, waits if measured else warm_waits, timeouts if measured else warm_timeouts,
-                connect_waits if measured else None,
+                connect_waits if measured else None, handoffs if measured else None,
             )))
         await asyncio.gather(*tasks)
     finally:
@@ -300,6 +313,7 @@ async def run_case(url: str, case: Case, overhead_ms: float, seed: int = 7) -> M
         open_samples=len(counts),
         loop_lag_p99_ms=quantile(tuple(sorted(lags)), 0.99),
         connect_ms=statistics.median(connect_waits) if connect_waits else math.nan,
+        handoff_ms=statistics.fmean(h for h in handoffs if not math.isnan(h)) if handoffs else math.nan,
         connects_per_s=len(opened) / span,
         waits_ms=list(ordered),
     )
@@ -310,11 +324,12 @@ def predictions(case: Case, m: Measured, cal: Calibration, sim_arrivals: int = 2
     before the grid), both at the measured arrival rate."""
     args = (case.pool_size, case.max_overflow, case.pool_timeout_s)
     connect_ms = cal.connect_ms if math.isnan(m.connect_ms) else m.connect_ms
+    handoff_ms = cal.loaded_handoff_ms if math.isnan(m.handoff_ms) else m.handoff_ms
     sleep_part = HoldTime(case.sleep_ms, case.shape)  # type: ignore[arg-type]
     by_hold = predict_wait(m.rate_per_s, sleep_part.plus(max(0.0, m.hold_mean_ms - case.sleep_ms)), *args,
-                           connect_ms, sim_arrivals=sim_arrivals)
+                           connect_ms, handoff_ms=handoff_ms, sim_arrivals=sim_arrivals)
     by_query = predict_wait(m.rate_per_s, sleep_part.plus(cal.loaded_overhead_ms), *args, cal.connect_ms,
-                            sim_arrivals=sim_arrivals)
+                            handoff_ms=cal.loaded_handoff_ms, sim_arrivals=sim_arrivals)
     return by_hold, by_query
 
 
@@ -363,7 +378,7 @@ def _pct(pred: float, meas: float) -> str:
 HEADER = (
     "| case | util | rate/s | hold ms (cs²) | P(wait) meas | pred | Δ | Erlang C | p95 meas | pred | err | "
     "p99 meas | pred | timeouts meas | pred | conns p99/max meas | pred p99 | new conns/s meas | pred | "
-    "connect ms | loop lag p99 | method | targets | "
+    "connect ms | handoff ms | loop lag p99 | method | targets | "
     "query-fed P(wait) / p95 / timeouts | query-fed targets |"
 )
 
@@ -380,7 +395,7 @@ def row(case: Case, m: Measured, by_hold: WaitPrediction, by_query: WaitPredicti
         f"{m.wait_p99_ms:.1f} | {by_hold.wait_p99_ms:.1f} | {m.timeout_rate:.3f} | {by_hold.timeout_rate:.3f} | "
         f"{m.open_p99:.0f}/{m.open_max} | {by_hold.open_p99:.0f} | "
         f"{m.connects_per_s:.1f} | {by_hold.connects_per_s:.1f} | "
-        f"{m.connect_ms:.1f} | {m.loop_lag_p99_ms:.1f} | {by_hold.method} | "
+        f"{m.connect_ms:.1f} | {m.handoff_ms:.2f} | {m.loop_lag_p99_ms:.1f} | {by_hold.method} | "
         f"{note} | {by_query.p_wait:.3f} / {by_query.wait_p95_ms:.1f} / {by_query.timeout_rate:.3f} | {qnote} |"
     )
 
@@ -398,6 +413,7 @@ async def main_async(args: argparse.Namespace) -> int:
         loaded = Case("calibrate-loaded", 10, 0, "const", 0.5, 20.0, seconds=min(args.seconds, 10.0), warmup_s=1.0)
         m = await run_case(url, loaded, cal.overhead_ms, seed=3)
         cal.loaded_overhead_ms = m.hold_mean_ms - loaded.sleep_ms
+        cal.loaded_handoff_ms = 0.0 if math.isnan(m.handoff_ms) else m.handoff_ms
         print(f"server: {make_url(url).render_as_string(hide_password=True)}")
         print(
             f"floor: idle checkout {cal.checkout_idle_ms:.2f} ms; checkout + pg_sleep(0) + check-in "
@@ -409,7 +425,8 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         print(
             f"under load ({m.rate_per_s:.0f} req/s, pool 10, constant 20 ms): per-checkout overhead "
-            f"{cal.loaded_overhead_ms:.2f} ms, event-loop lag p99 {m.loop_lag_p99_ms:.2f} ms"
+            f"{cal.loaded_overhead_ms:.2f} ms, handoff to a waiter {cal.loaded_handoff_ms:.2f} ms, "
+            f"event-loop lag p99 {m.loop_lag_p99_ms:.2f} ms"
         )
         print(HEADER)
         print("|" + "---|" * HEADER.count(" | ") + "---|")
@@ -417,7 +434,7 @@ async def main_async(args: argparse.Namespace) -> int:
         for case in grid(args.seconds, args.quick):
             if args.only and args.only not in case.name:
                 continue
-            m = await run_case(url, case, cal.overhead_ms)
+            m = await run_case(url, case, cal.loaded_overhead_ms)
             by_hold, by_query = predictions(case, m, cal)
             print(row(case, m, by_hold, by_query), flush=True)
             results.append({

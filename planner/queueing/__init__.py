@@ -120,18 +120,25 @@ def predict_wait(
     pool_timeout_s: float = 30.0,
     connect_ms: float = DEFAULT_CONNECT_MS,
     *,
+    handoff_ms: float = 0.0,
     sim_arrivals: int = SIM_ARRIVALS,
     seed: int = 1,
     force_simulation: bool = False,
 ) -> WaitPrediction:
-    """Predict one worker's pool under Poisson arrivals at ``rate_per_s`` holding for ``hold``."""
+    """Predict one worker's pool under Poisson arrivals at ``rate_per_s`` holding for ``hold``.
+
+    ``handoff_ms``: how long a connection checked in to a waiting task sits until the event loop resumes
+    that task (0 on an idle loop; ~1 ms on a busy shared CPU, see docs/queueing.md). Above 0 it is simulated.
+    """
     _check(rate_per_s, pool_size, max_overflow, pool_timeout_s, connect_ms)
+    if not (isinstance(handoff_ms, int | float) and math.isfinite(handoff_ms) and handoff_ms >= 0):
+        raise InputError("handoff_ms", f"must be 0 or more milliseconds, got {handoff_ms!r}")
     ceiling = pool_size + max_overflow
     offered = rate_per_s * hold.mean / 1000.0
     utilisation = offered / ceiling
     if rate_per_s == 0:
         return WaitPrediction(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, float(pool_size), pool_size, "erlang-c", 0.0)
-    method = None if force_simulation else _closed_form_method(hold, max_overflow, utilisation)
+    method = None if force_simulation or handoff_ms else _closed_form_method(hold, max_overflow, utilisation)
     if method:
         c_wait, theta = erlang.wait_tail(pool_size, offered, hold.mean, hold.cs2)
         timeout_rate = c_wait * math.exp(-theta * pool_timeout_s * 1000.0)
@@ -149,7 +156,7 @@ def predict_wait(
                 method=method,
                 offered=offered,
             )
-    sim = simulate(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms,
+    sim = simulate(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms, handoff_ms,
                    arrivals=sim_arrivals, seed=seed)
     waits = sim.waits_ms
     waited = sum(1 for w in waits if w > WAITED_MS)

@@ -4,7 +4,10 @@ It follows ``QueuePool._do_get`` / ``_do_return_conn`` (SQLAlchemy 2.1): an arri
 connection if there is one; else, while fewer than ``pool_size + max_overflow`` are open, it opens a new
 one and waits for the connect; else it waits in FIFO order for a check-in, up to ``pool_timeout``. On
 check-in the connection goes to the first waiter, else back to the idle queue, unless ``pool_size`` are
-already idle: then it is closed (overflow churn). It starts warm (``pool_size`` idle connections), as a
+already idle: then it is closed (overflow churn). A connection handed to a waiter stays unused for
+``handoff_ms`` more: the event loop must first resume the waiting task, and an arrival that runs in
+that window takes the connection instead (the waiter queues again at the back, so the order is not
+strictly FIFO and the tail grows). It starts warm (``pool_size`` idle connections), as a
 service is after its first burst. Same inputs and seed, same numbers.
 """
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 from planner.queueing.holdtime import HoldTime
 
+RELEASE, HANDOFF = 0, 1
 WAITED_MS = 1.0
 """A checkout "waited" when it took longer than this; below it is the pool's own overhead."""
 
@@ -46,6 +50,7 @@ def simulate(
     max_overflow: int,
     pool_timeout_s: float,
     connect_ms: float,
+    handoff_ms: float = 0.0,
     *,
     arrivals: int = 100_000,
     seed: int = 1,
@@ -58,17 +63,17 @@ def simulate(
     mean_gap = 1000.0 / rate_per_s
     skip = int(arrivals * warmup_fraction)
 
-    releases: list[float] = []  # heap of check-in times
-    waiters: deque[float] = deque()  # arrival times, FIFO
+    events: list[tuple[float, int, int]] = []  # (time, kind, waiter id): RELEASE, or HANDOFF to a waiter
+    deadlines: list[tuple[float, int]] = []  # (arrival + pool_timeout, waiter id)
+    waiters: deque[int] = deque()  # waiter ids in the order asyncio will wake them
+    arrived_at: dict[int, float] = {}  # waiters still waiting (queued or being handed a connection)
+    handing: deque[int] = deque()  # waiters a connection was checked in to, not yet resumed
     idle, open_ = pool_size, pool_size
     waits: list[float] = []
-    timeouts = 0
-    connects = 0
-    now = 0.0
-    start = None
+    timeouts = connects = 0
+    now = last = busy_area = 0.0
+    start: float | None = None
     open_time: dict[int, float] = {}
-    busy_area = 0.0
-    last = 0.0
 
     def advance(to: float) -> None:
         nonlocal last, busy_area
@@ -78,29 +83,45 @@ def simulate(
             busy_area += (open_ - idle) * span
         last = to
 
+    def record(arrived: float, wait: float) -> None:
+        if start is not None and arrived >= start:
+            waits.append(wait)
+
     def expire(until: float) -> None:
         nonlocal timeouts
-        while waiters and waiters[0] + timeout_ms <= until:
-            arrived = waiters.popleft()
-            if arrived >= (start if start is not None else math.inf):
-                timeouts += 1
-                waits.append(timeout_ms)
+        while deadlines and deadlines[0][0] <= until:
+            _, waiter = heapq.heappop(deadlines)
+            if waiter in arrived_at and waiter not in handing:
+                arrived = arrived_at.pop(waiter)
+                record(arrived, timeout_ms)
+                timeouts += start is not None and arrived >= start
+
+    def serve(waiter: int) -> None:
+        arrived = arrived_at.pop(waiter)
+        record(arrived, now - arrived)
+        heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
 
     next_arrival = rng.expovariate(1.0) * mean_gap
     count = 0
-    while True:
-        more = count < arrivals
-        if not more and not waiters:
-            break  # the last arrivals' waiters are served or timed out before stopping
-        if releases and (not more or releases[0] <= next_arrival):
-            now = heapq.heappop(releases)
+    while count < arrivals or arrived_at:
+        if events and (count >= arrivals or events[0][0] <= next_arrival):
+            now, kind, waiter = heapq.heappop(events)
             expire(now)
             advance(now)
+            if kind == HANDOFF:
+                if handing and handing[0] == waiter:  # not robbed meanwhile
+                    handing.popleft()
+                    serve(waiter)
+                continue
+            while waiters and waiters[0] not in arrived_at:
+                waiters.popleft()  # timed out
             if waiters:
-                arrived = waiters.popleft()
-                if start is not None and arrived >= start:
-                    waits.append(now - arrived)
-                heapq.heappush(releases, now + draw_hold())
+                waiter = waiters.popleft()
+                if handoff_ms:
+                    handing.append(waiter)
+                    heapq.heappush(events, (now + handoff_ms, HANDOFF, waiter))
+                else:
+                    serve(waiter)
             elif idle < pool_size:
                 idle += 1
             else:
@@ -111,22 +132,31 @@ def simulate(
         advance(now)
         count += 1
         if count == skip + 1:
-            start = now
-            last = now
+            start = last = now
         measured = start is not None
         if idle:
             idle -= 1
             if measured:
                 waits.append(0.0)
-            heapq.heappush(releases, now + draw_hold())
+            heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
+        elif handing:
+            # The connection sits in asyncio's queue until its waiter resumes; a task that runs first takes it
+            # (AsyncAdaptedQueue.get tries get_nowait), and the robbed waiter queues again at the back.
+            robbed = handing.popleft()
+            waiters.append(robbed)
+            if measured:
+                waits.append(0.0)
+            heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
         elif open_ < ceiling:
             open_ += 1
             if measured:
                 connects += 1
                 waits.append(connect_ms)
-            heapq.heappush(releases, now + connect_ms + draw_hold())
+            heapq.heappush(events, (now + connect_ms + draw_hold(), RELEASE, -1))
         else:
-            waiters.append(now)
+            arrived_at[count] = now
+            waiters.append(count)
+            heapq.heappush(deadlines, (now + timeout_ms, count))
         next_arrival = now + rng.expovariate(1.0) * mean_gap
 
     span = sum(open_time.values()) or 1.0
