@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planner_strategies import plans
 
 from planner.cli import UsageError, _Parser
@@ -142,3 +143,33 @@ def test_toml_round_trip(plan):
 
 def test_config_flag_in_an_argparse_namespace_without_config_attribute():
     assert plan_from_args(argparse.Namespace(workers=3)) == Plan(deployment=Deployment(workers=3))
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                    st.text(max_size=12), st.lists(st.integers(), max_size=2),
+                    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+_KEYS = st.sampled_from(["name", "server", "max_connections", "superuser_reserved_connections", "reserved_connections",
+                         "other_clients", "major_version", "pool_size", "max_overflow", "pool_timeout", "pool_recycle",
+                         "pool_pre_ping", "url", "via_pgbouncer", "instances", "workers", "surge", "autoscale_max",
+                         "rps", "hold_ms", "request_timeout_s", "version", "pool_mode", "bogus"])
+_TABLE = st.dictionaries(_KEYS, _VALUES.filter(lambda v: v is not None), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    "servers": st.one_of(st.lists(_TABLE, max_size=2), _VALUES),
+    "engines": st.one_of(st.lists(_TABLE, max_size=2), _VALUES),
+    "deployment": st.one_of(_TABLE, _VALUES),
+    "workload": st.one_of(_TABLE, _VALUES),
+    "pgbouncer": st.one_of(_TABLE, _VALUES),
+    "lb_idle_timeout_s": _VALUES,
+}))
+def test_any_data_is_a_plan_or_an_input_error(data):
+    from planner.config import plan_from_data
+    from planner.rules import static_findings
+
+    try:
+        plan = plan_from_data(data)
+        static_findings(plan)
+    except InputError as err:
+        assert err.field and str(err)
