@@ -252,8 +252,7 @@ def run_record(args: argparse.Namespace) -> int:
     except (OSError, Exception) as err:
         raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries)
     print(f"recording {', '.join(targets)} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -272,4 +271,6 @@ def run_record(args: argparse.Namespace) -> int:
         for name, status in monitor.status().items():
             print(f"{name}: {status.samples} samples, last state {status.state}", flush=True)
         store.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return EXIT_OK
