@@ -353,10 +353,14 @@ def recommend(
     margin: float = TIGHT_FRACTION,
     headroom: float = DEFAULT_HEADROOM,
     requirement: RequirementModel | None = None,
+    hold_dist: str | None = None,
+    target_p99_ms: float = 10.0,
 ) -> Recommendation:
     """Pool settings for every engine (default: one engine per server, ``primary`` then the server names) that
     keep the rollout peak at least ``margin`` below each server's usable slots and give each worker the pool its
-    traffic needs. Workers stay as deployed; fewer workers is offered as an alternative when nothing fits."""
+    traffic needs. Workers stay as deployed; fewer workers is offered as an alternative when nothing fits.
+    With ``hold_dist`` (``exp`` or ``const``) the pool also meets ``target_p99_ms`` of checkout wait
+    (planner.queueing); without it, Little's law with ``headroom`` alone."""
     server_tuple = (servers,) if isinstance(servers, Server) else tuple(servers)
     if not server_tuple:
         raise InputError("servers", "at least one server is needed")
@@ -365,6 +369,10 @@ def recommend(
     if engines is None:
         engines = tuple(Engine(name="primary" if i == 0 else s.name, server=s.name, pool_size=1, max_overflow=0)
                         for i, s in enumerate(server_tuple))  # pool numbers are placeholders: sizing sets them
+    if requirement is None and hold_dist is not None:  # a known hold distribution: size for a p99 wait target
+        from planner.queueing.requirement import pool_requirement  # lazy: it imports this module
+
+        requirement = partial(pool_requirement, hold_dist=hold_dist, target_p99_ms=target_p99_ms, headroom=headroom)
     model = requirement or partial(required_pool_size, headroom=headroom)
     template = Plan(servers=server_tuple, engines=tuple(engines), deployment=deployment, workload=workload,
                     pgbouncer=pgbouncer, lb_idle_timeout_s=lb_idle_timeout_s)
