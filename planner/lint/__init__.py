@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 
-from planner.lint.engines import EngineInfo, engine_inventory, gather_facts, url_findings
+from planner.lint.engines import EngineInfo, ProjectFacts, engine_inventory, url_findings
 from planner.lint.findings import CODE_RULES, PARSE_ERROR, CodeFinding, LintResult
-from planner.lint.sessions import create_all_findings, session_findings, warmup_findings
+from planner.lint.sessions import create_all_findings, has_warmup, session_findings, warmup_findings
 from planner.lint.source import SourceFile
 from planner.lint.sql import sql_findings
 from planner.lint.suppress import ignored_ids, is_silenced, unknown_ids
@@ -82,42 +82,52 @@ def lint_paths(
 ) -> LintResult:
     """Lint every Python file under ``paths``. With ``plan`` (servers, deployment...: its engines are
     replaced by the ones found in the code), the engines' pool settings are judged like ``plan`` does."""
-    sources, errors = [], []
+    texts, errors = {}, []
     for path in python_files(paths, exclude):
         text, problem = _read(path)
         if text is None:
             errors.append(CodeFinding(str(path), 1, 1, PARSE_ERROR, "critical", problem or "cannot read",
                                       "fix the file so Python can read it"))
-            continue
-        sources.append(SourceFile.parse(str(path), text))
-    return _lint(sources, errors, plan)
+        else:
+            texts[str(path)] = text
+    return _lint(texts, errors, plan)
 
 
 def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) -> LintResult:
     """Lint one module given as text (the same rules as ``lint_paths``)."""
-    return _lint([SourceFile.parse(path, text)], [], plan)
+    return _lint({path: text}, [], plan)
 
 
-def _lint(sources: list[SourceFile], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
-    for src in sources:
+def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
+    """Three passes so that only one tree is in memory at a time (a large tree would otherwise hold every
+    AST): facts over all files, then the rules file by file, then warm-ups, which need every engine."""
+    facts = ProjectFacts()
+    parsed = []
+    for path, text in texts.items():
+        src = SourceFile.parse(path, text)
         if src.tree is None:
             err = src.error
             errors.append(CodeFinding(
-                src.path, err.lineno or 1, err.offset or 1, PARSE_ERROR, "critical",
+                path, err.lineno or 1, err.offset or 1, PARSE_ERROR, "critical",
                 f"cannot parse as Python: {err.msg} (no rule checked this file)",
                 "fix the syntax error (lint parses with the Python running it)",
             ))
-    parsed = [s for s in sources if s.tree is not None]
-    facts = gather_facts(parsed)
+        else:
+            facts.add(src)
+            parsed.append(path)
     engines: list[EngineInfo] = []
     raw: dict[str, list[CodeFinding]] = {}
-    for src in parsed:
+    warmups = []
+    for path in parsed:
+        src = SourceFile.parse(path, texts[path])
         found, file_findings = engine_inventory(src, facts)
         engines.extend(found)
-        raw[src.path] = file_findings + url_findings(src) + sql_findings(src) + session_findings(src, facts)
-        raw[src.path] += create_all_findings(src, facts)
-    for src in parsed:
-        raw[src.path] += warmup_findings(src, facts, engines)
+        raw[path] = file_findings + url_findings(src) + sql_findings(src) + session_findings(src, facts)
+        raw[path] += create_all_findings(src, facts)
+        if has_warmup(src):
+            warmups.append(path)
+    for path in warmups:
+        raw[path] += warmup_findings(SourceFile.parse(path, texts[path]), facts, engines)
     notes: list[str] = []
     budgets: tuple = ()
     if plan is not None:
@@ -126,10 +136,10 @@ def _lint(sources: list[SourceFile], errors: list[CodeFinding], plan: Plan | Non
         for finding in plan_found:
             raw.setdefault(finding.path, []).append(finding)
     kept, silenced = list(errors), 0
-    for src in parsed:
-        ignored = ignored_ids(src.text)
-        notes += unknown_ids(src.path, ignored, KNOWN_IDS)
-        for finding in _dedupe(raw.get(src.path, [])):
+    for path in parsed:
+        ignored = ignored_ids(texts[path])
+        notes += unknown_ids(path, ignored, KNOWN_IDS)
+        for finding in _dedupe(raw.get(path, [])):
             if is_silenced(finding, ignored):
                 silenced += 1
             else:
@@ -137,7 +147,7 @@ def _lint(sources: list[SourceFile], errors: list[CodeFinding], plan: Plan | Non
     return LintResult(
         findings=tuple(sorted(kept, key=lambda f: f.sort_key)),
         engines=tuple(sorted(engines, key=lambda e: (e.path, e.line, e.col))),
-        files=len(sources) + sum(1 for e in errors if e.path not in {s.path for s in sources}),
+        files=len(texts) + sum(1 for e in errors if e.path not in texts),
         notes=tuple(notes),
         budgets=budgets,
         suppressed=silenced,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import make_url
 
@@ -128,32 +128,28 @@ class ProjectFacts:
     """Names gathered over every file before the rules run (a dependency may be defined in one file and
     used with ``Depends`` in another)."""
 
-    dependencies: set[str]
-    once_names: set[str]
-    async_engine_names: set[str]
-    session_factories: set[str]
+    dependencies: set[str] = field(default_factory=set)
+    once_names: set[str] = field(default_factory=lambda: set(ONCE_NAMES))
+    async_engine_names: set[str] = field(default_factory=set)
+    session_factories: set[str] = field(default_factory=set)
 
-
-def gather_facts(sources: list[SourceFile]) -> ProjectFacts:
-    facts = ProjectFacts(set(), set(ONCE_NAMES), set(), set())
-    for src in sources:
+    def add(self, src: SourceFile) -> None:
         for call in src.calls:
             name = call_name(call)
             if name in ("Depends", "Security"):
                 target = first_arg(call, "dependency")
                 if target is not None and last_name(target):
-                    facts.dependencies.add(last_name(target))
+                    self.dependencies.add(last_name(target))
             for kw in call.keywords:
                 if kw.arg in ("lifespan", "on_startup") and last_name(kw.value):
-                    facts.once_names.add(last_name(kw.value))
+                    self.once_names.add(last_name(kw.value))
                 if kw.arg == "on_startup" and isinstance(kw.value, ast.List | ast.Tuple):
-                    facts.once_names.update(n for n in map(last_name, kw.value.elts) if n)
+                    self.once_names.update(n for n in map(last_name, kw.value.elts) if n)
             target = _assigned_name(src, call)
             if target and name == "create_async_engine":
-                facts.async_engine_names.add(target)
+                self.async_engine_names.add(target)
             if target and name in ("async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"):
-                facts.session_factories.add(target)
-    return facts
+                self.session_factories.add(target)
 
 
 def _assigned_name(src: SourceFile, call: ast.Call) -> str | None:
@@ -231,11 +227,14 @@ def _is_per_request(src: SourceFile, func: FunctionNode, facts: ProjectFacts, se
 def _runs_once(func: FunctionNode, facts: ProjectFacts) -> bool:
     if isinstance(func, ast.Lambda):
         return False
+    if func.name.startswith("test_"):
+        return True  # a test function: runs once per test, not per request
     return bool(ONCE_DECORATORS & set(decorator_names(func))) or func.name in facts.once_names
 
 
 def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
-    """Returned, stored globally or on an object, or disposed in the same function."""
+    """The engine is returned (even wrapped: ``return cast(Engine, eng)``, ``return eng.pool``), stored in a
+    global or on an object, or disposed (called, or registered: ``stack.callback(eng.dispose)``)."""
     parent = src.parents.get(call)
     if isinstance(parent, ast.Return | ast.Yield | ast.YieldFrom):
         return True
@@ -250,17 +249,19 @@ def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
     for node in own_nodes(func):
         if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
             return True
-        if isinstance(node, ast.Return | ast.Yield) and isinstance(node.value, ast.Name) and node.value.id == name:
+        if isinstance(node, ast.Attribute) and node.attr == "dispose" and _is_name(node.value, name):
             return True
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "dispose"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == name
-        ):
+        stored = isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute | ast.Subscript) for t in node.targets
+        )
+        escapes = stored or isinstance(node, ast.Return | ast.Yield)
+        if escapes and node.value is not None and any(_is_name(n, name) for n in ast.walk(node.value)):
             return True
     return False
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 def engine_inventory(src: SourceFile, facts: ProjectFacts) -> tuple[list[EngineInfo], list[CodeFinding]]:
@@ -366,7 +367,7 @@ def _connect_args_ssl(src: SourceFile, call: ast.Call, settings: dict[str, Setti
 def url_findings(src: SourceFile) -> list[CodeFinding]:
     """``sslmode=`` in any asyncpg URL string literal of the file (where it is written, not where used)."""
     found = []
-    for node in ast.walk(src.tree):
+    for node in src.nodes:
         if isinstance(node, ast.Constant) and isinstance(src.parents.get(node), ast.JoinedStr):
             continue  # judged with the whole f-string below
         if isinstance(node, ast.JoinedStr):

@@ -80,6 +80,8 @@ def _managed(src: SourceFile, call: ast.Call) -> bool:
         return True
     if isinstance(parent, ast.Return):
         return True
+    if isinstance(parent, ast.Attribute) and parent.attr == "close":
+        return True  # engine.connect().close(): opened and closed in one expression
     if not isinstance(parent, ast.Assign | ast.AnnAssign):
         return False
     targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
@@ -141,16 +143,25 @@ def _relevant_engines(src: SourceFile, engines: list[EngineInfo]) -> list[Engine
     here = [e for e in once if e.path == src.path]
     if here:
         return here
-    imported = {
-        a.asname or a.name: (n.module or "").replace(".", "/") + ".py"
-        for n in ast.walk(src.tree) if isinstance(n, ast.ImportFrom) for a in n.names
-    }
+    imported = {name: module.replace(".", "/") + ".py" for name, module in src.imports.items()}
     named = [e for e in once if e.name in imported]
     from_module = [e for e in named if e.path.replace("\\", "/").endswith(imported[e.name])]
     return from_module or named
 
 
+def _warmups(src: SourceFile) -> list[FunctionNode]:
+    """Functions named like a warm-up: warm_up, warmup_pool, prewarm, prepopulate, fill_pool..."""
+    return [f for defs in src.functions.values() for f in defs if _WARMUP_NAME.search(f.name)]
+
+
+def has_warmup(src: SourceFile) -> bool:
+    return bool(_warmups(src))
+
+
 def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineInfo]) -> list[CodeFinding]:
+    warmups = _warmups(src)
+    if not warmups:
+        return []
     local_functions = set(src.functions)
     found = []
     relevant = [e for e in _relevant_engines(src, engines) if e.setting("pool_size").kind != "reference"]
@@ -158,31 +169,28 @@ def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineIn
     if relevant and all(isinstance(e.setting("pool_size").value, int) and 0 < e.setting("pool_size").value <= 1
                         for e in relevant):
         return []  # a pool of one is warm after one checkout
-    for defs in src.functions.values():
-        for func in defs:
-            if not _WARMUP_NAME.search(func.name):
-                continue
-            checkouts = _checkouts(src, func, facts, local_functions)
-            concurrent = any(
-                isinstance(n, ast.Call) and call_name(n) in CONCURRENCY_CALLS for n in ast.walk(func)
-            )
-            if not checkouts or concurrent:
-                continue
-            first = checkouts[0]
-            looped = any(isinstance(p, ast.For | ast.AsyncFor | ast.While) for p in src.ancestors(first))
-            pools = f" (here: {', '.join(sizes)})" if sizes else ""
-            found.append(CodeFinding(
-                src.path, first.lineno, first.col_offset + 1, "single-connection-warmup", "warning",
-                f"{function_label(func)} checks out one connection at a time ({ast.unparse(first.func)}()"
-                f"{', in a loop' if looped else ''}): a pool opens connections lazily and hands back the one just "
-                f"returned, so this warm-up leaves 1 open connection, not pool_size{pools}; measured with "
-                f"pool_size=10: 1 backend",
-                "check out pool_size connections at once, then return them: conns = await asyncio.gather("
-                "*(engine.connect() for _ in range(engine.pool.size()))); await asyncio.gather(*(c.execute("
-                "text('SELECT 1')) for c in conns)); await asyncio.gather(*(c.close() for c in conns)); "
-                "do it in each worker's lifespan",
-                src.anchors(first),
-            ))
+    for func in warmups:
+        checkouts = _checkouts(src, func, facts, local_functions)
+        concurrent = any(
+            isinstance(n, ast.Call) and call_name(n) in CONCURRENCY_CALLS for n in ast.walk(func)
+        )
+        if not checkouts or concurrent:
+            continue
+        first = checkouts[0]
+        looped = any(isinstance(p, ast.For | ast.AsyncFor | ast.While) for p in src.ancestors(first))
+        pools = f" (here: {', '.join(sizes)})" if sizes else ""
+        found.append(CodeFinding(
+            src.path, first.lineno, first.col_offset + 1, "single-connection-warmup", "warning",
+            f"{function_label(func)} checks out one connection at a time ({ast.unparse(first.func)}()"
+            f"{', in a loop' if looped else ''}): a pool opens connections lazily and hands back the one just "
+            f"returned, so this warm-up leaves 1 open connection, not pool_size{pools}; measured with "
+            f"pool_size=10: 1 backend",
+            "check out pool_size connections at once, then return them: conns = await asyncio.gather("
+            "*(engine.connect() for _ in range(engine.pool.size()))); await asyncio.gather(*(c.execute("
+            "text('SELECT 1')) for c in conns)); await asyncio.gather(*(c.close() for c in conns)); "
+            "do it in each worker's lifespan",
+            src.anchors(first),
+        ))
     return found
 
 

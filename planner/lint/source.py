@@ -23,6 +23,8 @@ class SourceFile:
     tree: ast.Module | None = None
     error: SyntaxError | None = None
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
+    nodes: list[ast.AST] = field(default_factory=list)
+    """Every node of the tree, from one walk (the rules filter this list instead of walking again)."""
 
     @classmethod
     def parse(cls, path: str, text: str) -> SourceFile:
@@ -32,6 +34,7 @@ class SourceFile:
             return cls(path, text, None, err)
         src = cls(path, text, tree)
         for node in ast.walk(tree):
+            src.nodes.append(node)
             for child in ast.iter_child_nodes(node):
                 src.parents[child] = node
         return src
@@ -66,13 +69,13 @@ class SourceFile:
 
     @cached_property
     def calls(self) -> list[ast.Call]:
-        return [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)] if self.tree else []
+        return [n for n in self.nodes if isinstance(n, ast.Call)]
 
     @cached_property
     def imports(self) -> dict[str, str]:
         """Local name -> the module it was imported from (``text`` -> ``sqlalchemy``, ``sa`` -> ``sqlalchemy``)."""
         found: dict[str, str] = {}
-        for node in ast.walk(self.tree) if self.tree else ():
+        for node in self.nodes:
             if isinstance(node, ast.ImportFrom) and node.module:
                 for alias in node.names:
                     found[alias.asname or alias.name] = node.module
@@ -98,10 +101,9 @@ class SourceFile:
     def functions(self) -> dict[str, list[FunctionNode]]:
         """Functions and methods by name (a name may be defined more than once)."""
         found: dict[str, list[FunctionNode]] = {}
-        if self.tree:
-            for n in ast.walk(self.tree):
-                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
-                    found.setdefault(n.name, []).append(n)
+        for n in self.nodes:
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                found.setdefault(n.name, []).append(n)
         return found
 
 

@@ -19,6 +19,8 @@ _IGNORE = re.compile(r"#\s*pool-planner:\s*ignore\[([^\]]*)\]")
 def ignored_ids(text: str) -> dict[int, set[str]]:
     """Line number -> rule ids silenced by a comment on that line (comments only, never string contents)."""
     found: dict[int, set[str]] = {}
+    if "pool-planner" not in text:
+        return found
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.COMMENT:

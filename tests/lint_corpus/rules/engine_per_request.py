@@ -63,3 +63,17 @@ async def lifespan(app):
     app.state.engine = create_async_engine(URL)
     yield
     await app.state.engine.dispose()
+
+
+def wrapped_factory(url):
+    eng = create_async_engine(url)
+    return cast(AsyncEngine, eng)
+
+
+def registered_cleanup(stack, url):
+    eng = create_async_engine(url)
+    stack.callback(eng.dispose)
+
+
+def test_builds_its_own_engine():
+    engine = create_async_engine(URL)

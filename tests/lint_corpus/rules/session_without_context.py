@@ -50,3 +50,7 @@ async def exit_stack(stack):
 
 def factory():
     return SessionLocal()
+
+
+def probe():
+    engine.sync_engine.connect().close()
