@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -190,7 +191,7 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def calibrate(url: str, rounds: int = 200) -> Calibration:
+async def calibrate(url: str, rounds: int = 200, new_connections: int = 10) -> Calibration:
     """Sequential requests on an idle pool: the floor, the pool's per-checkout overhead, the connect time."""
     app = "poolwait-calibrate"
     engine = _engine(url, app, 1, 30, 30)
@@ -214,9 +215,9 @@ async def calibrate(url: str, rounds: int = 200) -> Calibration:
                 await conn.execute(text(SLEEP_SQL), {"seconds": 0.005})
         overhead = statistics.median(holds) - 5.0
         connects = []
-        for _ in range(3):  # open 10 new connections while holding the others, then let the pool close them
+        for _ in range(3):  # open new connections while holding the others, then let the pool close them
             held = []
-            for _ in range(10):
+            for _ in range(new_connections):
                 t0 = time.perf_counter()
                 held.append(await engine.connect())
                 connects.append((time.perf_counter() - t0) * 1000)
@@ -323,33 +324,37 @@ def predictions(case: Case, m: Measured, cal: Calibration, sim_arrivals: int = 2
     """(fed the measured hold and connect time, fed the sleep + the loaded overhead and connect time calibrated
     before the grid), both at the measured arrival rate."""
     args = (case.pool_size, case.max_overflow, case.pool_timeout_s)
+    overhead = cal.overhead_ms if math.isnan(cal.loaded_overhead_ms) else cal.loaded_overhead_ms
+    cal_handoff = 0.0 if math.isnan(cal.loaded_handoff_ms) else cal.loaded_handoff_ms
     connect_ms = cal.connect_ms if math.isnan(m.connect_ms) else m.connect_ms
-    handoff_ms = cal.loaded_handoff_ms if math.isnan(m.handoff_ms) else m.handoff_ms
+    handoff_ms = cal_handoff if math.isnan(m.handoff_ms) else m.handoff_ms
     sleep_part = HoldTime(case.sleep_ms, case.shape)  # type: ignore[arg-type]
     by_hold = predict_wait(m.rate_per_s, sleep_part.plus(max(0.0, m.hold_mean_ms - case.sleep_ms)), *args,
                            connect_ms, handoff_ms=handoff_ms, sim_arrivals=sim_arrivals)
-    by_query = predict_wait(m.rate_per_s, sleep_part.plus(cal.loaded_overhead_ms), *args, cal.connect_ms,
-                            handoff_ms=cal.loaded_handoff_ms, sim_arrivals=sim_arrivals)
+    by_query = predict_wait(m.rate_per_s, sleep_part.plus(overhead), *args, cal.connect_ms,
+                            handoff_ms=cal_handoff, sim_arrivals=sim_arrivals)
     return by_hold, by_query
 
 
 def grid(seconds: float, quick: bool) -> list[Case]:
-    sleep_for = {5: 20.0, 10: 40.0, 20: 80.0}  # keeps every case near 120-240 arrivals/s on 2 shared cores
+    # Hold grows with the pool so every case stays at 80-160 arrivals/s: the benchmark's own event loop must
+    # not become a second queue on 2 shared cores.
+    sleep_for = {5: 30.0, 10: 60.0, 20: 120.0}
     if quick:
         return [
-            Case("q-5-exp-0.8", 5, 0, "exp", 0.8, 20.0, seconds=seconds),
-            Case("q-10-const-0.8", 10, 0, "const", 0.8, 40.0, seconds=seconds),
-            Case("q-5+5-exp-0.4", 5, 5, "exp", 0.4, 20.0, seconds=seconds),
-            Case("q-overload", 5, 0, "exp", 1.2, 20.0, pool_timeout_s=2.0, seconds=seconds + 12, warmup_s=14.0),
+            Case("q-5-exp-0.8", 5, 0, "exp", 0.8, 30.0, seconds=seconds),
+            Case("q-10-const-0.8", 10, 0, "const", 0.8, 60.0, seconds=seconds),
+            Case("q-5+5-exp-0.4", 5, 5, "exp", 0.4, 30.0, seconds=seconds),
+            Case("q-overload", 5, 0, "exp", 1.2, 30.0, pool_timeout_s=2.0, seconds=seconds + 12, warmup_s=14.0),
         ]
     cases = [
         Case(f"{c}-{shape}-{u}", c, 0, shape, u, sleep_for[c], seconds=seconds)
         for c in (5, 10, 20) for shape in ("const", "exp") for u in (0.5, 0.8, 0.95)
     ]
-    cases.append(Case("5+5-exp-0.4", 5, 5, "exp", 0.4, 20.0, seconds=seconds))
-    cases.append(Case("10+0-exp-0.4", 10, 0, "exp", 0.4, 20.0, seconds=seconds))
+    cases.append(Case("5+5-exp-0.4", 5, 5, "exp", 0.4, 30.0, seconds=seconds))
+    cases.append(Case("10+0-exp-0.4", 10, 0, "exp", 0.4, 30.0, seconds=seconds))
     # The queue needs ~10 s to reach pool_timeout's 2 s at this excess: measure after it has.
-    cases.append(Case("overload-5-exp-1.2", 5, 0, "exp", 1.2, 20.0, pool_timeout_s=2.0, seconds=seconds + 12,
+    cases.append(Case("overload-5-exp-1.2", 5, 0, "exp", 1.2, 30.0, pool_timeout_s=2.0, seconds=seconds + 12,
                       warmup_s=14.0))
     return cases
 
@@ -408,6 +413,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
         cluster = Cluster({"max_connections": 100}).start()
         url = cluster.url()
+        if args.nice:  # backends fork from the postmaster and inherit its priority
+            postmaster = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
+            os.setpriority(os.PRIO_PROCESS, postmaster, args.nice)
     try:
         cal = await calibrate(url)
         loaded = Case("calibrate-loaded", 10, 0, "const", 0.5, 20.0, seconds=min(args.seconds, 10.0), warmup_s=1.0)
@@ -462,7 +470,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, help="seconds per case (default 25, quick 8)")
     parser.add_argument("--only", help="run only cases whose name contains this")
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument(
+        "--nice", type=int, default=0,
+        help="run this process and its own PostgreSQL at this priority (e.g. -10 as root on a shared machine: "
+             "the model describes the pool, not CPU contention from other processes)",
+    )
     args = parser.parse_args()
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     if args.seconds is None:
         args.seconds = 8.0 if args.quick else 25.0
     return asyncio.run(main_async(args))
