@@ -36,6 +36,8 @@ BUDGET_RULES = (
     "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
+KEEP_TREES_CHARS = 4_000_000
+"""Source size up to which parsed trees are kept between passes (about 160 MB of AST at most)."""
 
 __all__ = ["CodeFinding", "EngineInfo", "LintResult", "lint_paths", "lint_source", "python_files"]
 
@@ -99,12 +101,22 @@ def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) 
 
 
 def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
-    """Three passes so that only one tree is in memory at a time (a large tree would otherwise hold every
-    AST): facts over all files, then the rules file by file, then warm-ups, which need every engine."""
+    """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
+    engine. Trees are kept between passes only for small trees (an AST takes ~40x its source's size); a
+    large tree is parsed again in each pass so that one AST at a time is in memory."""
+    keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
+    cache: dict[str, SourceFile] = {}
+
+    def parse(path: str) -> SourceFile:
+        src = cache.get(path) or SourceFile.parse(path, texts[path])
+        if keep:
+            cache[path] = src
+        return src
+
     facts = ProjectFacts()
     parsed = []
-    for path, text in texts.items():
-        src = SourceFile.parse(path, text)
+    for path in texts:
+        src = parse(path)
         if src.tree is None:
             err = src.error
             errors.append(CodeFinding(
@@ -119,7 +131,7 @@ def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -
     raw: dict[str, list[CodeFinding]] = {}
     warmups = []
     for path in parsed:
-        src = SourceFile.parse(path, texts[path])
+        src = parse(path)
         found, file_findings = engine_inventory(src, facts)
         engines.extend(found)
         raw[path] = file_findings + url_findings(src) + sql_findings(src) + session_findings(src, facts)
@@ -127,7 +139,7 @@ def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -
         if has_warmup(src):
             warmups.append(path)
     for path in warmups:
-        raw[path] += warmup_findings(SourceFile.parse(path, texts[path]), facts, engines)
+        raw[path] += warmup_findings(parse(path), facts, engines)
     notes: list[str] = []
     budgets: tuple = ()
     if plan is not None:

@@ -29,7 +29,7 @@ def _escape(text: str, *, prop: bool = False) -> str:
 
 def _github(f: CodeFinding) -> str:
     props = f"file={_escape(f.path, prop=True)},line={f.line},col={f.col},title={_escape(f.id, prop=True)}"
-    body = f.message + (f" Fix: {f.fix}" if f.fix else "")
+    body = f.message.rstrip(".") + (f". Fix: {f.fix}" if f.fix else "")
     return f"::{_GITHUB_LEVEL[f.severity]} {props}::{_escape(body)}"
 
 
