@@ -321,3 +321,26 @@ def test_pool_requirement_keeps_littles_law_when_it_suffices():
     assert predict_wait(200, HoldTime(30), heavy.pool_size).wait_p99_ms <= 10
     with pytest.raises(InputError):
         pool_requirement(10, 5, hold_dist="pareto")
+
+
+def test_cli_pre_ping_and_handoff(capsys):
+    from planner.queueing import PRE_PING_OVERHEAD_MS
+
+    _, out, _ = run_cli(capsys, *BASE, "--query-ms", "30", "--pre-ping", "--handoff-ms", "0.5", "--json")
+    hold = HoldTime(30, "exp").plus(DEFAULT_CHECKOUT_OVERHEAD_MS + PRE_PING_OVERHEAD_MS)
+    assert json.loads(out) == predict_wait(100, hold, 5, handoff_ms=0.5).as_dict()
+    assert json.loads(out)["method"] == "simulation"
+    code, _, err = run_cli(capsys, *BASE, "--hold-ms", "30", "--pre-ping")
+    assert code == 2 and "--pre-ping goes with --query-ms" in err
+
+
+def test_handoff_window_lets_arrivals_overtake_waiters():
+    """asyncio hands a checked-in connection to a waiter only when the loop resumes it; an arrival that runs
+    first takes it. P(wait) barely moves, the tail grows: waiters lose their place in line."""
+    hold = HoldTime(20, "const")
+    prompt = predict_wait(200, hold, 5, handoff_ms=0.0, force_simulation=True, sim_arrivals=SMALL)
+    slow = predict_wait(200, hold, 5, handoff_ms=1.0, sim_arrivals=SMALL)
+    assert abs(slow.p_wait - prompt.p_wait) < 0.05
+    assert slow.wait_p99_ms > 1.3 * prompt.wait_p99_ms
+    with pytest.raises(InputError):
+        predict_wait(200, hold, 5, handoff_ms=-1)

@@ -9,6 +9,7 @@ from planner.cli import UsageError
 from planner.queueing import (
     DEFAULT_CHECKOUT_OVERHEAD_MS,
     DEFAULT_CONNECT_MS,
+    PRE_PING_OVERHEAD_MS,
     HoldTime,
     overload_finding,
     predict_wait,
@@ -28,6 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"the pool's own cost per checkout, added to --query-ms (default {DEFAULT_CHECKOUT_OVERHEAD_MS:g})",
     )
+    parser.add_argument(
+        "--pre-ping", action="store_true",
+        help=f"the engine sets pool_pre_ping=True: add {PRE_PING_OVERHEAD_MS:g} ms per checkout to --query-ms",
+    )
     parser.add_argument("--hold-dist", choices=("exp", "const"), help="hold-time distribution (default exp)")
     parser.add_argument("--hold-p50", type=float, help="hold-time percentiles: their ratios give the spread")
     parser.add_argument("--hold-p95", type=float)
@@ -35,6 +40,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-ms", type=float, default=DEFAULT_CONNECT_MS,
         help=f"time to open a new connection (default {DEFAULT_CONNECT_MS:g})",
+    )
+    parser.add_argument(
+        "--handoff-ms", type=float, default=0.0,
+        help="event-loop delay before a waiting task resumes with a checked-in connection (default 0; "
+             "~0.3-1 ms on a busy loop, see docs/queueing.md)",
     )
     parser.add_argument("--pool-size", type=int, required=True)
     parser.add_argument("--max-overflow", type=int, required=True)
@@ -54,8 +64,11 @@ def hold_from_args(args: argparse.Namespace) -> HoldTime:
         raise UsageError("wait: --checkout-overhead-ms goes with --query-ms (--hold-ms already includes it)")
     mean = args.hold_ms if args.hold_ms is not None else args.query_ms
     overhead = 0.0
+    if args.hold_ms is not None and args.pre_ping:
+        raise UsageError("wait: --pre-ping goes with --query-ms (--hold-ms already includes the ping)")
     if args.query_ms is not None:
         overhead = DEFAULT_CHECKOUT_OVERHEAD_MS if args.checkout_overhead_ms is None else args.checkout_overhead_ms
+        overhead += PRE_PING_OVERHEAD_MS if args.pre_ping else 0.0
     if percentiles[0] is not None:
         return HoldTime.from_percentiles(mean, *percentiles, shift_ms=overhead)
     return HoldTime(mean, args.hold_dist or "exp", shift_ms=overhead)
@@ -63,7 +76,8 @@ def hold_from_args(args: argparse.Namespace) -> HoldTime:
 
 def run(args: argparse.Namespace) -> int:
     hold = hold_from_args(args)
-    prediction = predict_wait(args.rps, hold, args.pool_size, args.max_overflow, args.pool_timeout, args.connect_ms)
+    prediction = predict_wait(args.rps, hold, args.pool_size, args.max_overflow, args.pool_timeout, args.connect_ms,
+                              handoff_ms=args.handoff_ms)
     finding = overload_finding(
         args.rps, hold, args.pool_size, args.max_overflow, args.pool_timeout, args.connect_ms
     ) if prediction.utilisation >= 1 else None
