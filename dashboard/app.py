@@ -24,7 +24,7 @@ from planner.model import InputError  # noqa: E402
 
 LIVE_REFRESH_S = 2.0
 VERDICT_BOX = {"safe": st.success, "tight": st.warning, "unsafe": st.error}
-SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 @st.cache_resource(show_spinner="Starting the embedded PostgreSQL and the demo workload…")
@@ -71,9 +71,12 @@ def paired(container, label: str, key: str, low, high, step, help: str | None = 
     """
     value = st.session_state[key]
     st.session_state.setdefault(f"{key}__s", min(max(value, low), high))
-    left, right = container.columns([3, 2], vertical_alignment="bottom")
-    left.slider(label, low, high, step=step, key=f"{key}__s", on_change=_sync, args=(f"{key}__s", key), help=help)
-    right.number_input(label, step=step, key=key, label_visibility="hidden",
+    container.markdown(f"<div style='font-size:0.85rem;margin-bottom:0.9rem'>{label}</div>", unsafe_allow_html=True,
+                       help=help)
+    left, right = container.columns([3, 2], vertical_alignment="center")
+    left.slider(label, low, high, step=step, key=f"{key}__s", on_change=_sync, args=(f"{key}__s", key),
+                label_visibility="collapsed")
+    right.number_input(label, step=step, key=key, label_visibility="collapsed",
                        on_change=lambda: st.session_state.update({f"{key}__s": min(max(st.session_state[key], low),
                                                                                           high)}))
 
@@ -216,8 +219,8 @@ def live_panel(plan, static_findings) -> None:
     for row in rows:
         f = row.finding
         when = f"since {row.since:%H:%M:%S} UTC" if row.since else "in the plan"
-        with st.expander(f"{SEVERITY_ICON[f.severity]} **{f.id}** · {f.severity} · {when}"
-                         + (f" · {f.server}" if f.server else ""), expanded=f.severity == "critical"):
+        with st.expander(f"**{f.id}** · {f.severity} · {when}" + (f" · {f.server}" if f.server else ""),
+                         expanded=f.severity == "critical", icon=SEVERITY_ICON[f.severity]):
             st.markdown(f"**Evidence:** {f.message}")
             if f.fix:
                 st.markdown(f"**Fix:** {f.fix}")

@@ -77,11 +77,12 @@ def budget_figure(plan: Plan, budgets: Sequence[ServerBudget]) -> go.Figure:
         label = f"max_connections {budget.max_connections}"
         if budget.rollout_peak is None:
             label += " · peak unbounded"
-        fig.add_annotation(x=budget.max_connections, y=i + 0.5, text=label, showarrow=False, yanchor="bottom",
-                           font={"size": 11})
+        fig.add_annotation(x=budget.max_connections, y=i - 0.45, text=label, showarrow=False, yanchor="bottom",
+                           font={"size": 11, "color": PLAN_LINES["max_connections"][0]})
     fig.update_layout(
-        barmode="stack", height=130 + 70 * len(budgets), margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}, xaxis_title="connections",
+        barmode="stack", height=150 + 70 * len(budgets), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0, "traceorder": "normal"},
+        xaxis_title="connections",
         yaxis={"autorange": "reversed"}, uniformtext={"minsize": 9, "mode": "hide"},
     )
     return fig
@@ -143,8 +144,9 @@ def wide_figure(
         colour = STATE_COLOURS.get(column) if by == "state" else None
         fig.add_scatter(x=px, y=py, name=str(column), mode="lines", connectgaps=False, line={"width": 1.5,
                         "color": colour}, hovertemplate="%{y:.0f}<extra>" + str(column) + "</extra>")
-    if len(wide.columns):
-        total = wide.sum(axis=1, min_count=1).to_numpy()
+    if len(wide.index):
+        # no column at all: every sample saw zero client backends
+        total = wide.sum(axis=1, min_count=1).to_numpy() if len(wide.columns) else np.zeros(len(wide.index))
         px, py = downsample(x, total, max_points)
         fig.add_scatter(x=px, y=py, name="total", mode="lines", connectgaps=False,
                         line={"width": 2.5, "color": "#444444"}, hovertemplate="%{y:.0f}<extra>total</extra>")
@@ -153,9 +155,10 @@ def wide_figure(
             continue
         colour, dash = PLAN_LINES.get(name, ("#444444", "dot"))
         fig.add_hline(y=value, line={"color": colour, "dash": dash, "width": 1.5},
-                      annotation_text=f"{name} {value:g}", annotation_position="top left",
+                      annotation_text=f"{name} {value:g}",
+                      annotation_position="top left" if name in ("usable", "max_connections") else "top right",
                       annotation_font={"size": 10, "color": colour})
-    if wide.empty:
+    if not len(wide.index):
         fig.add_annotation(text="no samples in this range yet", showarrow=False, xref="paper", yref="paper",
                            x=0.5, y=0.5)
     fig.update_layout(
@@ -182,12 +185,13 @@ def wait_figure(curve: pd.DataFrame, current_pool_size: int, pool_timeout_s: flo
                         name="current plan", marker={"size": 14, "color": "#d7191c", "symbol": "diamond"},
                         text=["current plan" if not np.isnan(value) else "current plan: saturated"],
                         textposition="top right", hoverinfo="skip")
-    if pool_timeout_s is not None:
+    top = float(np.nanmax(waits.to_numpy())) if waits.notna().any() else 0.0
+    if pool_timeout_s is not None and pool_timeout_s * 1000 <= 2 * max(top, 1.0):
         fig.add_hline(y=pool_timeout_s * 1000, line={"color": "#d7191c", "dash": "dot"},
                       annotation_text=f"pool_timeout {pool_timeout_s:g} s", annotation_position="top left")
     fig.update_layout(
         height=300, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis_title="pool_size per process "
         "(max_overflow as planned)", yaxis_title="p99 wait (ms)", showlegend=False,
     )
-    fig.update_yaxes(type="log" if waits.dropna().gt(0).sum() > 2 else "linear")
+    fig.update_yaxes(rangemode="tozero", range=None if top > 0 else [0, 1])
     return fig

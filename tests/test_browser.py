@@ -1,0 +1,106 @@
+"""The real thing: ``streamlit run`` headless against the test server, driven by Debian's Chromium.
+
+Waits for the live chart, changes an input like a user, sees the verdict change, and saves
+docs/screenshot.png (the README's picture).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import require_binary
+from sqlalchemy.engine import make_url
+
+pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard(pg_url, tmp_path):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": pg_url, "POOL_PLANNER_DATA": str(tmp_path)}
+    env.pop("REPLICA_DATABASE_URL", None)
+    log = (tmp_path / "streamlit.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200 and resp.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
+            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def test_browser_live_chart_and_verdict(dashboard, pg_url):
+    require_binary(CHROMIUM, "chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    url = make_url(pg_url)
+    held = [psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
+                            application_name="browser-test") for _ in range(2)]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2300})
+            page.goto(dashboard)
+            # the live chart: a plotly figure whose headline reports a real sample
+            expect(page.get_by_text("client connections at")).to_be_visible(timeout=60_000)
+            expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=30_000)
+            expect(page.locator(".js-plotly-plot").nth(1).locator(".scatterlayer .trace")).not_to_have_count(0)
+            page.get_by_text("Preset").wait_for()
+            verdict = page.locator('[data-testid="stAlertContentSuccess"], [data-testid="stAlertContentWarning"], '
+                                   '[data-testid="stAlertContentError"]').filter(has_text="headroom").first
+            expect(verdict).to_contain_text("SAFE")
+            before = verdict.inner_text()
+
+            workers = page.get_by_role("spinbutton", name="workers per instance")
+            workers.fill("8")
+            workers.press("Enter")
+            expect(verdict).to_contain_text("UNSAFE", timeout=20_000)
+            assert verdict.inner_text() != before
+            expect(page.locator('[data-testid="stMetricValue"]').nth(2)).to_have_text("120")  # peak: 8 x 15
+            time.sleep(3)  # a few live refreshes, so the chart has a line worth looking at
+            (ROOT / "docs").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
+            assert "password" not in page.content().lower() or "***" in page.content()
+        finally:
+            browser.close()
+            for conn in held:
+                conn.close()
