@@ -117,7 +117,7 @@ async def test_asyncpg_defaults_fail_behind_transaction_pooling_then_the_fix_wor
     try:
         with pytest.raises(exc.DBAPIError) as failure:
             await run_across_server_connections(engine, port)
-        assert re.search(r'prepared statement "__asyncpg_stmt_\d+__" does not exist', str(failure.value))
+        assert re.search(r'prepared statement "__asyncpg_stmt_[0-9a-f]+__" does not exist', str(failure.value))
     finally:
         await engine.dispose()
 
