@@ -104,3 +104,41 @@ def test_wait_figure_marks_current_plan():
     assert list(line.x) == [1, 2, 3, 4]
     assert math.isnan(line.y[0]) and line.y[1] == 500 and line.y[2] == 20
     assert list(marker.x) == [3] and marker.y[0] == 20
+
+
+def snapshot(seconds: int, counts: dict[tuple[str, str], int] | None):
+    from planner.snapshot import ActivityGroup, Snapshot
+
+    taken = T0 + timedelta(seconds=seconds)
+    if counts is None:
+        return Snapshot("primary", taken, "unreachable", error="connection refused")
+    groups = tuple(ActivityGroup("db", "app", app, None, st, None, n, 0) for (app, st), n in counts.items())
+    return Snapshot("primary", taken, "ok", groups)
+
+
+def test_timeline_reads_incrementally_and_equals_a_full_pivot(tmp_path):
+    from dashboard.live.history import HistoryStore
+    from dashboard.timeline import Timeline
+
+    store = HistoryStore(tmp_path / "history.sqlite")
+    try:
+        for i, counts in enumerate([{("api", "idle"): 3}, {("api", "idle"): 2, ("api", "active"): 1}, None, {}]):
+            store.append(snapshot(i + 10, counts))
+        store.flush()
+        timeline = Timeline(store, "primary")
+        first = timeline.window("state", T0 + timedelta(seconds=10))
+        assert first.columns.tolist() == ["active", "idle"]
+        assert first["idle"].tolist()[:2] == [3, 2] and math.isnan(first["idle"].iloc[2])
+        assert first.iloc[3].tolist() == [0, 0]  # an ok sample with no client backend is zero, not a gap
+        store.append(snapshot(14, {("worker", "idle in transaction"): 4}))
+        store.append(snapshot(0, {("api", "idle"): 9}))  # older than the first window: read when asked for
+        store.flush()
+        for by in ("state", "application_name"):
+            whole = timeline.window(by, None)
+            expected = wide_counts(store.frame("primary"), by)
+            pd.testing.assert_frame_equal(whole, expected, check_freq=False)
+        assert timeline.window("application_name", None)["worker"].tolist()[-1] == 4
+        recent = timeline.window("state", T0 + timedelta(seconds=13))
+        assert recent.index.tolist() == [pd.Timestamp(T0 + timedelta(seconds=s)).tz_convert(None) for s in (13, 14)]
+    finally:
+        store.close()
