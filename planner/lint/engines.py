@@ -22,8 +22,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import make_url
-
+from planner.dsn import mask_url
 from planner.lint.findings import CodeFinding
 from planner.lint.source import (
     FunctionNode,
@@ -179,21 +178,13 @@ def _setting(src: SourceFile, node: ast.expr) -> Setting:
     return Setting("reference", None, ast.unparse(node))
 
 
-def masked_url(value: str) -> str:
-    """The URL with its password hidden (never show one)."""
-    try:
-        return make_url(value).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable URL>"
-
-
 def _url_setting(src: SourceFile, call: ast.Call) -> Setting:
     node = first_arg(call, "url")
     if node is None:
         return Setting("reference", None, "<no url>")
     setting = _setting(src, node)
     if setting.kind == "literal" and isinstance(setting.value, str):
-        return Setting("literal", masked_url(setting.value), repr(masked_url(setting.value)))
+        return Setting("literal", mask_url(setting.value), repr(mask_url(setting.value)))
     if setting.kind == "literal":
         return Setting("reference", None, ast.unparse(node))
     return setting

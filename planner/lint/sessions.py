@@ -52,7 +52,7 @@ def _with_items(func: ast.AST) -> list[ast.withitem]:
 def _finally_closes(scope: ast.AST, name: str | None = None) -> bool:
     """A ``finally`` in ``scope`` calls ``close()`` (on ``name`` when given)."""
     for node in ast.walk(scope):
-        if isinstance(node, ast.Try) and node.finalbody:
+        if isinstance(node, ast.Try | ast.TryStar) and node.finalbody:
             for inner in ast.walk(ast.Module(body=node.finalbody, type_ignores=[])):
                 if (
                     isinstance(inner, ast.Call)

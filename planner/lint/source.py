@@ -65,7 +65,10 @@ class SourceFile:
 
     def anchors(self, node: ast.AST) -> tuple[int, ...]:
         """Lines where a silencing comment counts: the node's own line and its statement's first line."""
-        return tuple(sorted({node.lineno, self.statement(node).lineno}))
+        try:
+            return tuple(sorted({node.lineno, self.statement(node).lineno}))
+        except ValueError:
+            return (node.lineno,)
 
     @cached_property
     def calls(self) -> list[ast.Call]:
