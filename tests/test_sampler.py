@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 from test_sampler_support import Sessions, connect_kwargs, eventually, unique_name, with_user
 
 from dashboard.live import QUERY_CHARS, ServerSampler, permission_note, sample_once
-from dashboard.live.sampler import groups_from_rows
+from dashboard.live.sampler import groups_from_rows, missing_names
 
 pytestmark = pytest.mark.db
 TOLERANCE_S = 0.25  # server and test share a clock; this covers scheduling, not skew
@@ -181,13 +182,33 @@ async def test_unknown_database_and_unknown_role_are_one_clear_line(pg_url):
     assert 'no_such_role_x' in no_role.error and "s3cret-pw" not in no_role.error
 
 
-def test_rows_of_our_own_connection_are_reported_apart():
-    def row(app, count, own):
-        return {"datname": "d", "usename": "u", "application_name": app, "client_addr": None, "state": "idle",
-                "wait_event_type": "Client", "count": count, "ssl_count": 0, "oldest_idle_in_transaction_s": None,
-                "oldest_xact_s": None, "oldest_backend_s": 5.0, "youngest_backend_s": 1.0, "last_query": None,
-                "own": own}
+def test_rows_become_named_groups_with_ages_and_our_own_connection_apart():
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
-    groups, own = groups_from_rows([row("api", 4, False), row("pool-planner-monitor", 1, True), row("", 2, False)])
+    def row(app, count, state="idle", datid=5, usesysid=10, **moments):
+        values = {"idle_in_transaction_since": None, "oldest_xact_start": None, "oldest_backend_start": now,
+                  "youngest_backend_start": now, **moments}
+        return {"datid": datid, "usesysid": usesysid, "application_name": app, "client_addr": None, "state": state,
+                "wait_event_type": "Client", "count": count, "ssl_count": 0, "sampled_at": now, **values}
+
+    rows = [
+        row("api", 1, "idle in transaction", idle_in_transaction_since=now - timedelta(seconds=7.5),
+            oldest_xact_start=now - timedelta(seconds=9), oldest_backend_start=now - timedelta(hours=1)),
+        row("pool-planner-monitor", 1),
+        row(None, 2, datid=99, youngest_backend_start=now + timedelta(milliseconds=3)),  # clock step: age 0, not < 0
+        row("api", 4, usesysid=None, state=None),
+    ]
+    names = {("database", 5): "shop", ("role", 10): "app"}
+    assert missing_names(rows, names) and not missing_names(rows, {**names, ("database", 99): "x"})
+    groups, own = groups_from_rows(rows, names, "pool-planner-monitor")
     assert own == 1
-    assert [(g.application_name, g.count) for g in groups] == [("api", 4), ("", 2)]
+    assert [(g.datname, g.usename, g.application_name, g.state, g.count) for g in groups] == [
+        ("shop", None, "api", None, 4),
+        ("(oid 99)", "app", "", "idle", 2),
+        ("shop", "app", "api", "idle in transaction", 1),
+    ]
+    assert (groups[1].oldest_backend_s, groups[1].youngest_backend_s) == (0.0, 0.0)
+    assert (groups[2].oldest_idle_in_transaction_s, groups[2].oldest_xact_s, groups[2].oldest_backend_s) == (
+        7.5, 9.0, 3600.0
+    )
+    assert groups[2].last_query is None

@@ -2,8 +2,9 @@
 
 ``ServerSampler.sample()`` never raises for a server fault: it returns a ``Snapshot`` whose status says what
 went wrong (``unreachable``, ``refused``, ``auth``, ``bad-url``, ``ssl``, ``error``) with the server's words,
-so a gap is recorded as a gap and never as zero connections. The settings are read once per connection;
-each sample after that is a single round trip. ``sample_once`` is the synchronous one-shot for the CLI and UI.
+so a gap is recorded as a gap and never as zero connections. The settings and the database/role names are
+read once per connection; each sample after that is a single round trip, whose oids, raw timestamps and
+``now()`` become names and ages here, off the server. ``sample_once`` is the synchronous one-shot.
 """
 
 from __future__ import annotations
@@ -41,22 +42,69 @@ def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
     )
 
 
-_GROUP_FIELDS = (
-    "datname", "usename", "application_name", "client_addr", "state", "wait_event_type", "count", "ssl_count",
-    "oldest_idle_in_transaction_s", "oldest_xact_s", "oldest_backend_s", "youngest_backend_s", "last_query",
-)
+def _age_s(sampled_at: datetime, moment: datetime | None) -> float | None:
+    """Seconds from ``moment`` to the sample's ``now()``; None without a moment; never negative."""
+    if moment is None:
+        return None
+    return max((sampled_at - moment).total_seconds(), 0.0)
 
 
-def groups_from_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[tuple[ActivityGroup, ...], int]:
-    """Client-backend groups, and the count of our own connections (the rows flagged ``own``), kept apart."""
+def groups_from_rows(
+    rows: Iterable[Mapping[str, Any]], names: Mapping[tuple[str, int], str], own_application_name: str
+) -> tuple[tuple[ActivityGroup, ...], int]:
+    """Client-backend groups (most connections first), and the count of our own connections, kept apart.
+
+    ``rows`` are the sample query's (oids, raw timestamps, the statement's ``now()``); ``names`` maps
+    ("database" | "role", oid) to a name (an oid missing from it shows as ``(oid N)``).
+    """
     groups: list[ActivityGroup] = []
     own = 0
     for row in rows:
-        if row["own"]:
+        application_name = row["application_name"] or ""
+        if application_name == own_application_name:
             own += int(row["count"])
             continue
-        groups.append(ActivityGroup(**{name: row[name] for name in _GROUP_FIELDS}))
+        sampled_at = row["sampled_at"]
+        groups.append(
+            ActivityGroup(
+                datname=_name(names, "database", row["datid"]),
+                usename=_name(names, "role", row["usesysid"]),
+                application_name=application_name,
+                client_addr=None if row["client_addr"] is None else str(row["client_addr"]),
+                state=row["state"],
+                wait_event_type=row["wait_event_type"],
+                count=int(row["count"]),
+                ssl_count=int(row["ssl_count"]),
+                oldest_idle_in_transaction_s=_age_s(sampled_at, row["idle_in_transaction_since"]),
+                oldest_xact_s=_age_s(sampled_at, row["oldest_xact_start"]),
+                oldest_backend_s=_age_s(sampled_at, row["oldest_backend_start"]),
+                youngest_backend_s=_age_s(sampled_at, row["youngest_backend_start"]),
+                last_query=row.get("last_query"),
+            )
+        )
+    groups.sort(key=_display_order)
     return tuple(groups), own
+
+
+def _name(names: Mapping[tuple[str, int], str], kind: str, oid: int | None) -> str | None:
+    if oid is None:
+        return None
+    return names.get((kind, int(oid))) or f"(oid {oid})"
+
+
+def _display_order(group: ActivityGroup) -> tuple:
+    text = (group.datname, group.usename, group.application_name, group.client_addr, group.state,
+            group.wait_event_type)
+    return (-group.count, *((value is None, value or "") for value in text))
+
+
+def missing_names(rows: Iterable[Mapping[str, Any]], names: Mapping[tuple[str, int], str]) -> bool:
+    """True when a row names a database or role oid the cache does not know (created since we connected)."""
+    for row in rows:
+        for kind, column in (("database", "datid"), ("role", "usesysid")):
+            if row[column] is not None and (kind, int(row[column])) not in names:
+                return True
+    return False
 
 
 def permission_note(settings: ServerSettings | None) -> str | None:
@@ -104,6 +152,7 @@ class ServerSampler:
         self._connection: AsyncConnection | None = None
         self.settings: ServerSettings | None = None
         self.own_pid: int | None = None
+        self._names: dict[tuple[str, int], str] = {}
 
     @property
     def connected(self) -> bool:
@@ -118,19 +167,18 @@ class ServerSampler:
                     await self._connect()
                 assert self._connection is not None
                 started = time.perf_counter()
-                rows = await db.fetch_all(
-                    self._connection,
-                    "sample_activity",
-                    own_application_name=self.application_name,
-                    collect_queries=self.collect_queries,
-                    query_chars=QUERY_CHARS,
-                )
+                if self.collect_queries:
+                    rows = await db.fetch_all(self._connection, "sample_activity_with_queries", query_chars=QUERY_CHARS)
+                else:
+                    rows = await db.fetch_all(self._connection, "sample_activity")
                 latency_ms = (time.perf_counter() - started) * 1000
+                if missing_names(rows, self._names):
+                    await self._read_names()
         except Exception as error:
             fault = db.classify(error, url=self.url, timeout_s=self.timeout_s)
             await self._drop()
             return Snapshot(self.server, taken_at, fault.status, error=fault.message, sqlstate=fault.sqlstate)
-        groups, own = groups_from_rows(rows)
+        groups, own = groups_from_rows(rows, self._names, self.application_name)
         return Snapshot(
             self.server, taken_at, "ok", groups=groups, settings=self.settings, own_connections=own,
             latency_ms=round(latency_ms, 3),
@@ -153,6 +201,12 @@ class ServerSampler:
         self._connection = connection
         self.settings = settings_from_row(row)
         self.own_pid = int(row["own_pid"])
+        await self._read_names()
+
+    async def _read_names(self) -> None:
+        assert self._connection is not None
+        rows = await db.fetch_all(self._connection, "names")
+        self._names = {(row["kind"], int(row["oid"])): row["name"] for row in rows}
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
