@@ -164,7 +164,7 @@ def wide_figure(
     fig.update_layout(
         title=title or None, height=360, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
         yaxis_title="connections", yaxis_rangemode="tozero", hovermode="x unified", xaxis_title="UTC",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
     )
     return fig
 

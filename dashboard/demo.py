@@ -279,11 +279,14 @@ class _Worker:
     async def run(self, stop: asyncio.Event) -> None:
         inflight: set[asyncio.Task] = set()
         last_check = cycle_start = 0.0
+        parent = os.getppid()
         hold_s = self.config.hold_ms / 1000
         while not stop.is_set():
             now = time.monotonic()
             if now - last_check >= 0.5:
                 last_check = now
+                if os.getppid() != parent:
+                    break  # the dashboard died without stopping us (SIGKILL): do not run on as an orphan
                 scenario = self.read_scenario()
                 if scenario != self.scenario:
                     for task in self.leaks:
