@@ -108,7 +108,8 @@ def session_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFinding]:
         is_session = _is_session_open(src, call, facts, local_functions)
         if not (is_session or _is_connection_open(call, facts)) or _managed(src, call):
             continue
-        what = ast.unparse(call.func) + "()"
+        what = ast.unparse(call)
+        what = what if len(what) <= 60 else ast.unparse(call.func) + "(...)"
         kind = "session" if is_session else "connection"
         found.append(CodeFinding(
             src.path, call.lineno, call.col_offset + 1, "session-without-context", "warning",
