@@ -43,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from planner.queueing import HoldTime, WaitPrediction, predict_wait  # noqa: E402
 from planner.queueing.erlang import erlang_c  # noqa: E402
-from planner.queueing.simulate import WAITED_MS, quantile  # noqa: E402
+from planner.queueing.simulate import WAITED_MS, quantile, simulate  # noqa: E402
 
 SLEEP_SQL = (Path(__file__).parent / "pool_wait_sleep.sql").read_text()
 COUNT_SQL = (Path(__file__).parent / "pool_wait_count.sql").read_text()
@@ -80,7 +80,7 @@ class Calibration:
     loaded_overhead_ms: float = math.nan
     loaded_handoff_ms: float = math.nan
     """Mean check-in to resumed waiter in the same loaded run: the query-fed predictions use this one."""
-    """Mean hold minus pg_sleep at ~200 requests/s (pool 10, constant 20 ms): the overhead under load,
+    """Mean hold minus pg_sleep at ~130 requests/s (pool 10, constant 60 ms): the overhead under load,
     where the event loop also delays the check-in. The query-fed predictions use this one."""
 
 
@@ -336,6 +336,24 @@ def predictions(case: Case, m: Measured, cal: Calibration, sim_arrivals: int = 2
     return by_hold, by_query
 
 
+def run_spread(case: Case, m: Measured, cal: Calibration, replicas: int = 30) -> dict[str, list[float]]:
+    """What the model itself says a run this short can show: the 5th-95th percentile, over seeded replicas of
+    the same length, of P(wait) and p95 wait (the model fed the measured hold, as ``predictions``)."""
+    connect_ms = cal.connect_ms if math.isnan(m.connect_ms) else m.connect_ms
+    handoff_ms = 0.0 if math.isnan(m.handoff_ms) else m.handoff_ms
+    hold = HoldTime(case.sleep_ms, case.shape).plus(max(0.0, m.hold_mean_ms - case.sleep_ms))  # type: ignore[arg-type]
+    warm = case.warmup_s / case.seconds
+    total = max(50, round(m.arrivals / (1 - warm)))
+    p_waits, p95s = [], []
+    for seed in range(replicas):
+        sim = simulate(m.rate_per_s, hold, case.pool_size, case.max_overflow, case.pool_timeout_s, connect_ms,
+                       handoff_ms, arrivals=total, seed=100 + seed, warmup_fraction=warm)
+        p_waits.append(sum(w > WAITED_MS for w in sim.waits_ms) / len(sim.waits_ms))
+        p95s.append(quantile(sim.waits_ms, 0.95))
+    band = lambda xs: [quantile(tuple(sorted(xs)), 0.05), quantile(tuple(sorted(xs)), 0.95)]  # noqa: E731
+    return {"p_wait": band(p_waits), "p95_ms": band(p95s)}
+
+
 def grid(seconds: float, quick: bool) -> list[Case]:
     # Hold grows with the pool so every case stays at 80-160 arrivals/s: the benchmark's own event loop must
     # not become a second queue on 2 shared cores.
@@ -384,7 +402,7 @@ HEADER = (
     "| case | util | rate/s | hold ms (cs²) | P(wait) meas | pred | Δ | Erlang C | p95 meas | pred | err | "
     "p99 meas | pred | timeouts meas | pred | conns p99/max meas | pred p99 | new conns/s meas | pred | "
     "connect ms | handoff ms | loop lag p99 | method | targets | "
-    "query-fed P(wait) / p95 / timeouts | query-fed targets |"
+    "query-fed P(wait) / p95 / timeouts | query-fed targets | run-length 5-95%: P(wait) / p95 |"
 )
 
 
@@ -418,7 +436,7 @@ async def main_async(args: argparse.Namespace) -> int:
             os.setpriority(os.PRIO_PROCESS, postmaster, args.nice)
     try:
         cal = await calibrate(url)
-        loaded = Case("calibrate-loaded", 10, 0, "const", 0.5, 20.0, seconds=min(args.seconds, 10.0), warmup_s=1.0)
+        loaded = Case("calibrate-loaded", 10, 0, "const", 0.8, 60.0, seconds=min(args.seconds, 10.0), warmup_s=1.0)
         m = await run_case(url, loaded, cal.overhead_ms, seed=3)
         cal.loaded_overhead_ms = m.hold_mean_ms - loaded.sleep_ms
         cal.loaded_handoff_ms = 0.0 if math.isnan(m.handoff_ms) else m.handoff_ms
@@ -432,7 +450,7 @@ async def main_async(args: argparse.Namespace) -> int:
             f"{cal.connect_ms:.2f} ms, idle event-loop lag p99 {cal.loop_lag_p99_ms:.2f} ms"
         )
         print(
-            f"under load ({m.rate_per_s:.0f} req/s, pool 10, constant 20 ms): per-checkout overhead "
+            f"under load ({m.rate_per_s:.0f} req/s, pool 10, constant 60 ms): per-checkout overhead "
             f"{cal.loaded_overhead_ms:.2f} ms, handoff to a waiter {cal.loaded_handoff_ms:.2f} ms, "
             f"event-loop lag p99 {m.loop_lag_p99_ms:.2f} ms"
         )
@@ -444,19 +462,22 @@ async def main_async(args: argparse.Namespace) -> int:
                 continue
             m = await run_case(url, case, cal.loaded_overhead_ms)
             by_hold, by_query = predictions(case, m, cal)
-            print(row(case, m, by_hold, by_query), flush=True)
+            spread = run_spread(case, m, cal)
+            print(row(case, m, by_hold, by_query) + f" {spread['p_wait'][0]:.3f}-{spread['p_wait'][1]:.3f} / "
+                  f"{spread['p95_ms'][0]:.1f}-{spread['p95_ms'][1]:.1f} |", flush=True)
             results.append({
                 "case": asdict(case), "measured": {k: v for k, v in asdict(m).items() if k != "waits_ms"},
                 "predicted_from_hold": by_hold.as_dict(), "predicted_from_query": by_query.as_dict(),
                 "verdict_hold": verdict(case, m, by_hold), "verdict_query": verdict(case, m, by_query),
+                "run_spread": spread,
             })
+            if args.json:
+                Path(args.json).write_text(json.dumps({"calibration": asdict(cal), "cases": results}, indent=2))
         in_scope = [r for r in results if r["verdict_hold"][0] is not None]
         met = sum(bool(r["verdict_hold"][0]) for r in in_scope)
         qmet = sum(bool(r["verdict_query"][0]) for r in results if r["verdict_query"][0] is not None)
         print(f"\ntargets met (fed measured hold): {met}/{len(in_scope)} in-scope cases; "
               f"fed query + calibrated overhead: {qmet}/{len(in_scope)}")
-        if args.json:
-            Path(args.json).write_text(json.dumps({"calibration": asdict(cal), "cases": results}, indent=2))
     finally:
         if cluster is not None:
             cluster.destroy()
