@@ -302,3 +302,69 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, argv, message, tmp_path):
     (tmp_path / "notes.txt").write_text("not python")
     code, out, err = run_cli(capsys, *argv)
     assert (code, out, err.strip()) == (2, "", message.replace("EMPTY", str(tmp_path)))
+
+
+# ------------------------------------------------------------------- the messages' claims, on a real server
+
+
+def _lesson_sql() -> str:
+    """The analytics query exactly as the corpus (the lesson) writes it."""
+    import ast
+
+    tree = ast.parse((LESSON / "crud" / "analytics.py").read_text())
+    (call,) = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "text"]
+    return call.args[0].value
+
+
+_ORDERS = (
+    "CREATE TEMP TABLE orders (created_at timestamptz, total_amount numeric, status text)",
+    "INSERT INTO orders VALUES (now() - interval '2 days', 10, 'completed'), "
+    "(now() - interval '12 hours', 5, 'completed')",
+)
+
+
+@pytest.mark.db
+async def test_bind_in_literal_messages_hold_on_a_real_server(pg_url):
+    """What the bind-in-literal findings say happens does happen: asyncpg's error text, the cast's syntax
+    error, psycopg's silent 1-day window, and the proposed fix returning both orders."""
+    import asyncio
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, ProgrammingError
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    sql = _lesson_sql()
+    engine = create_async_engine(pg_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            for statement in _ORDERS:
+                await conn.execute(text(statement))
+            with pytest.raises(InterfaceError, match="the server expects 0 arguments for this query, 1 was passed"):
+                await conn.execute(text(sql), {"days": 3})
+            await conn.rollback()
+            for statement in _ORDERS:
+                await conn.execute(text(statement))
+            with pytest.raises(ProgrammingError, match='syntax error at or near ":"'):
+                await conn.execute(text("SELECT * FROM orders LIMIT :limit::int"), {"limit": 1})
+            await conn.rollback()
+            for statement in _ORDERS:
+                await conn.execute(text(statement))
+            fixed = sql.replace("INTERVAL ':days days'", "make_interval(days => :days)")
+            rows = (await conn.execute(text(fixed), {"days": 3})).all()
+            assert sum(r.orders for r in rows) == 2
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+
+    def psycopg_orders() -> int:
+        sync = create_engine(make_url(pg_url).set(drivername="postgresql+psycopg"))
+        try:
+            with sync.connect() as conn:
+                for statement in _ORDERS:
+                    conn.execute(text(statement))
+                return sum(r.orders for r in conn.execute(text(sql), {"days": 3}))
+        finally:
+            sync.dispose()
+
+    assert await asyncio.to_thread(psycopg_orders) == 1  # silently 1 day: only the order from 12 hours ago
