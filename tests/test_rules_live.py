@@ -124,7 +124,7 @@ def test_refused_sample_is_the_server_full_and_the_monitor_refused():
             "frees up",
         ),
     ]
-    assert "GRANT pg_use_reserved_connections TO <monitoring role>;" in found[1].snippet
+    assert "GRANT pg_use_reserved_connections TO monitor;" in found[1].snippet  # the role of the last good sample
 
 
 def test_refused_on_postgres_15_does_not_suggest_reserved_connections():

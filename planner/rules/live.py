@@ -322,7 +322,8 @@ def _refused_findings(
         )
         monitor_snippet = (
             "# postgresql.conf (restart)\nreserved_connections = 2\n\n"
-            "-- then, as a superuser\nGRANT pg_use_reserved_connections TO <monitoring role>;"
+            "-- then, as a superuser\n"
+            f"GRANT pg_use_reserved_connections TO {(settings.role if settings else None) or '<monitoring role>'};"
         )
     else:
         monitor_fix = (
