@@ -42,6 +42,8 @@ PLAN_LINES: dict[str, tuple[str, str]] = {
     "max_connections": ("#67001f", "longdash"),
 }
 UNKNOWN = "(hidden)"
+LABEL_POSITION = {"usable": "bottom left", "max_connections": "top left"}
+"""Where a plan line's label goes: usable and max_connections are often close, so one sits above, one below."""
 
 
 def budget_segments(plan: Plan, budget: ServerBudget) -> dict[str, int]:
@@ -156,7 +158,7 @@ def wide_figure(
         colour, dash = PLAN_LINES.get(name, ("#444444", "dot"))
         fig.add_hline(y=value, line={"color": colour, "dash": dash, "width": 1.5},
                       annotation_text=f"{name} {value:g}",
-                      annotation_position="top left" if name in ("usable", "max_connections") else "top right",
+                      annotation_position=LABEL_POSITION.get(name, "top right"),
                       annotation_font={"size": 10, "color": colour})
     if not len(wide.index):
         fig.add_annotation(text="no samples in this range yet", showarrow=False, xref="paper", yref="paper",

@@ -203,3 +203,16 @@ def test_demo_mode_without_a_url(tmp_path, monkeypatch):
     control = max(Path("/tmp").glob("pooldemo*/scenario.json"), key=lambda p: p.stat().st_mtime)
     assert '"leaking session"' in control.read_text()
     at.sidebar.radio(key="scenario").set_value("normal").run()
+
+
+def test_live_limits_button_restores_the_servers_settings(app, pg_url):
+    url = make_url(pg_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database) as conn:
+        max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
+        reserved = int(conn.execute("SHOW superuser_reserved_connections").fetchone()[0])
+    app.number_input(key="max_connections").set_value(5000).run()
+    assert app.slider(key="max_connections__s").value == 1000  # the slider's end; the number keeps 5000
+    app.button(key="use_live_limits").click().run()
+    assert app.number_input(key="max_connections").value == max_connections
+    assert app.number_input(key="superuser_reserved_connections").value == reserved
+    assert metrics(app)["Usable slots"] == str(max_connections - reserved)
