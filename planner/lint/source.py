@@ -32,6 +32,8 @@ class SourceFile:
             tree = ast.parse(text, filename=path)
         except SyntaxError as err:
             return cls(path, text, None, err)
+        except (ValueError, RecursionError, MemoryError) as err:  # null bytes; nesting too deep for the parser
+            return cls(path, text, None, SyntaxError(f"{type(err).__name__}: {err}".rstrip(": ")))
         src = cls(path, text, tree)
         for node in ast.walk(tree):
             src.nodes.append(node)

@@ -159,9 +159,15 @@ def _unit(literal_text: str, name: str) -> str:
 
 
 def _plus_leaves(node: ast.expr) -> list[ast.expr]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _plus_leaves(node.left) + _plus_leaves(node.right)
-    return [node]
+    """Operands of an ``a + b + c`` chain, left to right (iterative: long chains nest deeply)."""
+    leaves, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BinOp) and isinstance(current.op, ast.Add):
+            stack += [current.right, current.left]
+        else:
+            leaves.append(current)
+    return leaves
 
 
 def _is_str(node: ast.expr) -> bool:
