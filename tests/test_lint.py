@@ -166,11 +166,14 @@ def test_references_are_reported_not_guessed(tmp_path):
 
 def test_syntax_error_is_reported_and_other_files_still_linted(tmp_path):
     (tmp_path / "broken.py").write_text("def f(:\n    pass\n")
+    (tmp_path / "nul.py").write_bytes(b"x = 1\x00\n")
     (tmp_path / "ok.py").write_text("from sqlalchemy.ext.asyncio import create_async_engine\n"
                                     "e = create_async_engine('postgresql+asyncpg://u@h/d', max_overflow=-1)\n")
     result = lint_paths([tmp_path])
     assert [(Path(f.path).name, f.line, f.id) for f in result.findings] == [
-        ("broken.py", 1, "parse-error"), ("ok.py", 2, "unbounded-overflow")]
+        ("broken.py", 1, "parse-error"), ("nul.py", 1, "parse-error"), ("ok.py", 2, "unbounded-overflow")]
+    assert result.findings[1].message == (
+        "cannot parse as Python: source code string cannot contain null bytes (no rule checked this file)")
     assert result.exit_code == 2
 
 
