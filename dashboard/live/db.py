@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dashboard.live import queries
+from planner.dsn import mask_url as planner_mask_url
 from planner.snapshot import Status
 
 MONITOR_APPLICATION_NAME = "pool-planner-monitor"
@@ -38,8 +39,6 @@ _LIBPQ_IGNORED = frozenset({"application_name", "connect_timeout", "fallback_app
 _DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2",
             "postgresql+pg8000", "postgres+asyncpg"}
 _SSL_WORDS = re.compile(r"\bssl|\bcertificate", re.IGNORECASE)
-_PASSWORD_IN_URL = re.compile(r"(//[^:/@\s]*:)[^@\s]*@")
-_PASSWORD_IN_QUERY = re.compile(r"(?i)(password=)[^&#\s]*")
 
 
 class ServerFault(Exception):
@@ -53,12 +52,11 @@ class ServerFault(Exception):
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with its password (userinfo or ``password=``) replaced by ``***``, even when it cannot be parsed."""
-    try:
-        text = (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
-    except Exception:
-        text = _PASSWORD_IN_URL.sub(r"\1***@", str(url))
-    return _PASSWORD_IN_QUERY.sub(r"\1***", text)
+    """The URL with its password (userinfo or ``password=``) replaced by ``***``, even when it cannot be parsed.
+
+    The planner's helper, so the dashboard, the CLI and the planner mask the same way.
+    """
+    return planner_mask_url(url)
 
 
 def monitor_url(url: str) -> URL:
