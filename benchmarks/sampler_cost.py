@@ -297,8 +297,9 @@ def history_section(hours: float) -> list[str]:
             timings[name] = (best, len(read()))
         store.close()
     lines = ["## History store at dashboard scale", "",
-             f"{samples} samples x {2 * APPS} groups ({hours:g} h at 1 s): append() took {queued / samples * 1e6:.1f} us "
-             f"per sample on the sampling side (it only queues); building and writing them all took "
+             f"{samples} samples x {2 * APPS} groups ({hours:g} h at 1 s): append() took "
+             f"{queued / samples * 1e6:.1f} us per sample on the sampling side (it only queues); "
+             f"building and writing them all took "
              f"{written:.1f} s ({written / samples * 1e3:.2f} ms per sample, the writer thread in parallel); "
              f"file {size_mb:.0f} MB.",
              "", "| read | seconds (best of 3) | rows |", "|---|---:|---:|"]
