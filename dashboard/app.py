@@ -94,6 +94,10 @@ def on_preset() -> None:
         st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
+def apply_recommendation(rec) -> None:
+    apply_inputs(state.apply_recommendation(state.inputs_from(st.session_state), rec))
+
+
 def use_live_limits(settings) -> None:
     apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
     st.session_state["prefilled"] = True
@@ -187,6 +191,12 @@ else:
     for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
         col.metric(label, value)
     st.caption(view.arithmetic)
+    rec = state.recommendation(view.plan)
+    with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
+        for line in (*rec.reasons, *rec.why):
+            st.markdown(f"- {line}")
+        if rec.fits:
+            st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation, args=(rec,))
     st.subheader("Connection budget")
     st.plotly_chart(charts.budget_figure(view.plan, view.budgets), width="stretch", key="budget_chart")
 

@@ -453,3 +453,36 @@ def export_files(plan: Plan) -> list[ExportFile]:
             continue
         files.append(ExportFile(fmt, title, file_name, language, mime, text))
     return files
+
+
+# -- recommendation -----------------------------------------------------------------------------------------
+
+def recommendation(plan: Plan):
+    """``planner.sizing.recommend_for_plan``: pool settings that fit, each number with its reason."""
+    from planner.sizing import recommend_for_plan
+
+    return recommend_for_plan(plan)
+
+
+def apply_recommendation(inputs: Inputs, rec) -> Inputs:
+    """The sidebar values with the recommended engine settings (and worker count) filled in."""
+    if not rec.fits:
+        return inputs
+    changes: dict[str, object] = {"workers": rec.workers}
+    for advice in rec.engines:
+        prefix = "" if advice.name == PRIMARY else f"{REPLICA}_"
+        changes[f"{prefix}pool_size"] = advice.pool_size
+        changes[f"{prefix}max_overflow"] = advice.max_overflow
+        if not prefix:
+            changes.update(pool_timeout=float(advice.pool_timeout), pool_recycle=float(advice.pool_recycle),
+                           pool_pre_ping=advice.pool_pre_ping)
+    return replace(inputs, **changes)
+
+
+def recommendation_summary(rec) -> str:
+    """One line: the recommended numbers, or that nothing fits."""
+    if not rec.fits:
+        return "Nothing fits as deployed: " + "; ".join(a.summary for a in rec.alternatives)
+    parts = [f"{a.name}: pool_size={a.pool_size}, max_overflow={a.max_overflow}, pool_timeout={a.pool_timeout:g}, "
+             f"pool_recycle={a.pool_recycle:g}, pool_pre_ping={a.pool_pre_ping}" for a in rec.engines]
+    return f"{rec.workers} workers · " + " · ".join(parts)

@@ -216,3 +216,16 @@ def test_live_limits_button_restores_the_servers_settings(app, pg_url):
     assert app.number_input(key="max_connections").value == max_connections
     assert app.number_input(key="superuser_reserved_connections").value == reserved
     assert metrics(app)["Usable slots"] == str(max_connections - reserved)
+
+
+def test_recommendation_applies_and_makes_the_plan_fit(app):
+    app.selectbox(key="preset").set_value(LESSON).run()
+    assert verdict(app).startswith("**UNSAFE**")
+    (rec,) = [e for e in app.expander if e.label.startswith("Recommended:")]
+    assert "pool_size=" in rec.label
+    app.button(key="apply_recommendation").click().run()
+    assert not app.exception
+    assert verdict(app).startswith(("**SAFE**", "**TIGHT**"))
+    plan = state.build_plan(session_inputs(app))
+    assert state.evaluate(plan).verdict in ("safe", "tight")
+    assert app.number_input(key="workers").value == 4  # the deployment is kept; the pools shrink
