@@ -41,7 +41,8 @@ EXPECTED: dict[str, list[tuple[int, str]]] = {
     "rules/single_connection_warmup.py": [(10, "single-connection-warmup"), (15, "single-connection-warmup")],
     "rules/sql_string_building.py": [(6, "sql-string-building"), (10, "sql-string-building"),
                                      (14, "sql-string-building"), (18, "sql-string-building"),
-                                     (23, "sql-string-building"), (27, "sql-string-building")],
+                                     (23, "sql-string-building"), (27, "sql-string-building"),
+                                     (43, "sql-string-building")],
     "rules/suppressed.py": [(26, "sql-string-building"), (30, "sql-string-building")],
     "rules/unbounded_overflow.py": [(6, "unbounded-overflow"), (9, "unbounded-overflow"),
                                     (11, "unbounded-overflow")],
@@ -142,6 +143,18 @@ def test_lesson_engine_judged_against_limits_like_plan():
         97, 80, 120, 120, "unsafe")
     assert "80 <= max_connections 100" in result.findings[0].message
     assert "120 > 97 usable" in result.findings[1].message
+
+
+def test_sql_built_from_constants_only_is_a_warning():
+    result = lint_paths([CORPUS / "rules" / "sql_string_building.py"])
+    assert [(f.line, f.severity) for f in result.findings] == [
+        (6, "critical"), (10, "critical"), (14, "critical"), (18, "critical"), (23, "critical"), (27, "critical"),
+        (43, "warning"),
+    ]
+    assert result.findings[-1].message == (
+        "SQL built with an f-string from ORDERS and passed to text(): only constants are interpolated today, but "
+        "nothing stops the next edit from adding a value"
+    )
 
 
 def test_references_are_reported_not_guessed(tmp_path):

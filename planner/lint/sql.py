@@ -174,26 +174,32 @@ def _is_str(node: ast.expr) -> bool:
     return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
 
 
-def built_how(node: ast.expr) -> tuple[str, list[str]] | None:
-    """How a SQL string was built from values ("an f-string", ...), and what was interpolated."""
+def built_how(node: ast.expr) -> tuple[str, list[ast.expr]] | None:
+    """How a SQL string was built from values ("an f-string", ...), and the interpolated expressions."""
     if isinstance(node, ast.JoinedStr):
-        values = [ast.unparse(v.value) for v in node.values if isinstance(v, ast.FormattedValue)]
+        values = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
         return ("an f-string", values) if values else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _is_str(node.left):
-        return "% formatting", [ast.unparse(node.right)]
+        return "% formatting", list(node.right.elts) if isinstance(node.right, ast.Tuple) else [node.right]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         leaves = _plus_leaves(node)
         dynamic = [leaf for leaf in leaves if not (isinstance(leaf, ast.Constant) and isinstance(leaf.value, str))]
         if dynamic and any(_is_str(leaf) for leaf in leaves):
-            return "+ concatenation", [ast.unparse(leaf) for leaf in dynamic]
+            return "+ concatenation", dynamic
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "format"
         and _is_str(node.func.value)
     ):
-        return ".format()", [ast.unparse(a) for a in node.args] + [ast.unparse(k.value) for k in node.keywords]
+        return ".format()", list(node.args) + [k.value for k in node.keywords]
     return None
+
+
+def _constant(src: SourceFile, node: ast.expr) -> bool:
+    """A literal, or a name bound once to a literal (``TABLE = "orders"``)."""
+    value, _ = resolve_name(src, node)
+    return isinstance(value, ast.Constant)
 
 
 def sql_findings(src: SourceFile) -> list[CodeFinding]:
@@ -214,13 +220,18 @@ def sql_findings(src: SourceFile) -> list[CodeFinding]:
         how = built_how(value)
         if how:
             kind, parts = how
-            shown = ", ".join(parts)
+            shown = ", ".join(ast.unparse(p) for p in parts)
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             where = f" (built at line {assigned_at} as {last_name(arg) or 'it'})" if assigned_at else ""
+            constants = all(_constant(src, p) for p in parts)
+            risk = (
+                "only constants are interpolated today, but nothing stops the next edit from adding a value"
+                if constants else "any value that reaches it can change the statement (SQL injection)"
+            )
             found.append(CodeFinding(
-                src.path, arg.lineno, arg.col_offset + 1, "sql-string-building", "critical",
-                f"SQL built with {kind} from {shown}{where} and passed to {name}(): any value that reaches it "
-                f"can change the statement (SQL injection)",
+                src.path, arg.lineno, arg.col_offset + 1, "sql-string-building",
+                "warning" if constants else "critical",
+                f"SQL built with {kind} from {shown}{where} and passed to {name}(): {risk}",
                 "bind values instead: text(\"... WHERE id = :id\") with {\"id\": value}; identifiers cannot be "
                 "bound, so pick them from a fixed allow-list and silence the line with "
                 "# pool-planner: ignore[sql-string-building]",

@@ -34,3 +34,10 @@ async def constants_only(db):
 
 def streamlit_text(st, n):
     st.text(f"{n} rows")
+
+
+ORDERS = "orders"
+
+
+async def from_constant(db):
+    return await db.execute(text(f"SELECT count(*) FROM {ORDERS}"))
