@@ -126,8 +126,8 @@ sb.header("Plan")
 for name, url in state.masked_targets(targets).items():
     sb.caption(f"**{name}**: `{url}`")
 if demo is not None:
-    sb.info("Demo: an embedded PostgreSQL (max_connections 40) and 4 worker processes. Set DATABASE_URL to "
-            "monitor your own server.")
+    sb.info(f"Demo: an embedded PostgreSQL (max_connections {demo.plan.servers[0].max_connections}) and "
+            f"{len(demo.worker_pids)} worker processes. Set DATABASE_URL to monitor your own server.")
     sb.radio("Demo scenario", list(state.SCENARIOS), key="scenario", index=list(state.SCENARIOS).index(demo.scenario),
              on_change=lambda: demo.set_scenario(st.session_state["scenario"]),
              captions=list(state.SCENARIOS.values()))
@@ -185,18 +185,22 @@ except InputError as err:
 if error is not None:
     st.error(state.inline_error(error), icon="⛔")
 else:
-    primary = view.budgets[0]
     VERDICT_BOX[view.verdict](f"**{view.verdict.upper()}** · headroom {state.fmt(view.headroom)} at rollout peak")
     cols = st.columns(6)
     for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
         col.metric(label, value)
     st.caption(view.arithmetic)
-    rec = state.recommendation(view.plan)
-    with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
-        for line in (*rec.reasons, *rec.why):
-            st.markdown(f"- {line}")
-        if rec.fits:
-            st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation, args=(rec,))
+    try:
+        rec = state.recommendation(view.plan)
+    except InputError as err:
+        st.info(f"No recommendation for these inputs: {err}")
+    else:
+        with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
+            for line in (*rec.reasons, *rec.why):
+                st.markdown(f"- {line}")
+            if rec.fits:
+                st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
+                          args=(rec,))
     st.subheader("Connection budget")
     st.plotly_chart(charts.budget_figure(view.plan, view.budgets), width="stretch", key="budget_chart")
 
@@ -242,9 +246,14 @@ live_panel(plan, view.findings if view else ())
 
 if view is not None:
     st.subheader("Predicted wait for a connection")
-    curve = cached_wait_curve(view.plan)
+    try:
+        curve = cached_wait_curve(view.plan)
+    except InputError as err:
+        curve, wait_error = None, err
     engine = view.plan.engines[0]
-    if curve.empty:
+    if curve is None:
+        st.info(f"No prediction for these inputs: {wait_error}")
+    elif curve.empty:
         st.info("No prediction: the pool is unbounded or the workload holds no connection.")
     else:
         st.plotly_chart(charts.wait_figure(curve, engine.pool_size, engine.pool_timeout), width="stretch",
