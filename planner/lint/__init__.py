@@ -36,6 +36,9 @@ BUDGET_RULES = (
     "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
+FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "sessionmaker",
+              "scoped_session")
+"""A file without any of these words adds nothing to ``ProjectFacts`` (see ``ProjectFacts.add``)."""
 KEEP_TREES_CHARS = 4_000_000
 """Source size up to which parsed trees are kept between passes (about 160 MB of AST at most)."""
 
@@ -103,35 +106,44 @@ def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) 
 def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
     """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
     engine. Trees are kept between passes only for small trees (an AST takes ~40x its source's size); a
-    large tree is parsed again in each pass so that one AST at a time is in memory."""
+    large tree is parsed again in each pass so that one AST at a time is in memory, and the facts pass then
+    skips files that cannot contribute a fact (none of ``FACT_WORDS`` in the text)."""
     keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
     cache: dict[str, SourceFile] = {}
+    broken: set[str] = set()
 
-    def parse(path: str) -> SourceFile:
+    def parse(path: str) -> SourceFile | None:
+        if path in broken:
+            return None
         src = cache.get(path) or SourceFile.parse(path, texts[path])
-        if keep:
-            cache[path] = src
-        return src
-
-    facts = ProjectFacts()
-    parsed = []
-    for path in texts:
-        src = parse(path)
         if src.tree is None:
+            broken.add(path)
             err = src.error
             errors.append(CodeFinding(
                 path, err.lineno or 1, err.offset or 1, PARSE_ERROR, "critical",
                 f"cannot parse as Python: {err.msg} (no rule checked this file)",
                 "fix the syntax error (lint parses with the Python running it)",
             ))
-        else:
-            facts.add(src)
-            parsed.append(path)
+            return None
+        if keep:
+            cache[path] = src
+        return src
+
+    facts = ProjectFacts()
+    for path, text in texts.items():
+        if keep or any(word in text for word in FACT_WORDS):
+            src = parse(path)
+            if src is not None:
+                facts.add(src)
+    parsed = []
     engines: list[EngineInfo] = []
     raw: dict[str, list[CodeFinding]] = {}
     warmups = []
-    for path in list(parsed):
+    for path in texts:
         src = parse(path)
+        if src is None:
+            continue
+        parsed.append(path)
         try:
             found, file_findings = engine_inventory(src, facts)
             file_findings += url_findings(src) + sql_findings(src) + session_findings(src, facts)
@@ -146,6 +158,7 @@ def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -
         raw[path] = file_findings
         if has_warmup(src):
             warmups.append(path)
+    engines.sort(key=lambda e: (e.path, e.line, e.col))
     for path in warmups:
         raw[path] += warmup_findings(parse(path), facts, engines)
     notes: list[str] = []
@@ -166,7 +179,7 @@ def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -
                 kept.append(finding)
     return LintResult(
         findings=tuple(sorted(kept, key=lambda f: f.sort_key)),
-        engines=tuple(sorted(engines, key=lambda e: (e.path, e.line, e.col))),
+        engines=tuple(engines),
         files=len(texts) + sum(1 for e in errors if e.path not in texts),
         notes=tuple(notes),
         budgets=budgets,

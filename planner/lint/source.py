@@ -35,10 +35,13 @@ class SourceFile:
         except (ValueError, RecursionError, MemoryError) as err:  # null bytes; nesting too deep for the parser
             return cls(path, text, None, SyntaxError(f"{type(err).__name__}: {err}".rstrip(": ")))
         src = cls(path, text, tree)
-        for node in ast.walk(tree):
+        stack: list[ast.AST] = [tree]
+        while stack:  # one traversal for both the node list and the parent links
+            node = stack.pop()
             src.nodes.append(node)
             for child in ast.iter_child_nodes(node):
                 src.parents[child] = node
+                stack.append(child)
         return src
 
     def ancestors(self, node: ast.AST):
