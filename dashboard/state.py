@@ -225,9 +225,9 @@ def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, 
                 value = secrets.get(key)
             except Exception:  # st.secrets raises when no secrets.toml exists at all
                 value = None
-        value = value or environ.get(key)
+        value = str(value or "").strip() or environ.get(key, "").strip()
         if value:
-            targets[server] = str(value).strip()
+            targets[server] = value
     return targets
 
 

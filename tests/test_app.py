@@ -18,7 +18,7 @@ from dashboard import state
 from planner.export import FORMATS, export
 from planner.model import InputError
 
-pytestmark = pytest.mark.db
+db = pytest.mark.db
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 LESSON = "Lesson's production example"
 
@@ -53,6 +53,7 @@ def app(pg_url, tmp_path, monkeypatch) -> AppTest:
     return at
 
 
+@db
 def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
     assert metrics(app) == {
         "Usable slots": "97", "Steady": "5", "Peak": "15", "Rollout peak": "30", "Headroom": "67",
@@ -72,6 +73,7 @@ def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
     assert verdict(app) == "**UNSAFE** · headroom -23 at rollout peak"
 
 
+@db
 def test_lesson_preset_shows_the_overflow_pitfall(app):
     app.selectbox(key="preset").set_value(LESSON).run()
     assert metrics(app)["Peak"] == "120" and metrics(app)["Lesson's rule (pool_size × processes)"] == "80"
@@ -87,6 +89,7 @@ SLIDER_MOVES = {
 }
 
 
+@db
 def test_every_slider_and_number_input_feeds_the_plan(app):
     assert {s.key for s in app.slider} == {f"{k}__s" for k in SLIDER_MOVES}
     for key, value in SLIDER_MOVES.items():
@@ -108,6 +111,7 @@ def test_every_slider_and_number_input_feeds_the_plan(app):
     assert any("reserved_connections" in e.value for e in app.error) and not app.exception
 
 
+@db
 def test_replica_on_the_same_server_is_found(app):
     app.toggle(key="replica").set_value(True).run()
     for key in ("replica_max_connections__s", "replica_pool_size__s", "replica_max_overflow__s"):
@@ -121,6 +125,7 @@ def test_replica_on_the_same_server_is_found(app):
     assert any("replica-same-server" in e.label for e in app.expander)
 
 
+@db
 def test_bad_combination_is_an_inline_error(app):
     app.number_input(key="superuser_reserved_connections").set_value(100).run()
     assert not app.exception
@@ -132,6 +137,7 @@ def test_bad_combination_is_an_inline_error(app):
     assert not app.error and metrics(app)["Usable slots"] == "97"
 
 
+@db
 def test_downloads_are_the_planners_export(app, pg_url):
     plan = state.build_plan(session_inputs(app), {"primary": pg_url})
     files = state.export_files(plan)
@@ -148,6 +154,7 @@ def test_downloads_are_the_planners_export(app, pg_url):
         assert f.text.rstrip("\n") in [c.rstrip("\n") for c in code], f.format
 
 
+@db
 def test_no_password_on_the_page(pg_url, tmp_path, monkeypatch):
     monkeypatch.setenv("POOL_PLANNER_DATA", str(tmp_path))
     url = make_url(pg_url).set(password="s3cret-pw")
@@ -161,6 +168,7 @@ def test_no_password_on_the_page(pg_url, tmp_path, monkeypatch):
     assert "***" in " ".join(c.value for c in at.sidebar.caption)
 
 
+@db
 def test_live_panel_shows_the_real_counts(app, pg_url):
     url = make_url(pg_url)
     conns = [psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
@@ -187,6 +195,7 @@ def test_live_panel_shows_the_real_counts(app, pg_url):
     assert not app.exception
 
 
+@db
 def test_demo_mode_without_a_url(tmp_path, monkeypatch):
     """Nothing configured: the embedded demo starts, says so, and its scenario control reaches the workers."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -205,6 +214,7 @@ def test_demo_mode_without_a_url(tmp_path, monkeypatch):
     at.sidebar.radio(key="scenario").set_value("normal").run()
 
 
+@db
 def test_live_limits_button_restores_the_servers_settings(app, pg_url):
     url = make_url(pg_url)
     with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database) as conn:
@@ -218,6 +228,7 @@ def test_live_limits_button_restores_the_servers_settings(app, pg_url):
     assert metrics(app)["Usable slots"] == str(max_connections - reserved)
 
 
+@db
 def test_recommendation_applies_and_makes_the_plan_fit(app):
     app.selectbox(key="preset").set_value(LESSON).run()
     assert verdict(app).startswith("**UNSAFE**")
@@ -229,3 +240,21 @@ def test_recommendation_applies_and_makes_the_plan_fit(app):
     plan = state.build_plan(session_inputs(app))
     assert state.evaluate(plan).verdict in ("safe", "tight")
     assert app.number_input(key="workers").value == 4  # the deployment is kept; the pools shrink
+
+
+def test_monitor_targets_secrets_win_over_the_environment():
+    env = {"DATABASE_URL": "postgresql+asyncpg://env@h/db", "REPLICA_DATABASE_URL": "postgresql+asyncpg://r@h/db"}
+    assert state.monitor_targets({"DATABASE_URL": "postgresql+asyncpg://sec@h/db"}, env) == {
+        "primary": "postgresql+asyncpg://sec@h/db", "replica": "postgresql+asyncpg://r@h/db",
+    }
+    assert state.monitor_targets(None, {}) == {}
+    assert state.monitor_targets({"DATABASE_URL": "  "}, {}) == {}
+
+
+def test_urls_are_masked_for_the_page_and_the_history_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("POOL_PLANNER_DATA", str(tmp_path))
+    targets = {"primary": "postgresql+asyncpg://app:s3cret@db.internal:5432/app?ssl=require"}
+    assert state.masked_targets(targets) == {"primary": "postgresql+asyncpg://app:***@db.internal:5432/app?ssl=require"}
+    path = state.history_path(targets)
+    assert path.parent == tmp_path and "s3cret" not in str(path)
+    assert path == state.history_path({"primary": "postgresql+asyncpg://app:other@db.internal:5432/app?ssl=require"})
