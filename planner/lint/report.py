@@ -13,6 +13,7 @@ _GITHUB_LEVEL = {"critical": "error", "warning": "warning", "info": "notice"}
 
 
 def render(result: LintResult, fmt: str = "text") -> str:
+    """The findings in one of ``FORMATS`` (JSON is always a list, empty when clean)."""
     if fmt == "json":
         return json.dumps([f.as_dict() for f in result.findings], indent=2)
     if fmt == "annotations":
@@ -61,6 +62,7 @@ def summary(result: LintResult) -> str:
 
 
 def render_inventory(result: LintResult, fmt: str = "text") -> str:
+    """The engines found, with each pool setting as written (literal, constant, reference or default)."""
     if fmt == "json":
         return json.dumps([e.as_dict() for e in result.engines], indent=2)
     if not result.engines:

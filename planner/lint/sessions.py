@@ -102,6 +102,7 @@ def _managed(src: SourceFile, call: ast.Call) -> bool:
 
 
 def session_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFinding]:
+    """session-without-context: each session or connection opened in ``src`` that nothing closes on exception."""
     local_functions = set(src.functions)
     found = []
     for call in src.calls:
@@ -160,6 +161,7 @@ def has_warmup(src: SourceFile) -> bool:
 
 
 def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineInfo]) -> list[CodeFinding]:
+    """single-connection-warmup: a warm-up function whose checkouts are sequential (no gather/TaskGroup)."""
     warmups = _warmups(src)
     if not warmups:
         return []
@@ -209,6 +211,7 @@ def _async_bound_names(func: ast.AST, facts: ProjectFacts) -> set[str]:
 
 
 def create_all_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFinding]:
+    """create-all-without-run-sync: ``metadata.create_all/drop_all`` given an async engine/connection, or awaited."""
     found = []
     for call in src.calls:
         func = call.func

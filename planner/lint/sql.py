@@ -203,6 +203,7 @@ def _constant(src: SourceFile, node: ast.expr) -> bool:
 
 
 def sql_findings(src: SourceFile) -> list[CodeFinding]:
+    """sql-string-building for every SQL-taking call in ``src``, and bind-in-literal for constant ``text()`` SQL."""
     found = []
     for call in src.calls:
         name = call_name(call)
