@@ -137,6 +137,20 @@ def test_a_server_down_from_the_start_shows_why_and_the_others_are_sampled(clust
     assert not monitor.running
 
 
+def test_an_idle_session_timeout_shorter_than_the_interval_does_not_cut_the_monitor():
+    app = unique_name("t-mon-idle")
+    with Cluster({"idle_session_timeout": "300ms"}) as server:
+        monitor = Monitor({"db": server.url()}, interval_s=0.8, application_name=app)
+        with monitor:
+            first = wait_until(lambda: monitor.status()["db"].own_pid)
+            wait_until(lambda: monitor.status()["db"].samples >= 4, timeout_s=20)
+            status = monitor.status()["db"]
+            totals = monitor.history.totals("db")
+    assert set(totals["status"]) == {"ok"} and status.failures == 0
+    assert status.own_pid == first  # the same backend throughout: never cut while idle between samples
+    assert monitor.latest()["db"].settings.idle_session_timeout_ms == 300  # the server's value, reported
+
+
 def test_an_unusable_url_is_not_retried():
     monitor = Monitor({"bad": "mysql://u:pw@h/db"}, interval_s=INTERVAL)
     with monitor:
