@@ -103,7 +103,8 @@ class Measured:
     connect_ms: float
     """Median checkout that opened a new connection during the case (nan when none did)."""
     handoff_ms: float
-    """Mean check-in to checkout of the same connection, over checkouts that waited (nan when none did)."""
+    """Median check-in to checkout of the same connection, over checkouts that waited (nan when none did); the
+    median, because a checkout delayed by a CPU stall rather than a queue shows the connection's whole idle time."""
     connects_per_s: float
     waits_ms: list[float] = field(default_factory=list, repr=False)
 
@@ -314,7 +315,7 @@ async def run_case(url: str, case: Case, overhead_ms: float, seed: int = 7) -> M
         open_samples=len(counts),
         loop_lag_p99_ms=quantile(tuple(sorted(lags)), 0.99),
         connect_ms=statistics.median(connect_waits) if connect_waits else math.nan,
-        handoff_ms=statistics.fmean(h for h in handoffs if not math.isnan(h)) if handoffs else math.nan,
+        handoff_ms=statistics.median(h for h in handoffs if not math.isnan(h)) if handoffs else math.nan,
         connects_per_s=len(opened) / span,
         waits_ms=list(ordered),
     )
@@ -423,6 +424,33 @@ def row(case: Case, m: Measured, by_hold: WaitPrediction, by_query: WaitPredicti
     )
 
 
+def condensed_table(data: dict) -> str:
+    """The README table from a ``--json`` file: measured against predicted (fed the measured hold)."""
+    lines = [
+        "| case | util | P(wait) meas / pred (Δ) | plain Erlang C | p95 ms meas / pred (err) | p99 ms meas / pred | "
+        "timeouts meas / pred | conns p99 meas / pred | new conns/s meas / pred | loop lag p99 ms | "
+        "model's spread for this run length: P(wait); p95 | targets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["cases"]:
+        c, m, p = r["case"], r["measured"], r["predicted_from_hold"]
+        ceiling = c["pool_size"] + c["max_overflow"]
+        plain = erlang_c(ceiling, m["rate_per_s"] * m["hold_mean_ms"] / 1000)
+        err = _pct(p["wait_ms"]["p95"], m["wait_p95_ms"])
+        spread = r.get("run_spread")
+        band = (f"{spread['p_wait'][0]:.2f}-{spread['p_wait'][1]:.2f}; {spread['p95_ms'][0]:.0f}-"
+                f"{spread['p95_ms'][1]:.0f}" if spread else "")
+        lines.append(
+            f"| {c['name']} | {m['utilisation']:.2f} | {m['p_wait']:.3f} / {p['p_wait']:.3f} "
+            f"({p['p_wait'] - m['p_wait']:+.3f}) | {plain:.3f} | {m['wait_p95_ms']:.1f} / {p['wait_ms']['p95']:.1f} "
+            f"({err}) | {m['wait_p99_ms']:.1f} / {p['wait_ms']['p99']:.1f} | {m['timeout_rate']:.3f} / "
+            f"{p['timeout_rate']:.3f} | {m['open_p99']:.0f} / {p['open_connections']['p99']} | "
+            f"{m['connects_per_s']:.1f} / {r.get('predicted_connects_per_s', float('nan')):.1f} | "
+            f"{m['loop_lag_p99_ms']:.1f} | {band} | {r['verdict_hold'][1]} |"
+        )
+    return "\n".join(lines)
+
+
 async def main_async(args: argparse.Namespace) -> int:
     cluster = None
     url = args.url
@@ -469,7 +497,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "case": asdict(case), "measured": {k: v for k, v in asdict(m).items() if k != "waits_ms"},
                 "predicted_from_hold": by_hold.as_dict(), "predicted_from_query": by_query.as_dict(),
                 "verdict_hold": verdict(case, m, by_hold), "verdict_query": verdict(case, m, by_query),
-                "run_spread": spread,
+                "run_spread": spread, "predicted_connects_per_s": by_hold.connects_per_s,
             })
             if args.json:
                 Path(args.json).write_text(json.dumps({"calibration": asdict(cal), "cases": results}, indent=2))
@@ -491,6 +519,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, help="seconds per case (default 25, quick 8)")
     parser.add_argument("--only", help="run only cases whose name contains this")
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--table-from", help="print the README table from a --json file and exit")
     parser.add_argument(
         "--nice", type=int, default=0,
         help="run this process and its own PostgreSQL at this priority (e.g. -10 as root on a shared machine: "
@@ -499,6 +528,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.nice:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+    if args.table_from:
+        print(condensed_table(json.loads(Path(args.table_from).read_text())))
+        return 0
     if args.seconds is None:
         args.seconds = 8.0 if args.quick else 25.0
     return asyncio.run(main_async(args))
