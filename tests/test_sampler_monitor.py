@@ -151,6 +151,18 @@ def test_an_idle_session_timeout_shorter_than_the_interval_does_not_cut_the_moni
     assert monitor.latest()["db"].settings.idle_session_timeout_ms == 300  # the server's value, reported
 
 
+def test_a_closed_history_does_not_stop_sampling(cluster, tmp_path):
+    store = HistoryStore(tmp_path / "history.sqlite")
+    monitor = Monitor({"db": cluster.url()}, interval_s=INTERVAL, history=store, application_name=unique_name("t-c"))
+    with monitor:
+        wait_until(lambda: monitor.status()["db"].samples >= 1)
+        store.close()
+        before = monitor.status()["db"].samples
+        wait_until(lambda: monitor.status()["db"].samples >= before + 2)
+    assert monitor.history_error == "sample of db not saved: HistoryStore is closed"
+    assert monitor.status()["db"].state == "ok"
+
+
 def test_an_unusable_url_is_not_retried():
     monitor = Monitor({"bad": "mysql://u:pw@h/db"}, interval_s=INTERVAL)
     with monitor:

@@ -116,6 +116,8 @@ class Monitor:
         self._stopping: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self.history_error: str | None = None
+        """The last failure to hand a sample to the history (sampling goes on), or None."""
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -229,7 +231,10 @@ class Monitor:
             self._wake.clear()
 
     def _record(self, snapshot: Snapshot, sampler: ServerSampler) -> ServerStatus:
-        self.history.append(snapshot)
+        try:
+            self.history.append(snapshot)
+        except Exception as err:  # a closed or broken store must not stop sampling: the latest view goes on
+            self.history_error = f"sample of {snapshot.server} not saved: {err}"
         with self._lock:
             old = self._status[snapshot.server]
             state_changed = old.state != snapshot.status
