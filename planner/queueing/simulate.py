@@ -68,6 +68,7 @@ def simulate(
     waiters: deque[int] = deque()  # waiter ids in the order asyncio will wake them
     arrived_at: dict[int, float] = {}  # waiters still waiting (queued or being handed a connection)
     handing: deque[int] = deque()  # waiters a connection was checked in to, not yet resumed
+    overdue: set[int] = set()  # waiters whose pool_timeout passed while being handed a connection
     idle, open_ = pool_size, pool_size
     waits: list[float] = []
     timeouts = connects = 0
@@ -91,10 +92,16 @@ def simulate(
         nonlocal timeouts
         while deadlines and deadlines[0][0] <= until:
             _, waiter = heapq.heappop(deadlines)
-            if waiter in arrived_at and waiter not in handing:
-                arrived = arrived_at.pop(waiter)
-                record(arrived, timeout_ms)
-                timeouts += start is not None and arrived >= start
+            if waiter in handing:
+                overdue.add(waiter)  # being handed a connection; times out only if overtaken
+            elif waiter in arrived_at:
+                give_up(waiter)
+
+    def give_up(waiter: int) -> None:
+        nonlocal timeouts
+        arrived = arrived_at.pop(waiter)
+        record(arrived, timeout_ms)
+        timeouts += start is not None and arrived >= start
 
     def serve(waiter: int) -> None:
         arrived = arrived_at.pop(waiter)
@@ -143,7 +150,10 @@ def simulate(
             # The connection sits in asyncio's queue until its waiter resumes; a task that runs first takes it
             # (AsyncAdaptedQueue.get tries get_nowait), and the robbed waiter queues again at the back.
             robbed = handing.popleft()
-            waiters.append(robbed)
+            if robbed in overdue:
+                give_up(robbed)
+            else:
+                waiters.append(robbed)
             if measured:
                 waits.append(0.0)
             heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
