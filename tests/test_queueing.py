@@ -344,3 +344,27 @@ def test_handoff_window_lets_arrivals_overtake_waiters():
     assert slow.wait_p99_ms > 1.3 * prompt.wait_p99_ms
     with pytest.raises(InputError):
         predict_wait(200, hold, 5, handoff_ms=-1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pool=st.integers(1, 8),
+    overflow=st.integers(0, 6),
+    utilisation=st.floats(0.1, 2.0),
+    shape=st.sampled_from(["exp", "const"]),
+    timeout_s=st.floats(0.05, 5.0),
+    connect_ms=st.floats(0, 20),
+    handoff_ms=st.floats(0, 2),
+)
+def test_simulation_respects_the_pool_limits(pool, overflow, utilisation, shape, timeout_s, connect_ms, handoff_ms):
+    hold = HoldTime(20, shape)
+    rate = utilisation * (pool + overflow) / 0.020
+    sim = simulate(rate, hold, pool, overflow, timeout_s, connect_ms, handoff_ms, arrivals=2_000, seed=4)
+    assert len(sim.waits_ms) == sim.arrivals == 1_800  # every measured arrival ends served or timed out
+    assert 0 <= sim.timeouts <= sim.arrivals
+    assert pool - 1e-9 <= sim.open_mean <= sim.open_max + 1e-9
+    assert pool <= sim.open_p99 <= sim.open_max <= pool + overflow
+    assert sim.busy_mean <= pool + overflow + 1e-9
+    assert max(sim.waits_ms) <= timeout_s * 1000 + handoff_ms + 1e-6
+    if overflow == 0:
+        assert sim.connects_per_s == 0

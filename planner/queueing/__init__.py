@@ -194,12 +194,22 @@ def smallest_pool_for_target(
     _check(rate_per_s, 1, max_overflow, pool_timeout_s, connect_ms)
     offered = rate_per_s * hold.mean / 1000.0
     first = max(1, math.floor(offered) + 1 - max_overflow)
-    for pool_size in range(first, max_pool + 1):
+
+    def meets(pool_size: int) -> bool:
         result = predict_wait(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms,
                               sim_arrivals=sim_arrivals)
-        if result.utilisation < 1 and result.wait_p99_ms <= target_p99_ms and result.timeout_rate < 1e-3:
-            return pool_size
-    return None
+        return result.utilisation < 1 and result.wait_p99_ms <= target_p99_ms and result.timeout_rate < 1e-3
+
+    if first > max_pool or not meets(max_pool):
+        return None
+    low, high = first, max_pool  # meets(high); more connections never wait longer: bisect
+    while low < high:
+        middle = (low + high) // 2
+        if meets(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
 
 
 def overload_finding(
