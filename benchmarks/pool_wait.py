@@ -26,6 +26,7 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import sys
 import time
@@ -451,64 +452,50 @@ def condensed_table(data: dict) -> str:
     return "\n".join(lines)
 
 
-async def main_async(args: argparse.Namespace) -> int:
-    cluster = None
-    url = args.url
-    if url is None:
-        from pgcluster import Cluster
-
-        cluster = Cluster({"max_connections": 100}).start()
-        url = cluster.url()
-        if args.nice:  # backends fork from the postmaster and inherit its priority
-            postmaster = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
-            os.setpriority(os.PRIO_PROCESS, postmaster, args.nice)
-    try:
-        cal = await calibrate(url)
-        loaded = Case("calibrate-loaded", 10, 0, "const", 0.8, 60.0, seconds=min(args.seconds, 10.0), warmup_s=1.0)
-        m = await run_case(url, loaded, cal.overhead_ms, seed=3)
-        cal.loaded_overhead_ms = m.hold_mean_ms - loaded.sleep_ms
-        cal.loaded_handoff_ms = 0.0 if math.isnan(m.handoff_ms) else m.handoff_ms
-        print(f"server: {make_url(url).render_as_string(hide_password=True)}")
-        print(
-            f"floor: idle checkout {cal.checkout_idle_ms:.2f} ms; checkout + pg_sleep(0) + check-in "
-            f"{cal.floor_ms:.2f} ms (median, sequential)"
-        )
-        print(
-            f"calibrated: per-checkout overhead {cal.overhead_ms:.2f} ms (hold - pg_sleep), connect "
-            f"{cal.connect_ms:.2f} ms, idle event-loop lag p99 {cal.loop_lag_p99_ms:.2f} ms"
-        )
-        print(
-            f"under load ({m.rate_per_s:.0f} req/s, pool 10, constant 60 ms): per-checkout overhead "
-            f"{cal.loaded_overhead_ms:.2f} ms, handoff to a waiter {cal.loaded_handoff_ms:.2f} ms, "
-            f"event-loop lag p99 {m.loop_lag_p99_ms:.2f} ms"
-        )
-        print(HEADER)
-        print("|" + "---|" * HEADER.count(" | ") + "---|")
-        results = []
-        for case in grid(args.seconds, args.quick):
-            if args.only and args.only not in case.name:
-                continue
-            m = await run_case(url, case, cal.loaded_overhead_ms)
-            by_hold, by_query = predictions(case, m, cal)
-            spread = run_spread(case, m, cal)
-            print(row(case, m, by_hold, by_query) + f" {spread['p_wait'][0]:.3f}-{spread['p_wait'][1]:.3f} / "
-                  f"{spread['p95_ms'][0]:.1f}-{spread['p95_ms'][1]:.1f} |", flush=True)
-            results.append({
-                "case": asdict(case), "measured": {k: v for k, v in asdict(m).items() if k != "waits_ms"},
-                "predicted_from_hold": by_hold.as_dict(), "predicted_from_query": by_query.as_dict(),
-                "verdict_hold": verdict(case, m, by_hold), "verdict_query": verdict(case, m, by_query),
-                "run_spread": spread, "predicted_connects_per_s": by_hold.connects_per_s,
-            })
-            if args.json:
-                Path(args.json).write_text(json.dumps({"calibration": asdict(cal), "cases": results}, indent=2))
-        in_scope = [r for r in results if r["verdict_hold"][0] is not None]
-        met = sum(bool(r["verdict_hold"][0]) for r in in_scope)
-        qmet = sum(bool(r["verdict_query"][0]) for r in results if r["verdict_query"][0] is not None)
-        print(f"\ntargets met (fed measured hold): {met}/{len(in_scope)} in-scope cases; "
-              f"fed query + calibrated overhead: {qmet}/{len(in_scope)}")
-    finally:
-        if cluster is not None:
-            cluster.destroy()
+async def main_async(args: argparse.Namespace, url: str) -> int:
+    cal = await calibrate(url)
+    loaded = Case("calibrate-loaded", 10, 0, "const", 0.8, 60.0, seconds=min(args.seconds, 10.0), warmup_s=1.0)
+    m = await run_case(url, loaded, cal.overhead_ms, seed=3)
+    cal.loaded_overhead_ms = m.hold_mean_ms - loaded.sleep_ms
+    cal.loaded_handoff_ms = 0.0 if math.isnan(m.handoff_ms) else m.handoff_ms
+    print(f"server: {make_url(url).render_as_string(hide_password=True)}")
+    print(
+        f"floor: idle checkout {cal.checkout_idle_ms:.2f} ms; checkout + pg_sleep(0) + check-in "
+        f"{cal.floor_ms:.2f} ms (median, sequential)"
+    )
+    print(
+        f"calibrated: per-checkout overhead {cal.overhead_ms:.2f} ms (hold - pg_sleep), connect "
+        f"{cal.connect_ms:.2f} ms, idle event-loop lag p99 {cal.loop_lag_p99_ms:.2f} ms"
+    )
+    print(
+        f"under load ({m.rate_per_s:.0f} req/s, pool 10, constant 60 ms): per-checkout overhead "
+        f"{cal.loaded_overhead_ms:.2f} ms, handoff to a waiter {cal.loaded_handoff_ms:.2f} ms, "
+        f"event-loop lag p99 {m.loop_lag_p99_ms:.2f} ms"
+    )
+    print(HEADER)
+    print("|" + "---|" * HEADER.count(" | ") + "---|")
+    results = []
+    for case in grid(args.seconds, args.quick):
+        if args.only and args.only not in case.name:
+            continue
+        m = await run_case(url, case, cal.loaded_overhead_ms)
+        by_hold, by_query = predictions(case, m, cal)
+        spread = run_spread(case, m, cal)
+        print(row(case, m, by_hold, by_query) + f" {spread['p_wait'][0]:.3f}-{spread['p_wait'][1]:.3f} / "
+              f"{spread['p95_ms'][0]:.1f}-{spread['p95_ms'][1]:.1f} |", flush=True)
+        results.append({
+            "case": asdict(case), "measured": {k: v for k, v in asdict(m).items() if k != "waits_ms"},
+            "predicted_from_hold": by_hold.as_dict(), "predicted_from_query": by_query.as_dict(),
+            "verdict_hold": verdict(case, m, by_hold), "verdict_query": verdict(case, m, by_query),
+            "run_spread": spread, "predicted_connects_per_s": by_hold.connects_per_s,
+        })
+        if args.json:
+            Path(args.json).write_text(json.dumps({"calibration": asdict(cal), "cases": results}, indent=2))
+    in_scope = [r for r in results if r["verdict_hold"][0] is not None]
+    met = sum(bool(r["verdict_hold"][0]) for r in in_scope)
+    qmet = sum(bool(r["verdict_query"][0]) for r in results if r["verdict_query"][0] is not None)
+    print(f"\ntargets met (fed measured hold): {met}/{len(in_scope)} in-scope cases; "
+          f"fed query + calibrated overhead: {qmet}/{len(in_scope)}")
     return 0
 
 
@@ -533,7 +520,19 @@ def main() -> int:
         return 0
     if args.seconds is None:
         args.seconds = 8.0 if args.quick else 25.0
-    return asyncio.run(main_async(args))
+    if args.url:
+        return asyncio.run(main_async(args, args.url))
+    from pgcluster import Cluster
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its cluster
+    cluster = Cluster({"max_connections": 100}).start()
+    try:
+        if args.nice:  # backends fork from the postmaster and inherit its priority
+            postmaster = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
+            os.setpriority(os.PRIO_PROCESS, postmaster, args.nice)
+        return asyncio.run(main_async(args, cluster.url()))
+    finally:
+        cluster.destroy()
 
 
 if __name__ == "__main__":
