@@ -33,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"planner.commands.{name}")
-        except ModuleNotFoundError as err:  # TODO(integration): remove once every command module exists
-            if err.name != f"planner.commands.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"planner.commands.{name}")
         command = sub.add_parser(
             name,
             help=module.HELP,
