@@ -450,3 +450,13 @@ def test_random_histories_never_raise():
             for _ in range(rnd.randint(1, 20))
         ]
         assert all(f.id for f in live_findings(plan(pool_recycle=1800), history))
+
+
+def test_per_worker_suffixes_count_for_their_engine():
+    """Workers named orders-1 .. orders-4 (one application_name per worker) belong to the engine 'orders'."""
+    groups = [group(app=f"orders-{i}", count=12) for i in range(1, 5)]
+    (finding,) = live_findings(plan(), [snap(*groups)])
+    assert finding.id == "connection-leak"
+    assert finding.message.startswith("app 'orders': 48 connections to primary > plan's 4 workers x (5 + 5) = 40")
+    # names that merely start alike are someone else's
+    assert live_findings(plan(), [snap(group(app="orders-api", count=48), group(app="orders-x1", count=1))]) == []

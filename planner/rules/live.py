@@ -217,8 +217,18 @@ def _engines_by_app(plan: Plan | None, server: Server | None) -> dict[str, tuple
     return apps
 
 
+def _belongs(application_name: str | None, app: str) -> bool:
+    """A backend belongs to the engine named ``app`` when named exactly so or with a per-worker suffix ``app-3``."""
+    if not application_name:
+        return False
+    if application_name == app:
+        return True
+    prefix, _, suffix = application_name.rpartition("-")
+    return prefix == app and suffix.isdigit()
+
+
 def _count_for(snap: Snapshot, app: str) -> int:
-    return sum(g.count for g in snap.groups if g.application_name == app)
+    return sum(g.count for g in snap.groups if _belongs(g.application_name, app))
 
 
 def _processes(dep: Deployment) -> tuple[int, str]:
@@ -436,7 +446,7 @@ def _ssl_required(plan, server: Server | None, snap: Snapshot, settings: ServerS
     for group in snap.groups:
         if group.state is None:  # invisible to our role: its SSL column is NULL too
             continue
-        if apps and group.application_name not in apps:
+        if apps and not any(_belongs(group.application_name, app) for app in apps):
             continue
         if not apps and group.client_addr is None:  # unix socket: TLS does not apply
             continue
@@ -552,7 +562,7 @@ def _older_than_recycle(
         if len(recycles) != len(engines):
             continue  # an engine of this app never recycles: age proves nothing
         recycle = max(recycles)
-        ages = [g.oldest_backend_s for g in snap.groups if g.application_name == app and g.oldest_backend_s]
+        ages = [g.oldest_backend_s for g in snap.groups if _belongs(g.application_name, app) and g.oldest_backend_s]
         if not ages or max(ages) <= recycle + th.recycle_age_slack_s:
             continue
         age = max(ages)
@@ -606,7 +616,7 @@ def _cold_pool(
         if count == 0 or count >= cold_below:
             continue
         first = next(s.taken_at for s in ok if _count_for(s, app) > 0)
-        ages = [g.oldest_backend_s or 0.0 for g in latest.groups if g.application_name == app]
+        ages = [g.oldest_backend_s or 0.0 for g in latest.groups if _belongs(g.application_name, app)]
         up = max([(now - first).total_seconds(), *ages])
         if up < th.cold_pool_grace_s:
             continue
