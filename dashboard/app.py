@@ -169,6 +169,11 @@ with sb.expander("Workload (peak, whole fleet)", expanded=True):
     paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)
     paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0)
     paired(c, "request timeout (s, 0 = none)", "request_timeout_s", 0.0, 120.0, 1.0)
+    st.segmented_control("hold time varies", ["exp", "const"], key="hold_dist",
+                         help="exp: as variable as an exponential (a safe default); const: every request holds "
+                              "about the same time")
+    paired(c, "target p99 wait (ms)", "target_p99_wait_ms", 1.0, 200.0, 1.0,
+           help="The recommendation picks the smallest pool whose predicted p99 wait for a connection is within this")
 
 st.title("Connection-pool planner")
 if demo is not None:
@@ -256,8 +261,9 @@ if view is not None:
     elif curve.empty:
         st.info("No prediction: the pool is unbounded or the workload holds no connection.")
     else:
-        st.plotly_chart(charts.wait_figure(curve, engine.pool_size, engine.pool_timeout), width="stretch",
-                        key="wait_chart")
+        st.plotly_chart(charts.wait_figure(curve, engine.pool_size, engine.pool_timeout,
+                                           target_ms=view.plan.workload.target_p99_wait_ms),
+                        width="stretch", key="wait_chart")
         st.caption(state.wait_caption(view.plan, curve))
 
     st.subheader("Export")

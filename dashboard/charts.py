@@ -171,8 +171,9 @@ def wide_figure(
     return fig
 
 
-def wait_figure(curve: pd.DataFrame, current_pool_size: int, pool_timeout_s: float | None = None) -> go.Figure:
-    """Predicted p99 wait for a connection against pool size, the current plan marked.
+def wait_figure(curve: pd.DataFrame, current_pool_size: int, pool_timeout_s: float | None = None, *,
+                target_ms: float | None = None) -> go.Figure:
+    """Predicted p99 wait for a connection against pool size, the current plan and the target marked.
 
     ``curve`` has columns ``pool_size`` and ``p99_wait_s`` (None/inf where the pool cannot keep up).
     """
@@ -191,6 +192,9 @@ def wait_figure(curve: pd.DataFrame, current_pool_size: int, pool_timeout_s: flo
     if pool_timeout_s is not None and pool_timeout_s * 1000 <= 2 * max(top, 1.0):
         fig.add_hline(y=pool_timeout_s * 1000, line={"color": "#d7191c", "dash": "dot"},
                       annotation_text=f"pool_timeout {pool_timeout_s:g} s", annotation_position="top left")
+    if target_ms is not None:
+        fig.add_hline(y=target_ms, line={"color": "#1a9641", "dash": "dash"},
+                      annotation_text=f"target p99 {target_ms:g} ms", annotation_position="bottom right")
     fig.update_layout(
         height=300, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis_title="pool_size per process "
         "(max_overflow as planned)", yaxis_title="p99 wait (ms)", showlegend=False,

@@ -64,6 +64,10 @@ class Inputs:
     hold_ms: float = 20.0
     request_timeout_s: float = 0.0
     """0 = the caller never gives up."""
+    hold_dist: str = "exp"
+    """How the hold time varies: ``exp`` or ``const`` (planner.model.Workload.hold_dist)."""
+    target_p99_wait_ms: float = 10.0
+    """The recommendation's p99 checkout-wait target."""
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -96,6 +100,8 @@ def inputs_from_plan(plan: Plan) -> Inputs:
         pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
         rps=workload.rps if workload else 100.0, hold_ms=workload.hold_ms if workload else 20.0,
         request_timeout_s=(workload.request_timeout_s or 0.0) if workload else 0.0,
+        hold_dist=(workload.hold_dist or "exp") if workload else "exp",
+        target_p99_wait_ms=workload.target_p99_wait_ms if workload else 10.0,
     )
 
 
@@ -139,7 +145,8 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
         instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
         autoscale_max=inputs.autoscale_max or None,
     )
-    workload = Workload(rps=inputs.rps, hold_ms=inputs.hold_ms, request_timeout_s=inputs.request_timeout_s or None)
+    workload = Workload(rps=inputs.rps, hold_ms=inputs.hold_ms, request_timeout_s=inputs.request_timeout_s or None,
+                        hold_dist=inputs.hold_dist, target_p99_wait_ms=inputs.target_p99_wait_ms)
     return Plan(servers=tuple(servers), engines=tuple(engines), deployment=deployment, workload=workload)
 
 
@@ -287,15 +294,15 @@ def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> p
     Every value comes from ``planner.queueing.predict_wait``; an unbounded pool or no workload gives an
     empty frame.
     """
-    from planner.queueing import DEFAULT_CHECKOUT_OVERHEAD_MS, PRE_PING_OVERHEAD_MS, HoldTime, predict_wait
+    from planner.queueing import predict_wait
+    from planner.queueing.requirement import workload_hold
 
     columns = ["pool_size", "p99_wait_s", "timeout_rate", "utilisation", "method"]
     engine = next(e for e in plan.engines if e.name == engine_name)
     if plan.workload is None or engine.unbounded or plan.workload.hold_ms <= 0:
         return pd.DataFrame(columns=columns)
     rate = plan.workload.per_worker_rps(plan.deployment)
-    overhead = DEFAULT_CHECKOUT_OVERHEAD_MS + (PRE_PING_OVERHEAD_MS if engine.pool_pre_ping else 0.0)
-    hold = HoldTime(plan.workload.hold_ms).plus(overhead)
+    hold = workload_hold(plan.workload)  # hold_ms is checkout to check-in: the pool's own cost is in it
     last = max(engine.pool_size + 2, math.ceil(rate * hold.mean / 1000 * 1.5) + 3, 8)
     sizes = {max(1, round(1 + i * (last - 1) / (points - 1))) for i in range(points)}
     sizes = sorted(sizes | {max(engine.pool_size, 1)})

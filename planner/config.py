@@ -16,7 +16,9 @@ The TOML keys are the model's field names (the names users paste into ``create_a
     workers = 4
     [workload]                       # optional
     rps = 400
-    hold_ms = 15
+    hold_ms = 15                     # checkout to check-in, mean
+    hold_dist = "exp"                # or "const"; or hold_p50_ms/hold_p95_ms/hold_p99_ms as measured
+    target_p99_wait_ms = 10          # recommend: smallest pool with p99 checkout wait <= this
     [pgbouncer]                      # optional
     version = "1.18.0"
 
@@ -53,7 +55,16 @@ _ENGINE_FLAGS = {
     "url": "url",
 }
 _DEPLOYMENT_FLAGS = {"instances": "instances", "workers": "workers", "surge": "surge", "autoscale_max": "autoscale_max"}
-_WORKLOAD_FLAGS = {"rps": "rps", "hold_ms": "hold_ms", "request_timeout": "request_timeout_s"}
+_WORKLOAD_FLAGS = {
+    "rps": "rps",
+    "hold_ms": "hold_ms",
+    "request_timeout": "request_timeout_s",
+    "hold_dist": "hold_dist",
+    "hold_p50": "hold_p50_ms",
+    "hold_p95": "hold_p95_ms",
+    "hold_p99": "hold_p99_ms",
+    "target_p99_wait": "target_p99_wait_ms",
+}
 _TOP_FLAGS = {"lb_idle_timeout": "lb_idle_timeout_s"}
 
 
@@ -90,6 +101,13 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     wl.add_argument("--rps", type=float, metavar="R", help="requests per second at peak, all instances")
     wl.add_argument("--hold-ms", type=float, metavar="MS", help="ms a request holds a connection")
     wl.add_argument("--request-timeout", type=float, metavar="S", help="seconds before callers give up")
+    wl.add_argument("--hold-dist", choices=("exp", "const"),
+                    help="how the hold time varies: exp (default; as variable as an exponential) or const")
+    wl.add_argument("--hold-p50", type=float, metavar="MS", help="measured hold p50 (with --hold-p95/--hold-p99)")
+    wl.add_argument("--hold-p95", type=float, metavar="MS", help="measured hold p95")
+    wl.add_argument("--hold-p99", type=float, metavar="MS", help="measured hold p99")
+    wl.add_argument("--target-p99-wait", type=float, metavar="MS",
+                    help="recommend: the smallest pool whose predicted p99 checkout wait is at most this (10)")
 
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
@@ -114,7 +132,13 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
             data.setdefault("deployment", {})[key] = _surge(value) if dest == "surge" else value
     workload_flags = {key: getattr(args, dest) for dest, key in _WORKLOAD_FLAGS.items() if given(dest)}
     if workload_flags:
-        workload = {**data.get("workload", {}), **workload_flags}
+        workload = dict(data.get("workload", {}))
+        if "hold_dist" in workload_flags:  # a flag's hold shape replaces the file's, whichever form it had
+            for key in ("hold_p50_ms", "hold_p95_ms", "hold_p99_ms"):
+                workload.pop(key, None)
+        if any(key in workload_flags for key in ("hold_p50_ms", "hold_p95_ms", "hold_p99_ms")):
+            workload.pop("hold_dist", None)
+        workload.update(workload_flags)
         missing = [f"--{k.replace('_', '-')}" for k in ("rps", "hold_ms") if k not in workload]
         if missing:
             raise InputError(missing[0], "the workload needs both --rps and --hold-ms")

@@ -209,12 +209,44 @@ class Workload:
     """Milliseconds a request holds a connection, checkout to check-in (not the query alone)."""
     request_timeout_s: float | None = None
     """Seconds after which the caller (load balancer, client) gives up on a request."""
+    hold_dist: Literal["exp", "const"] | None = None
+    """How the hold time varies around ``hold_ms``: ``exp`` (the default: as variable as an exponential),
+    ``const``. Leave it out when giving the percentiles below."""
+    hold_p50_ms: float | None = None
+    """Measured hold-time percentiles (all three or none): a skewed (lognormal) distribution is fitted to them."""
+    hold_p95_ms: float | None = None
+    hold_p99_ms: float | None = None
+    target_p99_wait_ms: float = 10.0
+    """``recommend`` picks the smallest pool whose predicted p99 checkout wait is at most this."""
 
     def __post_init__(self) -> None:
         _float("rps", self.rps, 0, 10_000_000)
         _float("hold_ms", self.hold_ms, 0, 3_600_000)
         if self.request_timeout_s is not None:
             _float("request_timeout_s", self.request_timeout_s, 0.001, 86_400)
+        if self.hold_dist is not None and self.hold_dist not in ("exp", "const"):
+            raise InputError("hold_dist", f"must be exp or const, got {self.hold_dist!r}")
+        percentiles = {"hold_p50_ms": self.hold_p50_ms, "hold_p95_ms": self.hold_p95_ms,
+                       "hold_p99_ms": self.hold_p99_ms}
+        given = {name: value for name, value in percentiles.items() if value is not None}
+        if given and len(given) < 3:
+            missing = next(name for name in percentiles if name not in given)
+            raise InputError(missing, "hold percentiles come as all three (p50, p95, p99) or none")
+        if given and self.hold_dist is not None:
+            raise InputError("hold_dist", "give either hold_dist or the hold percentiles, not both")
+        for name, value in given.items():
+            _float(name, value, 0.001, 3_600_000)
+        if given and not self.hold_p50_ms <= self.hold_p95_ms <= self.hold_p99_ms:  # type: ignore[operator]
+            raise InputError("hold_p95_ms", f"need p50 <= p95 <= p99, got {self.hold_p50_ms:g}, "
+                                            f"{self.hold_p95_ms:g}, {self.hold_p99_ms:g}")
+        _float("target_p99_wait_ms", self.target_p99_wait_ms, 0.1, 3_600_000)
+
+    @property
+    def hold_percentiles(self) -> tuple[float, float, float] | None:
+        """(p50, p95, p99) of the hold time in ms when measured, else None."""
+        if self.hold_p50_ms is None:
+            return None
+        return (self.hold_p50_ms, self.hold_p95_ms, self.hold_p99_ms)  # type: ignore[return-value]
 
     def per_worker_rps(self, deployment: Deployment) -> float:
         """Arrival rate at one worker process when the fleet runs ``instances x workers`` processes."""

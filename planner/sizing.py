@@ -4,9 +4,10 @@ the workload's concurrency, with one sentence of arithmetic per number.
 When nothing fits, the result says why and lists the smallest changes that would fit (fewer workers,
 PgBouncer in front, a higher max_connections), each with the plan it implies: never a silent best effort.
 
-The per-worker pool a workload needs comes from one function, ``required_pool_size`` (Little's law with
-headroom). A queueing model can replace it: pass ``requirement=`` any callable
-``(per_worker_rps, hold_ms) -> PoolRequirement``.
+The per-worker pool a workload needs comes from one callable ``(per_worker_rps, hold_ms) -> PoolRequirement``:
+by default the queueing model's smallest pool for a p99 checkout-wait target
+(``planner.queueing.requirement``); ``model="littles-law"`` gives ``required_pool_size`` (busy connections x
+1.5); ``requirement=`` takes any other.
 """
 
 from __future__ import annotations
@@ -353,14 +354,18 @@ def recommend(
     margin: float = TIGHT_FRACTION,
     headroom: float = DEFAULT_HEADROOM,
     requirement: RequirementModel | None = None,
+    model: str = "queueing",
     hold_dist: str | None = None,
-    target_p99_ms: float = 10.0,
+    target_p99_ms: float | None = None,
 ) -> Recommendation:
     """Pool settings for every engine (default: one engine per server, ``primary`` then the server names) that
     keep the rollout peak at least ``margin`` below each server's usable slots and give each worker the pool its
     traffic needs. Workers stay as deployed; fewer workers is offered as an alternative when nothing fits.
-    With ``hold_dist`` (``exp`` or ``const``) the pool also meets ``target_p99_ms`` of checkout wait
-    (planner.queueing); without it, Little's law with ``headroom`` alone."""
+
+    ``model="queueing"`` (the default) sizes each pool as the smallest that meets the workload's p99
+    checkout-wait target (``Workload.target_p99_wait_ms``, 10 ms) for its hold-time distribution
+    (planner.queueing); ``hold_dist`` and ``target_p99_ms`` override the workload's. ``model="littles-law"``
+    sizes by busy connections x (1 + ``headroom``). ``requirement`` replaces both with any callable."""
     server_tuple = (servers,) if isinstance(servers, Server) else tuple(servers)
     if not server_tuple:
         raise InputError("servers", "at least one server is needed")
@@ -369,14 +374,33 @@ def recommend(
     if engines is None:
         engines = tuple(Engine(name="primary" if i == 0 else s.name, server=s.name, pool_size=1, max_overflow=0)
                         for i, s in enumerate(server_tuple))  # pool numbers are placeholders: sizing sets them
-    if requirement is None and hold_dist is not None:  # a known hold distribution: size for a p99 wait target
-        from planner.queueing.requirement import pool_requirement  # lazy: it imports this module
-
-        requirement = partial(pool_requirement, hold_dist=hold_dist, target_p99_ms=target_p99_ms, headroom=headroom)
-    model = requirement or partial(required_pool_size, headroom=headroom)
+    if workload is not None and (hold_dist is not None or target_p99_ms is not None):
+        overrides: dict[str, object] = {}
+        if hold_dist is not None:
+            overrides.update(hold_dist=hold_dist, hold_p50_ms=None, hold_p95_ms=None, hold_p99_ms=None)
+        if target_p99_ms is not None:
+            overrides["target_p99_wait_ms"] = target_p99_ms
+        workload = dataclasses.replace(workload, **overrides)
+    if requirement is None:
+        requirement = _requirement_model(model, workload, headroom)
     template = Plan(servers=server_tuple, engines=tuple(engines), deployment=deployment, workload=workload,
                     pgbouncer=pgbouncer, lb_idle_timeout_s=lb_idle_timeout_s)
-    return _recommend(template, margin, model)
+    return _recommend(template, margin, requirement)
+
+
+SIZING_MODELS = ("queueing", "littles-law")
+
+
+def _requirement_model(model: str, workload: Workload | None, headroom: float) -> RequirementModel:
+    if model == "littles-law":
+        return partial(required_pool_size, headroom=headroom)
+    if model != "queueing":
+        raise InputError("model", f"must be one of {', '.join(SIZING_MODELS)}, got {model!r}")
+    from planner.queueing.requirement import pool_requirement, workload_hold  # lazy: it imports this module
+
+    if workload is None or workload.hold_ms <= 0:
+        return partial(required_pool_size, headroom=headroom)
+    return partial(pool_requirement, hold=workload_hold(workload), target_p99_ms=workload.target_p99_wait_ms)
 
 
 def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
@@ -414,6 +438,8 @@ def _alternatives(template: Plan, failed: _Attempt, margin: float, model: Requir
     dep = template.deployment
     for workers in range(dep.workers - 1, 0, -1):
         trial = dataclasses.replace(template, deployment=dataclasses.replace(dep, workers=workers))
+        if _surely_too_many(trial, failed):
+            continue
         rec = _recommend(trial, margin, model, alternatives=False)
         if rec.fits and rec.plan:
             found.append(Alternative(
@@ -428,6 +454,21 @@ def _alternatives(template: Plan, failed: _Attempt, margin: float, model: Requir
     return tuple(found)
 
 
+def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:
+    """True when even the least any model can give (one more connection than the busy ones) overflows a
+    server at this worker count: the fewer-workers search skips it without sizing anything."""
+    wl, dep = plan.workload, plan.deployment
+    if wl is None:
+        return False
+    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    least = math.floor(wl.per_worker_rps(dep) * wl.hold_ms / 1000.0) + 1
+    for server, allowed in failed.allowed.items():
+        direct = sum(1 for e in plan.engines if e.server == server and not e.via_pgbouncer)
+        if direct and rollout_processes * direct * least > allowed:
+            return True
+    return False
+
+
 def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, model: RequirementModel):
     failing = [s for s in template.servers
                if failed.min_per_process.get(s.name, 0) and any(w.startswith(f"{s.name}:") for w in failed.why)]
@@ -436,14 +477,13 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     server = failing[0]
     allowed = failed.allowed[server.name]
     wl = template.workload
-    if wl is not None:
+    if wl is not None:  # PgBouncer's pool serves the whole fleet's traffic: size it by the same model
         busy = wl.rps * wl.hold_ms / 1000.0
-        pool = max(1, math.ceil(busy * (1 + DEFAULT_HEADROOM) - 1e-9))
+        pool = model(wl.rps, wl.hold_ms).pool_size
     else:
         pool = DEFAULT_PGBOUNCER_POOL
-    pool = min(pool, allowed)
-    if pool < 1:
-        return []
+    if pool > allowed or pool < 1:
+        return []  # the server cannot hold the connections the fleet's traffic keeps busy, PgBouncer or not
     engines = tuple(dataclasses.replace(e, via_pgbouncer=True) if e.server == server.name else e
                     for e in template.engines)
     dep = template.deployment
@@ -459,8 +499,8 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     rec = _recommend(trial, margin, model, alternatives=False)
     if not (rec.fits and rec.plan):
         return []
-    sizing = (f"{wl.rps:g} req/s x {wl.hold_ms:g} ms = {busy:.1f} busy connections fleet-wide x "
-              f"{1 + DEFAULT_HEADROOM:g}" if wl else "PgBouncer's default")
+    sizing = (f"{wl.rps:g} req/s x {wl.hold_ms:g} ms = {busy:.1f} busy connections fleet-wide, sized like "
+              f"one pool for all of it" if wl else "PgBouncer's default")
     return [Alternative(
         "pgbouncer",
         f"put PgBouncer (>= 1.24, transaction mode) in front of {server.name} with default_pool_size {pool} "

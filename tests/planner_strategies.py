@@ -39,6 +39,8 @@ workloads = st.one_of(
         rps=st.floats(0, 20_000, allow_nan=False),
         hold_ms=st.floats(0, 500, allow_nan=False),
         request_timeout_s=st.one_of(st.none(), st.floats(0.01, 120, allow_nan=False)),
+        hold_dist=st.sampled_from([None, "exp", "const"]),
+        target_p99_wait_ms=st.sampled_from([1.0, 10.0, 100.0]),
     ),
 )
 

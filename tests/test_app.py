@@ -86,6 +86,7 @@ SLIDER_MOVES = {
     "max_connections": 200, "superuser_reserved_connections": 5, "reserved_connections": 2, "other_clients": 10,
     "instances": 3, "workers": 2, "surge_percent": 50, "autoscale_max": 6, "pool_size": 7, "max_overflow": 3,
     "pool_timeout": 10.0, "pool_recycle": 1800.0, "rps": 500.0, "hold_ms": 40.0, "request_timeout_s": 15.0,
+    "target_p99_wait_ms": 25.0,
 }
 
 
@@ -105,6 +106,9 @@ def test_every_slider_and_number_input_feeds_the_plan(app):
     for toggle, expected in (("pool_pre_ping", True), ("replica", True)):
         app.toggle(key=toggle).set_value(expected).run()
         assert app.session_state[toggle] is expected and not app.exception
+    app.button_group(key="hold_dist").set_value("const").run()
+    workload = state.build_plan(session_inputs(app)).workload
+    assert (workload.hold_dist, workload.target_p99_wait_ms) == ("const", 25.0) and not app.exception
     app.selectbox(key="major_version").set_value(15).run()
     assert app.session_state["major_version"] == 15
     # reserved_connections exists only on 16+: an inline error, not a traceback

@@ -94,17 +94,41 @@ def test_recommend_fits_and_prints_reasons(capsys):
     data = json.loads(out)
     assert (code, data["fits"], data["verdict"]) == (0, True, "safe")
     assert [(e["name"], e["pool_size"], e["max_overflow"], e["pool_timeout"], e["pool_recycle"])
-            for e in data["engines"]] == [("primary", 2, 1, 10.0, 175.0), ("replica", 2, 1, 10.0, 175.0)]
-    assert [s["rollout_peak"] for s in data["servers"]] == [60, 60]
+            for e in data["engines"]] == [("primary", 4, 2, 10.0, 175.0), ("replica", 4, 0, 10.0, 175.0)]
+    assert [s["rollout_peak"] for s in data["servers"]] == [120, 80]
+    assert "the queueing model (exponential 20 ms hold) needs 4 for p99 checkout wait <= 10 ms" in data["reasons"][4]
+
+
+def test_recommend_takes_the_hold_distribution_and_target_from_flags(capsys):
+    base = ("recommend", "--max-connections", "200", "--instances", "3", "--workers", "4", "--surge", "1",
+            "--rps", "1200", "--hold-ms", "25", "--json")
+    sizes = {}
+    for extra in ((), ("--hold-dist", "const"), ("--target-p99-wait", "100"), ("--sizing-model", "littles-law"),
+                  ("--hold-p50", "10", "--hold-p95", "80", "--hold-p99", "200", "--target-p99-wait", "5")):
+        code, out, _ = run(capsys, *base, *extra)
+        assert code == 0
+        sizes[extra[:2]] = json.loads(out)["pool_size"]
+    assert sizes == {(): 7, ("--hold-dist", "const"): 6, ("--target-p99-wait", "100"): 4,
+                     ("--sizing-model", "littles-law"): 4, ("--hold-p50", "10"): 7}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--hold-p50", "10", "--hold-p95", "80"), "error: workload.hold_p99_ms: hold percentiles come as all three"),
+    (("--hold-p50", "10", "--hold-p95", "8", "--hold-p99", "20"), "error: --hold-p95: need p50 <= p95 <= p99"),
+    (("--target-p99-wait", "0"), "error: --target-p99-wait: must be between 0.1"),
+])
+def test_recommend_bad_hold_input_is_one_line(capsys, extra, message):
+    code, out, err = run(capsys, "recommend", "--rps", "100", "--hold-ms", "20", *extra)
+    assert (code, out) == (2, "")
+    assert err.startswith(message) and err.count("\n") == 1
 
 
 def test_recommend_that_cannot_fit_exits_1_with_alternatives(capsys):
     code, out, _ = run(capsys, "recommend", "--instances", "10", "--workers", "4", "--rps", "2000", "--hold-ms", "20")
     assert code == 1
-    assert "nothing fits:\n  primary: 52 rollout processes x 2 connections per process" in out
-    assert "  fewer-workers: run 3 workers per instance instead of 4" in out
-    assert "  pgbouncer: put PgBouncer (>= 1.24, transaction mode) in front of primary with default_pool_size 60" in out
-    assert "  max-connections: raise primary max_connections 100 -> 119" in out
+    assert "nothing fits:\n  primary: 52 rollout processes x 4 connections per process" in out
+    assert "  pgbouncer: put PgBouncer (>= 1.24, transaction mode) in front of primary with default_pool_size 47" in out
+    assert "  max-connections: raise primary max_connections 100 -> 235" in out
 
 
 def test_export_recommended_python(capsys):

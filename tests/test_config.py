@@ -38,7 +38,8 @@ def test_example_plan_has_primary_and_replica():
     assert [(e.name, e.server, e.pool_size, e.max_overflow) for e in plan.engines] == [
         ("primary", "primary", 6, 3), ("replica", "replica", 4, 2)]
     assert plan.deployment == Deployment(instances=3, workers=4, surge="25%", autoscale_max=4)
-    assert plan.workload == Workload(rps=600.0, hold_ms=20.0, request_timeout_s=30.0)
+    assert plan.workload == Workload(rps=600.0, hold_ms=20.0, request_timeout_s=30.0, hold_dist="exp",
+                                     target_p99_wait_ms=10.0)
     assert (plan.pgbouncer, plan.lb_idle_timeout_s) == (None, 350.0)
 
 
@@ -68,6 +69,17 @@ def test_flags_override_the_first_server_and_engine_of_the_file():
     assert [s.max_connections for s in plan.servers] == [300, 100]
     assert [e.pool_size for e in plan.engines] == [2, 4]
     assert plan.deployment == Deployment(instances=3, workers=2, surge="50%", autoscale_max=4)
+
+
+def test_hold_flags_replace_the_files_hold_shape():
+    example = ("--config", str(EXAMPLES / "plan.toml"))
+    measured = parse(*example, "--hold-p50", "10", "--hold-p95", "40", "--hold-p99", "90", "--target-p99-wait", "5")
+    assert (measured.workload.hold_dist, measured.workload.hold_percentiles) == (None, (10.0, 40.0, 90.0))
+    assert measured.workload.target_p99_wait_ms == 5.0 and measured.workload.rps == 600.0
+    toml = plan_to_toml(measured)
+    assert "hold_p95_ms = 40.0" in toml and "hold_dist" not in toml
+    assert plan_from_toml(toml).workload == measured.workload
+    assert parse(*example, "--hold-dist", "const").workload.hold_dist == "const"
 
 
 @pytest.mark.parametrize(("argv", "message"), [

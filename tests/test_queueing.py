@@ -290,37 +290,74 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, argv, message):
     assert err.count("\n") == 1 and message in err
 
 
-# --- recommend() with a known hold distribution -------------------------------------------------------
+# --- recommend(): the smallest pool meeting the p99 wait target ----------------------------------------
 
 
-def test_recommend_sizes_for_the_p99_target_when_the_hold_distribution_is_known():
+def test_recommend_sizes_for_the_p99_target_by_default():
     from planner.model import Deployment, Server, Workload
     from planner.sizing import recommend
 
     args = (Server(max_connections=200), Deployment(instances=3, workers=4, surge=1),
             Workload(rps=1200, hold_ms=25, request_timeout_s=5))  # 100 req/s per worker x 25 ms = 2.5 busy
-    little = recommend(*args)
-    queued = recommend(*args, hold_dist="exp")
+    little = recommend(*args, model="littles-law")
+    queued = recommend(*args)
     assert (little.pool_size, queued.pool_size) == (4, 7)
     assert predict_wait(100, HoldTime(25, "exp"), 7).wait_p99_ms <= 10 < predict_wait(100, HoldTime(25), 6).wait_p99_ms
-    assert queued.engines[0].reasons[0].startswith("pool_size 7: the queueing model (exponential 25 ms hold")
-    assert "Little's law x 1.5 gives 4, whose p99 wait would be 58 ms" in queued.engines[0].reasons[0]
-    assert recommend(*args, hold_dist="const").pool_size == 6
-    assert recommend(*args, hold_dist="exp", target_p99_ms=100).pool_size == 4  # Little's law already suffices
+    assert queued.engines[0].reasons[0].startswith(
+        "pool_size 7: 100 req/s per worker x 25 ms held = 2.50 busy connections on average; the queueing model "
+        "(exponential 25 ms hold) needs 7 for p99 checkout wait <= 10 ms")
+    assert "Little's law x 1.5 would give 4, whose p99 wait would be 58 ms" in queued.engines[0].reasons[0]
+    const = recommend(*args, hold_dist="const")
+    assert const.pool_size == 6 and const.engines[0].reasons[0].endswith("whose p99 wait would be 27 ms")
+    const_hold = HoldTime(25, "const")
+    assert predict_wait(100, const_hold, 6, sim_arrivals=30_000).wait_p99_ms <= 10
+    assert predict_wait(100, const_hold, 5, sim_arrivals=30_000).wait_p99_ms > 10
+    assert recommend(*args, target_p99_ms=100).pool_size == 4
+    measured = Workload(rps=1200, hold_ms=25, hold_p50_ms=10, hold_p95_ms=80, hold_p99_ms=200, target_p99_wait_ms=5)
+    assert "lognormal (log-sd 1.28) 25 ms hold" in recommend(*args[:2], measured).engines[0].reasons[0]
 
 
-def test_pool_requirement_keeps_littles_law_when_it_suffices():
+def test_pool_requirement_is_the_smallest_pool_meeting_the_target():
     from planner.queueing.requirement import pool_requirement
     from planner.sizing import required_pool_size
 
-    light = pool_requirement(10, 5)  # 0.05 busy: Little's law's 1 connection already meets 10 ms
-    assert (light.pool_size, light.method) == (1, required_pool_size(10, 5).method)
+    light = pool_requirement(10, 5)  # 0.05 busy: one connection already meets 10 ms
+    assert (light.pool_size, light.method) == (1, "queueing:erlang-c")
     heavy = pool_requirement(200, 30)  # 6 busy: Little x 1.5 = 9 waits 30 ms at p99
-    assert heavy.pool_size > required_pool_size(200, 30).pool_size == 9
-    assert heavy.method == "queueing:erlang-c"
-    assert predict_wait(200, HoldTime(30), heavy.pool_size).wait_p99_ms <= 10
+    assert heavy.pool_size == 11 > required_pool_size(200, 30).pool_size == 9
+    assert predict_wait(200, HoldTime(30), 11).wait_p99_ms <= 10 < predict_wait(200, HoldTime(30), 10).wait_p99_ms
+    big = pool_requirement(1000, 20)  # 20 busy: economies of scale, fewer than Little x 1.5 = 30
+    assert big.pool_size == 26 and big.reason.endswith("Little's law x 1.5 would give 30 (more than needed)")
     with pytest.raises(InputError):
         pool_requirement(10, 5, hold_dist="pareto")
+    with pytest.raises(InputError, match="target_p99_wait_ms"):
+        pool_requirement(10, 5, target_p99_ms=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.5, 3000), st.floats(0.2, 200), st.sampled_from([1.0, 10.0, 50.0]))
+def test_smallest_pool_meets_the_target_and_one_less_does_not(rate, hold_ms, target):
+    from planner.queueing.requirement import smallest_pool
+
+    hold = HoldTime(hold_ms, "exp")
+    size, prediction = smallest_pool(rate, hold, target)
+    assert prediction.wait_p99_ms <= target and prediction.utilisation < 1
+    assert prediction == predict_wait(rate, hold, size, 0, 30.0, sim_arrivals=30_000)
+    if size > 1:
+        below = predict_wait(rate, hold, size - 1, 0, 30.0, sim_arrivals=30_000)
+        assert below.utilisation >= 1 or below.wait_p99_ms > target or below.timeout_rate >= 1e-3
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.floats(5, 400), st.floats(2, 50))
+def test_smallest_pool_for_constant_holds_checks_its_neighbour_by_simulation(rate, hold_ms):
+    from planner.queueing.requirement import smallest_pool
+
+    hold = HoldTime(hold_ms, "const")
+    size, prediction = smallest_pool(rate, hold, 10.0)
+    assert prediction.method == "simulation" and prediction.wait_p99_ms <= 10
+    if size > math.floor(rate * hold_ms / 1000) + 1:
+        assert predict_wait(rate, hold, size - 1, 0, 30.0, sim_arrivals=30_000).wait_p99_ms > 10
 
 
 def test_cli_pre_ping_and_handoff(capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from planner_strategies import plans
 
 from planner.model import Deployment, Engine, Finding, InputError, PgBouncer, Plan, Server, Workload
@@ -48,9 +48,9 @@ def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
             "severity": "critical",
             "message": "primary: at peak, 4 processes x (20 + 10) = 120 > 97 usable (max_connections 100 - 3 "
                        "reserved/other); the server refuses the rest with 'sorry, too many clients already'",
-            "fix": "cap each process at 21 connections on primary: pool_size=14, max_overflow=7 (4 rollout processes "
-                   "x 21 = 84 <= 87); or fewer workers, PgBouncer, or a higher max_connections (python -m planner "
-                   "recommend shows each)",
+            "fix": "cap each process at 21 connections on primary: pool_size=14, max_overflow=7 (two thirds kept, one "
+                   "third for bursts; 4 rollout processes x 21 = 84 <= 87); or fewer workers, PgBouncer, or a "
+                   "higher max_connections (python -m planner recommend shows each)",
             "snippet": "create_async_engine(url, pool_size=14, max_overflow=7)",
             "server": "primary",
         },
@@ -214,6 +214,7 @@ def test_thresholds_are_validated():
         Thresholds(cold_pool_fraction=0)
 
 
+@settings(deadline=None)  # plans with a workload size the fix with recommend(): simulation for constant holds
 @given(plans())
 def test_budget_findings_agree_with_the_verdict(plan):
     from planner.budget import plan_budgets
@@ -222,3 +223,17 @@ def test_budget_findings_agree_with_the_verdict(plan):
     budget_ids = {f.id for f in static_findings(plan) if f.id in
                   ("too-many-connections", "overflow-exceeds-budget", "rollout-surge", "unbounded-overflow")}
     assert bool(budget_ids) == (verdict != "safe")
+
+
+def test_budget_fix_uses_the_recommended_pool_when_the_plan_has_a_workload():
+    from planner.sizing import recommend_for_plan
+
+    plan = Plan(engines=(Engine(pool_size=20, max_overflow=10),), deployment=Deployment(instances=3, workers=4),
+                workload=Workload(rps=600, hold_ms=20))
+    finding = next(f for f in static_findings(plan) if f.id == "too-many-connections")
+    rec = recommend_for_plan(plan)
+    assert (rec.pool_size, rec.max_overflow) == (4, 1)  # 50 req/s x 20 ms per worker needs 4; the budget leaves 5
+    assert finding.fix.startswith("cap each process at 5 connections on primary: pool_size=4, max_overflow=1 (the "
+                                  "smallest pool meeting the workload's p99 wait target, as python -m planner "
+                                  "recommend sizes it; 16 rollout processes x 5 = 80 <= 87)")
+    assert finding.snippet == "create_async_engine(url, pool_size=4, max_overflow=1)"

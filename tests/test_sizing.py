@@ -11,6 +11,7 @@ from planner_strategies import deployments, servers, workloads
 
 from planner.budget import plan_budgets
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
+from planner.queueing import HoldTime, predict_wait
 from planner.sizing import (
     EngineAdvice,
     PoolRequirement,
@@ -65,10 +66,25 @@ def test_lesson_with_kubernetes_surge_caps_overflow_to_the_budget():
 def test_workload_sizes_the_pool_and_pool_timeout_stays_below_request_timeout():
     rec = recommend(Server(max_connections=200), Deployment(instances=3, workers=4, surge=1),
                     Workload(rps=1200, hold_ms=25, request_timeout_s=5))
-    # 1200 / 12 = 100 req/s per worker x 25 ms = 2.5 busy -> x 1.5 = 3.75 -> 4; overflow ceil(4 x 0.5) = 2
-    assert (rec.fits, rec.pool_size, rec.max_overflow, rec.pool_timeout, rec.pool_recycle) == (True, 4, 2, 2.5, 1800)
-    assert rec.engines[0].required_pool_size == 4
+    # 1200 / 12 = 100 req/s per worker x 25 ms = 2.5 busy; p99 wait <= 10 ms (exponential hold) needs 7;
+    # overflow ceil(7 x 0.5) = 4; 16 rollout processes x 11 = 176 <= 177 allowed
+    assert (rec.fits, rec.pool_size, rec.max_overflow, rec.pool_timeout, rec.pool_recycle) == (True, 7, 4, 2.5, 1800)
+    assert rec.engines[0].required_pool_size == 7
     assert "per worker: 1200 req/s / (3 instances x 4 workers) = 100 req/s" in rec.reasons[0]
+    assert predict_wait(100, HoldTime(25), 7).wait_p99_ms <= 10 < predict_wait(100, HoldTime(25), 6).wait_p99_ms
+
+
+def test_littles_law_model_sizes_by_busy_connections_with_headroom():
+    rec = recommend(Server(max_connections=200), Deployment(instances=3, workers=4, surge=1),
+                    Workload(rps=1200, hold_ms=25, request_timeout_s=5), model="littles-law")
+    # 2.5 busy -> x 1.5 = 3.75 -> 4; overflow ceil(4 x 0.5) = 2
+    assert (rec.fits, rec.pool_size, rec.max_overflow) == (True, 4, 2)
+    assert rec.engines[0].reasons[0].startswith("pool_size 4: Little's law gives 100 req/s per worker")
+
+
+def test_unknown_sizing_model_is_an_input_error():
+    with pytest.raises(InputError, match="model: must be one of queueing, littles-law"):
+        recommend(Server(), Deployment(), Workload(rps=10, hold_ms=5), model="erlang")
 
 
 def test_recycle_goes_below_the_shortest_idle_timeout():
@@ -80,17 +96,38 @@ def test_recycle_goes_below_the_shortest_idle_timeout():
 def test_nothing_fits_says_why_and_offers_the_smallest_changes():
     rec = recommend(Server(), Deployment(instances=10, workers=4), Workload(rps=2000, hold_ms=20, request_timeout_s=15))
     assert (rec.fits, rec.plan, rec.engines, rec.pool_size) == (False, None, (), None)
+    # 50 req/s per worker x 20 ms = 1 busy: 4 connections keep p99 wait within 10 ms
+    assert rec.why == ("primary: 52 rollout processes x 4 connections per process (4, the least the workload needs) "
+                       "= 208 > 87 allowed (97 usable - 10 spare)",)
+    # fewer workers cannot fit: even 1 worker per instance needs 13 x 9 connections
+    assert [a.change for a in rec.alternatives] == ["pgbouncer", "max-connections"]
+    bouncer, bigger = rec.alternatives
+    # PgBouncer's pool serves the fleet: 2000 req/s x 20 ms = 40 busy, 47 keep p99 within 10 ms
+    assert (bouncer.plan.pgbouncer.default_pool_size, bouncer.plan.pgbouncer.max_client_conn) == (47, 312)
+    assert predict_wait(2000, HoldTime(20), 47).wait_p99_ms <= 10 < predict_wait(2000, HoldTime(20), 46).wait_p99_ms
+    assert all(e.via_pgbouncer for e in bouncer.plan.engines)
+    assert bigger.plan.servers[0].max_connections == 235  # 52 x 4 = 208 <= 232 usable - 24 spare
+    assert bigger.summary.startswith("raise primary max_connections 100 -> 235")
+    for alternative in rec.alternatives:
+        assert [b.verdict for b in plan_budgets(alternative.plan)] == ["safe"]
+
+
+def test_littles_law_model_finds_fewer_workers():
+    rec = recommend(Server(), Deployment(instances=10, workers=4), Workload(rps=2000, hold_ms=20, request_timeout_s=15),
+                    model="littles-law")
     assert rec.why == ("primary: 52 rollout processes x 2 connections per process (2, the least the workload needs) "
                        "= 104 > 87 allowed (97 usable - 10 spare)",)
     assert [a.change for a in rec.alternatives] == ["fewer-workers", "pgbouncer", "max-connections"]
     fewer, bouncer, bigger = rec.alternatives
     assert fewer.plan.deployment.workers == 3
     assert (bouncer.plan.pgbouncer.default_pool_size, bouncer.plan.pgbouncer.max_client_conn) == (60, 156)
-    assert all(e.via_pgbouncer for e in bouncer.plan.engines)
     assert bigger.plan.servers[0].max_connections == 119
-    assert bigger.summary.startswith("raise primary max_connections 100 -> 119")
-    for alternative in rec.alternatives:
-        assert [b.verdict for b in plan_budgets(alternative.plan)] == ["safe"]
+
+
+def test_pgbouncer_is_not_offered_when_the_server_cannot_hold_the_busy_connections():
+    rec = recommend(Server(), Deployment(instances=10, workers=64), Workload(rps=20000, hold_ms=20))
+    # 400 connections busy fleet-wide: 87 allowed server connections cannot carry them, PgBouncer or not
+    assert [a.change for a in rec.alternatives] == ["max-connections"]
 
 
 def test_max_connections_alternative_is_the_smallest_that_fits():

@@ -7,7 +7,7 @@ import argparse
 from planner.commands._shared import add_json_flag, dumps, render_result, result_data
 from planner.config import add_plan_arguments, plan_from_args
 from planner.rules import static_findings
-from planner.sizing import Recommendation, recommend_for_plan
+from planner.sizing import SIZING_MODELS, Recommendation, recommend_for_plan
 
 HELP = ("recommend pool_size, max_overflow, pool_timeout and pool_recycle that fit the rollout peak with a margin "
         "(the plan's pool flags are ignored; exit 1 when nothing fits)")
@@ -19,11 +19,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser)
     parser.add_argument("--margin", type=float, default=0.10, metavar="F",
                         help="share of usable slots kept spare at rollout peak (0.10 = safe)")
+    parser.add_argument("--sizing-model", choices=SIZING_MODELS, default="queueing",
+                        help="queueing (default): the smallest pool meeting --target-p99-wait for the hold "
+                             "distribution; littles-law: busy connections x 1.5")
 
 
 def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
-    rec = recommend_for_plan(plan, margin=args.margin)
+    rec = recommend_for_plan(plan, margin=args.margin, model=args.sizing_model)
     if args.json:
         data = rec.as_dict()
         if rec.plan is not None:

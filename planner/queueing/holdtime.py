@@ -76,8 +76,8 @@ class HoldTime:
     @property
     def cs2(self) -> float:
         """Squared coefficient of variation (variance / mean^2): 0 constant, 1 exponential."""
-        var = {"const": 0.0, "exp": self.mean_ms**2, "lognormal": self.mean_ms**2 * math.expm1(self.sigma**2)}
-        return var[self.shape] / self.mean**2
+        share = self.mean_ms / self.mean  # the variable part's share of the mean (a ratio: no underflow)
+        return {"const": 0.0, "exp": 1.0, "lognormal": math.expm1(self.sigma**2)}[self.shape] * share**2
 
     def sampler(self, rng: random.Random):
         """A function returning one hold time in ms per call (for the simulation)."""

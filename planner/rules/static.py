@@ -35,13 +35,20 @@ def _budget_fix(plan: Plan, budget: ServerBudget, allowed: int) -> tuple[str, st
     per_process = max(allowed - budget.pgbouncer_connections, 0) // max(budget.rollout_processes, 1)
     if len(direct) == 1 and per_process >= 1:
         engine = direct[0]
-        pool = min(engine.pool_size or per_process, math.ceil(per_process * 2 / 3))
-        overflow = per_process - pool
+        recommended = _recommended_pool(plan, engine)
+        if recommended is not None:  # the same numbers `recommend` gives: sized for the workload, within budget
+            pool, overflow = recommended
+            why = "the smallest pool meeting the workload's p99 wait target, as python -m planner recommend sizes it"
+        else:
+            pool = min(engine.pool_size or per_process, math.ceil(per_process * 2 / 3))
+            overflow = per_process - pool
+            why = "two thirds kept, one third for bursts"
+        each = pool + overflow
         return (
-            f"cap each process at {per_process} connections on {budget.name}: pool_size={pool}, "
-            f"max_overflow={overflow} ({budget.rollout_processes} rollout processes x {per_process} = "
-            f"{budget.rollout_processes * per_process} <= {allowed}); or fewer workers, PgBouncer, or a higher "
-            f"max_connections (python -m planner recommend shows each)",
+            f"cap each process at {each} connections on {budget.name}: pool_size={pool}, max_overflow={overflow} "
+            f"({why}; {budget.rollout_processes} rollout processes x {each} = {budget.rollout_processes * each} "
+            f"<= {allowed}); or fewer workers, PgBouncer, or a higher max_connections (python -m planner recommend "
+            f"shows each)",
             f"create_async_engine(url, pool_size={pool}, max_overflow={overflow})",
         )
     return (
@@ -49,6 +56,17 @@ def _budget_fix(plan: Plan, budget: ServerBudget, allowed: int) -> tuple[str, st
         f"a higher max_connections (python -m planner recommend shows each)",
         "",
     )
+
+
+def _recommended_pool(plan: Plan, engine: Engine) -> tuple[int, int] | None:
+    """pool_size and max_overflow ``recommend`` gives this engine, when the plan has a workload and it fits."""
+    if plan.workload is None:
+        return None
+    from planner.sizing import recommend_for_plan  # lazy: sizing is the heavier module
+
+    rec = recommend_for_plan(plan)
+    advice = next((a for a in rec.engines if a.name == engine.name), None)
+    return (advice.pool_size, advice.max_overflow) if rec.fits and advice else None
 
 
 def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
