@@ -167,11 +167,13 @@ with sb.expander("Engines", expanded=True):
 with sb.expander("Workload (peak, whole fleet)", expanded=True):
     c = st.container()
     paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)
-    paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0)
+    paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0,
+           help="Checkout to check-in, mean: the statements plus the pool's own reset (and pre-ping), "
+                "not the query alone")
+    c.segmented_control("hold time varies", ["exp", "const"], key="hold_dist",
+                        help="exp: as variable as an exponential (a safe default); const: every request holds "
+                             "about the same time")
     paired(c, "request timeout (s, 0 = none)", "request_timeout_s", 0.0, 120.0, 1.0)
-    st.segmented_control("hold time varies", ["exp", "const"], key="hold_dist",
-                         help="exp: as variable as an exponential (a safe default); const: every request holds "
-                              "about the same time")
     paired(c, "target p99 wait (ms)", "target_p99_wait_ms", 1.0, 200.0, 1.0,
            help="The recommendation picks the smallest pool whose predicted p99 wait for a connection is within this")
 
