@@ -2,10 +2,12 @@
 
 1. With 10, 200 and 500 client connections open on a throwaway PostgreSQL 16 (max_connections 600; 20
    applications; 70% idle, 20% idle in transaction, 10% active in pg_sleep), the server-side time of one
-   sample: the CPU time the measuring backend process spends per execution (``/proc/<pid>/schedstat``, so it
-   includes executing, encoding and sending the rows; the server runs on this host), the executor's own
-   time (EXPLAIN (ANALYZE, TIMING OFF) "Execution Time", which excludes sending rows), and the client round
-   trip, repetitions interleaved across queries, for:
+   sample: the CPU time the measuring backend process spends per execution (``/proc/<pid>/schedstat``, read
+   while the backend waits for its client, so it includes receiving the statement, executing, encoding and
+   sending the rows; the server runs on this host), the executor's own time (EXPLAIN (ANALYZE, TIMING OFF)
+   "Execution Time", which excludes sending rows), and the client round trip; every query is a prepared
+   statement run the same way (asyncpg: one Bind/Execute/Sync round trip), repetitions interleaved across
+   queries in a rotated order, for:
    - ours: dashboard/live/queries/sample_activity.sql (grouped, SSL from the same scan, ages);
    - the bare ``SELECT count(*) FROM pg_stat_activity``;
    - equivalents of the activity queries of pg_activity (per-backend rows of non-idle sessions, joined to
@@ -145,6 +147,22 @@ def backend_cpu_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def idle_backend_cpu_ns(pid: int, timeout_s: float = 0.05) -> int:
+    """``backend_cpu_ns`` once the backend sleeps waiting for its client (state S).
+
+    The client has the result before the backend has finished its last send and gone back to waiting, and
+    the kernel brings a running process's schedstat up to date only at scheduler events (a tick, a switch);
+    read while it sleeps, each execution's CPU is counted whole, in its own interval, none of its neighbours'.
+    """
+    deadline = time.monotonic() + timeout_s
+    stat = Path(f"/proc/{pid}/stat")
+    while time.monotonic() < deadline:
+        text = stat.read_text()
+        if text[text.rindex(")") + 2] == "S":
+            break
+    return backend_cpu_ns(pid)
+
+
 async def measure(cluster: Cluster, reps: int) -> dict[str, tuple[float, float, float]]:
     """Per query: mean backend CPU ms per execution, median executor ms, median round-trip ms."""
     conn = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres", database="postgres",
@@ -157,15 +175,18 @@ async def measure(cluster: Cluster, reps: int) -> dict[str, tuple[float, float, 
         cpu: dict[str, int] = dict.fromkeys(QUERIES, 0)
         executor: dict[str, list[float]] = {name: [] for name in QUERIES}
         trip: dict[str, list[float]] = {name: [] for name in QUERIES}
-        for _ in range(reps):
-            for name, (_, args) in QUERIES.items():
+        names = list(QUERIES)
+        for rep in range(reps):
+            # Each repetition starts one query further on, so no query always follows the same neighbour.
+            for name in names[rep % len(names):] + names[:rep % len(names)]:
+                args = QUERIES[name][1]
                 plan = await explain[name].fetchval(*args)
                 executor[name].append(json.loads(plan)[0]["Execution Time"])
-                before = backend_cpu_ns(pid)
+                before = idle_backend_cpu_ns(pid)
                 started = time.perf_counter()
                 await plain[name].fetch(*args)
                 trip[name].append((time.perf_counter() - started) * 1000)
-                cpu[name] += backend_cpu_ns(pid) - before
+                cpu[name] += idle_backend_cpu_ns(pid) - before
         return {
             name: (cpu[name] / reps / 1e6, statistics.median(executor[name]), statistics.median(trip[name]))
             for name in QUERIES

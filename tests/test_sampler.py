@@ -34,6 +34,12 @@ async def test_exact_counts_and_ages_of_sessions_in_known_states(pg_url):
         await sessions.idle(3)
         await sessions.active(2)
         iit_from, iit_to = await sessions.idle_in_transaction(2)
+        (failed,) = await sessions.idle(1)
+        await failed.execute("BEGIN")
+        aborted_from = time.time()
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await failed.execute("SELECT 1 / 0")
+        aborted_to = time.time()
         await asyncio.sleep(1.0)  # ages grow well past the tolerance
 
         async def settled():
@@ -48,10 +54,11 @@ async def test_exact_counts_and_ages_of_sessions_in_known_states(pg_url):
 
     assert snap.status == "ok" and snap.error is None
     assert {state: (g.count, g.ssl_count) for state, g in groups.items()} == {
-        "idle": (3, 0), "active": (2, 0), "idle in transaction": (2, 0)
+        "idle": (3, 0), "active": (2, 0), "idle in transaction": (2, 0), "idle in transaction (aborted)": (1, 0)
     }
     assert {state: g.wait_event_type for state, g in groups.items()} == {
-        "idle": "Client", "active": "Timeout", "idle in transaction": "Client"
+        "idle": "Client", "active": "Timeout", "idle in transaction": "Client",
+        "idle in transaction (aborted)": "Client",
     }
     user, database = connect_kwargs(pg_url)["user"], connect_kwargs(pg_url)["database"]
     for group in groups.values():
@@ -63,6 +70,9 @@ async def test_exact_counts_and_ages_of_sessions_in_known_states(pg_url):
     iit = groups["idle in transaction"]
     assert before - iit_to - TOLERANCE_S <= iit.oldest_idle_in_transaction_s <= after - iit_from + TOLERANCE_S
     assert iit.oldest_xact_s >= iit.oldest_idle_in_transaction_s >= 1.0 - TOLERANCE_S
+    aborted = groups["idle in transaction (aborted)"]
+    assert before - aborted_to - TOLERANCE_S <= aborted.oldest_idle_in_transaction_s
+    assert aborted.oldest_idle_in_transaction_s <= after - aborted_from + TOLERANCE_S
     assert groups["idle"].oldest_xact_s is None and groups["idle"].oldest_idle_in_transaction_s is None
     assert groups["active"].oldest_idle_in_transaction_s is None and groups["active"].oldest_xact_s >= 0.9
     assert snap.own_connections == 1
@@ -186,17 +196,19 @@ def test_rows_become_named_groups_with_ages_and_our_own_connection_apart():
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
     def row(app, count, state="idle", datid=5, usesysid=10, **moments):
-        values = {"idle_in_transaction_since": None, "oldest_xact_start": None, "oldest_backend_start": now,
-                  "youngest_backend_start": now, **moments}
+        values = {"oldest_state_change": now - timedelta(seconds=5), "oldest_xact_start": None,
+                  "oldest_backend_start": now, "youngest_backend_start": now, **moments}
         return {"datid": datid, "usesysid": usesysid, "application_name": app, "client_addr": None, "state": state,
                 "wait_event_type": "Client", "count": count, "ssl_count": 0, "sampled_at": now, **values}
 
     rows = [
-        row("api", 1, "idle in transaction", idle_in_transaction_since=now - timedelta(seconds=7.5),
+        row("api", 1, "idle in transaction", oldest_state_change=now - timedelta(seconds=7.5),
             oldest_xact_start=now - timedelta(seconds=9), oldest_backend_start=now - timedelta(hours=1)),
         row("pool-planner-monitor", 1),
         row(None, 2, datid=99, youngest_backend_start=now + timedelta(milliseconds=3)),  # clock step: age 0, not < 0
-        row("api", 4, usesysid=None, state=None),
+        row("api", 4, usesysid=None, state=None, oldest_state_change=None),
+        row("batch", 3, "idle in transaction (aborted)", oldest_state_change=now - timedelta(seconds=2)),
+        row("batch", 1, "active", oldest_xact_start=now - timedelta(seconds=1)),
     ]
     names = {("database", 5): "shop", ("role", 10): "app"}
     assert missing_names(rows, names) and not missing_names(rows, {**names, ("database", 99): "x"})
@@ -204,11 +216,15 @@ def test_rows_become_named_groups_with_ages_and_our_own_connection_apart():
     assert own == 1
     assert [(g.datname, g.usename, g.application_name, g.state, g.count) for g in groups] == [
         ("shop", None, "api", None, 4),
+        ("shop", "app", "batch", "idle in transaction (aborted)", 3),
         ("(oid 99)", "app", "", "idle", 2),
         ("shop", "app", "api", "idle in transaction", 1),
+        ("shop", "app", "batch", "active", 1),
     ]
-    assert (groups[1].oldest_backend_s, groups[1].youngest_backend_s) == (0.0, 0.0)
-    assert (groups[2].oldest_idle_in_transaction_s, groups[2].oldest_xact_s, groups[2].oldest_backend_s) == (
+    assert (groups[2].oldest_backend_s, groups[2].youngest_backend_s) == (0.0, 0.0)
+    assert (groups[3].oldest_idle_in_transaction_s, groups[3].oldest_xact_s, groups[3].oldest_backend_s) == (
         7.5, 9.0, 3600.0
     )
-    assert groups[2].last_query is None
+    assert groups[3].last_query is None
+    # The query returns every group's oldest state change; only idle-in-transaction groups (aborted too) keep it.
+    assert [g.oldest_idle_in_transaction_s for g in groups] == [None, 2.0, None, 7.5, None]

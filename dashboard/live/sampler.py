@@ -75,7 +75,7 @@ def groups_from_rows(
                 wait_event_type=row["wait_event_type"],
                 count=int(row["count"]),
                 ssl_count=int(row["ssl_count"]),
-                oldest_idle_in_transaction_s=_age_s(sampled_at, row["idle_in_transaction_since"]),
+                oldest_idle_in_transaction_s=_age_s(sampled_at, _idle_in_transaction_since(row)),
                 oldest_xact_s=_age_s(sampled_at, row["oldest_xact_start"]),
                 oldest_backend_s=_age_s(sampled_at, row["oldest_backend_start"]),
                 youngest_backend_s=_age_s(sampled_at, row["youngest_backend_start"]),
@@ -84,6 +84,17 @@ def groups_from_rows(
         )
     groups.sort(key=_display_order)
     return tuple(groups), own
+
+
+def _idle_in_transaction_since(row: Mapping[str, Any]) -> datetime | None:
+    """The group's oldest state change when its state is idle in transaction (aborted or not), else None.
+
+    The query returns the oldest ``state_change`` of every group instead of testing each row's state:
+    state is a group key, so the test is made here once per group, off the server.
+    """
+    if (row["state"] or "").startswith("idle in transaction"):
+        return row["oldest_state_change"]
+    return None
 
 
 def _name(names: Mapping[tuple[str, int], str], kind: str, oid: int | None) -> str | None:

@@ -1,11 +1,12 @@
 -- sample_activity.sql plus, per group, the last statement of its oldest session idle in a transaction,
 -- cut to :query_chars characters (opt-in: query text can hold customer data; this names the code path
--- that leaked the transaction). Same grouping, same single scan, PostgreSQL 12+.
+-- that leaked the transaction). Same grouping, same single scan, same columns, PostgreSQL 12+. The FILTER
+-- stays on last_query only: it keeps to_char and the text out of every row that is not idle in a transaction.
 SELECT
     s.datid, s.usesysid, s.application_name, s.client_addr, s.state, s.wait_event_type,
     count(*) AS count,
     count(*) FILTER (WHERE s.ssl) AS ssl_count,
-    min(s.state_change) FILTER (WHERE s.state LIKE 'idle in transaction%') AS idle_in_transaction_since,
+    min(s.state_change) AS oldest_state_change,
     min(s.xact_start) AS oldest_xact_start,
     min(s.backend_start) AS oldest_backend_start,
     max(s.backend_start) AS youngest_backend_start,
