@@ -8,7 +8,8 @@
 -- sampler turns them into ages), no ordering, and never the query text (see sample_activity_with_queries).
 -- No per-row test beyond the WHERE: state is a group key, so the oldest state_change of every group is
 -- returned and the sampler keeps it as the idle-in-transaction age only for 'idle in transaction%' groups
--- (a FILTER (WHERE state LIKE ...) ran the LIKE on every row and cost about 3% more per sample).
+-- (a FILTER (WHERE state LIKE ...) ran the LIKE on every row: about 2% more per sample at 200-500
+-- connections, docs/live.md "Measured").
 -- A role without pg_read_all_stats (pg_monitor) sees other roles' backends with backend_type, state, wait
 -- and addresses NULL: rows with a database and a role are still counted, as state NULL (= not visible).
 -- The sampler's own connection is among the rows; the sampler reports it apart by its application_name.
