@@ -171,7 +171,7 @@ def _classify(error: BaseException, url: URL | None, timeout_s: float | None) ->
         return ServerFault("bad-url", f"the database URL cannot be used: {words}")
     if isinstance(root, TypeError) and "unexpected keyword argument" in words:
         return ServerFault("bad-url", f"a URL parameter is not understood by asyncpg: {words}")
-    if isinstance(root, ssl.SSLError) or _SSL_WORDS.search(words):
+    if isinstance(root, ssl.SSLError) or _SSL_WORDS.search(_without_secrets(words, url)):
         return ServerFault("ssl", f"TLS problem with {where}: {words}")
     if isinstance(root, socket.gaierror):
         return ServerFault("unreachable", f"cannot resolve the host of {where}: {words}")
@@ -187,6 +187,14 @@ def _classify(error: BaseException, url: URL | None, timeout_s: float | None) ->
     if isinstance(root, OSError):
         return ServerFault("unreachable", f"cannot connect to {where}: {words}")
     return ServerFault("error", f"{type(root).__name__}: {words}")
+
+
+def _without_secrets(words: str, url: URL | None) -> str:
+    """The driver's words with the URL's password removed, so a password never decides the classification."""
+    for secret in ([url.password, url.query.get("password")] if url is not None else []):
+        if secret and isinstance(secret, str):
+            words = words.replace(secret, "***")
+    return words
 
 
 def _by_sqlstate(sqlstate: str, words: str, where: str) -> ServerFault:
