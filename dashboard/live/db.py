@@ -153,10 +153,7 @@ def classify(error: BaseException, *, url: URL | None = None, timeout_s: float |
     if isinstance(error, ServerFault):
         return error
     fault = _classify(error, url, timeout_s)
-    secrets = [url.password, url.query.get("password")] if url is not None else []
-    for secret in secrets:
-        if secret and isinstance(secret, str):
-            fault.message = fault.message.replace(secret, "***")
+    fault.message = _without_secrets(fault.message, url)
     return fault
 
 
@@ -190,7 +187,8 @@ def _classify(error: BaseException, url: URL | None, timeout_s: float | None) ->
 
 
 def _without_secrets(words: str, url: URL | None) -> str:
-    """The driver's words with the URL's password removed, so a password never decides the classification."""
+    """``words`` with the URL's password masked: for every message shown, and before any classification by
+    the driver's words, so a password never decides it."""
     for secret in ([url.password, url.query.get("password")] if url is not None else []):
         if secret and isinstance(secret, str):
             words = words.replace(secret, "***")

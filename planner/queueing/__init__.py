@@ -31,6 +31,7 @@ __all__ = [
     "WAITED_MS",
     "HoldTime",
     "WaitPrediction",
+    "meets_target",
     "overload_finding",
     "predict_wait",
     "smallest_pool_for_target",
@@ -41,6 +42,8 @@ OVERLOAD_ID = "pool-overload"
 CLOSED_FORM_CS2 = (0.75, 1.5)
 """Hold-time variability (cs^2) for which Allen-Cunneen's P(wait) stays within ~0.02 of the simulation."""
 NEGLIGIBLE_TIMEOUTS = 1e-4
+MAX_TIMEOUT_RATE = 1e-3
+"""A pool that meets a wait target must also time out fewer than this share of checkouts."""
 SIM_ARRIVALS = 100_000
 
 
@@ -176,6 +179,12 @@ def predict_wait(
     )
 
 
+def meets_target(prediction: WaitPrediction, target_p99_ms: float) -> bool:
+    """The target holds: the pool keeps up, p99 wait is within it, and checkouts (almost) never time out."""
+    return (prediction.utilisation < 1 and prediction.wait_p99_ms <= target_p99_ms
+            and prediction.timeout_rate < MAX_TIMEOUT_RATE)
+
+
 def smallest_pool_for_target(
     rate_per_s: float,
     hold: HoldTime,
@@ -196,9 +205,8 @@ def smallest_pool_for_target(
     first = max(1, math.floor(offered) + 1 - max_overflow)
 
     def meets(pool_size: int) -> bool:
-        result = predict_wait(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms,
-                              sim_arrivals=sim_arrivals)
-        return result.utilisation < 1 and result.wait_p99_ms <= target_p99_ms and result.timeout_rate < 1e-3
+        return meets_target(predict_wait(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms,
+                                         sim_arrivals=sim_arrivals), target_p99_ms)
 
     if first > max_pool or not meets(max_pool):
         return None

@@ -17,12 +17,11 @@ import math
 from functools import lru_cache
 
 from planner.model import InputError, Workload
-from planner.queueing import HoldTime, WaitPrediction, erlang, predict_wait
+from planner.queueing import HoldTime, WaitPrediction, erlang, meets_target, predict_wait
 
 DEFAULT_TARGET_P99_MS = 10.0
 SIM_ARRIVALS = 30_000
 """Simulated checkouts per candidate pool size (enough for a stable p99; the CLI's ``wait`` uses more)."""
-MAX_TIMEOUT_RATE = 1e-3
 PLANNING_POOL_TIMEOUT_S = 30.0
 """The search asks for a pool that meets the target with SQLAlchemy's default timeout, so timeouts never
 decide it (the recommended pool_timeout is set separately, from the request timeout)."""
@@ -37,12 +36,7 @@ def workload_hold(workload: Workload) -> HoldTime:
     return HoldTime(workload.hold_ms, workload.hold_dist or "exp")
 
 
-def meets_target(prediction: WaitPrediction, target_p99_ms: float) -> bool:
-    """The target holds: the pool keeps up, p99 wait is within it, and checkouts (almost) never time out."""
-    return (prediction.utilisation < 1 and prediction.wait_p99_ms <= target_p99_ms
-            and prediction.timeout_rate < MAX_TIMEOUT_RATE)
-
-
+@lru_cache(maxsize=4096)
 def _predict(rate: float, hold: HoldTime, pool_size: int) -> WaitPrediction:
     return predict_wait(rate, hold, pool_size, 0, PLANNING_POOL_TIMEOUT_S, sim_arrivals=SIM_ARRIVALS)
 
