@@ -97,7 +97,7 @@ def ours(name: str) -> tuple[str, tuple]:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    sql = re.sub(r"(?<![:\w]):(\w+)", number, queries.load(name))
+    sql = re.sub(r"(?<![:\w]):(\w+)", number, queries.sent_text(name))
     values = {"query_chars": QUERY_CHARS}
     return sql, tuple(values[name] for name in names)
 

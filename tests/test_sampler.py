@@ -132,6 +132,22 @@ async def test_each_sample_on_the_held_connection_sees_a_fresh_pg_stat_activity(
         await sampler.close()
 
 
+async def test_the_server_is_sent_the_sample_statement_without_its_comments(pg_url):
+    """pg_stat_activity shows (and the server clips, every sample) the statement text we send."""
+    sampler = ServerSampler("primary", pg_url, application_name=unique_name("t-text"))
+    try:
+        await sampler.sample()
+        conn = await asyncpg.connect(**connect_kwargs(pg_url))
+        try:
+            shown = await conn.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", sampler.own_pid)
+        finally:
+            await conn.close()
+    finally:
+        await sampler.close()
+    assert shown.startswith("SELECT") and "--" not in shown
+    assert "GROUP BY s.datid, s.usesysid" in shown
+
+
 async def test_opt_in_collects_the_truncated_last_statement_of_idle_in_transaction_sessions(pg_url):
     app = unique_name("t-query")
     statement = "SELECT 1 AS leaked_here /* " + "x" * 400 + " */"
