@@ -33,6 +33,8 @@ from planner.model import Deployment, Engine, Plan, Server, Workload
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = Path(__file__).with_name("demo_sql")
 MAX_CONNECTIONS = 40
+DEMO_PREFIX = "pooldemo"  # demo folders are /tmp/pooldemo*
+OWNER_FILE = "owner"  # "<pid> <start time>" of the dashboard process that started the demo
 APP_ROLE = "demo_app"
 SCENARIOS: dict[str, str] = {
     "normal": "steady traffic well inside the pools",
@@ -80,7 +82,7 @@ class Demo:
 
     def __init__(self, plan: Plan = DEMO_PLAN, *, root: Path | None = None):
         self.plan = plan
-        self.root = Path(root or tempfile.mkdtemp(prefix="pooldemo", dir="/tmp"))
+        self.root = Path(root or tempfile.mkdtemp(prefix=DEMO_PREFIX, dir="/tmp"))
         self.control = self.root / "scenario.json"
         self._server = None
         self._workers: list[subprocess.Popen] = []
@@ -135,6 +137,9 @@ class Demo:
 
     def start(self) -> Demo:
         with self._lock:
+            if not (self.root / OWNER_FILE).exists():
+                pid = os.getpid()
+                (self.root / OWNER_FILE).write_text(f"{pid} {_process_start(pid)}")
             if self._server is None:
                 self._start_server()
                 self.set_scenario("normal")
@@ -208,8 +213,47 @@ class Demo:
 
 
 def start_demo(plan: Plan = DEMO_PLAN) -> Demo:
-    """Start an embedded server and its workers (what the dashboard calls once, cached)."""
+    """Start an embedded server and its workers (what the dashboard calls once, cached), after stopping the
+    servers that earlier dashboards left behind."""
+    sweep_orphaned_demos()
     return Demo(plan).start()
+
+
+def _process_start(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/<pid>/stat), or None once it is gone: with the PID it names
+    one process, even after the PID is given to another."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()[19]
+
+
+def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
+    """Stop and remove the demos whose dashboard died without stopping them (SIGKILL, the OOM killer).
+
+    Their workers exit on their own when their parent goes, but the embedded PostgreSQL would run, and its
+    folder stay, for ever. Only folders with an owner file naming a process that is gone are touched.
+    """
+    removed = []
+    for root in sorted(folder.glob(f"{DEMO_PREFIX}*")):
+        try:
+            pid, started = (root / OWNER_FILE).read_text().split()
+            owner_alive = _process_start(int(pid)) == started
+        except (OSError, ValueError):
+            continue  # not a demo folder, or one being created
+        if owner_alive:
+            continue
+        pgdata = root / "pgdata"
+        if (pgdata / "postmaster.pid").exists():
+            import pgserver
+
+            with contextlib.suppress(Exception):
+                pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata,
+                                user="pgserver" if os.geteuid() == 0 else None, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
 
 
 # -- the worker process ---------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The real thing: ``streamlit run`` headless against the test server, driven by Debian's Chromium.
 
-Waits for the live chart, changes an input like a user, sees the verdict change, and saves
-docs/screenshot.png (the README's picture).
+Waits for the live chart, changes an input like a user, sees the verdict change, and takes a screenshot:
+into the test's temporary folder, and over docs/screenshot.png (the README's picture) only when
+UPDATE_SCREENSHOT=1, so a test run never changes a tracked file.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def dashboard(pg_url, tmp_path):
         log.close()
 
 
-def test_browser_live_chart_and_verdict(dashboard, pg_url):
+def test_browser_live_chart_and_verdict(dashboard, pg_url, tmp_path):
     require_binary(CHROMIUM, "chromium")
     from playwright.sync_api import expect, sync_playwright
 
@@ -97,8 +98,11 @@ def test_browser_live_chart_and_verdict(dashboard, pg_url):
             assert verdict.inner_text() != before
             expect(page.locator('[data-testid="stMetricValue"]').nth(2)).to_have_text("120")  # peak: 8 x 15
             time.sleep(3)  # a few live refreshes, so the chart has a line worth looking at
-            (ROOT / "docs").mkdir(exist_ok=True)
-            page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
+            shot = tmp_path / "screenshot.png"
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("UPDATE_SCREENSHOT") == "1":
+                (ROOT / "docs" / "screenshot.png").write_bytes(shot.read_bytes())
             assert "password" not in page.content().lower() or "***" in page.content()
         finally:
             browser.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from dashboard.demo import DEMO_PLAN, MAX_CONNECTIONS, SCENARIOS, Demo
+from dashboard.demo import DEMO_PLAN, MAX_CONNECTIONS, SCENARIOS, Demo, sweep_orphaned_demos
 
 pytestmark = pytest.mark.db
 
@@ -69,3 +73,24 @@ def test_unknown_scenario_is_refused(tmp_path):
     demo = Demo(DEMO_PLAN, root=tmp_path)
     with pytest.raises(ValueError, match="unknown scenario 'chaos'; known: " + ", ".join(SCENARIOS)):
         demo.set_scenario("chaos")
+
+
+def test_a_demo_left_by_a_killed_dashboard_is_stopped_and_removed_by_the_next():
+    """SIGKILL the process that started a demo; the next start_demo() stops its server and removes its folder."""
+    code = ("import sys, time; from dashboard.demo import start_demo; d = start_demo(); "
+            "print(d.root, flush=True); time.sleep(600)")
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parent.parent)
+    try:
+        root = Path(owner.stdout.readline().strip())
+        postmaster = int((root / "pgdata" / "postmaster.pid").read_text().split()[0])
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+    os.kill(postmaster, 0)  # the orphan: still running after its dashboard died
+    assert root in sweep_orphaned_demos()
+    assert not root.exists()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{postmaster}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{postmaster}").exists() or " Z " in Path(f"/proc/{postmaster}/stat").read_text()
