@@ -164,6 +164,8 @@ with sb.expander("Engines", expanded=True):
             paired(c2, "replica max_connections", "replica_max_connections", 10, 1000, 1)
         paired(c2, "replica pool_size", "replica_pool_size", 0, 100, 1)
         paired(c2, "replica max_overflow", "replica_max_overflow", -1, 100, 1)
+        paired(c2, "requests using the replica (%)", "replica_share_percent", 1.0, 100.0, 5.0,
+               help="Share of requests that check out a replica connection: its pool is sized for that share")
 with sb.expander("Workload (peak, whole fleet)", expanded=True):
     c = st.container()
     paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)

@@ -60,6 +60,8 @@ class Inputs:
     replica_max_connections: int = 100
     replica_pool_size: int = 5
     replica_max_overflow: int = 10
+    replica_share_percent: float = 100.0
+    """Percent of requests that use the replica engine (planner.model.Engine.traffic_share x 100)."""
     rps: float = 100.0
     hold_ms: float = 20.0
     request_timeout_s: float = 0.0
@@ -140,7 +142,8 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
         engines.append(Engine(name=REPLICA, server=target, pool_size=inputs.replica_pool_size,
                               max_overflow=inputs.replica_max_overflow, pool_timeout=inputs.pool_timeout,
                               pool_recycle=inputs.pool_recycle, pool_pre_ping=inputs.pool_pre_ping,
-                              url=urls.get(REPLICA), application_name=application_name))
+                              url=urls.get(REPLICA), application_name=application_name,
+                              traffic_share=inputs.replica_share_percent / 100))
     deployment = Deployment(
         instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
         autoscale_max=inputs.autoscale_max or None,
@@ -301,7 +304,7 @@ def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> p
     engine = next(e for e in plan.engines if e.name == engine_name)
     if plan.workload is None or engine.unbounded or plan.workload.hold_ms <= 0:
         return pd.DataFrame(columns=columns)
-    rate = plan.workload.per_worker_rps(plan.deployment)
+    rate = plan.workload.per_worker_rps(plan.deployment) * engine.traffic_share
     hold = workload_hold(plan.workload)  # hold_ms is checkout to check-in: the pool's own cost is in it
     last = max(engine.pool_size + 2, math.ceil(rate * hold.mean / 1000 * 1.5) + 3, 8)
     sizes = {max(1, round(1 + i * (last - 1) / (points - 1))) for i in range(points)}
@@ -318,7 +321,7 @@ def wait_caption(plan: Plan, curve: pd.DataFrame, engine_name: str = PRIMARY) ->
     """One line under the wait chart: the current pool's predicted p99 and the per-worker load behind it."""
     engine = next(e for e in plan.engines if e.name == engine_name)
     row = curve[curve["pool_size"] == engine.pool_size].iloc[0]
-    rate = plan.workload.per_worker_rps(plan.deployment) if plan.workload else 0.0
+    rate = plan.workload.per_worker_rps(plan.deployment) * engine.traffic_share if plan.workload else 0.0
     return (
         f"pool_size {engine.pool_size} (max_overflow {engine.max_overflow}): predicted p99 wait "
         f"{row.p99_wait_s * 1000:.1f} ms, {row.timeout_rate:.1%} of checkouts time out, utilisation "

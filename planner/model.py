@@ -124,9 +124,15 @@ class Engine:
     """asyncpg ``connect_args={"statement_cache_size": N}``; None = asyncpg's default (100)."""
     via_pgbouncer: bool = False
     """Connects through the plan's PgBouncer rather than to the server directly."""
+    traffic_share: float = 1.0
+    """Fraction of the workload's requests that check out a connection from this engine: 1 (default) = every
+    request uses it; a read replica taking 70% of requests: 0.7. The engine's pool is sized for its share."""
 
     def __post_init__(self) -> None:
         _name("engine.name", self.name)
+        _float("traffic_share", self.traffic_share, 0, 1)
+        if self.traffic_share <= 0:
+            raise InputError("traffic_share", "must be more than 0 (a share of the requests) and at most 1, got 0")
         _name("engine.server", self.server)
         _int("pool_size", self.pool_size, 0, MAX_CONNECTIONS_LIMIT)
         _int("max_overflow", self.max_overflow, -1, MAX_CONNECTIONS_LIMIT)

@@ -243,12 +243,19 @@ def _attempt(
     result = _Attempt(True, [], [], [], [], {}, {})
     sized: dict[str, tuple[int, int, list[str]]] = {}
     need_of: dict[str, PoolRequirement | None] = {
-        e.name: requirement(per_worker_rps, workload.hold_ms) if workload else None for e in engines
+        e.name: requirement(per_worker_rps * e.traffic_share, workload.hold_ms) if workload else None
+        for e in engines
     }
     if workload:
+        shared = [e for e in engines if e.traffic_share < 1]
         result.reasons.append(
             f"per worker: {workload.rps:g} req/s / ({deployment.instances} instances x {deployment.workers} "
-            f"workers) = {per_worker_rps:.4g} req/s; each engine is sized for all of it (a request may use each)"
+            f"workers) = {per_worker_rps:.4g} req/s; "
+            + ("each engine is sized for all of it (a request may use each)" if not shared else
+               "each engine is sized for its share of it: "
+               + ", ".join(f"{e.name} {e.traffic_share:.0%} = {per_worker_rps * e.traffic_share:.4g} req/s"
+                           for e in shared)
+               + (", the others all of it" if len(shared) < len(engines) else ""))
         )
 
     for server in servers:
@@ -461,10 +468,11 @@ def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:
     if wl is None:
         return False
     rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
-    least = math.floor(wl.per_worker_rps(dep) * wl.hold_ms / 1000.0) + 1
+    rate = wl.per_worker_rps(dep)
     for server, allowed in failed.allowed.items():
-        direct = sum(1 for e in plan.engines if e.server == server and not e.via_pgbouncer)
-        if direct and rollout_processes * direct * least > allowed:
+        least = sum(math.floor(rate * e.traffic_share * wl.hold_ms / 1000.0) + 1
+                    for e in plan.engines if e.server == server and not e.via_pgbouncer)
+        if least and rollout_processes * least > allowed:
             return True
     return False
 
@@ -478,8 +486,9 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     allowed = failed.allowed[server.name]
     wl = template.workload
     if wl is not None:  # PgBouncer's pool serves the whole fleet's traffic: size it by the same model
-        busy = wl.rps * wl.hold_ms / 1000.0
-        pool = model(wl.rps, wl.hold_ms).pool_size
+        fleet_rps = wl.rps * max(e.traffic_share for e in template.engines if e.server == server.name)
+        busy = fleet_rps * wl.hold_ms / 1000.0
+        pool = model(fleet_rps, wl.hold_ms).pool_size
     else:
         pool = DEFAULT_PGBOUNCER_POOL
     if pool > allowed or pool < 1:
@@ -490,7 +499,7 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
     per_process = sum(
         (p + math.ceil(p * BURST_FRACTION)) if wl else p + DEFAULT_MAX_OVERFLOW
-        for p in (model(wl.per_worker_rps(dep), wl.hold_ms).pool_size if wl else DEFAULT_POOL_SIZE
+        for p in (model(wl.per_worker_rps(dep) * e.traffic_share, wl.hold_ms).pool_size if wl else DEFAULT_POOL_SIZE
                   for e in engines if e.server == server.name)
     )
     bouncer = PgBouncer(server=server.name, version="1.24.0", pool_mode="transaction", default_pool_size=pool,
@@ -499,7 +508,7 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     rec = _recommend(trial, margin, model, alternatives=False)
     if not (rec.fits and rec.plan):
         return []
-    sizing = (f"{wl.rps:g} req/s x {wl.hold_ms:g} ms = {busy:.1f} busy connections fleet-wide, sized like "
+    sizing = (f"{fleet_rps:g} req/s x {wl.hold_ms:g} ms = {busy:.1f} busy connections fleet-wide, sized like "
               f"one pool for all of it" if wl else "PgBouncer's default")
     return [Alternative(
         "pgbouncer",

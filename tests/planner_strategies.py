@@ -53,6 +53,7 @@ def engines(draw, name: str = "primary", server: str = "primary", max_pool: int 
         pool_size=draw(st.integers(1, max_pool)),
         max_overflow=draw(st.integers(0, 50)),
         pool_timeout=draw(st.floats(0, 60, allow_nan=False)),
+        traffic_share=draw(st.sampled_from([1.0, 1.0, 0.5, 0.25, 0.7])),
     )
 
 

@@ -127,6 +127,9 @@ def test_replica_on_the_same_server_is_found(app):
     # both engines on the primary: 2 processes x (5 + 10 + 8 + 10) = 66
     assert (metrics(app)["Steady"], metrics(app)["Rollout peak"], metrics(app)["Headroom"]) == ("13", "66", "31")
     assert any("replica-same-server" in e.label for e in app.expander)
+    app.slider(key="replica_share_percent__s").set_value(25.0).run()
+    plan = state.build_plan(session_inputs(app))
+    assert [e.traffic_share for e in plan.engines] == [1.0, 0.25] and not app.exception
 
 
 @db
@@ -262,3 +265,16 @@ def test_urls_are_masked_for_the_page_and_the_history_file(monkeypatch, tmp_path
     path = state.history_path(targets)
     assert path.parent == tmp_path and "s3cret" not in str(path)
     assert path == state.history_path({"primary": "postgresql+asyncpg://app:other@db.internal:5432/app?ssl=require"})
+
+
+def test_the_wait_curve_of_a_replica_is_drawn_for_its_share_of_requests():
+    inputs = state.Inputs(replica=True, replica_share_percent=25.0, rps=800.0, hold_ms=20.0, workers=2)
+    plan = state.build_plan(inputs)
+    full = state.build_plan(state.Inputs(replica=True, rps=800.0, hold_ms=20.0, workers=2))
+    per_worker = plan.workload.per_worker_rps(plan.deployment)
+    assert f"per worker {per_worker * 0.25:.3g} req/s" in state.wait_caption(
+        plan, state.wait_curve(plan, state.REPLICA), state.REPLICA)
+    quarter = state.wait_curve(plan, state.REPLICA).set_index("pool_size")["utilisation"]
+    whole = state.wait_curve(full, state.REPLICA).set_index("pool_size")["utilisation"]
+    common = quarter.index.intersection(whole.index)
+    assert (quarter[common] * 4 - whole[common]).abs().max() < 1e-9

@@ -212,3 +212,39 @@ def test_a_recommended_plan_never_exceeds_the_usable_slots_at_rollout_peak(serve
 def test_invalid_inputs_raise_input_error(max_connections, workers):
     with pytest.raises(InputError):
         recommend(Server(max_connections=max_connections), Deployment(workers=workers))
+
+
+def test_a_replica_taking_a_share_of_requests_is_sized_for_that_share_only():
+    servers = (Server(), Server(name="replica", max_connections=100))
+    dep = Deployment(instances=2, workers=2, surge=0)
+    load = Workload(rps=800, hold_ms=20)  # 200 req/s per worker: 4 busy connections
+    full = (Engine(name="primary"), Engine(name="replica", server="replica"))
+    share = (Engine(name="primary"), Engine(name="replica", server="replica", traffic_share=0.25))
+    sized = {e.name: e.pool_size for e in recommend_for_plan(Plan(servers, full, dep, load)).engines}
+    shared_rec = recommend_for_plan(Plan(servers, share, dep, load))
+    shared = {e.name: e.pool_size for e in shared_rec.engines}
+    # the replica's pool is what one engine needs at a quarter of the per-worker rate
+    alone = recommend(Server(), dep, Workload(rps=200, hold_ms=20)).pool_size
+    assert shared == {"primary": sized["primary"], "replica": alone}
+    assert alone < sized["replica"]
+    assert any("replica 25% = 50 req/s" in reason for reason in shared_rec.reasons)
+
+
+@settings(max_examples=40, deadline=None)
+@given(low=st.floats(0.05, 1.0), high=st.floats(0.05, 1.0), rps=st.floats(1, 2000), hold_ms=st.floats(1, 200))
+def test_a_larger_share_of_requests_never_gets_a_smaller_pool(low, high, rps, hold_ms):
+    low, high = sorted((low, high))
+    big = Server(max_connections=10_000)
+    dep = Deployment(workers=2, surge=0)
+
+    def pool(share: float) -> int:
+        plan = Plan((big,), (Engine(traffic_share=share),), dep, Workload(rps=rps, hold_ms=hold_ms))
+        return recommend_for_plan(plan).pool_size
+
+    assert pool(low) <= pool(high)
+
+
+@pytest.mark.parametrize("share", [0, -0.1, 1.01, float("nan"), "half", True])
+def test_a_traffic_share_outside_0_to_1_is_refused_by_name(share):
+    with pytest.raises(InputError, match="traffic_share"):
+        Engine(traffic_share=share)
