@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -66,5 +67,9 @@ async def test_overload_times_out_after_pool_timeout(bench, pg_url, calibration)
     timed_out = [w for w in m.waits_ms if w >= 200.0]
     assert m.timeout_rate > 0.2
     assert len(timed_out) >= m.timeout_rate * m.arrivals
-    assert max(m.waits_ms) < 400.0  # TimeoutError arrives at pool_timeout, not later
+    # TimeoutError arrives at pool_timeout, not when a connection frees: the typical timed-out wait is
+    # pool_timeout plus event-loop lag (a single one can be late by a loaded machine's scheduling: 614 ms
+    # was seen once under CI load, so the bound on the latest is loose).
+    assert statistics.median(timed_out) < 260.0
+    assert max(m.waits_ms) < 1000.0
     assert m.open_max == 1
