@@ -53,7 +53,7 @@ def get_timeline(targets: tuple[tuple[str, str], ...], demo_mode: bool, server: 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_wait_curve(plan):
-    """The wait chart's points (each a planner.queueing prediction), per plan: a slider move elsewhere is free."""
+    """The wait chart's points per plan (each point is memoised too, in state._wait_point)."""
     return state.wait_curve(plan)
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -297,7 +298,6 @@ def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> p
     Every value comes from ``planner.queueing.predict_wait``; an unbounded pool or no workload gives an
     empty frame.
     """
-    from planner.queueing import predict_wait
     from planner.queueing.requirement import workload_hold
 
     columns = ["pool_size", "p99_wait_s", "timeout_rate", "utilisation", "method"]
@@ -311,10 +311,19 @@ def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> p
     sizes = sorted(sizes | {max(engine.pool_size, 1)})
     rows = []
     for size in sizes:
-        p = predict_wait(rate, hold, size, engine.max_overflow, engine.pool_timeout or 0.001,
-                         sim_arrivals=WAIT_CURVE_SIM_ARRIVALS)
+        p = _wait_point(rate, hold, size, engine.max_overflow, engine.pool_timeout or 0.001)
         rows.append((size, p.wait_p99_ms / 1000, p.timeout_rate, p.utilisation, p.method))
     return pd.DataFrame(rows, columns=columns)
+
+
+@lru_cache(maxsize=2048)
+def _wait_point(rate: float, hold, pool_size: int, max_overflow: int, pool_timeout: float):
+    """One point of the wait chart, memoised: a slider that does not change the per-worker load or the pool
+    (max_connections, surge, the replica) reuses every point, and moving pool_size computes only new ones;
+    a simulated point costs tens of milliseconds."""
+    from planner.queueing import predict_wait
+
+    return predict_wait(rate, hold, pool_size, max_overflow, pool_timeout, sim_arrivals=WAIT_CURVE_SIM_ARRIVALS)
 
 
 def wait_caption(plan: Plan, curve: pd.DataFrame, engine_name: str = PRIMARY) -> str:

@@ -278,3 +278,14 @@ def test_the_wait_curve_of_a_replica_is_drawn_for_its_share_of_requests():
     whole = state.wait_curve(full, state.REPLICA).set_index("pool_size")["utilisation"]
     common = quarter.index.intersection(whole.index)
     assert (quarter[common] * 4 - whole[common]).abs().max() < 1e-9
+
+
+def test_a_slider_that_leaves_the_load_alone_reuses_every_wait_point():
+    state._wait_point.cache_clear()
+    inputs = state.Inputs(rps=400.0, hold_ms=20.0, workers=4)
+    first = state.wait_curve(state.build_plan(inputs))
+    computed = state._wait_point.cache_info().misses
+    again = state.wait_curve(state.build_plan(state.Inputs(rps=400.0, hold_ms=20.0, workers=4, max_connections=150)))
+    assert state._wait_point.cache_info().misses == computed and again.equals(first)
+    state.wait_curve(state.build_plan(state.Inputs(rps=800.0, hold_ms=20.0, workers=4)))  # the load changed
+    assert state._wait_point.cache_info().misses > computed
