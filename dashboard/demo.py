@@ -36,6 +36,8 @@ MAX_CONNECTIONS = 40
 DEMO_PREFIX = "pooldemo"  # demo folders are /tmp/pooldemo*
 OWNER_FILE = "owner"  # "<pid> <start time>" of the dashboard process that started the demo
 APP_ROLE = "demo_app"
+RUN_AS = "pgserver" if os.geteuid() == 0 else None
+"""PostgreSQL refuses to run as root: as root, the embedded server runs as pgserver's own system user."""
 SCENARIOS: dict[str, str] = {
     "normal": "steady traffic well inside the pools",
     "leaking session": "handlers that open a transaction and never close it (idle in transaction)",
@@ -96,18 +98,17 @@ class Demo:
 
         pgdata = self.root / "pgdata"
         pgdata.mkdir(exist_ok=True)
-        run_as = "pgserver" if os.geteuid() == 0 else None
-        if run_as:
+        if RUN_AS:
             import pwd
 
-            ensure_user_exists(run_as)
+            ensure_user_exists(RUN_AS)
             ensure_prefix_permissions(POSTGRES_BIN_PATH)
             self.root.chmod(0o755)
-            entry = pwd.getpwnam(run_as)
+            entry = pwd.getpwnam(RUN_AS)
             os.chown(pgdata, entry.pw_uid, entry.pw_gid)
         if not (pgdata / "PG_VERSION").exists():
             pgserver.initdb(["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
-                            pgdata=pgdata, user=run_as)
+                            pgdata=pgdata, user=RUN_AS)
             server = self.plan.servers[0]
             with (pgdata / "postgresql.conf").open("a") as conf:
                 conf.write(f"\n# pool-planner demo\nmax_connections = {server.max_connections}\n"
@@ -249,8 +250,7 @@ def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
             import pgserver
 
             with contextlib.suppress(Exception):
-                pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata,
-                                user="pgserver" if os.geteuid() == 0 else None, timeout=60)
+                pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=RUN_AS, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
         removed.append(root)
     return removed

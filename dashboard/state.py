@@ -304,7 +304,7 @@ def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> p
     engine = next(e for e in plan.engines if e.name == engine_name)
     if plan.workload is None or engine.unbounded or plan.workload.hold_ms <= 0:
         return pd.DataFrame(columns=columns)
-    rate = plan.workload.per_worker_rps(plan.deployment) * engine.traffic_share
+    rate = plan.workload.engine_rps(plan.deployment, engine)
     hold = workload_hold(plan.workload)  # hold_ms is checkout to check-in: the pool's own cost is in it
     last = max(engine.pool_size + 2, math.ceil(rate * hold.mean / 1000 * 1.5) + 3, 8)
     sizes = {max(1, round(1 + i * (last - 1) / (points - 1))) for i in range(points)}
@@ -330,7 +330,7 @@ def wait_caption(plan: Plan, curve: pd.DataFrame, engine_name: str = PRIMARY) ->
     """One line under the wait chart: the current pool's predicted p99 and the per-worker load behind it."""
     engine = next(e for e in plan.engines if e.name == engine_name)
     row = curve[curve["pool_size"] == engine.pool_size].iloc[0]
-    rate = plan.workload.per_worker_rps(plan.deployment) * engine.traffic_share if plan.workload else 0.0
+    rate = plan.workload.engine_rps(plan.deployment, engine) if plan.workload else 0.0
     return (
         f"pool_size {engine.pool_size} (max_overflow {engine.max_overflow}): predicted p99 wait "
         f"{row.p99_wait_s * 1000:.1f} ms, {row.timeout_rate:.1%} of checkouts time out, utilisation "

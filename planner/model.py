@@ -258,6 +258,10 @@ class Workload:
         """Arrival rate at one worker process when the fleet runs ``instances x workers`` processes."""
         return self.rps / (deployment.instances * deployment.workers)
 
+    def engine_rps(self, deployment: Deployment, engine: Engine) -> float:
+        """Checkouts per second from one worker's pool of ``engine``: its ``traffic_share`` of the worker's rate."""
+        return self.per_worker_rps(deployment) * engine.traffic_share
+
 
 @dataclass(frozen=True, slots=True)
 class PgBouncer:

@@ -243,7 +243,7 @@ def _attempt(
     result = _Attempt(True, [], [], [], [], {}, {})
     sized: dict[str, tuple[int, int, list[str]]] = {}
     need_of: dict[str, PoolRequirement | None] = {
-        e.name: requirement(per_worker_rps * e.traffic_share, workload.hold_ms) if workload else None
+        e.name: requirement(workload.engine_rps(deployment, e), workload.hold_ms) if workload else None
         for e in engines
     }
     if workload:
@@ -253,7 +253,7 @@ def _attempt(
             f"workers) = {per_worker_rps:.4g} req/s; "
             + ("each engine is sized for all of it (a request may use each)" if not shared else
                "each engine is sized for its share of it: "
-               + ", ".join(f"{e.name} {e.traffic_share:.0%} = {per_worker_rps * e.traffic_share:.4g} req/s"
+               + ", ".join(f"{e.name} {e.traffic_share:.0%} = {workload.engine_rps(deployment, e):.4g} req/s"
                            for e in shared)
                + (", the others all of it" if len(shared) < len(engines) else ""))
         )
@@ -468,9 +468,8 @@ def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:
     if wl is None:
         return False
     rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
-    rate = wl.per_worker_rps(dep)
     for server, allowed in failed.allowed.items():
-        least = sum(math.floor(rate * e.traffic_share * wl.hold_ms / 1000.0) + 1
+        least = sum(math.floor(wl.engine_rps(dep, e) * wl.hold_ms / 1000.0) + 1
                     for e in plan.engines if e.server == server and not e.via_pgbouncer)
         if least and rollout_processes * least > allowed:
             return True
@@ -499,7 +498,7 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
     per_process = sum(
         (p + math.ceil(p * BURST_FRACTION)) if wl else p + DEFAULT_MAX_OVERFLOW
-        for p in (model(wl.per_worker_rps(dep) * e.traffic_share, wl.hold_ms).pool_size if wl else DEFAULT_POOL_SIZE
+        for p in (model(wl.engine_rps(dep, e), wl.hold_ms).pool_size if wl else DEFAULT_POOL_SIZE
                   for e in engines if e.server == server.name)
     )
     bouncer = PgBouncer(server=server.name, version="1.24.0", pool_mode="transaction", default_pool_size=pool,
