@@ -35,6 +35,7 @@ SQL_DIR = Path(__file__).with_name("demo_sql")
 MAX_CONNECTIONS = 40
 DEMO_PREFIX = "pooldemo"  # demo folders are /tmp/pooldemo*
 OWNER_FILE = "owner"  # "<pid> <start time>" of the dashboard process that started the demo
+WORKERS_FILE = "workers"  # one "<pid> <start time>" line per worker process
 APP_ROLE = "demo_app"
 RUN_AS = "pgserver" if os.geteuid() == 0 else None
 """PostgreSQL refuses to run as root: as root, the embedded server runs as pgserver's own system user."""
@@ -154,6 +155,8 @@ class Demo:
                         stderr=open(self.root / f"{config.application_name}.log", "ab"),  # noqa: SIM115
                     )
                     self._workers.append(proc)
+                (self.root / WORKERS_FILE).write_text(
+                    "".join(f"{p.pid} {_process_start(p.pid)}\n" for p in self._workers))
                 atexit.register(self.stop)
         return self
 
@@ -220,21 +223,29 @@ def start_demo(plan: Plan = DEMO_PLAN) -> Demo:
     return Demo(plan).start()
 
 
-def _process_start(pid: int) -> str | None:
-    """A process's start time (field 22 of /proc/<pid>/stat), or None once it is gone: with the PID it names
-    one process, even after the PID is given to another."""
+def _process_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None once it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2 :].split()[19]
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/<pid>/stat), or None once it is gone: with the PID it names
+    one process, even after the PID is given to another."""
+    fields = _process_stat(pid)
+    return fields[19] if fields else None
 
 
 def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
     """Stop and remove the demos whose dashboard died without stopping them (SIGKILL, the OOM killer).
 
-    Their workers exit on their own when their parent goes, but the embedded PostgreSQL would run, and its
-    folder stay, for ever. Only folders with an owner file naming a process that is gone are touched.
+    Their workers would exit on their own within half a second, but the embedded PostgreSQL would run, and
+    its folder stay, for ever. Only folders with an owner file naming a process that is gone are touched.
+    The workers are killed first: one still writing its stats file into the folder would keep it from
+    being removed.
     """
     removed = []
     for root in sorted(folder.glob(f"{DEMO_PREFIX}*")):
@@ -245,15 +256,44 @@ def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
             continue  # not a demo folder, or one being created
         if owner_alive:
             continue
+        _kill_workers(root)
         pgdata = root / "pgdata"
         if (pgdata / "postmaster.pid").exists():
             import pgserver
 
             with contextlib.suppress(Exception):
                 pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=RUN_AS, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
-        removed.append(root)
+        for _ in range(10):
+            shutil.rmtree(root, ignore_errors=True)
+            if not root.exists():
+                removed.append(root)
+                break
+            time.sleep(0.2)
     return removed
+
+
+def _kill_workers(root: Path, timeout: float = 5.0) -> None:
+    """SIGKILL the worker processes a demo folder names (those still running: PID and start time match) and
+    wait until none runs."""
+    try:
+        lines = (root / WORKERS_FILE).read_text().split("\n")
+    except OSError:
+        return
+    workers = [(int(pid), started) for pid, started in (line.split() for line in lines if line.count(" ") == 1)
+               if started != "None"]
+    for pid, started in workers:
+        if _running(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_running(pid, started) for pid, started in workers):
+        time.sleep(0.05)
+
+
+def _running(pid: int, started: str) -> bool:
+    """True while the process is alive (a zombie, dead but not yet reaped, writes nothing)."""
+    fields = _process_stat(pid)
+    return bool(fields) and fields[19] == started and fields[0] != "Z"
 
 
 # -- the worker process ---------------------------------------------------------------------------------------

@@ -13,7 +13,18 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from dashboard.demo import DEMO_PLAN, MAX_CONNECTIONS, SCENARIOS, Demo, sweep_orphaned_demos
+from dashboard.demo import (
+    DEMO_PLAN,
+    DEMO_PREFIX,
+    MAX_CONNECTIONS,
+    OWNER_FILE,
+    SCENARIOS,
+    WORKERS_FILE,
+    Demo,
+    _process_start,
+    _running,
+    sweep_orphaned_demos,
+)
 
 pytestmark = pytest.mark.db
 
@@ -84,13 +95,39 @@ def test_a_demo_left_by_a_killed_dashboard_is_stopped_and_removed_by_the_next():
     try:
         root = Path(owner.stdout.readline().strip())
         postmaster = int((root / "pgdata" / "postmaster.pid").read_text().split()[0])
+        workers = [line.split() for line in (root / WORKERS_FILE).read_text().splitlines()]
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
     os.kill(postmaster, 0)  # the orphan: still running after its dashboard died
     assert root in sweep_orphaned_demos()
     assert not root.exists()
+    assert len(workers) == 4 and not any(_running(int(pid), started) for pid, started in workers)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and Path(f"/proc/{postmaster}").exists():
         time.sleep(0.2)
     assert not Path(f"/proc/{postmaster}").exists() or " Z " in Path(f"/proc/{postmaster}/stat").read_text()
+
+
+def test_the_sweep_kills_a_worker_still_writing_into_the_folder_before_removing_it(tmp_path):
+    """A worker that outlives its dashboard by a moment keeps writing its stats file; the folder must still go
+    (a .ci/run once failed when it stayed)."""
+    root = tmp_path / f"{DEMO_PREFIX}x"
+    root.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (root / OWNER_FILE).write_text(f"{dead.stdout.strip()} 1")
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import itertools, pathlib, sys\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        "for i in itertools.count():\n"
+        "    try: (root / f'stats-{i % 50}.tmp').write_text('x')\n"
+        "    except OSError: pass\n"), str(root)])
+    try:
+        time.sleep(0.3)
+        (root / WORKERS_FILE).write_text(f"{writer.pid} {_process_start(writer.pid)}\n")
+        assert sweep_orphaned_demos(tmp_path) == [root]
+        assert not root.exists()
+        assert writer.wait(5) == -signal.SIGKILL
+    finally:
+        writer.kill()
+        writer.wait()
