@@ -184,10 +184,12 @@ def _time_holds(engine: AsyncEngine, holds: list[float]) -> None:
 async def _warm(engine: AsyncEngine, n: int) -> None:
     """Open ``n`` connections at once and return them: the pool then holds n idle, as after a first burst."""
     conns = [await engine.connect() for _ in range(n)]
-    for conn in conns:
-        await conn.execute(text("select 1"))
-    for conn in conns:
-        await conn.close()
+    try:
+        for conn in conns:
+            await conn.execute(text("select 1"))
+    finally:
+        for conn in conns:
+            await conn.close()
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -220,12 +222,14 @@ async def calibrate(url: str, rounds: int = 200, new_connections: int = 10) -> C
         connects = []
         for _ in range(3):  # open new connections while holding the others, then let the pool close them
             held = []
-            for _ in range(new_connections):
-                t0 = time.perf_counter()
-                held.append(await engine.connect())
-                connects.append((time.perf_counter() - t0) * 1000)
-            for conn in held:
-                await conn.close()
+            try:
+                for _ in range(new_connections):
+                    t0 = time.perf_counter()
+                    held.append(await engine.connect())
+                    connects.append((time.perf_counter() - t0) * 1000)
+            finally:
+                for conn in held:
+                    await conn.close()
     finally:
         stop.set()
         await ticker

@@ -26,6 +26,8 @@ _ENGINE_NAME = re.compile(r"(^|_)engine$", re.IGNORECASE)
 _WARMUP_NAME = re.compile(r"warm|pre_?populate|prime_pool|fill_pool", re.IGNORECASE)
 CONCURRENCY_CALLS = frozenset({"gather", "wait", "as_completed", "create_task", "TaskGroup", "start_soon"})
 OWNERSHIP_CALLS = frozenset({"enter_async_context", "enter_context", "aclosing", "closing", "push_async_callback"})
+COLLECTING_METHODS = frozenset({"append", "add", "insert"})
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def _is_session_open(src: SourceFile, call: ast.Call, facts: ProjectFacts, local_functions: set[str]) -> bool:
@@ -64,12 +66,24 @@ def _finally_closes(scope: ast.AST, name: str | None = None) -> bool:
     return False
 
 
+def _collected(src: SourceFile, call: ast.Call) -> bool:
+    """The opened object goes into a collection (a comprehension, ``held.append(...)``): several are held at
+    once, to be closed together later."""
+    if any(isinstance(p, COMPREHENSIONS) for p in src.ancestors(call)):
+        return True
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.Await):
+        parent = src.parents.get(parent)
+    return (isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute)
+            and parent.func.attr in COLLECTING_METHODS)
+
+
 def _managed(src: SourceFile, call: ast.Call) -> bool:
     """Opened by async with/with, handed to an exit stack, returned, stored on an object, or closed in a
     finally of the same function."""
     node: ast.AST = call
     scope = src.enclosing_function(call) or src.tree
-    if any(isinstance(p, ast.GeneratorExp | ast.ListComp) for p in src.ancestors(call)) and _finally_closes(scope):
+    if _collected(src, call) and _finally_closes(scope):
         return True  # conns = await gather(*(engine.connect() ...)); try: ... finally: close them all
     parent = src.parents.get(node)
     if isinstance(parent, ast.Await):
@@ -161,7 +175,8 @@ def has_warmup(src: SourceFile) -> bool:
 
 
 def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineInfo]) -> list[CodeFinding]:
-    """single-connection-warmup: a warm-up function whose checkouts are sequential (no gather/TaskGroup)."""
+    """single-connection-warmup: a warm-up function whose checkouts are sequential (no gather/TaskGroup) and
+    each returned before the next (not collected: ``[await engine.connect() for _ in range(n)]`` holds n)."""
     warmups = _warmups(src)
     if not warmups:
         return []
@@ -177,7 +192,7 @@ def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineIn
         concurrent = any(
             isinstance(n, ast.Call) and call_name(n) in CONCURRENCY_CALLS for n in ast.walk(func)
         )
-        if not checkouts or concurrent:
+        if not checkouts or concurrent or any(_collected(src, c) for c in checkouts):
             continue
         first = checkouts[0]
         looped = any(isinstance(p, ast.For | ast.AsyncFor | ast.While) for p in src.ancestors(first))
