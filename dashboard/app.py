@@ -166,13 +166,27 @@ with sb.expander("Engines", expanded=True):
         paired(c2, "replica max_overflow", "replica_max_overflow", -1, 100, 1)
         paired(c2, "requests using the replica (%)", "replica_share_percent", 1.0, 100.0, 5.0,
                help="Share of requests that check out a replica connection: its pool is sized for that share")
+with sb.expander("PgBouncer", expanded=bool(st.session_state["pgbouncer"])):
+    st.toggle("Primary engine goes through PgBouncer", key="pgbouncer",
+              help="The server then holds PgBouncer's default_pool_size connections; each application connection "
+                   "is a PgBouncer client")
+    if st.session_state["pgbouncer"]:
+        st.selectbox("PgBouncer version", state.PGBOUNCER_VERSIONS, key="pgbouncer_version",
+                     help="Prepared statements work through transaction mode from 1.21 with max_prepared_statements "
+                          "> 0 (the default from 1.24)")
+        st.segmented_control("pool_mode", state.PGBOUNCER_POOL_MODES, key="pgbouncer_pool_mode", required=True,
+                             help="session: each client holds a server connection until it disconnects")
+        c = st.container()
+        paired(c, "default_pool_size", "pgbouncer_default_pool_size", 1, 500, 1)
+        paired(c, "max_client_conn", "pgbouncer_max_client_conn", 1, 10000, 10)
+        paired(c, "max_prepared_statements (-1 = version default)", "pgbouncer_max_prepared_statements", -1, 1000, 10)
 with sb.expander("Workload (peak, whole fleet)", expanded=True):
     c = st.container()
     paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)
     paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0,
            help="Checkout to check-in, mean: the statements plus the pool's own reset (and pre-ping), "
                 "not the query alone")
-    c.segmented_control("hold time varies", ["exp", "const"], key="hold_dist",
+    c.segmented_control("hold time varies", ["exp", "const"], key="hold_dist", required=True,
                         help="exp: as variable as an exponential (a safe default); const: every request holds "
                              "about the same time")
     paired(c, "request timeout (s, 0 = none)", "request_timeout_s", 0.0, 120.0, 1.0)
@@ -194,7 +208,7 @@ except InputError as err:
 if error is not None:
     st.error(state.inline_error(error), icon="⛔")
 else:
-    VERDICT_BOX[view.verdict](f"**{view.verdict.upper()}** · headroom {state.fmt(view.headroom)} at rollout peak")
+    VERDICT_BOX[view.verdict](view.verdict_line)
     cols = st.columns(6)
     for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
         col.metric(label, value)
@@ -211,7 +225,7 @@ else:
                 st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
                           args=(rec,))
     st.subheader("Connection budget")
-    st.plotly_chart(charts.budget_figure(view.plan, view.budgets), width="stretch", key="budget_chart")
+    st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch", key="budget_chart")
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)

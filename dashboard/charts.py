@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.downsample import MAX_POINTS, downsample
-from planner.budget import ServerBudget
+from planner.budget import PgBouncerBudget, ServerBudget
 from planner.model import Plan
 
 BUDGET_SEGMENTS: dict[str, str] = {
@@ -61,11 +61,38 @@ def budget_segments(plan: Plan, budget: ServerBudget) -> dict[str, int]:
     }
 
 
-def budget_figure(plan: Plan, budgets: Sequence[ServerBudget]) -> go.Figure:
-    """One horizontal stacked bar per server; a bar longer than the max_connections line is over budget."""
+def pgbouncer_segments(bouncer: PgBouncerBudget) -> dict[str, int]:
+    """PgBouncer's client connections as the same segments (nothing reserved; its limit is max_client_conn,
+    in session mode its server connections when fewer)."""
+    used_to = bouncer.clients_rollout_peak if bouncer.clients_rollout_peak is not None else bouncer.clients_steady
+    return {
+        "reserved": 0,
+        "other clients": 0,
+        "steady": bouncer.clients_steady,
+        "overflow": (bouncer.clients_peak - bouncer.clients_steady) if bouncer.clients_peak is not None else 0,
+        "rollout surge": (bouncer.clients_rollout_peak - bouncer.clients_peak)
+        if bouncer.clients_rollout_peak is not None and bouncer.clients_peak is not None else 0,
+        "free": max(bouncer.limit - used_to, 0),
+    }
+
+
+def pgbouncer_limit_label(bouncer: PgBouncerBudget) -> str:
+    if bouncer.pool_mode == "session" and bouncer.limit < bouncer.max_client_conn:
+        return f"session mode: {bouncer.limit} server connections"
+    return f"max_client_conn {bouncer.max_client_conn}"
+
+
+def budget_figure(plan: Plan, budgets: Sequence[ServerBudget], bouncer: PgBouncerBudget | None = None) -> go.Figure:
+    """One horizontal stacked bar per server, and one for PgBouncer's clients when engines go through it; a bar
+    longer than its limit line (max_connections; PgBouncer's limit) is over budget."""
     fig = go.Figure()
     names = [b.name for b in budgets]
     segments = [budget_segments(plan, b) for b in budgets]
+    limits = [(b.max_connections, f"max_connections {b.max_connections}", b.rollout_peak is None) for b in budgets]
+    if bouncer is not None:
+        names.append("PgBouncer clients")
+        segments.append(pgbouncer_segments(bouncer))
+        limits.append((bouncer.limit, pgbouncer_limit_label(bouncer), bouncer.clients_rollout_peak is None))
     for label, colour in BUDGET_SEGMENTS.items():
         values = [s[label] for s in segments]
         fig.add_bar(
@@ -73,16 +100,13 @@ def budget_figure(plan: Plan, budgets: Sequence[ServerBudget]) -> go.Figure:
             text=[str(v) if v else "" for v in values], textposition="inside", insidetextanchor="middle",
             hovertemplate=f"{label}: %{{x}}<extra>%{{y}}</extra>",
         )
-    for i, budget in enumerate(budgets):
-        fig.add_shape(type="line", x0=budget.max_connections, x1=budget.max_connections, y0=i - 0.45, y1=i + 0.45,
-                      line={"color": PLAN_LINES["max_connections"][0], "width": 3})
-        label = f"max_connections {budget.max_connections}"
-        if budget.rollout_peak is None:
-            label += " · peak unbounded"
-        fig.add_annotation(x=budget.max_connections, y=i - 0.45, text=label, showarrow=False, yanchor="bottom",
-                           font={"size": 11, "color": PLAN_LINES["max_connections"][0]})
+    colour = PLAN_LINES["max_connections"][0]
+    for i, (limit, label, unbounded) in enumerate(limits):
+        fig.add_shape(type="line", x0=limit, x1=limit, y0=i - 0.45, y1=i + 0.45, line={"color": colour, "width": 3})
+        fig.add_annotation(x=limit, y=i - 0.45, text=label + (" · peak unbounded" if unbounded else ""),
+                           showarrow=False, yanchor="bottom", font={"size": 11, "color": colour})
     fig.update_layout(
-        barmode="stack", height=150 + 70 * len(budgets), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        barmode="stack", height=150 + 70 * len(names), margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0, "traceorder": "normal"},
         xaxis_title="connections",
         yaxis={"autorange": "reversed"}, uniformtext={"minsize": 9, "mode": "hide"},

@@ -19,13 +19,26 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard.demo import SCENARIOS  # noqa: F401 - re-exported for the page
-from planner.budget import ServerBudget, overall_verdict, plan_budgets
+from planner.budget import VERDICT_ORDER, PgBouncerBudget, ServerBudget, overall_verdict, pgbouncer_budget, plan_budgets
 from planner.dsn import mask_url
-from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, InputError, Plan, Server, Workload
+from planner.model import (
+    SEVERITY_ORDER,
+    Deployment,
+    Engine,
+    Finding,
+    InputError,
+    PgBouncer,
+    Plan,
+    Server,
+    Workload,
+)
 from planner.snapshot import ServerSettings, Snapshot
 
 PRIMARY = "primary"
 REPLICA = "replica"
+PGBOUNCER_VERSIONS = ("1.18", "1.19", "1.20", "1.21", "1.22", "1.23", "1.24", "1.25")
+"""The choices offered; what matters is below or from 1.21 (prepared statements tracked) and 1.24 (on by default)."""
+PGBOUNCER_POOL_MODES = ("transaction", "session", "statement")
 URL_KEYS = {PRIMARY: "DATABASE_URL", REPLICA: "REPLICA_DATABASE_URL"}
 TIME_RANGES: dict[str, timedelta | None] = {
     "15 min": timedelta(minutes=15),
@@ -63,6 +76,14 @@ class Inputs:
     replica_max_overflow: int = 10
     replica_share_percent: float = 100.0
     """Percent of requests that use the replica engine (planner.model.Engine.traffic_share x 100)."""
+    pgbouncer: bool = False
+    """The primary engine connects through PgBouncer (planner.model.PgBouncer in front of the primary server)."""
+    pgbouncer_version: str = "1.24"
+    pgbouncer_pool_mode: str = "transaction"
+    pgbouncer_default_pool_size: int = 20
+    pgbouncer_max_client_conn: int = 100
+    pgbouncer_max_prepared_statements: int = -1
+    """-1 = the version's default (0 before 1.24, 200 from 1.24)."""
     rps: float = 100.0
     hold_ms: float = 20.0
     request_timeout_s: float = 0.0
@@ -105,7 +126,21 @@ def inputs_from_plan(plan: Plan) -> Inputs:
         request_timeout_s=(workload.request_timeout_s or 0.0) if workload else 0.0,
         hold_dist=(workload.hold_dist or "exp") if workload else "exp",
         target_p99_wait_ms=workload.target_p99_wait_ms if workload else 10.0,
+        **_pgbouncer_inputs(plan),
     )
+
+
+def _pgbouncer_inputs(plan: Plan) -> dict[str, object]:
+    bouncer = plan.pgbouncer
+    if bouncer is None or not plan.engines[0].via_pgbouncer:
+        return {}
+    offered = [v for v in PGBOUNCER_VERSIONS if tuple(map(int, v.split("."))) <= bouncer.version_tuple[:2]]
+    version = offered[-1] if offered else PGBOUNCER_VERSIONS[0]  # the same behaviour: < 1.21, < 1.24 or later
+    return {"pgbouncer": True, "pgbouncer_version": version,
+            "pgbouncer_pool_mode": bouncer.pool_mode, "pgbouncer_default_pool_size": bouncer.default_pool_size,
+            "pgbouncer_max_client_conn": bouncer.max_client_conn,
+            "pgbouncer_max_prepared_statements": -1 if bouncer.max_prepared_statements is None
+            else bouncer.max_prepared_statements}
 
 
 def prefill_from_server(inputs: Inputs, settings: ServerSettings | None, *, other_clients: int | None = None) -> Inputs:
@@ -134,7 +169,8 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
     servers = [primary]
     engines = [Engine(name=PRIMARY, server=PRIMARY, pool_size=inputs.pool_size, max_overflow=inputs.max_overflow,
                       pool_timeout=inputs.pool_timeout, pool_recycle=inputs.pool_recycle,
-                      pool_pre_ping=inputs.pool_pre_ping, url=urls.get(PRIMARY), application_name=application_name)]
+                      pool_pre_ping=inputs.pool_pre_ping, url=urls.get(PRIMARY), application_name=application_name,
+                      via_pgbouncer=inputs.pgbouncer)]
     if inputs.replica:
         target = PRIMARY if inputs.replica_same_server else REPLICA
         if target == REPLICA:
@@ -151,7 +187,19 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
     )
     workload = Workload(rps=inputs.rps, hold_ms=inputs.hold_ms, request_timeout_s=inputs.request_timeout_s or None,
                         hold_dist=inputs.hold_dist, target_p99_wait_ms=inputs.target_p99_wait_ms)
-    return Plan(servers=tuple(servers), engines=tuple(engines), deployment=deployment, workload=workload)
+    return Plan(servers=tuple(servers), engines=tuple(engines), deployment=deployment, workload=workload,
+                pgbouncer=_pgbouncer(inputs))
+
+
+def _pgbouncer(inputs: Inputs) -> PgBouncer | None:
+    """PgBouncer in front of the primary, when the primary engine goes through one."""
+    if not inputs.pgbouncer:
+        return None
+    prepared = inputs.pgbouncer_max_prepared_statements
+    return PgBouncer(server=PRIMARY, version=inputs.pgbouncer_version, pool_mode=inputs.pgbouncer_pool_mode,
+                     default_pool_size=inputs.pgbouncer_default_pool_size,
+                     max_client_conn=inputs.pgbouncer_max_client_conn,
+                     max_prepared_statements=None if prepared == -1 else prepared)
 
 
 @dataclass(frozen=True)
@@ -168,6 +216,18 @@ class PlanView:
     findings: tuple[Finding, ...]
     tightest: ServerBudget
     """The server with the least headroom: the one the headline numbers describe."""
+    bouncer: PgBouncerBudget | None = None
+    """PgBouncer's client budget, when an engine goes through it."""
+
+    @property
+    def verdict_line(self) -> str:
+        """The verdict box's text: the headroom of whatever decides the verdict, a server or PgBouncer."""
+        b = self.bouncer
+        if b is not None and VERDICT_ORDER[b.verdict] > VERDICT_ORDER[self.tightest.verdict]:
+            limit = "max_client_conn" if b.limit == b.max_client_conn else "server connections, session mode"
+            return (f"**{self.verdict.upper()}** · PgBouncer headroom {fmt(b.headroom)} at rollout peak "
+                    f"({fmt(b.clients_rollout_peak)} clients, limit {b.limit}: {limit})")
+        return f"**{self.verdict.upper()}** · headroom {fmt(self.headroom)} at rollout peak"
 
 
 def evaluate(plan: Plan) -> PlanView:
@@ -179,10 +239,14 @@ def evaluate(plan: Plan) -> PlanView:
     arithmetic = " · ".join(
         line for line in worst.explanation if line.startswith(("rollout peak", "headroom", "peak = unbounded"))
     )
+    arithmetic = f"{worst.name}: {arithmetic}" if len(budgets) > 1 else arithmetic
+    bouncer = pgbouncer_budget(plan)
+    if bouncer is not None:
+        arithmetic += " · PgBouncer: " + " · ".join(line for line in bouncer.explanation
+                                                   if line.startswith(("client rollout peak", "headroom")))
     return PlanView(
-        plan=plan, budgets=budgets, verdict=overall_verdict(budgets), headroom=worst.headroom,
-        arithmetic=f"{worst.name}: {arithmetic}" if len(budgets) > 1 else arithmetic,
-        findings=tuple(static_findings(plan)), tightest=worst,
+        plan=plan, budgets=budgets, verdict=overall_verdict(budgets, bouncer), headroom=worst.headroom,
+        arithmetic=arithmetic, findings=tuple(static_findings(plan)), tightest=worst, bouncer=bouncer,
     )
 
 

@@ -1,4 +1,5 @@
-"""The connection arithmetic, per server: usable slots, steady, peak, rollout peak, headroom, verdict.
+"""The connection arithmetic, per server: usable slots, steady, peak, rollout peak, headroom, verdict; and
+PgBouncer's own ceiling (max_client_conn; in session mode its server connections) when engines go through it.
 
 Each number carries the sentence that produced it, so a person can check it by hand. The lesson's rule
 (``pool_size x workers <= max_connections``) ignores ``max_overflow``, the reserved slots, other clients and
@@ -161,6 +162,100 @@ def plan_budgets(plan: Plan) -> tuple[ServerBudget, ...]:
     return tuple(server_budget(plan, s) for s in plan.servers)
 
 
-def overall_verdict(budgets: tuple[ServerBudget, ...]) -> Verdict:
-    """The worst verdict over all servers."""
-    return max((b.verdict for b in budgets), key=VERDICT_ORDER.__getitem__, default="safe")
+@dataclass(frozen=True, slots=True)
+class PgBouncerBudget:
+    """PgBouncer's own ceiling under a plan: the fleet's client connections against ``max_client_conn`` and,
+    in session mode, against the server connections each client pins for its whole life."""
+
+    server: str
+    pool_mode: str
+    max_client_conn: int
+    server_connections: int
+    """default_pool_size x pools: what PgBouncer opens to the server."""
+    per_process_peak: int | None
+    """Sum of pool_size + max_overflow over one process's engines routed through PgBouncer."""
+    clients_steady: int
+    clients_peak: int | None
+    clients_rollout_peak: int | None
+    limit: int
+    """max_client_conn; in session mode the smaller of it and the server connections."""
+    headroom: int | None
+    verdict: Verdict
+    explanation: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "server": self.server,
+            "pool_mode": self.pool_mode,
+            "max_client_conn": self.max_client_conn,
+            "server_connections": self.server_connections,
+            "clients_steady": self.clients_steady,
+            "clients_peak": self.clients_peak,
+            "clients_rollout_peak": self.clients_rollout_peak,
+            "limit": self.limit,
+            "headroom": self.headroom,
+            "verdict": self.verdict,
+            "per_process_peak": self.per_process_peak,
+            "explanation": list(self.explanation),
+        }
+
+
+def pgbouncer_budget(plan: Plan) -> PgBouncerBudget | None:
+    """PgBouncer's budget, or None when the plan routes no engine through one.
+
+    Each application connection is a PgBouncer client, open as long as the pool keeps it (idle ones too).
+    In transaction or statement mode a client holds a server connection only while it runs one, so
+    ``max_client_conn`` is the ceiling; in session mode it holds one until it disconnects, so the clients
+    beyond ``default_pool_size x pools`` wait in PgBouncer (``query_wait_timeout``, 120 s) instead of running.
+    """
+    bouncer = plan.pgbouncer
+    routed = tuple(e for e in plan.engines if e.via_pgbouncer)
+    if bouncer is None or not routed:
+        return None
+    dep = plan.deployment
+    processes = dep.instances * dep.workers
+    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    per_steady = sum(e.pool_size for e in routed)
+    per_peak = None if any(e.unbounded for e in routed) else sum(e.pool_size + e.max_overflow for e in routed)
+    peak = None if per_peak is None else processes * per_peak
+    rollout = None if per_peak is None else rollout_processes * per_peak
+    servers = bouncer.server_connections
+    session = bouncer.pool_mode == "session"
+    limit = min(bouncer.max_client_conn, servers) if session else bouncer.max_client_conn
+    lines = [f"clients steady = {processes} processes x pool_size ({_sum_terms(routed, lambda e: str(e.pool_size))})"
+             f" = {processes * per_steady}"]
+    if per_peak is None:
+        lines.append("client peak = unbounded: max_overflow=-1 or pool_size=0 puts no ceiling on the pool")
+    else:
+        terms = _sum_terms(routed, lambda e: f"{e.pool_size} + {e.max_overflow}")
+        lines.append(f"client rollout peak = ({dep.max_instances} instances + {dep.surge_instances} surge) x "
+                     f"{dep.workers} workers x ({terms}) = {rollout}")
+    server_text = f"default_pool_size {bouncer.default_pool_size} x pools {bouncer.pools} = {servers}"
+    if session:
+        lines.append(f"limit = min(max_client_conn {bouncer.max_client_conn}, server connections {server_text}) = "
+                     f"{limit}: in session mode each client holds a server connection until it disconnects")
+    else:
+        lines.append(f"limit = max_client_conn {bouncer.max_client_conn}: in {bouncer.pool_mode} mode the clients "
+                     f"share the server connections ({server_text}, counted in {bouncer.server}'s budget)")
+    headroom = None if rollout is None else limit - rollout
+    if rollout is not None:
+        relation = "<=" if headroom >= 0 else ">"
+        lines.append(f"headroom = limit {limit} - client rollout peak {rollout} = {headroom} ({rollout} {relation} "
+                     f"{limit})")
+    return PgBouncerBudget(
+        server=bouncer.server, pool_mode=bouncer.pool_mode, max_client_conn=bouncer.max_client_conn,
+        server_connections=servers, per_process_peak=per_peak, clients_steady=processes * per_steady,
+        clients_peak=peak, clients_rollout_peak=rollout, limit=limit, headroom=headroom,
+        verdict=_verdict(limit, rollout), explanation=tuple(lines),
+    )
+
+
+def overall_verdict(budgets: tuple[ServerBudget, ...], bouncer: PgBouncerBudget | None = None) -> Verdict:
+    """The worst verdict over all servers and PgBouncer."""
+    verdicts = [b.verdict for b in budgets] + ([bouncer.verdict] if bouncer else [])
+    return max(verdicts, key=VERDICT_ORDER.__getitem__, default="safe")
+
+
+def plan_verdict(plan: Plan) -> Verdict:
+    """The plan's verdict: the worst over its servers and its PgBouncer."""
+    return overall_verdict(plan_budgets(plan), pgbouncer_budget(plan))

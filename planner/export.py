@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from planner.budget import overall_verdict, plan_budgets
+from planner.budget import overall_verdict, pgbouncer_budget, plan_budgets, plan_verdict
 from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements
 from planner.model import Engine, InputError, Plan
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
@@ -143,7 +143,7 @@ def python_snippet(plan: Plan) -> str:
 
 def _summary(plan: Plan) -> str:
     dep = plan.deployment
-    return f"{dep.instances} instance(s) x {dep.workers} worker(s); verdict {overall_verdict(plan_budgets(plan))}"
+    return f"{dep.instances} instance(s) x {dep.workers} worker(s); verdict {plan_verdict(plan)}"
 
 
 def env_snippet(plan: Plan) -> str:
@@ -262,11 +262,13 @@ def plan_json(plan: Plan, findings=None) -> str:
     from planner.rules.static import static_findings
 
     budgets = plan_budgets(plan)
+    bouncer = pgbouncer_budget(plan)
     found = static_findings(plan) if findings is None else findings
     return json.dumps({
         "plan": plan_to_data(plan, mask=True),
         "servers": [b.as_dict() for b in budgets],
-        "verdict": overall_verdict(budgets),
+        "pgbouncer": bouncer.as_dict() if bouncer else None,
+        "verdict": overall_verdict(budgets, bouncer),
         "findings": [f.as_dict() for f in found],
     }, indent=2) + "\n"
 

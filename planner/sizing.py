@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from planner.budget import TIGHT_FRACTION, overall_verdict, plan_budgets, usable_slots
+from planner.budget import TIGHT_FRACTION, overall_verdict, pgbouncer_budget, plan_budgets, usable_slots
 from planner.model import (
     MAX_CONNECTIONS_LIMIT,
     Deployment,
@@ -97,7 +97,7 @@ class Alternative:
     """One change that would make the plan fit, and the recommendation under it."""
 
     change: str
-    """``fewer-workers``, ``pgbouncer``, ``max-connections`` or ``pgbouncer-max-client-conn``."""
+    """``fewer-workers``, ``pgbouncer``, ``pgbouncer-settings`` or ``max-connections``."""
     summary: str
     plan: Plan
 
@@ -278,12 +278,19 @@ def _attempt(
         if not on:
             continue
         bouncer_text = f" - {bouncer} PgBouncer server connections" if bouncer else ""
-        result.reasons.append(
-            f"{server.name}: {usable} usable - {spare} spare ({margin:.0%} margin) = {allowed} connections allowed "
-            f"at rollout peak; ({allowed}{bouncer_text}) / {rollout_processes} rollout processes "
-            f"(({deployment.max_instances} instances + {deployment.surge_instances} surge) x {deployment.workers} "
-            f"workers) = {share} per process"
-        )
+        allowed_text = (f"{server.name}: {usable} usable - {spare} spare ({margin:.0%} margin) = {allowed} "
+                        f"connections allowed at rollout peak")
+        if direct:
+            result.reasons.append(
+                f"{allowed_text}; ({allowed}{bouncer_text}) / {rollout_processes} rollout processes "
+                f"(({deployment.max_instances} instances + {deployment.surge_instances} surge) x "
+                f"{deployment.workers} workers) = {share} per process"
+            )
+        else:
+            result.reasons.append(
+                f"{allowed_text}; PgBouncer holds {bouncer} of them, whatever the fleet: the pools through it are "
+                f"sized by the workload, within PgBouncer's max_client_conn"
+            )
         if bouncer > allowed:
             result.fits = False
             result.why.append(f"{server.name}: PgBouncer's {bouncer} server connections exceed the {allowed} "
@@ -319,6 +326,14 @@ def _attempt(
                 result.why.append(
                     f"PgBouncer max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
                     f"rollout peak ({rollout_processes} processes x their pools)"
+                )
+            if pgbouncer.pool_mode == "session" and clients > pgbouncer.server_connections:
+                result.fits = False
+                result.why.append(
+                    f"PgBouncer in session mode: {clients} client connections at rollout peak > its "
+                    f"{pgbouncer.server_connections} server connections (default_pool_size x pools); each client "
+                    f"pins one until it disconnects, so the rest wait in PgBouncer: use transaction mode or a "
+                    f"larger default_pool_size"
                 )
 
     if not result.fits:
@@ -434,7 +449,7 @@ def _recommend(template: Plan, margin: float, model: RequirementModel, *, altern
         ]
         for advice in attempt.advice:
             reasons += [f"{advice.name}: {r}" for r in advice.reasons]
-        assert overall_verdict(budgets) != "unsafe", budgets  # the sizing's own invariant
+        assert overall_verdict(budgets, pgbouncer_budget(plan)) != "unsafe", budgets  # the sizing's own invariant
         return Recommendation(True, plan, tuple(attempt.advice), dep.workers, tuple(reasons))
     alts = _alternatives(template, attempt, margin, model) if alternatives else ()
     return Recommendation(False, None, (), dep.workers, tuple(attempt.reasons), tuple(attempt.why), alts)
@@ -457,8 +472,43 @@ def _alternatives(template: Plan, failed: _Attempt, margin: float, model: Requir
             ))
             break
     found += _pgbouncer_alternative(template, failed, margin, model)
+    found += _pgbouncer_settings_alternative(template, failed, margin, model)
     found += _max_connections_alternative(template, failed, margin, model)
     return tuple(found)
+
+
+def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: float,
+                                    model: RequirementModel) -> list[Alternative]:
+    """When the plan's own PgBouncer is what does not fit: a max_client_conn that takes the fleet's clients
+    (they are cheap), and in session mode a default_pool_size that gives each a server connection, if the
+    server has room for it (else transaction mode, where the clients share them)."""
+    bouncer = template.pgbouncer
+    if bouncer is None or not any(w.startswith("PgBouncer") for w in failed.why):
+        return []
+    roomy = dataclasses.replace(bouncer, max_client_conn=10_000_000, pool_mode="transaction")
+    sized = _run(dataclasses.replace(template, pgbouncer=roomy), margin, model)
+    if not sized.fits:
+        return []  # something else does not fit either
+    dep = template.deployment
+    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    clients = rollout_processes * sum(e.pool_size + e.max_overflow for e in sized.engines if e.via_pgbouncer)
+    changes = [f"max_client_conn {bouncer.max_client_conn} -> {clients}"] if clients > bouncer.max_client_conn else []
+    fixed = dataclasses.replace(bouncer, max_client_conn=max(bouncer.max_client_conn, clients))
+    if bouncer.pool_mode == "session" and clients > bouncer.server_connections:
+        pool = math.ceil(clients / bouncer.pools)
+        trial = dataclasses.replace(template, pgbouncer=dataclasses.replace(fixed, default_pool_size=pool))
+        if _run(trial, margin, model).fits:
+            changes.append(f"default_pool_size {bouncer.default_pool_size} -> {pool} (session mode: one server "
+                           f"connection per client)")
+            fixed = trial.pgbouncer
+        else:
+            changes.append(f"pool_mode session -> transaction ({clients} clients cannot each pin one of "
+                           f"{template.server(bouncer.server).max_connections} server slots)")
+            fixed = dataclasses.replace(fixed, pool_mode="transaction")
+    rec = _recommend(dataclasses.replace(template, pgbouncer=fixed), margin, model, alternatives=False)
+    if not (changes and rec.fits and rec.plan):
+        return []
+    return [Alternative("pgbouncer-settings", f"in pgbouncer.ini: {'; '.join(changes)}", rec.plan)]
 
 
 def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:

@@ -6,6 +6,7 @@ error; the downloads carry exactly ``planner.export``'s text; the live panel sho
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -289,3 +290,46 @@ def test_a_slider_that_leaves_the_load_alone_reuses_every_wait_point():
     assert state._wait_point.cache_info().misses == computed and again.equals(first)
     state.wait_curve(state.build_plan(state.Inputs(rps=800.0, hold_ms=20.0, workers=4)))  # the load changed
     assert state._wait_point.cache_info().misses > computed
+
+
+@db
+def test_pgbouncer_section_routes_the_primary_and_judges_pgbouncer(app, pg_url):
+    app.slider(key="workers__s").set_value(4).run()
+    app.toggle(key="pgbouncer").set_value(True).run()
+    assert not app.exception
+    plan = state.build_plan(session_inputs(app), {"primary": pg_url})
+    assert plan.engines[0].via_pgbouncer and plan.pgbouncer.version == "1.24"
+    # the server sees PgBouncer's 20; the clients: (1 + 1 surge) x 4 workers x (5 + 10) = 120 > max_client_conn 100
+    assert metrics(app)["Rollout peak"] == "20"
+    assert verdict(app) == ("**UNSAFE** · PgBouncer headroom -20 at rollout peak (120 clients, limit 100: "
+                            "max_client_conn)")
+    assert any("PgBouncer: client rollout peak = (1 instances + 1 surge) x 4 workers x (5 + 10) = 120" in c.value
+               for c in app.caption)
+    assert [b.label for b in app.get("download_button")][4] == "Download pgbouncer.ini"
+    assert export(plan, "pgbouncer").rstrip("\n") in [c.value.rstrip("\n") for c in app.code]
+
+    app.slider(key="pgbouncer_max_client_conn__s").set_value(200).run()
+    assert verdict(app).startswith("**SAFE** · headroom")
+    app.button_group(key="pgbouncer_pool_mode").set_value("session").run()
+    # session mode: each of the 120 clients pins one of PgBouncer's 20 server connections
+    assert verdict(app) == ("**UNSAFE** · PgBouncer headroom -100 at rollout peak (120 clients, limit 20: "
+                            "server connections, session mode)")
+    assert any("pool-overload" in e.label and "critical" in e.label for e in app.expander)
+
+    app.button_group(key="pgbouncer_pool_mode").set_value("transaction").run()
+    app.selectbox(key="pgbouncer_version").set_value("1.18").run()
+    assert any("prepared-statement-cache" in e.label for e in app.expander)
+    app.number_input(key="pgbouncer_max_prepared_statements").set_value(-5).run()
+    assert any("max_prepared_statements" in e.value for e in app.error) and not app.exception
+
+
+def test_a_plan_with_pgbouncer_comes_back_as_the_same_inputs():
+    inputs = state.Inputs(pgbouncer=True, pgbouncer_version="1.21", pgbouncer_pool_mode="session",
+                          pgbouncer_default_pool_size=30, pgbouncer_max_client_conn=400,
+                          pgbouncer_max_prepared_statements=100)
+    plan = state.build_plan(inputs)
+    assert state.inputs_from_plan(plan) == dataclasses.replace(inputs, surge_percent=25)
+    old = dataclasses.replace(plan, pgbouncer=dataclasses.replace(plan.pgbouncer, version="1.12.0"))
+    newer = dataclasses.replace(plan, pgbouncer=dataclasses.replace(plan.pgbouncer, version="1.30.1"))
+    assert (state.inputs_from_plan(old).pgbouncer_version, state.inputs_from_plan(newer).pgbouncer_version) == (
+        "1.18", "1.25")

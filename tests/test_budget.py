@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from hypothesis import given
 from hypothesis import strategies as st
 from planner_strategies import plans
 
-from planner.budget import ServerBudget, overall_verdict, plan_budgets, server_budget, usable_slots
+from planner.budget import (
+    ServerBudget,
+    overall_verdict,
+    pgbouncer_budget,
+    plan_budgets,
+    plan_verdict,
+    server_budget,
+    usable_slots,
+)
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server
 
 LESSON = Plan(
@@ -128,3 +137,54 @@ def test_steady_le_peak_le_rollout_and_verdict_matches_headroom(plan):
         assert budget.rollout_peak > budget.usable or budget.usable <= 0
     else:
         assert budget.rollout_peak <= budget.usable
+
+
+def _routed(pool_mode: str = "transaction", **bouncer) -> Plan:
+    return Plan(engines=(Engine(pool_size=5, max_overflow=10, via_pgbouncer=True),),
+                deployment=Deployment(instances=3, workers=4, surge="25%"),
+                pgbouncer=PgBouncer(pool_mode=pool_mode, **bouncer))
+
+
+def test_pgbouncer_max_client_conn_makes_the_plan_unsafe_though_the_server_is_safe():
+    plan = _routed(max_client_conn=100)  # (3 + 1 surge) x 4 workers x (5 + 10) = 240 clients
+    bouncer = pgbouncer_budget(plan)
+    assert (bouncer.clients_steady, bouncer.clients_peak, bouncer.clients_rollout_peak, bouncer.limit,
+            bouncer.headroom, bouncer.verdict) == (60, 180, 240, 100, -140, "unsafe")
+    assert plan_budgets(plan)[0].verdict == "safe"  # the server sees PgBouncer's 20 connections
+    assert plan_verdict(plan) == overall_verdict(plan_budgets(plan), bouncer) == "unsafe"
+    assert bouncer.explanation[-1] == "headroom = limit 100 - client rollout peak 240 = -140 (240 > 100)"
+    assert plan_verdict(dataclasses.replace(plan, pgbouncer=PgBouncer(max_client_conn=250))) == "tight"
+    assert plan_verdict(dataclasses.replace(plan, pgbouncer=PgBouncer(max_client_conn=300))) == "safe"
+
+
+def test_in_session_mode_each_client_needs_a_server_connection():
+    plan = _routed("session", max_client_conn=1000, default_pool_size=100, pools=2)
+    bouncer = pgbouncer_budget(plan)
+    assert (bouncer.limit, bouncer.headroom, bouncer.verdict) == (200, -40, "unsafe")  # min(1000, 100 x 2)
+    assert "in session mode each client holds a server connection" in bouncer.explanation[2]
+    transaction = dataclasses.replace(plan, pgbouncer=dataclasses.replace(plan.pgbouncer, pool_mode="transaction"))
+    assert (pgbouncer_budget(transaction).limit, pgbouncer_budget(transaction).verdict) == (1000, "safe")
+
+
+def test_no_pgbouncer_budget_without_an_engine_routed_through_it():
+    assert pgbouncer_budget(LESSON) is None
+    assert pgbouncer_budget(dataclasses.replace(LESSON, pgbouncer=PgBouncer())) is None
+    unbounded = _routed(max_client_conn=10_000)
+    unbounded = dataclasses.replace(unbounded, engines=(Engine(max_overflow=-1, via_pgbouncer=True),))
+    assert (pgbouncer_budget(unbounded).clients_rollout_peak, pgbouncer_budget(unbounded).verdict) == (None, "unsafe")
+
+
+@given(st.integers(1, 40), st.integers(0, 40), st.integers(1, 8), st.integers(1, 8), st.integers(1, 3000),
+       st.sampled_from(["session", "transaction", "statement"]), st.integers(1, 200))
+def test_pgbouncer_verdict_is_unsafe_exactly_when_its_clients_exceed_its_limit(
+        pool, overflow, instances, workers, max_client_conn, mode, default_pool_size):
+    plan = Plan(engines=(Engine(pool_size=pool, max_overflow=overflow, via_pgbouncer=True),),
+                deployment=Deployment(instances=instances, workers=workers),
+                pgbouncer=PgBouncer(pool_mode=mode, max_client_conn=max_client_conn,
+                                    default_pool_size=default_pool_size))
+    bouncer = pgbouncer_budget(plan)
+    clients = (instances + math.ceil(instances * 0.25)) * workers * (pool + overflow)
+    limit = min(max_client_conn, default_pool_size) if mode == "session" else max_client_conn
+    assert (bouncer.clients_rollout_peak, bouncer.limit) == (clients, limit)
+    assert (bouncer.verdict == "unsafe") == (clients > limit)
+    assert (plan_verdict(plan) == "unsafe") == (clients > limit or plan_budgets(plan)[0].verdict == "unsafe")

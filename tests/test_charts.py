@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -9,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts
-from planner.budget import plan_budgets
-from planner.model import Deployment, Engine, Plan, Server
+from planner.budget import pgbouncer_budget, plan_budgets
+from planner.model import Deployment, Engine, PgBouncer, Plan, Server
 
 LESSON = Plan(
     servers=(Server(max_connections=100, other_clients=5),),
@@ -40,6 +41,22 @@ def test_budget_figure_stacks_every_segment():
     assert [t.x[0] for t in fig.data] == [3, 0, 20, 20, 0, 157]
     assert sum(t.x[0] for t in fig.data) == 200
     assert fig.layout.shapes[0].x0 == 200
+
+
+def test_pgbouncer_clients_get_their_own_bar_against_their_limit():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=5, via_pgbouncer=True),),
+                deployment=Deployment(instances=2, workers=4, surge=1),
+                pgbouncer=PgBouncer(default_pool_size=20, max_client_conn=100))
+    fig = budget_figure(plan, plan_budgets(plan), pgbouncer_budget(plan))
+    assert list(fig.data[0].y) == ["primary", "PgBouncer clients"]
+    # clients: steady 2 x 4 x 5 = 40, peak 80, rollout (2 + 1) x 4 x 10 = 120 > max_client_conn 100
+    assert [t.x[1] for t in fig.data] == [0, 0, 40, 40, 40, 0]
+    assert [t.x[0] for t in fig.data] == [3, 0, 20, 0, 0, 77]  # the server holds PgBouncer's 20
+    assert (fig.layout.shapes[1].x0, fig.layout.annotations[1].text) == (100, "max_client_conn 100")
+    session = dataclasses.replace(plan, pgbouncer=PgBouncer(pool_mode="session", default_pool_size=20,
+                                                            max_client_conn=100))
+    fig = budget_figure(session, plan_budgets(session), pgbouncer_budget(session))
+    assert (fig.layout.shapes[1].x0, fig.layout.annotations[1].text) == (20, "session mode: 20 server connections")
 
 
 def test_unbounded_budget_is_labelled():

@@ -177,3 +177,22 @@ def test_check_exit_code_matches_the_verdict(max_connections, workers, instances
         return
     verdict = json.loads(out.getvalue())["verdict"]
     assert code == (1 if verdict == "unsafe" else 0)
+
+
+def test_check_fails_when_pgbouncer_cannot_take_the_fleets_clients(capsys, tmp_path):
+    path = tmp_path / "plan.toml"
+    path.write_text('[[engines]]\nname = "primary"\npool_size = 5\nmax_overflow = 10\nvia_pgbouncer = true\n'
+                    '[deployment]\ninstances = 3\nworkers = 4\n[pgbouncer]\nmax_client_conn = 100\n')
+    code, out, err = run(capsys, "check", "--config", str(path))
+    assert (code, err) == (1, "")
+    lines = out.splitlines()
+    at = lines.index("PgBouncer (in front of primary): UNSAFE")
+    assert lines[at + 2] == "  client rollout peak = (3 instances + 1 surge) x 4 workers x (5 + 10) = 240"
+    assert lines[at + 4] == "  headroom = limit 100 - client rollout peak 240 = -140 (240 > 100)"
+    assert "verdict: unsafe" in lines and "primary: SAFE" in lines  # the server itself sees 20
+    code, out, _ = run(capsys, "check", "--config", str(path), "--json")
+    data = json.loads(out)
+    assert (code, data["verdict"], data["servers"][0]["verdict"], data["pgbouncer"]["verdict"]) == (
+        1, "unsafe", "safe", "unsafe")
+    path.write_text(path.read_text().replace("max_client_conn = 100", "max_client_conn = 300"))
+    assert run(capsys, "check", "--config", str(path))[0] == 0

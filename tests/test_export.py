@@ -157,7 +157,10 @@ def test_json_has_plan_budgets_verdict_and_findings_without_password():
     text = export(PLAN, "json")
     data = json.loads(text)
     assert PASSWORD not in text
-    assert sorted(data) == ["findings", "plan", "servers", "verdict"]
+    assert sorted(data) == ["findings", "pgbouncer", "plan", "servers", "verdict"]
+    bouncer = data["pgbouncer"]  # (2 instances + 1 surge) x 4 workers x (7 + 3) clients of max_client_conn 300
+    assert (bouncer["clients_rollout_peak"], bouncer["limit"], bouncer["headroom"], bouncer["verdict"]) == (
+        120, 300, 180, "safe")
     assert [(s["name"], s["usable"], s["steady"], s["peak"], s["rollout_peak"], s["headroom"], s["verdict"])
             for s in data["servers"]] == [("primary", 97, 25, 25, 25, 72, "safe"),
                                           ("replica", 47, 32, 48, 72, -25, "unsafe")]

@@ -237,3 +237,37 @@ def test_budget_fix_uses_the_recommended_pool_when_the_plan_has_a_workload():
                                   "smallest pool meeting the workload's p99 wait target, as python -m planner "
                                   "recommend sizes it; 16 rollout processes x 5 = 80 <= 87)")
     assert finding.snippet == "create_async_engine(url, pool_size=4, max_overflow=1)"
+
+
+def _pooled(mode: str, *, rps: float = 100.0, **bouncer) -> Plan:
+    return Plan(engines=(Engine(pool_size=5, max_overflow=5, via_pgbouncer=True,
+                                url="postgresql+asyncpg://app@pgbouncer:6432/app"),),
+                deployment=Deployment(instances=2, workers=4, surge=0), workload=Workload(rps=rps, hold_ms=50),
+                pgbouncer=PgBouncer(pool_mode=mode, **bouncer))
+
+
+def test_session_mode_pins_a_server_connection_per_client():
+    plan = _pooled("session", default_pool_size=30, max_client_conn=500)  # 8 processes x 10 = 80 clients > 30
+    [finding] = [f for f in static_findings(plan) if f.id == "pool-overload"]
+    assert finding.severity == "critical" and finding.server == "primary"
+    assert finding.message.startswith(
+        "PgBouncer in session mode: 8 rollout processes x (5 + 5) = 80 client connections")
+    assert "the other 50 wait in PgBouncer" in finding.message
+    assert finding.fix.endswith("default_pool_size = 80 (primary has room for 97)")
+    assert finding.snippet == "pool_mode = transaction"
+    roomy = dataclasses.replace(plan, pgbouncer=dataclasses.replace(plan.pgbouncer, default_pool_size=80))
+    assert not [f for f in static_findings(roomy) if f.id == "pool-overload"]
+
+
+def test_transaction_mode_pool_overloaded_by_the_fleets_traffic():
+    plan = _pooled("transaction", rps=1000.0, default_pool_size=40, max_client_conn=500)  # 1000 x 50 ms = 50 busy
+    [finding] = [f for f in static_findings(plan) if f.id == "pool-overload"]
+    assert "1000 req/s x 50 ms held = 50.0 server connections busy" in finding.message
+    assert finding.fix.startswith("default_pool_size = 63 (primary has room for 97) at utilisation 0.8")
+    assert finding.snippet == "default_pool_size = 63"
+    bigger = dataclasses.replace(plan, workload=Workload(rps=3000.0, hold_ms=50))  # 150 busy: no room on primary
+    [finding] = [f for f in static_findings(bigger) if f.id == "pool-overload"]
+    assert finding.fix.startswith("not a larger default_pool_size: primary has room for 97, not 188")
+    assert finding.snippet == ""
+    assert not [f for f in static_findings(_pooled("transaction", rps=500.0, default_pool_size=40,
+                                                   max_client_conn=500)) if f.id == "pool-overload"]  # 25 busy

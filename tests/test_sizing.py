@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from planner_strategies import deployments, servers, workloads
 
-from planner.budget import plan_budgets
+from planner.budget import plan_budgets, plan_verdict
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 from planner.queueing import HoldTime, predict_wait
 from planner.sizing import (
@@ -248,3 +248,45 @@ def test_a_larger_share_of_requests_never_gets_a_smaller_pool(low, high, rps, ho
 def test_a_traffic_share_outside_0_to_1_is_refused_by_name(share):
     with pytest.raises(InputError, match="traffic_share"):
         Engine(traffic_share=share)
+
+
+def test_a_pgbouncer_max_client_conn_too_low_gets_a_settings_alternative():
+    plan = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=20, workers=4),
+                pgbouncer=PgBouncer(default_pool_size=40, max_client_conn=100))
+    [alternative] = [a for a in recommend_for_plan(plan).alternatives if a.change == "pgbouncer-settings"]
+    assert alternative.summary == "in pgbouncer.ini: max_client_conn 100 -> 1500"
+    assert alternative.plan.pgbouncer.max_client_conn == 1500
+    assert recommend_for_plan(alternative.plan).fits
+
+
+def test_session_mode_pgbouncer_needs_a_server_connection_per_client():
+    plan = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=2, workers=4, surge=0),
+                workload=Workload(rps=200, hold_ms=20),
+                pgbouncer=PgBouncer(pool_mode="session", default_pool_size=20, max_client_conn=1000))
+    rec = recommend_for_plan(plan)
+    assert not rec.fits
+    assert rec.why[0].startswith("PgBouncer in session mode: 40 client connections at rollout peak > its 20 server")
+    [alternative] = [a for a in rec.alternatives if a.change == "pgbouncer-settings"]
+    # 8 processes x (3 + 2): the server has room for a server connection each
+    assert alternative.summary == ("in pgbouncer.ini: default_pool_size 20 -> 40 (session mode: one server "
+                                   "connection per client)")
+    assert recommend_for_plan(alternative.plan).fits
+
+    crowded = dataclasses.replace(plan, deployment=Deployment(instances=20, workers=4, surge=0))
+    [alternative] = [a for a in recommend_for_plan(crowded).alternatives if a.change == "pgbouncer-settings"]
+    assert alternative.summary.startswith("in pgbouncer.ini: pool_mode session -> transaction (")
+    assert alternative.plan.pgbouncer.pool_mode == "transaction" and recommend_for_plan(alternative.plan).fits
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 8), st.sampled_from(["session", "transaction"]), st.integers(1, 400),
+       st.integers(10, 5000), workloads)
+def test_a_recommended_plan_through_pgbouncer_is_never_unsafe(instances, workers, mode, max_client_conn,
+                                                              default_pool_size, workload):
+    plan = Plan(servers=(Server(max_connections=1000),), engines=(Engine(via_pgbouncer=True),),
+                deployment=Deployment(instances=instances, workers=workers), workload=workload,
+                pgbouncer=PgBouncer(pool_mode=mode, default_pool_size=min(default_pool_size, 900),
+                                    max_client_conn=max_client_conn))
+    rec = recommend_for_plan(plan)
+    for candidate in ([rec.plan] if rec.fits else [a.plan for a in rec.alternatives]):
+        assert plan_verdict(candidate) != "unsafe"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from planner.budget import ServerBudget, overall_verdict, plan_budgets
+from planner.budget import PgBouncerBudget, ServerBudget, overall_verdict, pgbouncer_budget, plan_budgets
 from planner.model import Finding, Plan
 
 
@@ -14,11 +14,14 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def result_data(plan: Plan, findings: list[Finding]) -> dict[str, object]:
-    """``servers`` (name, usable, steady, peak, rollout_peak, headroom, verdict, ...), ``verdict``, ``findings``."""
+    """``servers`` (name, usable, steady, peak, rollout_peak, headroom, verdict, ...), ``pgbouncer`` (its client
+    budget, or null), ``verdict`` (the worst of them), ``findings``."""
     budgets = plan_budgets(plan)
+    bouncer = pgbouncer_budget(plan)
     return {
         "servers": [b.as_dict() for b in budgets],
-        "verdict": overall_verdict(budgets),
+        "pgbouncer": bouncer.as_dict() if bouncer else None,
+        "verdict": overall_verdict(budgets, bouncer),
         "findings": [f.as_dict() for f in findings],
     }
 
@@ -27,8 +30,9 @@ def dumps(data: object) -> str:
     return json.dumps(data, indent=2)
 
 
-def render_budget(budget: ServerBudget) -> list[str]:
-    return [f"{budget.name}: {budget.verdict.upper()}", *(f"  {line}" for line in budget.explanation)]
+def render_budget(budget: ServerBudget | PgBouncerBudget) -> list[str]:
+    name = budget.name if isinstance(budget, ServerBudget) else f"PgBouncer (in front of {budget.server})"
+    return [f"{name}: {budget.verdict.upper()}", *(f"  {line}" for line in budget.explanation)]
 
 
 def render_findings(findings: list[Finding]) -> list[str]:
@@ -46,9 +50,10 @@ def render_findings(findings: list[Finding]) -> list[str]:
 
 def render_result(plan: Plan, findings: list[Finding]) -> str:
     budgets = plan_budgets(plan)
+    bouncer = pgbouncer_budget(plan)
     lines: list[str] = []
-    for budget in budgets:
+    for budget in (*budgets, *([bouncer] if bouncer else [])):
         lines += render_budget(budget)
-    lines.append(f"verdict: {overall_verdict(budgets)}")
+    lines.append(f"verdict: {overall_verdict(budgets, bouncer)}")
     lines += render_findings(findings)
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from planner.budget import ServerBudget, plan_budgets
+from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets
 from planner.dsn import (
     check_url,
     parse_url,
@@ -17,6 +17,7 @@ from planner.dsn import (
     statement_caches_off,
 )
 from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
+from planner.queueing import OVERLOAD_ID
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 
@@ -258,23 +259,65 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
 
 
 def pgbouncer_clients(plan: Plan) -> list[Finding]:
-    """PgBouncer's max_client_conn below the client connections the fleet opens at rollout peak."""
+    """PgBouncer's own ceiling: max_client_conn below the client connections the fleet opens at rollout peak;
+    in session mode, fewer server connections than clients (each pins one for its life); in transaction
+    mode, fewer server connections than the fleet's traffic keeps busy (PgBouncer's queue grows)."""
+    budget = pgbouncer_budget(plan)
     bouncer = plan.pgbouncer
-    routed = [e for e in plan.engines if e.via_pgbouncer]
-    if not bouncer or not routed or any(e.unbounded for e in routed):
+    if budget is None or bouncer is None or budget.clients_rollout_peak is None:
         return []
+    routed = [e for e in plan.engines if e.via_pgbouncer]
     dep = plan.deployment
     processes = (dep.max_instances + dep.surge_instances) * dep.workers
-    clients = processes * sum(e.pool_size + e.max_overflow for e in routed)
-    if clients <= bouncer.max_client_conn:
-        return []
-    return [Finding(
-        "too-many-connections", "critical",
-        f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
-        f"> max_client_conn {bouncer.max_client_conn}",
-        f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
-        f"max_client_conn = {clients}", bouncer.server,
-    )]
+    clients, servers = budget.clients_rollout_peak, budget.server_connections
+    pool_text = f"default_pool_size {bouncer.default_pool_size} x pools {bouncer.pools} = {servers}"
+    server_budget = next(b for b in plan_budgets(plan) if b.name == bouncer.server)
+    room = server_budget.usable - ((server_budget.rollout_peak or 0) - server_budget.pgbouncer_connections)
+    """Server slots PgBouncer could have: the usable ones less what the engines connecting directly take."""
+
+    def larger_pool(connections: int) -> str:
+        size = math.ceil(connections / bouncer.pools)
+        if size * bouncer.pools <= room:
+            return f"default_pool_size = {size} ({bouncer.server} has room for {room})"
+        return f"not a larger default_pool_size: {bouncer.server} has room for {room}, not {connections}"
+
+    out = []
+    if clients > bouncer.max_client_conn:
+        out.append(Finding(
+            "too-many-connections", "critical",
+            f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
+            f"> max_client_conn {bouncer.max_client_conn}",
+            f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
+            f"max_client_conn = {clients}", bouncer.server,
+        ))
+    if bouncer.pool_mode == "session" and clients > servers:
+        out.append(Finding(
+            OVERLOAD_ID, "critical",
+            f"PgBouncer in session mode: {processes} rollout processes x {_per_engine(routed)} = {clients} client "
+            f"connections, each holding a server connection until it disconnects (idle pool connections too), "
+            f"but {pool_text}: the other {clients - servers} wait in PgBouncer and fail after query_wait_timeout "
+            f"(120 s by default)",
+            f"pool_mode = transaction (clients share the server connections between transactions; asyncpg then "
+            f"needs PgBouncer >= 1.21 with max_prepared_statements > 0, or its statement caches off); or "
+            f"{larger_pool(clients)}",
+            "pool_mode = transaction", bouncer.server,
+        ))
+    workload = plan.workload
+    if workload is not None and bouncer.pool_mode != "session":
+        rps = sum(workload.rps * e.traffic_share for e in routed)
+        busy = rps * workload.hold_ms / 1000.0
+        if busy >= servers:
+            needed = math.ceil(busy / 0.8 / bouncer.pools)
+            fix = larger_pool(needed * bouncer.pools)
+            out.append(Finding(
+                OVERLOAD_ID, "critical",
+                f"PgBouncer: {rps:g} req/s x {workload.hold_ms:g} ms held = {busy:.1f} server connections busy on "
+                f"average fleet-wide (at most: a transaction is no longer than the checkout), but {pool_text}: "
+                f"its queue grows until query_wait_timeout (120 s by default) fails the clients",
+                f"{fix}{' at utilisation 0.8' if fix.startswith('default') else ''}, or shorten the transactions",
+                f"default_pool_size = {needed}" if fix.startswith("default") else "", bouncer.server,
+            ))
+    return out
 
 
 def _per_engine(engines: list[Engine]) -> str:
