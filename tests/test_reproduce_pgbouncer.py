@@ -6,12 +6,14 @@ with the fix."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from uuid import uuid4
 
 import asyncpg
@@ -21,7 +23,8 @@ from pgcluster import RUN_AS, Cluster, free_port
 from reproduce_kit import app_engine
 from sqlalchemy import exc, text
 
-from planner.model import Engine, PgBouncer, Plan
+from planner.budget import pgbouncer_budget
+from planner.model import Deployment, Engine, PgBouncer, Plan
 from planner.rules.static import static_findings
 
 pytestmark = [pytest.mark.db, pytest.mark.pgbouncer]
@@ -36,37 +39,58 @@ def pgbouncer_version() -> str:
 
 
 @pytest.fixture(scope="module")
-def bouncer():
-    """(PgBouncer's port, its version) in transaction mode with 2 server connections, in front of a Cluster."""
+def cluster():
     require_binary(PGBOUNCER, "pgbouncer")
-    version = pgbouncer_version()
     with Cluster() as cluster:
-        folder = cluster.root / "pgbouncer"
-        folder.mkdir()
-        port = free_port()
-        extra = "max_prepared_statements = 0\n" if tuple(map(int, version.split("."))) >= (1, 21) else ""
-        (folder / "pgbouncer.ini").write_text(
-            f"[databases]\npostgres = host=127.0.0.1 port={cluster.port} dbname=postgres user=postgres\n\n"
-            f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-            f"auth_type = trust\nauth_file = {folder}/users.txt\npool_mode = transaction\ndefault_pool_size = 2\n"
-            f"logfile = {folder}/pgbouncer.log\npidfile = {folder}/pgbouncer.pid\n{extra}"
-        )
-        (folder / "users.txt").write_text('"postgres" ""\n')
-        command = [PGBOUNCER, str(folder / "pgbouncer.ini")]
-        if RUN_AS:  # PgBouncer refuses to run as root
-            import pwd
+        yield cluster
 
-            entry = pwd.getpwnam(RUN_AS)
-            for path in (folder, *folder.iterdir()):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-            command[1:1] = ["-u", RUN_AS]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
-            _wait_listening(port, process, folder)
-            yield port, version
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+
+@contextmanager
+def running_pgbouncer(cluster: Cluster, name: str, settings: str):
+    """A PgBouncer in front of ``cluster`` with ``settings`` (pgbouncer.ini lines); yields its port."""
+    folder = cluster.root / name
+    folder.mkdir()
+    port = free_port()
+    (folder / "pgbouncer.ini").write_text(
+        f"[databases]\npostgres = host=127.0.0.1 port={cluster.port} dbname=postgres user=postgres\n\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {folder}/users.txt\n{settings}"
+        f"logfile = {folder}/pgbouncer.log\npidfile = {folder}/pgbouncer.pid\n"
+    )
+    (folder / "users.txt").write_text('"postgres" ""\n')
+    command = [PGBOUNCER, str(folder / "pgbouncer.ini")]
+    if RUN_AS:  # PgBouncer refuses to run as root
+        import pwd
+
+        entry = pwd.getpwnam(RUN_AS)
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        command[1:1] = ["-u", RUN_AS]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_listening(port, process, folder)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bouncer(cluster):
+    """(PgBouncer's port, its version) in transaction mode with 2 server connections."""
+    version = pgbouncer_version()
+    extra = "max_prepared_statements = 0\n" if tuple(map(int, version.split("."))) >= (1, 21) else ""
+    with running_pgbouncer(cluster, "pgbouncer", f"pool_mode = transaction\ndefault_pool_size = 2\n{extra}") as port:
+        yield port, version
+
+
+@pytest.fixture(scope="module")
+def session_bouncer(cluster):
+    """(port, version) of a PgBouncer in session mode with 2 server connections, giving up on a waiting client
+    after 2 s (query_wait_timeout; 120 s by default)."""
+    settings = "pool_mode = session\ndefault_pool_size = 2\nquery_wait_timeout = 2\n"
+    with running_pgbouncer(cluster, "pgbouncer-session", settings) as port:
+        yield port, pgbouncer_version()
 
 
 def _wait_listening(port: int, process: subprocess.Popen, folder) -> None:
@@ -183,3 +207,49 @@ async def test_the_lessons_fix_alone_collides_across_worker_processes(bouncer):
     assert [f.id for f in static_findings(plan_for(url, version, 0))] == []
     workers = await asyncio.to_thread(run_workers, url, "full")
     assert [(w.returncode, w.stdout.strip()) for w in workers] == [(0, "2")] * 3, [w.stderr[-300:] for w in workers]
+
+
+async def test_session_mode_pins_a_server_connection_per_pooled_client_and_the_next_client_waits(session_bouncer):
+    """pool-overload for PgBouncer in session mode: a pool of 3 behind 2 server connections. Each pooled
+    connection keeps its server connection while idle in the pool, so any further client waits in PgBouncer
+    and fails after query_wait_timeout."""
+    port, version = session_bouncer
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    plan = Plan(engines=(Engine(pool_size=3, max_overflow=0, url=url, via_pgbouncer=True),),
+                deployment=Deployment(instances=1, workers=1, surge=0),
+                pgbouncer=PgBouncer(version=version, pool_mode="session", default_pool_size=2, host="127.0.0.1"))
+    assert (pgbouncer_budget(plan).clients_rollout_peak, pgbouncer_budget(plan).limit) == (3, 2)
+    assert pgbouncer_budget(plan).verdict == "unsafe"
+    (finding,) = [f for f in static_findings(plan) if f.id == "pool-overload"]
+    assert "the other 1 wait in PgBouncer" in finding.message
+
+    engine = app_engine(url, "shop", pool_size=3, max_overflow=0)
+    try:
+        held = [await engine.connect() for _ in range(2)]
+        try:
+            for conn in held:
+                assert (await conn.execute(QUERY, {"n": 1})).scalar() == 2
+        finally:
+            for conn in held:
+                await conn.close()  # back to the pool: idle, still connected to PgBouncer
+        assert engine.sync_engine.pool.checkedin() == 2
+        started = time.monotonic()
+        with pytest.raises(asyncpg.PostgresError, match="query_wait_timeout"):
+            other = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
+            try:
+                await other.execute("SELECT 1")
+            finally:
+                await other.close()
+        assert time.monotonic() - started >= 1.5  # it waited for a server connection, then gave up
+    finally:
+        await engine.dispose()
+
+    # the pool's connections closed, the server connections are free again
+    other = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
+    try:
+        assert await other.fetchval("SELECT 1") == 1
+    finally:
+        await other.close()
+    roomy = dataclasses.replace(plan, pgbouncer=dataclasses.replace(plan.pgbouncer, default_pool_size=3))
+    assert not [f for f in static_findings(roomy) if f.id == "pool-overload"]
+    assert pgbouncer_budget(roomy).verdict != "unsafe"
