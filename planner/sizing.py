@@ -327,6 +327,16 @@ def _attempt(
                     f"PgBouncer max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
                     f"rollout peak ({rollout_processes} processes x their pools)"
                 )
+            need = pgbouncer_pool_need(Plan(servers=servers, engines=engines, deployment=deployment,
+                                            workload=workload, pgbouncer=pgbouncer), requirement)
+            if need is not None and need[2].pool_size > pgbouncer.server_connections:
+                fleet_rps, busy, pool = need
+                result.fits = False
+                result.why.append(
+                    f"PgBouncer: {fleet_rps:g} req/s x {workload.hold_ms:g} ms = {busy:.1f} server connections busy "
+                    f"fleet-wide; its pool needs {pool.pool_size} for the p99 wait target, it has "
+                    f"{pgbouncer.server_connections} (default_pool_size x pools)"
+                )
             if pgbouncer.pool_mode == "session" and clients > pgbouncer.server_connections:
                 result.fits = False
                 result.why.append(
@@ -425,6 +435,19 @@ def _requirement_model(model: str, workload: Workload | None, headroom: float) -
     return partial(pool_requirement, hold=workload_hold(workload), target_p99_ms=workload.target_p99_wait_ms)
 
 
+def pgbouncer_pool_need(plan: Plan, requirement: RequirementModel | None = None):
+    """PgBouncer's server pool serves the whole fleet's transactions, like one pool for all of it:
+    ``(req/s through it, busy connections, the pool the model sizes for it)``. None without PgBouncer, an
+    engine through it or a workload, and in session mode (there the clients, not the traffic, decide)."""
+    bouncer, workload = plan.pgbouncer, plan.workload
+    routed = [e for e in plan.engines if e.via_pgbouncer]
+    if bouncer is None or workload is None or not routed or bouncer.pool_mode == "session" or workload.hold_ms <= 0:
+        return None
+    fleet_rps = sum(workload.rps * e.traffic_share for e in routed)  # a request may use each routed engine
+    requirement = requirement or _requirement_model("queueing", workload, DEFAULT_HEADROOM)
+    return fleet_rps, fleet_rps * workload.hold_ms / 1000.0, requirement(fleet_rps, workload.hold_ms)
+
+
 def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
     """``recommend`` for the servers, engines, deployment, workload and PgBouncer of an existing plan."""
     return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncer,
@@ -443,13 +466,18 @@ def _recommend(template: Plan, margin: float, model: RequirementModel, *, altern
         plan = dataclasses.replace(template, engines=tuple(attempt.engines))
         budgets = plan_budgets(plan)
         rollout = "; ".join(f"{b.name} {b.rollout_peak} of {b.usable} usable ({b.verdict})" for b in budgets)
+        bouncer = pgbouncer_budget(plan)
+        if bouncer is not None:
+            rollout += (f"; PgBouncer {bouncer.clients_rollout_peak} clients of {bouncer.limit} "
+                        f"({'max_client_conn' if bouncer.limit == bouncer.max_client_conn else 'server connections'}, "
+                        f"{bouncer.verdict})")
         reasons = [
             *attempt.reasons,
             f"workers {dep.workers}: as deployed; rollout peak {rollout}",
         ]
         for advice in attempt.advice:
             reasons += [f"{advice.name}: {r}" for r in advice.reasons]
-        assert overall_verdict(budgets, pgbouncer_budget(plan)) != "unsafe", budgets  # the sizing's own invariant
+        assert overall_verdict(budgets, bouncer) != "unsafe", budgets  # the sizing's own invariant
         return Recommendation(True, plan, tuple(attempt.advice), dep.workers, tuple(reasons))
     alts = _alternatives(template, attempt, margin, model) if alternatives else ()
     return Recommendation(False, None, (), dep.workers, tuple(attempt.reasons), tuple(attempt.why), alts)
@@ -479,13 +507,18 @@ def _alternatives(template: Plan, failed: _Attempt, margin: float, model: Requir
 
 def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: float,
                                     model: RequirementModel) -> list[Alternative]:
-    """When the plan's own PgBouncer is what does not fit: a max_client_conn that takes the fleet's clients
-    (they are cheap), and in session mode a default_pool_size that gives each a server connection, if the
-    server has room for it (else transaction mode, where the clients share them)."""
+    """When the plan's own PgBouncer is what does not fit, the pgbouncer.ini changes that make it fit:
+    a max_client_conn that takes the fleet's clients (they are cheap); in transaction mode a default_pool_size
+    for the fleet's traffic; in session mode one server connection per client if the server has room for
+    them, else transaction mode (where the clients share them, sized for the traffic)."""
     bouncer = template.pgbouncer
     if bouncer is None or not any(w.startswith("PgBouncer") for w in failed.why):
         return []
-    roomy = dataclasses.replace(bouncer, max_client_conn=10_000_000, pool_mode="transaction")
+    need = pgbouncer_pool_need(dataclasses.replace(template, pgbouncer=dataclasses.replace(
+        bouncer, pool_mode="transaction")), model)
+    traffic_pool = math.ceil(need[2].pool_size / bouncer.pools) if need else 0
+    roomy = dataclasses.replace(bouncer, max_client_conn=10_000_000, pool_mode="transaction",
+                                default_pool_size=max(bouncer.default_pool_size, traffic_pool))
     sized = _run(dataclasses.replace(template, pgbouncer=roomy), margin, model)
     if not sized.fits:
         return []  # something else does not fit either
@@ -494,7 +527,8 @@ def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: fl
     clients = rollout_processes * sum(e.pool_size + e.max_overflow for e in sized.engines if e.via_pgbouncer)
     changes = [f"max_client_conn {bouncer.max_client_conn} -> {clients}"] if clients > bouncer.max_client_conn else []
     fixed = dataclasses.replace(bouncer, max_client_conn=max(bouncer.max_client_conn, clients))
-    if bouncer.pool_mode == "session" and clients > bouncer.server_connections:
+    transaction = bouncer.pool_mode != "session"
+    if not transaction and clients > bouncer.server_connections:
         pool = math.ceil(clients / bouncer.pools)
         trial = dataclasses.replace(template, pgbouncer=dataclasses.replace(fixed, default_pool_size=pool))
         if _run(trial, margin, model).fits:
@@ -504,7 +538,11 @@ def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: fl
         else:
             changes.append(f"pool_mode session -> transaction ({clients} clients cannot each pin one of "
                            f"{template.server(bouncer.server).max_connections} server slots)")
-            fixed = dataclasses.replace(fixed, pool_mode="transaction")
+            fixed, transaction = dataclasses.replace(fixed, pool_mode="transaction"), True
+    if transaction and traffic_pool > fixed.default_pool_size:
+        changes.append(f"default_pool_size {fixed.default_pool_size} -> {traffic_pool} ({need[0]:g} req/s x "
+                       f"{template.workload.hold_ms:g} ms = {need[1]:.1f} busy fleet-wide)")
+        fixed = dataclasses.replace(fixed, default_pool_size=traffic_pool)
     rec = _recommend(dataclasses.replace(template, pgbouncer=fixed), margin, model, alternatives=False)
     if not (changes and rec.fits and rec.plan):
         return []

@@ -263,11 +263,17 @@ def test_transaction_mode_pool_overloaded_by_the_fleets_traffic():
     plan = _pooled("transaction", rps=1000.0, default_pool_size=40, max_client_conn=500)  # 1000 x 50 ms = 50 busy
     [finding] = [f for f in static_findings(plan) if f.id == "pool-overload"]
     assert "1000 req/s x 50 ms held = 50.0 server connections busy" in finding.message
-    assert finding.fix.startswith("default_pool_size = 63 (primary has room for 97) at utilisation 0.8")
-    assert finding.snippet == "default_pool_size = 63"
+    assert finding.severity == "critical" and "its queue grows until query_wait_timeout" in finding.message
+    # the queueing model's pool for the fleet (50 busy, exponential holds, p99 wait <= 10 ms), as recommend sizes it
+    assert finding.fix.startswith("default_pool_size = 61 (primary has room for 97), sized by the queueing model")
+    assert finding.snippet == "default_pool_size = 61"
     bigger = dataclasses.replace(plan, workload=Workload(rps=3000.0, hold_ms=50))  # 150 busy: no room on primary
     [finding] = [f for f in static_findings(bigger) if f.id == "pool-overload"]
-    assert finding.fix.startswith("not a larger default_pool_size: primary has room for 97, not 188")
+    assert finding.fix.startswith("not a larger default_pool_size: primary has room for 97, not 165")
     assert finding.snippet == ""
+    near = _pooled("transaction", rps=700.0, default_pool_size=40, max_client_conn=500)  # 35 busy of 40
+    [finding] = [f for f in static_findings(near) if f.id == "pool-overload"]
+    assert finding.severity == "warning"
+    assert finding.message.endswith("clients wait in its queue beyond the p99 target (10 ms), which needs 45")
     assert not [f for f in static_findings(_pooled("transaction", rps=500.0, default_pool_size=40,
                                                    max_client_conn=500)) if f.id == "pool-overload"]  # 25 busy

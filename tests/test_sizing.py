@@ -12,6 +12,7 @@ from planner_strategies import deployments, servers, workloads
 from planner.budget import plan_budgets, plan_verdict
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 from planner.queueing import HoldTime, predict_wait
+from planner.rules import static_findings
 from planner.sizing import (
     EngineAdvice,
     PoolRequirement,
@@ -290,3 +291,19 @@ def test_a_recommended_plan_through_pgbouncer_is_never_unsafe(instances, workers
     rec = recommend_for_plan(plan)
     for candidate in ([rec.plan] if rec.fits else [a.plan for a in rec.alternatives]):
         assert plan_verdict(candidate) != "unsafe"
+        assert not [f for f in static_findings(candidate) if f.id == "pool-overload"], candidate
+
+
+def test_a_pgbouncer_pool_too_small_for_the_fleets_traffic_does_not_fit():
+    plan = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=5, workers=4, surge=0),
+                workload=Workload(rps=1000, hold_ms=50),
+                pgbouncer=PgBouncer(default_pool_size=40, max_client_conn=2000))
+    rec = recommend_for_plan(plan)
+    assert not rec.fits
+    assert rec.why == ("PgBouncer: 1000 req/s x 50 ms = 50.0 server connections busy fleet-wide; its pool needs 61 "
+                       "for the p99 wait target, it has 40 (default_pool_size x pools)",)
+    [alternative] = [a for a in rec.alternatives if a.change == "pgbouncer-settings"]
+    assert alternative.summary == ("in pgbouncer.ini: default_pool_size 40 -> 61 (1000 req/s x 50 ms = 50.0 busy "
+                                   "fleet-wide)")
+    fixed = recommend_for_plan(alternative.plan)
+    assert fixed.fits and not [f for f in static_findings(fixed.plan) if f.id == "pool-overload"]

@@ -302,21 +302,25 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
             f"{larger_pool(clients)}",
             "pool_mode = transaction", bouncer.server,
         ))
-    workload = plan.workload
-    if workload is not None and bouncer.pool_mode != "session":
-        rps = sum(workload.rps * e.traffic_share for e in routed)
-        busy = rps * workload.hold_ms / 1000.0
-        if busy >= servers:
-            needed = math.ceil(busy / 0.8 / bouncer.pools)
-            fix = larger_pool(needed * bouncer.pools)
-            out.append(Finding(
-                OVERLOAD_ID, "critical",
-                f"PgBouncer: {rps:g} req/s x {workload.hold_ms:g} ms held = {busy:.1f} server connections busy on "
-                f"average fleet-wide (at most: a transaction is no longer than the checkout), but {pool_text}: "
-                f"its queue grows until query_wait_timeout (120 s by default) fails the clients",
-                f"{fix}{' at utilisation 0.8' if fix.startswith('default') else ''}, or shorten the transactions",
-                f"default_pool_size = {needed}" if fix.startswith("default") else "", bouncer.server,
-            ))
+    from planner.sizing import pgbouncer_pool_need  # lazy: sizing is the heavier module
+
+    need = pgbouncer_pool_need(plan)
+    if need is not None and need[2].pool_size > servers:
+        fleet_rps, busy, pool = need
+        overloaded = busy >= servers
+        fix = larger_pool(pool.pool_size)
+        out.append(Finding(
+            OVERLOAD_ID, "critical" if overloaded else "warning",
+            f"PgBouncer: {fleet_rps:g} req/s x {plan.workload.hold_ms:g} ms held = {busy:.1f} server connections "
+            f"busy on average fleet-wide (at most: a transaction is no longer than the checkout), but {pool_text}: "
+            + ("its queue grows until query_wait_timeout (120 s by default) fails the clients" if overloaded else
+               f"clients wait in its queue beyond the p99 target ({plan.workload.target_p99_wait_ms:g} ms), "
+               f"which needs {pool.pool_size}"),
+            f"{fix}{', sized by the queueing model for the whole fleet' if fix.startswith('default') else ''}, or "
+            f"shorten the transactions",
+            f"default_pool_size = {math.ceil(pool.pool_size / bouncer.pools)}" if fix.startswith("default") else "",
+            bouncer.server,
+        ))
     return out
 
 
