@@ -18,12 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from planner.budget import plan_budgets
 from planner.config import load_plan
 from planner.export import FORMATS, export
-from planner.model import Deployment, Server, Workload
+from planner.model import Deployment, Engine, PgBouncer, Plan, Server, Workload
 from planner.queueing import requirement
 from planner.rules import static_findings
 from planner.sizing import recommend, recommend_for_plan
 
 PLAN = load_plan(Path(__file__).resolve().parent.parent / "examples" / "plan.toml")
+BOUNCED = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=5, workers=4),
+               workload=Workload(rps=1000, hold_ms=20), pgbouncer=PgBouncer(default_pool_size=40, max_client_conn=2000))
 
 
 def cold(fn):
@@ -55,6 +57,10 @@ def main() -> None:
         "recommend_for_plan (fits), cold": cold(lambda: recommend_for_plan(PLAN)),
         "recommend, constant holds, cold (simulation)": cold(lambda: recommend(
             Server(), Deployment(instances=2, workers=4), Workload(rps=400, hold_ms=20, hold_dist="const"))),
+        "recommend, measured (lognormal) holds, cold (simulation)": cold(lambda: recommend(
+            Server(), Deployment(instances=2, workers=4),
+            Workload(rps=400, hold_ms=20, hold_p50_ms=12, hold_p95_ms=60, hold_p99_ms=120))),
+        "recommend through PgBouncer (fleet pool sized too), cold": cold(lambda: recommend_for_plan(BOUNCED)),
         "recommend, nothing fits (+ 3 alternatives), cold": cold(lambda: recommend(
             Server(), Deployment(instances=10, workers=4), Workload(rps=2000, hold_ms=20))),
         "recommend, nothing fits, 64 workers (fewer-workers search), cold": cold(lambda: recommend(

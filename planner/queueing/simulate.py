@@ -56,6 +56,66 @@ def simulate(
     seed: int = 1,
     warmup_fraction: float = 0.1,
 ) -> SimResult:
+    if max_overflow == 0 and handoff_ms == 0:
+        return _fixed_pool(rate_per_s, hold, pool_size, pool_timeout_s, arrivals, seed, warmup_fraction)
+    return _events(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms, handoff_ms, arrivals, seed,
+                   warmup_fraction)
+
+
+def _fixed_pool(rate_per_s: float, hold: HoldTime, pool_size: int, pool_timeout_s: float, arrivals: int, seed: int,
+                warmup_fraction: float) -> SimResult:
+    """The pool without overflow or hand-off delay is a first-come-first-served queue with ``pool_size``
+    servers and reneging at ``pool_timeout``: each checkout starts when the earliest of the connections is
+    free (Kiefer-Wolfowitz), so one heap of free times replaces the event queue, about 4x faster. Arrivals
+    and holds are drawn in the same order as ``_events`` draws them when a hold is drawn at checkout, so
+    constant holds give the very same waits."""
+    rng = random.Random(seed)
+    draw_hold = hold.sampler(rng)
+    draw_gap = rng.expovariate
+    mean_gap = 1000.0 / rate_per_s
+    timeout_ms = pool_timeout_s * 1000.0
+    skip = int(arrivals * warmup_fraction)
+    free = [0.0] * pool_size  # when each connection is next free (a heap); warm: all idle at the start
+    waits: list[float] = []
+    timeouts = 0
+    busy_ms = 0.0
+    now = start = draw_gap(1.0) * mean_gap
+    for count in range(arrivals):
+        if count == skip:
+            start = now
+        earliest = free[0]
+        if earliest <= now:
+            held = draw_hold()
+            heapq.heapreplace(free, now + held)
+            wait = 0.0
+        elif earliest - now > timeout_ms:
+            held, wait = 0.0, timeout_ms  # gives up; the connections stay as they were
+            timeouts += count >= skip
+        else:
+            held = draw_hold()
+            heapq.heapreplace(free, earliest + held)
+            wait = earliest - now
+        if count >= skip:
+            waits.append(wait)
+            busy_ms += held
+        now += draw_gap(1.0) * mean_gap
+    span = max(now - start, 1e-9)
+    busy_ms -= sum(max(t - now, 0.0) for t in free)  # what the last checkouts hold after the window closes
+    return SimResult(
+        waits_ms=tuple(sorted(waits)),
+        timeouts=timeouts,
+        arrivals=arrivals - skip,
+        open_mean=float(pool_size),
+        open_p99=pool_size,
+        open_max=pool_size,
+        connects_per_s=0.0,
+        busy_mean=max(busy_ms, 0.0) / span,
+    )
+
+
+def _events(rate_per_s: float, hold: HoldTime, pool_size: int, max_overflow: int, pool_timeout_s: float,
+            connect_ms: float, handoff_ms: float, arrivals: int, seed: int, warmup_fraction: float) -> SimResult:
+    """The general case, event by event: overflow connections opened and closed, hand-off delays, robbing."""
     rng = random.Random(seed)
     draw_hold = hold.sampler(rng)
     ceiling = pool_size + max_overflow
