@@ -327,10 +327,10 @@ def _attempt(
                     f"PgBouncer max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
                     f"rollout peak ({rollout_processes} processes x their pools)"
                 )
-            need = pgbouncer_pool_need(Plan(servers=servers, engines=engines, deployment=deployment,
-                                            workload=workload, pgbouncer=pgbouncer), requirement)
-            if need is not None and need[2].pool_size > pgbouncer.server_connections:
-                fleet_rps, busy, pool = need
+            fleet = pgbouncer_pool_need(Plan(servers=servers, engines=engines, deployment=deployment,
+                                             workload=workload, pgbouncer=pgbouncer), requirement)
+            if fleet is not None and fleet[2].pool_size > pgbouncer.server_connections:
+                fleet_rps, busy, pool = fleet
                 result.fits = False
                 result.why.append(
                     f"PgBouncer: {fleet_rps:g} req/s x {workload.hold_ms:g} ms = {busy:.1f} server connections busy "
