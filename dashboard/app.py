@@ -98,6 +98,10 @@ def apply_recommendation(rec) -> None:
     apply_inputs(state.apply_recommendation(state.inputs_from(st.session_state), rec))
 
 
+def apply_alternative(alternative) -> None:
+    apply_inputs(state.apply_alternative(state.inputs_from(st.session_state), alternative))
+
+
 def use_live_limits(settings) -> None:
     apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
     st.session_state["prefilled"] = True
@@ -224,6 +228,9 @@ else:
             if rec.fits:
                 st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
                           args=(rec,))
+            for alternative in rec.alternatives:
+                st.button(f"Apply: {alternative.summary}", key=f"apply_{alternative.change}",
+                          on_click=apply_alternative, args=(alternative,))
     st.subheader("Connection budget")
     st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch", key="budget_chart")
 

@@ -562,6 +562,23 @@ def apply_recommendation(inputs: Inputs, rec) -> Inputs:
     return replace(inputs, **changes)
 
 
+def apply_alternative(inputs: Inputs, alternative) -> Inputs:
+    """The sidebar values of one of the smallest changes that fit (``planner.sizing.Alternative``): its worker
+    count, server limits, PgBouncer and the pools recommended under it."""
+    plan = alternative.plan
+    changes: dict[str, object] = {"workers": plan.deployment.workers}
+    for server in plan.servers:
+        changes["max_connections" if server.name == PRIMARY else f"{REPLICA}_max_connections"] = server.max_connections
+    for engine in plan.engines:
+        prefix = "" if engine.name == PRIMARY else f"{REPLICA}_"
+        changes.update({f"{prefix}pool_size": engine.pool_size, f"{prefix}max_overflow": engine.max_overflow})
+        if not prefix:
+            changes.update(pool_timeout=float(engine.pool_timeout), pool_recycle=float(engine.pool_recycle),
+                           pool_pre_ping=engine.pool_pre_ping)
+    changes.update(_pgbouncer_inputs(plan) or {"pgbouncer": False})
+    return replace(inputs, **changes)
+
+
 def recommendation_summary(rec) -> str:
     """One line: the recommended numbers, or that nothing fits."""
     if not rec.fits:

@@ -333,3 +333,30 @@ def test_a_plan_with_pgbouncer_comes_back_as_the_same_inputs():
     newer = dataclasses.replace(plan, pgbouncer=dataclasses.replace(plan.pgbouncer, version="1.30.1"))
     assert (state.inputs_from_plan(old).pgbouncer_version, state.inputs_from_plan(newer).pgbouncer_version) == (
         "1.18", "1.25")
+
+
+@db
+def test_an_alternative_applies_when_nothing_fits(app):
+    for key, value in {"instances": 10, "workers": 4, "rps": 2000.0, "hold_ms": 20.0}.items():
+        app.number_input(key=key).set_value(value).run()
+    (rec,) = [e for e in app.expander if e.label.startswith("Recommended:")]
+    assert rec.label.startswith("Recommended: Nothing fits as deployed")
+    labels = {b.key: b.label for b in app.button if b.key and b.key.startswith("apply_")}
+    assert set(labels) == {"apply_pgbouncer", "apply_max-connections"}
+    app.button(key="apply_pgbouncer").click().run()
+    assert not app.exception
+    inputs = session_inputs(app)
+    assert inputs.pgbouncer and inputs.pgbouncer_pool_mode == "transaction" and inputs.instances == 10
+    assert verdict(app).startswith(("**SAFE**", "**TIGHT**"))
+    assert state.evaluate(state.build_plan(inputs)).verdict in ("safe", "tight")
+
+
+def test_applying_the_max_connections_alternative_sets_the_servers_limit():
+    inputs = state.Inputs(instances=10, workers=4, rps=2000.0, hold_ms=20.0)
+    rec = state.recommendation(state.build_plan(inputs))
+    (alternative,) = [a for a in rec.alternatives if a.change == "max-connections"]
+    applied = state.apply_alternative(inputs, alternative)
+    assert applied.max_connections == alternative.plan.servers[0].max_connections > inputs.max_connections
+    assert not applied.pgbouncer
+    view = state.evaluate(state.build_plan(applied))
+    assert view.verdict in ("safe", "tight") and state.recommendation(view.plan).fits
