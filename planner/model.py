@@ -348,6 +348,10 @@ class Plan:
                 raise InputError(f"engine {engine.name}.via_pgbouncer", "the plan declares no [pgbouncer]")
         if self.pgbouncer is not None and self.pgbouncer.server not in names:
             raise InputError("pgbouncer.server", f"names no server; known: {', '.join(names)}")
+        for engine in engines:
+            if engine.via_pgbouncer and engine.server != self.pgbouncer.server:
+                raise InputError(f"engine {engine.name}.via_pgbouncer", f"PgBouncer is in front of server "
+                                 f"{self.pgbouncer.server}, but the engine connects to {engine.server}")
         if self.lb_idle_timeout_s is not None:
             _float("lb_idle_timeout_s", self.lb_idle_timeout_s, 0.001)
 

@@ -121,6 +121,9 @@ def test_unknown_flag_is_a_usage_error():
      "pgbouncer, servers, workload"),
     ("[[servers]\n", "config: not valid TOML: Expected ']]' at the end of an array declaration (at line 1, column 10)"),
     ('[[engines]]\nserver = "nowhere"', "engine primary.server: names no server; known: primary"),
+    ('[[servers]]\nname = "primary"\n[[servers]]\nname = "replica"\n[[engines]]\nserver = "replica"\n'
+     'via_pgbouncer = true\n[pgbouncer]\nserver = "primary"',
+     "engine primary.via_pgbouncer: PgBouncer is in front of server primary, but the engine connects to replica"),
     ("[[engines]]\npool_size = 101", "engines[0].pool_size: engine primary: pool_size 101 is larger than "
      "max_connections 100 of server primary: one process alone could never open it"),
 ])
