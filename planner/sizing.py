@@ -572,16 +572,14 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     server = failing[0]
     allowed = failed.allowed[server.name]
     wl = template.workload
-    if wl is not None:  # PgBouncer's pool serves the whole fleet's traffic: size it by the same model
-        fleet_rps = wl.rps * max(e.traffic_share for e in template.engines if e.server == server.name)
-        busy = fleet_rps * wl.hold_ms / 1000.0
-        pool = model(fleet_rps, wl.hold_ms).pool_size
-    else:
-        pool = DEFAULT_PGBOUNCER_POOL
-    if pool > allowed or pool < 1:
-        return []  # the server cannot hold the connections the fleet's traffic keeps busy, PgBouncer or not
     engines = tuple(dataclasses.replace(e, via_pgbouncer=True) if e.server == server.name else e
                     for e in template.engines)
+    # PgBouncer's pool serves the whole fleet's traffic: sized by the same model, as the sizing then checks it
+    fleet = pgbouncer_pool_need(dataclasses.replace(template, engines=engines, pgbouncer=PgBouncer(
+        server=server.name, pool_mode="transaction")), model)
+    pool = fleet[2].pool_size if fleet else DEFAULT_PGBOUNCER_POOL
+    if pool > allowed or pool < 1:
+        return []  # the server cannot hold the connections the fleet's traffic keeps busy, PgBouncer or not
     dep = template.deployment
     rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
     per_process = sum(
@@ -595,8 +593,8 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     rec = _recommend(trial, margin, model, alternatives=False)
     if not (rec.fits and rec.plan):
         return []
-    sizing = (f"{fleet_rps:g} req/s x {wl.hold_ms:g} ms = {busy:.1f} busy connections fleet-wide, sized like "
-              f"one pool for all of it" if wl else "PgBouncer's default")
+    sizing = (f"{fleet[0]:g} req/s x {wl.hold_ms:g} ms = {fleet[1]:.1f} busy connections fleet-wide, sized like "
+              f"one pool for all of it" if fleet else "PgBouncer's default")
     return [Alternative(
         "pgbouncer",
         f"put PgBouncer (>= 1.24, transaction mode) in front of {server.name} with default_pool_size {pool} "

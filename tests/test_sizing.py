@@ -307,3 +307,15 @@ def test_a_pgbouncer_pool_too_small_for_the_fleets_traffic_does_not_fit():
                                    "fleet-wide)")
     fixed = recommend_for_plan(alternative.plan)
     assert fixed.fits and not [f for f in static_findings(fixed.plan) if f.id == "pool-overload"]
+
+
+def test_the_pgbouncer_alternative_sizes_its_pool_as_the_sizing_then_checks_it():
+    """Two engines on one server, each used by every request: PgBouncer's pool carries both engines' traffic
+    (2 x 1000 req/s x 20 ms = 40 busy); sized for one engine only, the alternative would not fit its own check."""
+    plan = Plan(servers=(Server(max_connections=200),),
+                engines=(Engine(name="primary"), Engine(name="replica", server="primary")),
+                deployment=Deployment(instances=10, workers=4), workload=Workload(rps=1000, hold_ms=20))
+    rec = recommend_for_plan(plan)
+    [alternative] = [a for a in rec.alternatives if a.change == "pgbouncer"]
+    assert "default_pool_size 47 (2000 req/s x 20 ms = 40.0 busy connections fleet-wide" in alternative.summary
+    assert recommend_for_plan(alternative.plan).fits and plan_verdict(alternative.plan) != "unsafe"
