@@ -125,7 +125,7 @@ class Demo:
     # -- workers ------------------------------------------------------------------------------------------
     def _worker_configs(self) -> list[WorkerConfig]:
         engine = self.plan.engines[0]
-        workers = self.plan.deployment.instances * self.plan.deployment.workers
+        workers = self.plan.deployment.processes
         workload = self.plan.workload or Workload(rps=40, hold_ms=25)
         base = engine.application_name or "demo-api"
         return [

@@ -89,8 +89,8 @@ def server_budget(plan: Plan, server: Server) -> ServerBudget:
     routed = tuple(e for e in plan.engines_on(server.name) if e.via_pgbouncer)
     bouncer = plan.pgbouncer.server_connections if (plan.pgbouncer and routed) else 0
 
-    processes = dep.instances * dep.workers
-    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    processes = dep.processes
+    rollout_processes = dep.rollout_processes
     per_steady = sum(e.pool_size for e in direct)
     unbounded = any(e.unbounded for e in direct)
     per_peak = None if unbounded else sum(e.pool_size + e.max_overflow for e in direct)
@@ -213,8 +213,8 @@ def pgbouncer_budget(plan: Plan) -> PgBouncerBudget | None:
     if bouncer is None or not routed:
         return None
     dep = plan.deployment
-    processes = dep.instances * dep.workers
-    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    processes = dep.processes
+    rollout_processes = dep.rollout_processes
     per_steady = sum(e.pool_size for e in routed)
     per_peak = None if any(e.unbounded for e in routed) else sum(e.pool_size + e.max_overflow for e in routed)
     peak = None if per_peak is None else processes * per_peak

@@ -204,7 +204,7 @@ def pgbouncer_ini(plan: Plan) -> str:
         raise InputError("format", "pgbouncer needs a [pgbouncer] section in the plan (--config FILE)")
     routed = [e for e in plan.engines if e.via_pgbouncer]
     dep = plan.deployment
-    processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    processes = dep.rollout_processes
     clients = processes * sum(e.ceiling or 0 for e in routed)
     database = next((parse_url(e.url).database for e in routed if e.url and parse_url(e.url).database), "app")
     mps = bouncer.effective_max_prepared_statements

@@ -188,6 +188,16 @@ class Deployment:
         return self.autoscale_max or self.instances
 
     @property
+    def processes(self) -> int:
+        """Worker processes in steady state: instances x workers."""
+        return self.instances * self.workers
+
+    @property
+    def rollout_processes(self) -> int:
+        """Worker processes while a rolling deploy overlaps old and new instances, at the autoscaling maximum."""
+        return (self.max_instances + self.surge_instances) * self.workers
+
+    @property
     def surge_instances(self) -> int:
         """Extra instances during a rollout at max_instances (a percent is rounded up, like maxSurge)."""
         surge = self.surge
@@ -256,7 +266,7 @@ class Workload:
 
     def per_worker_rps(self, deployment: Deployment) -> float:
         """Arrival rate at one worker process when the fleet runs ``instances x workers`` processes."""
-        return self.rps / (deployment.instances * deployment.workers)
+        return self.rps / deployment.processes
 
     def engine_rps(self, deployment: Deployment, engine: Engine) -> float:
         """Checkouts per second from one worker's pool of ``engine``: its ``traffic_share`` of the worker's rate."""

@@ -238,7 +238,7 @@ def _attempt(
     requirement: RequirementModel,
 ) -> _Attempt:
     by_name = {s.name: s for s in servers}
-    rollout_processes = (deployment.max_instances + deployment.surge_instances) * deployment.workers
+    rollout_processes = deployment.rollout_processes
     per_worker_rps = workload.per_worker_rps(deployment) if workload else 0.0
     result = _Attempt(True, [], [], [], [], {}, {})
     sized: dict[str, tuple[int, int, list[str]]] = {}
@@ -523,7 +523,7 @@ def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: fl
     if not sized.fits:
         return []  # something else does not fit either
     dep = template.deployment
-    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    rollout_processes = dep.rollout_processes
     clients = rollout_processes * sum(e.pool_size + e.max_overflow for e in sized.engines if e.via_pgbouncer)
     changes = [f"max_client_conn {bouncer.max_client_conn} -> {clients}"] if clients > bouncer.max_client_conn else []
     fixed = dataclasses.replace(bouncer, max_client_conn=max(bouncer.max_client_conn, clients))
@@ -555,7 +555,7 @@ def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:
     wl, dep = plan.workload, plan.deployment
     if wl is None:
         return False
-    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    rollout_processes = dep.rollout_processes
     for server, allowed in failed.allowed.items():
         least = sum(math.floor(wl.engine_rps(dep, e) * wl.hold_ms / 1000.0) + 1
                     for e in plan.engines if e.server == server and not e.via_pgbouncer)
@@ -581,7 +581,7 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     if pool > allowed or pool < 1:
         return []  # the server cannot hold the connections the fleet's traffic keeps busy, PgBouncer or not
     dep = template.deployment
-    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    rollout_processes = dep.rollout_processes
     per_process = sum(
         (p + math.ceil(p * BURST_FRACTION)) if wl else p + DEFAULT_MAX_OVERFLOW
         for p in (model(wl.engine_rps(dep, e), wl.hold_ms).pool_size if wl else DEFAULT_POOL_SIZE
@@ -606,7 +606,7 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
 
 def _max_connections_alternative(template: Plan, failed: _Attempt, margin: float, model: RequirementModel):
     dep = template.deployment
-    rollout_processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    rollout_processes = dep.rollout_processes
     servers = list(template.servers)
     changed = []
     for i, server in enumerate(servers):

@@ -268,7 +268,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
         return []
     routed = [e for e in plan.engines if e.via_pgbouncer]
     dep = plan.deployment
-    processes = (dep.max_instances + dep.surge_instances) * dep.workers
+    processes = dep.rollout_processes
     clients, servers = budget.clients_rollout_peak, budget.server_connections
     pool_text = f"default_pool_size {bouncer.default_pool_size} x pools {bouncer.pools} = {servers}"
     server_budget = next(b for b in plan_budgets(plan) if b.name == bouncer.server)
