@@ -327,8 +327,7 @@ def _attempt(
                     f"PgBouncer max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
                     f"rollout peak ({rollout_processes} processes x their pools)"
                 )
-            fleet = pgbouncer_pool_need(Plan(servers=servers, engines=engines, deployment=deployment,
-                                             workload=workload, pgbouncer=pgbouncer), requirement)
+            fleet = pgbouncer_pool_need(pgbouncer, engines, workload, requirement)
             if fleet is not None and fleet[2].pool_size > pgbouncer.server_connections:
                 fleet_rps, busy, pool = fleet
                 result.fits = False
@@ -435,12 +434,12 @@ def _requirement_model(model: str, workload: Workload | None, headroom: float) -
     return partial(pool_requirement, hold=workload_hold(workload), target_p99_ms=workload.target_p99_wait_ms)
 
 
-def pgbouncer_pool_need(plan: Plan, requirement: RequirementModel | None = None):
+def pgbouncer_pool_need(bouncer: PgBouncer | None, engines: Sequence[Engine], workload: Workload | None,
+                        requirement: RequirementModel | None = None):
     """PgBouncer's server pool serves the whole fleet's transactions, like one pool for all of it:
     ``(req/s through it, busy connections, the pool the model sizes for it)``. None without PgBouncer, an
     engine through it or a workload, and in session mode (there the clients, not the traffic, decide)."""
-    bouncer, workload = plan.pgbouncer, plan.workload
-    routed = [e for e in plan.engines if e.via_pgbouncer]
+    routed = [e for e in engines if e.via_pgbouncer]
     if bouncer is None or workload is None or not routed or bouncer.pool_mode == "session" or workload.hold_ms <= 0:
         return None
     fleet_rps = sum(workload.rps * e.traffic_share for e in routed)  # a request may use each routed engine
@@ -514,17 +513,16 @@ def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: fl
     bouncer = template.pgbouncer
     if bouncer is None or not any(w.startswith("PgBouncer") for w in failed.why):
         return []
-    need = pgbouncer_pool_need(dataclasses.replace(template, pgbouncer=dataclasses.replace(
-        bouncer, pool_mode="transaction")), model)
+    need = pgbouncer_pool_need(dataclasses.replace(bouncer, pool_mode="transaction"), template.engines,
+                               template.workload, model)
     traffic_pool = math.ceil(need[2].pool_size / bouncer.pools) if need else 0
     roomy = dataclasses.replace(bouncer, max_client_conn=10_000_000, pool_mode="transaction",
                                 default_pool_size=max(bouncer.default_pool_size, traffic_pool))
     sized = _run(dataclasses.replace(template, pgbouncer=roomy), margin, model)
     if not sized.fits:
         return []  # something else does not fit either
-    dep = template.deployment
-    rollout_processes = dep.rollout_processes
-    clients = rollout_processes * sum(e.pool_size + e.max_overflow for e in sized.engines if e.via_pgbouncer)
+    clients = pgbouncer_budget(dataclasses.replace(template, engines=tuple(sized.engines),
+                                                   pgbouncer=roomy)).clients_rollout_peak
     changes = [f"max_client_conn {bouncer.max_client_conn} -> {clients}"] if clients > bouncer.max_client_conn else []
     fixed = dataclasses.replace(bouncer, max_client_conn=max(bouncer.max_client_conn, clients))
     transaction = bouncer.pool_mode != "session"
@@ -575,8 +573,7 @@ def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, mode
     engines = tuple(dataclasses.replace(e, via_pgbouncer=True) if e.server == server.name else e
                     for e in template.engines)
     # PgBouncer's pool serves the whole fleet's traffic: sized by the same model, as the sizing then checks it
-    fleet = pgbouncer_pool_need(dataclasses.replace(template, engines=engines, pgbouncer=PgBouncer(
-        server=server.name, pool_mode="transaction")), model)
+    fleet = pgbouncer_pool_need(PgBouncer(server=server.name, pool_mode="transaction"), engines, wl, model)
     pool = fleet[2].pool_size if fleet else DEFAULT_PGBOUNCER_POOL
     if pool > allowed or pool < 1:
         return []  # the server cannot hold the connections the fleet's traffic keeps busy, PgBouncer or not

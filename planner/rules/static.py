@@ -304,7 +304,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
         ))
     from planner.sizing import pgbouncer_pool_need  # lazy: sizing is the heavier module
 
-    need = pgbouncer_pool_need(plan)
+    need = pgbouncer_pool_need(bouncer, plan.engines, plan.workload)
     if need is not None and need[2].pool_size > servers:
         fleet_rps, busy, pool = need
         overloaded = busy >= servers
