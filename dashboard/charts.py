@@ -77,7 +77,7 @@ def pgbouncer_segments(bouncer: PgBouncerBudget) -> dict[str, int]:
 
 
 def pgbouncer_limit_label(bouncer: PgBouncerBudget) -> str:
-    if bouncer.pool_mode == "session" and bouncer.limit < bouncer.max_client_conn:
+    if bouncer.limited_by_server_connections:
         return f"session mode: {bouncer.limit} server connections"
     return f"max_client_conn {bouncer.max_client_conn}"
 

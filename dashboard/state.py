@@ -224,7 +224,7 @@ class PlanView:
         """The verdict box's text: the headroom of whatever decides the verdict, a server or PgBouncer."""
         b = self.bouncer
         if b is not None and VERDICT_ORDER[b.verdict] > VERDICT_ORDER[self.tightest.verdict]:
-            limit = "max_client_conn" if b.limit == b.max_client_conn else "server connections, session mode"
+            limit = "server connections, session mode" if b.limited_by_server_connections else "max_client_conn"
             return (f"**{self.verdict.upper()}** · PgBouncer headroom {fmt(b.headroom)} at rollout peak "
                     f"({fmt(b.clients_rollout_peak)} clients, limit {b.limit}: {limit})")
         return f"**{self.verdict.upper()}** · headroom {fmt(self.headroom)} at rollout peak"
@@ -549,23 +549,17 @@ def recommendation(plan: Plan):
 
 def apply_recommendation(inputs: Inputs, rec) -> Inputs:
     """The sidebar values with the recommended engine settings (and worker count) filled in."""
-    if not rec.fits:
-        return inputs
-    changes: dict[str, object] = {"workers": rec.workers}
-    for advice in rec.engines:
-        prefix = "" if advice.name == PRIMARY else f"{REPLICA}_"
-        changes[f"{prefix}pool_size"] = advice.pool_size
-        changes[f"{prefix}max_overflow"] = advice.max_overflow
-        if not prefix:
-            changes.update(pool_timeout=float(advice.pool_timeout), pool_recycle=float(advice.pool_recycle),
-                           pool_pre_ping=advice.pool_pre_ping)
-    return replace(inputs, **changes)
+    return apply_plan(inputs, rec.plan) if rec.fits else inputs
 
 
 def apply_alternative(inputs: Inputs, alternative) -> Inputs:
-    """The sidebar values of one of the smallest changes that fit (``planner.sizing.Alternative``): its worker
-    count, server limits, PgBouncer and the pools recommended under it."""
-    plan = alternative.plan
+    """The sidebar values of one of the smallest changes that fit (``planner.sizing.Alternative``)."""
+    return apply_plan(inputs, alternative.plan)
+
+
+def apply_plan(inputs: Inputs, plan: Plan) -> Inputs:
+    """The sidebar values of a plan the planner proposes: its worker count, server limits, PgBouncer and
+    pools; everything else (URLs, the workload, the replica's placement) as the user set it."""
     changes: dict[str, object] = {"workers": plan.deployment.workers}
     for server in plan.servers:
         changes["max_connections" if server.name == PRIMARY else f"{REPLICA}_max_connections"] = server.max_connections

@@ -183,6 +183,11 @@ class PgBouncerBudget:
     verdict: Verdict
     explanation: tuple[str, ...]
 
+    @property
+    def limited_by_server_connections(self) -> bool:
+        """Session mode with fewer server connections than max_client_conn: those, not max_client_conn, bind."""
+        return self.limit < self.max_client_conn
+
     def as_dict(self) -> dict[str, object]:
         return {
             "server": self.server,

@@ -468,7 +468,7 @@ def _recommend(template: Plan, margin: float, model: RequirementModel, *, altern
         bouncer = pgbouncer_budget(plan)
         if bouncer is not None:
             rollout += (f"; PgBouncer {bouncer.clients_rollout_peak} clients of {bouncer.limit} "
-                        f"({'max_client_conn' if bouncer.limit == bouncer.max_client_conn else 'server connections'}, "
+                        f"({'server connections' if bouncer.limited_by_server_connections else 'max_client_conn'}, "
                         f"{bouncer.verdict})")
         reasons = [
             *attempt.reasons,
