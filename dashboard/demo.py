@@ -140,8 +140,7 @@ class Demo:
     def start(self) -> Demo:
         with self._lock:
             if not (self.root / OWNER_FILE).exists():
-                pid = os.getpid()
-                (self.root / OWNER_FILE).write_text(f"{pid} {_process_start(pid)}")
+                _write_identities(self.root / OWNER_FILE, [os.getpid()])
             if self._server is None:
                 self._start_server()
                 self.set_scenario("normal")
@@ -155,8 +154,7 @@ class Demo:
                         stderr=open(self.root / f"{config.application_name}.log", "ab"),  # noqa: SIM115
                     )
                     self._workers.append(proc)
-                (self.root / WORKERS_FILE).write_text(
-                    "".join(f"{p.pid} {_process_start(p.pid)}\n" for p in self._workers))
+                _write_identities(self.root / WORKERS_FILE, [p.pid for p in self._workers])
                 atexit.register(self.stop)
         return self
 
@@ -239,6 +237,17 @@ def _process_start(pid: int) -> str | None:
     return fields[19] if fields else None
 
 
+def _write_identities(path: Path, pids: list[int]) -> None:
+    """One "<pid> <start time>" line per process: with the start time, a PID names one process for ever."""
+    path.write_text("".join(" ".join((str(pid), str(_process_start(pid)))) + "\n" for pid in pids))
+
+
+def _read_identities(path: Path) -> list[tuple[int, str]]:
+    """What ``_write_identities`` wrote (a start time that could not be read is "None": it matches no process).
+    Raises OSError when the file is missing, ValueError when it is not such a file."""
+    return [(int(pid), started) for pid, started in (line.split() for line in path.read_text().splitlines())]
+
+
 def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
     """Stop and remove the demos whose dashboard died without stopping them (SIGKILL, the OOM killer).
 
@@ -250,10 +259,10 @@ def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
     removed = []
     for root in sorted(folder.glob(f"{DEMO_PREFIX}*")):
         try:
-            pid, started = (root / OWNER_FILE).read_text().split()
-            owner_alive = _process_start(int(pid)) == started
+            [(pid, started)] = _read_identities(root / OWNER_FILE)
         except (OSError, ValueError):
             continue  # not a demo folder, or one being created
+        owner_alive = _process_start(pid) == started
         if owner_alive:
             continue
         _kill_workers(root)
@@ -276,11 +285,9 @@ def _kill_workers(root: Path, timeout: float = 5.0) -> None:
     """SIGKILL the worker processes a demo folder names (those still running: PID and start time match) and
     wait until none runs."""
     try:
-        lines = (root / WORKERS_FILE).read_text().split("\n")
-    except OSError:
+        workers = _read_identities(root / WORKERS_FILE)
+    except (OSError, ValueError):
         return
-    workers = [(int(pid), started) for pid, started in (line.split() for line in lines if line.count(" ") == 1)
-               if started != "None"]
     for pid, started in workers:
         if _running(pid, started):
             with contextlib.suppress(ProcessLookupError):
