@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal
 
+from planner.sessions import Session
+
 Status = Literal["ok", "unreachable", "refused", "auth", "bad-url", "ssl", "error"]
 """``ok`` = sampled; ``refused`` = no slots left (SQLSTATE 53300: itself the pitfall); ``auth`` = wrong password
 or role; ``bad-url`` = the URL cannot be used; ``ssl`` = TLS required or failing; ``unreachable`` = no answer."""
@@ -88,6 +90,8 @@ class Snapshot:
     sqlstate: str | None = None
     latency_ms: float | None = None
     """Round trip of the sample query."""
+    sessions: tuple[Session, ...] | None = None
+    """One row per client backend, blockers first (``planner.sessions``); None unless sessions were asked for."""
 
     @property
     def ok(self) -> bool:
@@ -118,4 +122,5 @@ class Snapshot:
             "latency_ms": self.latency_ms,
             "settings": self.settings.as_dict() if self.settings else None,
             "groups": [g.as_dict() for g in self.groups],
+            **({} if self.sessions is None else {"sessions": [s.as_dict() for s in self.sessions]}),
         }

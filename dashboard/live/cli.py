@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db
+from dashboard.live import db, incident_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.sampler import permission_note, sample_once
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
     sample.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout in seconds (5)")
+    incident_cli.add_sample_options(sample)
     sample.set_defaults(run=run_sample)
 
     record = sub.add_parser("record", help="sample into the history store until stopped",
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
     record.set_defaults(run=run_record)
+    incident_cli.add_action_commands(sub, UsageError)
     return parser
 
 
@@ -102,15 +104,19 @@ def run_sample(args: argparse.Namespace) -> int:
         raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
     plan = _load_plan(args.config) if args.config else None
     server = _server_name(args.server, plan)
-    snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout)
+    snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout,
+                           collect_sessions=args.sessions)
     findings, findings_note = _findings(plan, snapshot)
     notes = [note for note in (permission_note(snapshot.settings), findings_note) if note]
     if args.json:
         document = {**snapshot.as_dict(), "url": db.mask_url(url), "notes": notes,
-                    "findings": [finding.as_dict() for finding in findings]}
+                    "findings": [finding.as_dict() for finding in findings],
+                    **incident_cli.sessions_document(snapshot.sessions)}
         print(json.dumps(document, indent=2, default=str))
     elif snapshot.ok:
         print(render_sample(snapshot, db.mask_url(url), notes, findings))
+        if snapshot.sessions is not None:
+            print("\n".join(incident_cli.render_sessions(snapshot.sessions)))
     if not snapshot.ok:
         print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
         return EXIT_BAD_INPUT

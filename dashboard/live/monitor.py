@@ -92,6 +92,7 @@ class Monitor:
         collect_queries: bool = False,
         application_name: str = db.MONITOR_APPLICATION_NAME,
         timeout_s: float | None = None,
+        collect_sessions: bool = False,
     ):
         if not targets:
             raise ValueError("Monitor needs at least one server: targets={'primary': 'postgresql+asyncpg://...'}")
@@ -100,6 +101,8 @@ class Monitor:
         self.targets = dict(targets)
         self.interval_s = float(interval_s)
         self.collect_queries = collect_queries
+        self.collect_sessions = collect_sessions
+        """Each sample carries one row per backend (``Snapshot.sessions``, not stored in the history)."""
         self.application_name = application_name
         self.timeout_s = timeout_s if timeout_s is not None else min(5.0, max(1.0, self.interval_s * 2))
         self._own_history = history is None
@@ -193,7 +196,7 @@ class Monitor:
         assert self._stopping is not None and self._wake is not None
         sampler = ServerSampler(
             name, url, application_name=self.application_name, collect_queries=self.collect_queries,
-            timeout_s=self.timeout_s,
+            timeout_s=self.timeout_s, collect_sessions=self.collect_sessions,
         )
         loop = asyncio.get_running_loop()
         next_at = loop.time()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +21,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dashboard.live import db
+from dashboard.live import sessions as live_sessions
+from planner.sessions import QUERY_CHARS
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
-
-QUERY_CHARS = 200
-"""Opt-in query text is cut to this many characters: enough to name the code path, little customer data."""
 
 
 def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
@@ -147,10 +146,13 @@ class ServerSampler:
         application_name: str = db.MONITOR_APPLICATION_NAME,
         collect_queries: bool = False,
         timeout_s: float = 5.0,
+        collect_sessions: bool = False,
     ):
         self.server = server
         self.application_name = application_name
         self.collect_queries = collect_queries
+        self.collect_sessions = collect_sessions
+        """Sample one row per backend (``sample_sessions.sql``) and fill ``Snapshot.sessions``."""
         self.timeout_s = timeout_s
         self.masked_url = db.mask_url(url)
         self.url: URL | None = None
@@ -178,10 +180,7 @@ class ServerSampler:
                     await self._connect()
                 assert self._connection is not None
                 started = time.perf_counter()
-                if self.collect_queries:
-                    rows = await db.fetch_all(self._connection, "sample_activity_with_queries", query_chars=QUERY_CHARS)
-                else:
-                    rows = await db.fetch_all(self._connection, "sample_activity")
+                rows = await self._fetch()
                 latency_ms = (time.perf_counter() - started) * 1000
                 if missing_names(rows, self._names):
                     await self._read_names()
@@ -189,11 +188,25 @@ class ServerSampler:
             fault = db.classify(error, url=self.url, timeout_s=self.timeout_s)
             await self._drop()
             return Snapshot(self.server, taken_at, fault.status, error=fault.message, sqlstate=fault.sqlstate)
+        sessions = None
+        if self.collect_sessions:
+            sessions = live_sessions.sessions_from_rows(rows, lambda kind, oid: _name(self._names, kind, oid))
+            rows = live_sessions.group_rows(rows)
         groups, own = groups_from_rows(rows, self._names, self.application_name)
         return Snapshot(
             self.server, taken_at, "ok", groups=groups, settings=self.settings, own_connections=own,
-            latency_ms=round(latency_ms, 3),
+            latency_ms=round(latency_ms, 3), sessions=sessions,
         )
+
+    async def _fetch(self) -> Sequence[Mapping[str, Any]]:
+        """The sample's one statement: per backend with sessions, else grouped (with or without query text)."""
+        assert self._connection is not None
+        if self.collect_sessions:
+            return await db.fetch_all(self._connection, "sample_sessions", with_query=self.collect_queries,
+                                      query_chars=QUERY_CHARS)
+        if self.collect_queries:
+            return await db.fetch_all(self._connection, "sample_activity_with_queries", query_chars=QUERY_CHARS)
+        return await db.fetch_all(self._connection, "sample_activity")
 
     async def _connect(self) -> None:
         if self.url_fault is not None:
@@ -241,6 +254,7 @@ def sample_once(
     collect_queries: bool = False,
     timeout_s: float = 5.0,
     application_name: str = db.MONITOR_APPLICATION_NAME,
+    collect_sessions: bool = False,
 ) -> Snapshot:
     """Connect, sample once, disconnect; a ``Snapshot`` with status ``ok`` or the fault (never raises for one).
 
@@ -250,7 +264,8 @@ def sample_once(
 
     async def run() -> Snapshot:
         sampler = ServerSampler(
-            server, url, application_name=application_name, collect_queries=collect_queries, timeout_s=timeout_s
+            server, url, application_name=application_name, collect_queries=collect_queries, timeout_s=timeout_s,
+            collect_sessions=collect_sessions,
         )
         try:
             return await sampler.sample()

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from planner.sessions import idle_blockers
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
 REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text of E6 in FACTS.md carries it
@@ -170,6 +171,7 @@ def _point_findings(
     hits: list[Hit] = []
     for rule in (
         _too_many_connections,
+        _idle_in_transaction_blocking,
         _idle_in_transaction,
         _no_idle_in_transaction_timeout,
         _missing_monitor_privilege,
@@ -386,6 +388,34 @@ def _idle_in_transaction(plan, server, snap: Snapshot, settings: ServerSettings,
             "rolls back and returns the connection; set idle_in_transaction_session_timeout as a backstop."
         )
         hits.append(Hit(app, Finding("idle-in-transaction", severity, message, fix, SESSION_SNIPPET, snap.server)))
+    return hits
+
+
+def _idle_in_transaction_blocking(plan, server, snap: Snapshot, settings, th: Thresholds) -> list[Hit]:
+    """A session idle in a transaction that others wait for (needs ``snap.sessions``): critical at once.
+
+    Listed before ``_idle_in_transaction``, so for the same application this finding, with the blocking as
+    evidence, is the one kept.
+    """
+    hits: list[Hit] = []
+    for blocker in idle_blockers(snap.sessions or ()):
+        s = blocker.session
+        app = s.application_name or NO_APP
+        waiting = ", ".join(f"'{name or NO_APP}' x{n}" for name, n in blocker.blocked_apps)
+        message = (
+            f"app '{app}' (role {s.usename or '?'}): pid {s.pid} {s.state} for {_s(s.state_age_s or 0.0)} "
+            f"(transaction open {_s(s.xact_age_s or 0.0)}) is blocking {_plural(blocker.blocked_count, 'session')} "
+            f"for {_s(blocker.longest_wait_s or 0.0)} ({waiting})"
+        )
+        if s.query:
+            message += f'; last statement: "{_quote(s.query)}"'
+        fix = (
+            f"Now: end the transaction: terminate pid {s.pid} (a cancel does nothing to an idle session; "
+            f"POOL_PLANNER_ALLOW_ACTIONS=1 python -m dashboard.live terminate --pid {s.pid}). Then open every "
+            "session with `async with` (and `async with session.begin()` for writes) and set "
+            "idle_in_transaction_session_timeout as a backstop."
+        )
+        hits.append(Hit(app, Finding("idle-in-transaction", "critical", message, fix, SESSION_SNIPPET, snap.server)))
     return hits
 
 

@@ -1,0 +1,90 @@
+"""Rows of ``sample_sessions.sql`` (one per backend) as ``Session`` objects and as the sample's groups.
+
+A sample with sessions runs ``sample_sessions.sql`` instead of ``sample_activity.sql`` (still one statement,
+one round trip); ``group_rows`` aggregates its rows into the rows the grouped query would have returned, so
+``sampler.groups_from_rows`` turns both into the same ``ActivityGroup`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from planner.sessions import Session, incident_order, mask_literals
+
+GROUP_KEYS = ("datid", "usesysid", "application_name", "client_addr", "state", "wait_event_type")
+
+
+def group_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-backend rows aggregated like ``sample_activity(_with_queries).sql`` does on the server.
+
+    ``last_query`` is the query of the group's oldest session idle in a transaction (None without query text).
+    """
+    groups: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[name] for name in GROUP_KEYS)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {**dict(zip(GROUP_KEYS, key, strict=True)), "count": 0, "ssl_count": 0,
+                                   "oldest_state_change": None, "oldest_xact_start": None,
+                                   "oldest_backend_start": None, "youngest_backend_start": None,
+                                   "sampled_at": row["sampled_at"], "last_query": None, "_idle_since": None}
+        _add(group, row)
+    for group in groups.values():
+        del group["_idle_since"]
+    return list(groups.values())
+
+
+def _add(group: dict[str, Any], row: Mapping[str, Any]) -> None:
+    group["count"] += 1
+    group["ssl_count"] += bool(row["ssl"])
+    group["oldest_state_change"] = _pick(min, group["oldest_state_change"], row["state_change"])
+    group["oldest_xact_start"] = _pick(min, group["oldest_xact_start"], row["xact_start"])
+    group["oldest_backend_start"] = _pick(min, group["oldest_backend_start"], row["backend_start"])
+    group["youngest_backend_start"] = _pick(max, group["youngest_backend_start"], row["backend_start"])
+    since = row["state_change"]
+    idle = (row["state"] or "").startswith("idle in transaction")
+    if idle and since is not None and (group["_idle_since"] is None or since < group["_idle_since"]):
+        group["_idle_since"] = since
+        group["last_query"] = row.get("query")
+
+
+def _pick(choose: Callable[..., datetime], kept: datetime | None, new: datetime | None) -> datetime | None:
+    if kept is None or new is None:
+        return kept if new is None else new
+    return choose(kept, new)
+
+
+def sessions_from_rows(
+    rows: Iterable[Mapping[str, Any]], name: Callable[[str, int | None], str | None]
+) -> tuple[Session, ...]:
+    """Every backend but the monitor's own (``is_own``), in incident order (``planner.sessions``).
+
+    ``name(kind, oid)`` names a database or role oid (the sampler's per-connection cache).
+    """
+    sessions = [_session(row, name) for row in rows if not row["is_own"]]
+    return incident_order(sessions)
+
+
+def _session(row: Mapping[str, Any], name: Callable[[str, int | None], str | None]) -> Session:
+    now = row["sampled_at"]
+    return Session(
+        pid=int(row["pid"]),
+        application_name=row["application_name"] or "",
+        usename=name("role", row["usesysid"]),
+        datname=name("database", row["datid"]),
+        client_addr=None if row["client_addr"] is None else str(row["client_addr"]),
+        state=row["state"],
+        wait_event_type=row["wait_event_type"],
+        wait_event=row["wait_event"],
+        xact_age_s=_age_s(now, row["xact_start"]),
+        state_age_s=_age_s(now, row["state_change"]),
+        backend_age_s=_age_s(now, row["backend_start"]),
+        blocked_by=tuple(int(pid) for pid in row["blocked_by"] or ()),
+        query=mask_literals(row.get("query")),
+    )
+
+
+def _age_s(now: datetime, moment: datetime | None) -> float | None:
+    return None if moment is None else round(max((now - moment).total_seconds(), 0.0), 3)
