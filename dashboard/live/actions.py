@@ -60,6 +60,7 @@ class Target:
     usename: str | None = None
     state: str | None = None
     backend_type: str | None = None
+    client_backend: bool = False
     target_superuser: bool = False
     query_age_s: float | None = None
     xact_age_s: float | None = None
@@ -123,7 +124,7 @@ def refusal(target: Target, action: Action, monitor_application_name: str = db.M
         return f"no backend with pid {pid} on this server (it has ended, or the pid is wrong)"
     if pid == target.own_pid or target.application_name == monitor_application_name:
         return f"pid {pid} is the monitor's own backend ({monitor_application_name}): refusing to {action} it"
-    if target.backend_type != "client backend":
+    if not target.client_backend:
         kind = target.backend_type or "hidden from the monitor role"
         return f"pid {pid} is not a client backend ({kind}): refusing to {action} it"
     if target.target_superuser:
@@ -144,7 +145,8 @@ def target_from_row(pid: int, row: Mapping[str, Any] | None) -> Target:
         return Target(pid, exists=False)
     return Target(
         pid=pid, exists=True, application_name=row["application_name"], usename=row["usename"], state=row["state"],
-        backend_type=row["backend_type"], target_superuser=bool(row["target_superuser"]),
+        backend_type=row["backend_type"], client_backend=bool(row["client_backend"]),
+        target_superuser=bool(row["target_superuser"]),
         query_age_s=_seconds(row["query_age"]), xact_age_s=_seconds(row["xact_age"]), own_pid=int(row["own_pid"]),
         monitor_role=row["monitor_role"], monitor_superuser=bool(row["monitor_superuser"]),
         monitor_has_target_role=bool(row["monitor_has_target_role"]),

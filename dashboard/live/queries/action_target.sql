@@ -6,6 +6,9 @@
 -- a superuser's backend).
 SELECT
     a.pid, a.application_name, a.state, a.backend_type,
+    -- as in sample_activity.sql: without pg_read_all_stats another role's backend_type reads NULL
+    a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.datid IS NOT NULL AND a.usesysid IS NOT NULL)
+        AS client_backend,
     CAST(r.rolname AS text) AS usename,
     coalesce(r.rolsuper, false) AS target_superuser,
     pg_catalog.now() - a.query_start AS query_age,
