@@ -1,0 +1,125 @@
+"""What a sample with sessions (``sample --sessions``, the dashboard's incident view) costs the server.
+
+A sample with sessions runs ``sample_sessions.sql`` (one row per backend, ``pg_blocking_pids`` for lock
+waiters only) instead of ``sample_activity.sql`` (grouped): still one statement and one round trip. Same
+method and workload as ``sampler_cost.py`` (throwaway PostgreSQL 16, 20 applications, 70% idle, 20% idle
+in transaction, 10% active in pg_sleep; backend CPU per execution from /proc/<pid>/schedstat, executor time
+from EXPLAIN ANALYZE, client round trip; repetitions interleaved), plus a run with lock waiters: 5% of the
+connections queued on one row held by an idle-in-transaction session (``--waiters``).
+
+Run: ``python benchmarks/sessions_cost.py [--sizes 10,200,500] [--reps 40]`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
+
+import sampler_cost  # noqa: E402
+from pgcluster import Cluster  # noqa: E402
+
+from planner.sessions import QUERY_CHARS  # noqa: E402
+
+
+def ours(name: str, **values: object) -> tuple[str, tuple]:
+    """One of our sample statements with asyncpg's $n placeholders and its parameters (as ``sampler_cost.ours``)."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    sql = re.sub(r"(?<![:\w]):(\w+)", number, sampler_cost.queries.sent_text(name))
+    return sql, tuple(values[n] for n in names)
+
+
+QUERIES = {
+    "grouped (sample_activity.sql, today)": ours("sample_activity"),
+    "sessions (sample_sessions.sql)": ours("sample_sessions", with_query=False, query_chars=QUERY_CHARS),
+    "sessions + masked query text": ours("sample_sessions", with_query=True, query_chars=QUERY_CHARS),
+    "bare count(*)": (sampler_cost.BARE, ()),
+}
+
+
+async def lock_waiters(cluster: Cluster, n: int) -> tuple[list[asyncpg.Connection], list[asyncio.Task]]:
+    """One idle-in-transaction holder of a row and ``n`` sessions queued behind it."""
+    kwargs = dict(host="127.0.0.1", port=cluster.port, user="postgres", database="postgres")
+    setup = await asyncpg.connect(**kwargs)
+    await setup.execute("DROP TABLE IF EXISTS bench_lock; CREATE TABLE bench_lock (id int PRIMARY KEY, v int);"
+                        "INSERT INTO bench_lock VALUES (1, 0)")
+    await setup.close()
+    holder = await asyncpg.connect(**kwargs, server_settings={"application_name": "billing-worker"})
+    await holder.execute("BEGIN")
+    await holder.execute("UPDATE bench_lock SET v = v + 1 WHERE id = 1")
+    conns = [holder] + [await asyncpg.connect(**kwargs, server_settings={"application_name": "reconcile-cron"})
+                        for _ in range(n)]
+    tasks = [asyncio.create_task(c.execute("UPDATE bench_lock SET v = v + 1 WHERE id = 1")) for c in conns[1:]]
+    await asyncio.sleep(0.5)
+    return conns, tasks
+
+
+async def quiet(cluster: Cluster) -> None:
+    """End the previous run's backends (one in pg_sleep does not notice its client left) and wait for them."""
+    conn = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres", database="postgres")
+    try:
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'") > 1:
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def run_size(cluster: Cluster, n: int, reps: int, waiters: int) -> dict[str, tuple[float, float, float]]:
+    await quiet(cluster)
+    conns, tasks = await sampler_cost.open_clients(cluster, n - waiters)
+    extra: tuple[list, list] = ([], [])
+    try:
+        if waiters:
+            extra = await lock_waiters(cluster, waiters)
+        saved = sampler_cost.QUERIES
+        sampler_cost.QUERIES = QUERIES
+        try:
+            return await sampler_cost.measure(cluster, reps)
+        finally:
+            sampler_cost.QUERIES = saved
+    finally:
+        await sampler_cost.close_clients(conns + extra[0], tasks + extra[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10,200,500")
+    parser.add_argument("--reps", type=int, default=40)
+    parser.add_argument("--waiters", type=float, default=0.05, help="share of connections waiting on a lock (0.05)")
+    args = parser.parse_args()
+    sizes = [int(part) for part in args.sizes.split(",")]
+    print(f"# sample cost with sessions ({datetime.now(UTC).isoformat(timespec='seconds')}, {args.reps} reps)\n")
+    print("| connections | lock waiters | query | cpu ms | x today | x bare | executor ms | round trip ms |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|", flush=True)
+    with Cluster({"max_connections": max(600, max(sizes) + 50)}) as cluster:
+        for n in sizes:
+            for waiters in sorted({0, int(n * args.waiters)}):
+                results = asyncio.run(run_size(cluster, n, args.reps, waiters))
+                today = results["grouped (sample_activity.sql, today)"][0]
+                bare = results["bare count(*)"][0]
+                for name, (cpu, executor, trip) in results.items():
+                    print(f"| {n} | {waiters} | {name} | {cpu:.3f} | {cpu / today:.2f} | {cpu / bare:.2f} | "
+                          f"{executor:.3f} | {trip:.3f} |", flush=True)
+                time.sleep(1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
