@@ -92,6 +92,7 @@ async def test_settings_match_the_server(pg_url):
             name: int(await conn.fetchval("SELECT setting FROM pg_settings WHERE name = $1", name))
             for name in ("idle_in_transaction_session_timeout", "idle_session_timeout")
         }
+        started = await conn.fetchval("SELECT pg_catalog.pg_postmaster_start_time()")
     finally:
         await conn.close()
     snap = await sample(pg_url, server="primary")
@@ -107,6 +108,7 @@ async def test_settings_match_the_server(pg_url):
         "server_version_num": version,
         "can_see_all": True,
         "role": connect_kwargs(pg_url)["user"],
+        "postmaster_start": started.isoformat(),
     }
     assert snap.server == "primary" and snap.taken_at.tzinfo is not None
 

@@ -1,5 +1,6 @@
 -- Read once per connection: the server's capacity and timeout settings, and what our role may see.
 -- Returns one row whose columns are planner.snapshot.ServerSettings' fields, plus role and own_pid.
+-- postmaster_start changes when the server restarts (a restart also forces this query to run again).
 -- PostgreSQL 12+: reserved_connections exists from 16, so current_setting(..., true) gives NULL on 15.
 -- The timeouts come from pg_settings (milliseconds, no unit suffix). They are read before our session turns
 -- idle_session_timeout off for itself (set_config below, evaluated after the MATERIALIZED row), so the
@@ -17,7 +18,8 @@ WITH server AS MATERIALIZED (
         CAST(current_setting('server_version_num') AS int) AS server_version_num,
         pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS can_see_all,
         CAST(current_user AS text) AS role,
-        pg_backend_pid() AS own_pid
+        pg_backend_pid() AS own_pid,
+        pg_catalog.pg_postmaster_start_time() AS postmaster_start
 )
 SELECT
     server.*,
