@@ -16,7 +16,8 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, state  # noqa: E402
+from dashboard import charts, incident_page, state  # noqa: E402
+from dashboard.live.actions import actions_enabled  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
@@ -42,7 +43,7 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
     ``$POOL_PLANNER_DATA``.
     """
     history = None if demo_mode else HistoryStore(state.history_path(targets))
-    return Monitor(dict(targets), interval_s=1.0, history=history).start()
+    return Monitor(dict(targets), interval_s=1.0, history=history, collect_sessions=True).start()
 
 
 @st.cache_resource(show_spinner=False)
@@ -252,6 +253,8 @@ def live_panel(plan, static_findings) -> None:
         if view_.error:
             st.warning(view_.error)
         fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "")
+        incident_page.annotate_live_chart(fig, monitor, server, state.history_since(
+            st.session_state.get("time_range") or "15 min", now))
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")
         if view_.table is not None and len(view_.table):
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
@@ -270,6 +273,8 @@ def live_panel(plan, static_findings) -> None:
                 st.markdown(f"**Fix:** {f.fix}")
             if f.snippet:
                 st.code(f.snippet, language=state.snippet_language(f.snippet))
+
+    incident_page.render(monitor, targets, allow=actions_enabled(secrets=st.secrets))
 
 
 live_panel(plan, view.findings if view else ())

@@ -347,6 +347,7 @@ def live_findings_for(plan: Plan | None, monitor, servers: Sequence[str], *, now
 
     since = now - LIVE_FINDINGS_WINDOW
     snapshots = [snap for server in servers for snap in monitor.history.snapshots(server, since=since)]
+    snapshots += [snap for server, snap in monitor.latest().items() if server in servers]  # with its sessions
     return tracked_live_findings(plan, snapshots, now=now)
 
 
