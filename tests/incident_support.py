@@ -64,8 +64,10 @@ def _waiting(conn: psycopg.Connection, pid: int) -> bool:
 
 @contextlib.contextmanager
 def lock_chain(url: str, blocker_app: str = "billing-worker", waiter_app: str = "reconcile-cron",
-               waiters: int = 2) -> Iterator[LockChain]:
-    table, role = unique("incident_invoice"), unique("incident_app")
+               waiters: int = 2, *, head_start_s: float = 0.0, table: str | None = None,
+               role: str | None = None) -> Iterator[LockChain]:
+    """The chain; ``head_start_s`` = how long the blocker idles before the first waiter comes."""
+    table, role = table or unique("incident_invoice"), role or unique("incident_app")
     boss = admin(url)
     boss.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
     boss.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, status text)").format(sql.Identifier(table)))
@@ -78,6 +80,7 @@ def lock_chain(url: str, blocker_app: str = "billing-worker", waiter_app: str = 
     try:
         blocker.execute(update)  # psycopg opened a transaction: now idle in it, holding the row lock
         chain = LockChain(table, role, blocker.info.backend_pid)
+        time.sleep(head_start_s)
         for _ in range(waiters):
             conn = psycopg.connect(conninfo(url, role, application_name=waiter_app), autocommit=True)
             conns.append(conn)

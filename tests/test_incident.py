@@ -217,3 +217,13 @@ def test_old_history_file_gains_the_action_table_and_keeps_its_samples(tmp_path)
         reopened.close()
     (row,) = log.results()
     assert (row.action, row.pid, row.outcome) == (Action.CANCEL, 1, Outcome.REFUSED)
+
+
+def test_cancel_of_the_idle_blocker_is_refused_because_it_would_do_nothing(pg_url, tmp_path):
+    with lock_chain(pg_url, waiters=1) as chain:
+        done = cli("cancel", "--url", pg_url, "--pid", str(chain.blocker_pid), allow=True, data=tmp_path)
+        state = admin(pg_url).execute("SELECT state FROM pg_catalog.pg_stat_activity WHERE pid = %s",
+                                      (chain.blocker_pid,)).fetchone()[0]
+    assert done.returncode == 2
+    assert f"pid {chain.blocker_pid} is idle in transaction: it runs no statement" in done.stderr
+    assert state == "idle in transaction" and not chain.errors

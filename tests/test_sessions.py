@@ -182,6 +182,9 @@ def test_refusal_reasons():
     assert "superuser" in refusal(target(target_superuser=True, monitor_superuser=True), Action.CANCEL)
     assert "not a client backend (autovacuum worker)" in refusal(
         target(client_backend=False, backend_type="autovacuum worker"), Action.CANCEL)
+    assert refusal(target(state="idle in transaction"), Action.TERMINATE) is None
+    assert refusal(target(state="idle in transaction"), Action.CANCEL).startswith(
+        "pid 7 is idle in transaction: it runs no statement")
     assert refusal(target(monitor_signal_backend=False), Action.CANCEL) == (
         "role monitor may not signal pid 7 (role shop): it needs pg_signal_backend "
         "(GRANT pg_signal_backend TO monitor;) or to be that role")

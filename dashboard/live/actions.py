@@ -6,7 +6,9 @@ set to true in ``.streamlit/secrets.toml``). Even then an action is refused, wit
 - the monitor's own backends (``application_name`` = ``pool-planner-monitor``, or the acting connection),
 - a superuser's backend (whoever the monitor is),
 - a backend that is not a client backend (autovacuum, replication, ...), or a pid that does not exist,
-- a backend the monitor role may not signal: it needs ``pg_signal_backend`` or the target's own role.
+- a backend the monitor role may not signal: it needs ``pg_signal_backend`` or the target's own role,
+- a cancel of an idle session (idle, or idle in a transaction): it runs no statement, so the server
+  accepts the signal and nothing happens; terminate is what ends such a transaction.
 
 Every attempt that reaches a server (done, refused, failed) is written to the history file's
 ``action_log`` table (``ActionLog``): when, which server, what, the target pid, its application, state and
@@ -32,6 +34,8 @@ from dashboard.live import db, queries
 from dashboard.live.history import from_us, to_us
 
 ALLOW_ENV = "POOL_PLANNER_ALLOW_ACTIONS"
+IDLE_STATES = frozenset({"idle", "idle in transaction", "idle in transaction (aborted)"})
+"""States in which a backend runs no statement: a cancel would be sent and do nothing."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -127,6 +131,9 @@ def refusal(target: Target, action: Action, monitor_application_name: str = db.M
     if not target.client_backend:
         kind = target.backend_type or "hidden from the monitor role"
         return f"pid {pid} is not a client backend ({kind}): refusing to {action} it"
+    if action is Action.CANCEL and target.state in IDLE_STATES:
+        return (f"pid {pid} is {target.state}: it runs no statement, and a cancel does nothing to an idle "
+                "session (checked on PostgreSQL 15); terminate it to end its transaction")
     if target.target_superuser:
         return f"pid {pid} belongs to superuser {target.usename}: refusing to {action} a superuser's backend"
     if not (target.monitor_superuser or target.monitor_has_target_role or target.monitor_signal_backend):
