@@ -43,7 +43,7 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
     ``$POOL_PLANNER_DATA``.
     """
     history = None if demo_mode else HistoryStore(state.history_path(targets))
-    return Monitor(dict(targets), interval_s=1.0, history=history, collect_sessions=True).start()
+    return Monitor(dict(targets), interval_s=1.0, history=history, **incident_page.monitor_options()).start()
 
 
 @st.cache_resource(show_spinner=False)

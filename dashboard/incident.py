@@ -25,7 +25,7 @@ ALL = "(all applications)"
 SESSION_COLUMNS = ["pid", "application_name", "usename", "datname", "client_addr", "state", "wait", "xact_age_s",
                    "state_age_s", "blocked_by", "blocks", "query"]
 TREE_COLUMNS = ["tree", "pid", "application_name", "state", "xact_age_s", "waiting_s", "blocks", "longest_wait_s"]
-EVENT_COLOURS = {"action": "#b71c1c", "restart": "#6a1b9a", "settings": "#ef6c00"}
+EVENT_COLOURS = {"action": "#b71c1c", "restart": "#6a1b9a", "settings": "#ef6c00", "deploy": "#1565c0"}
 
 
 def applications(sessions: Sequence[Session]) -> list[str]:
@@ -74,7 +74,7 @@ def confirmation(action: str, session: Session) -> str:
 class ChartEvent:
     at: datetime
     kind: str
-    """``action``, ``restart`` or ``settings``."""
+    """``action``, ``restart``, ``settings`` or ``deploy``."""
     label: str
     """Short text on the chart."""
     detail: str
@@ -106,6 +106,11 @@ def settings_events(changes: Sequence[tuple[datetime, str]]) -> list[ChartEvent]
         if changed:
             events.append(ChartEvent(at, "settings", "settings", "; ".join(changed)))
     return events
+
+
+def logged_events(rows: Iterable[tuple[datetime, str, str, str]]) -> list[ChartEvent]:
+    """Events the sampler logged (``dashboard.live.events.events``): a deploy is labelled with its application."""
+    return [ChartEvent(at, kind, f"{kind} {subject}".strip(), detail) for at, kind, subject, detail in rows]
 
 
 def _settings(body: str) -> ServerSettings | None:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import incident
 from dashboard.live.actions import ALLOW_ENV, Action, ActionLog, act
-from dashboard.live.events import settings_changes
+from dashboard.live.events import DeployWatcher, events, settings_changes
 from dashboard.live.monitor import Monitor
 from planner.sessions import Session, blocking_trees
 
@@ -23,20 +23,26 @@ TREE_CONFIG = {"xact_age_s": AGE, "waiting_s": AGE, "longest_wait_s": AGE,
                "pid": st.column_config.NumberColumn(format="%d")}
 
 
+def monitor_options() -> dict[str, object]:
+    """What the dashboard's monitor needs for this section: sessions in every sample, deploys logged."""
+    return {"collect_sessions": True, "on_sample": DeployWatcher()}
+
+
 def action_log(monitor: Monitor) -> ActionLog:
     """The ``action_log`` table of the monitor's history file (created on first use)."""
     return ActionLog(monitor.history.path)
 
 
 def annotate_live_chart(fig: go.Figure, monitor: Monitor, server: str, since: datetime | None) -> None:
-    """Mark actions taken, restarts and settings changes of ``server`` since ``since`` on its live chart."""
+    """Mark actions taken, restarts, settings changes and deploys of ``server`` since ``since`` on its chart."""
     try:
-        events = incident.action_events(action_log(monitor).results(server, since))
-        events += incident.settings_events(settings_changes(monitor.history.path, server, since))
+        marks = incident.action_events(action_log(monitor).results(server, since))
+        marks += incident.settings_events(settings_changes(monitor.history.path, server, since))
+        marks += incident.logged_events(events(monitor.history.path, server, since))
     except Exception as err:  # a broken history must not take the chart down: say so beside it
         st.caption(f"chart events unavailable: {type(err).__name__}")
         return
-    incident.annotate(fig, events)
+    incident.annotate(fig, marks)
 
 
 def render(monitor: Monitor, targets: Mapping[str, str], *, allow: bool) -> None:

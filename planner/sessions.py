@@ -206,3 +206,13 @@ def idle_blockers(sessions: Sequence[Session]) -> tuple[IdleBlocker, ...]:
                                  tuple(sorted(apps.items(), key=lambda kv: (-kv[1], kv[0])))))
     unique = {blocker.session.pid: blocker for blocker in found}
     return tuple(sorted(unique.values(), key=lambda b: (-b.blocked_count, -(b.longest_wait_s or 0.0), b.session.pid)))
+
+
+def new_backends(sessions: Iterable[Session], window_s: float) -> dict[str, int]:
+    """Per application, the backends at most ``window_s`` old: a wave of them is a deploy or a restart of
+    the application (every process opening its pool), or a storm of reconnects."""
+    counts: dict[str, int] = {}
+    for session in sessions:
+        if session.backend_age_s is not None and session.backend_age_s <= window_s:
+            counts[session.application_name] = counts.get(session.application_name, 0) + 1
+    return counts

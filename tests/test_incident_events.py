@@ -3,18 +3,22 @@ from a real server restarted under a running monitor), actions from ``action_log
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
+import psycopg
 import pytest
-from incident_support import wait_until
+from incident_support import conninfo, unique, wait_until
 from pgcluster import Cluster
 
-from dashboard.incident import action_events, annotate, settings_events
+from dashboard.incident import action_events, annotate, logged_events, settings_events
 from dashboard.live import HistoryStore, Monitor
 from dashboard.live.actions import Action, ActionResult, Outcome
-from dashboard.live.events import settings_changes
+from dashboard.live.events import DeployWatcher, events, settings_changes
+from planner.sessions import Session, new_backends
 from planner.snapshot import ServerSettings, Snapshot
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
@@ -69,3 +73,48 @@ def test_a_real_restart_is_a_restart_event(tmp_path):
         events = settings_events(settings_changes(store.path, "primary"))
     assert [e.kind for e in events] == ["restart"]
     assert events[0].detail.startswith("server restarted at ")
+
+
+def _wave(at: datetime, n: int, age_s: float) -> Snapshot:
+    sessions = tuple(Session(pid, "web", "shop", "db", None, "idle", "Client", "ClientRead", None, 1.0, age_s)
+                     for pid in range(1, n + 1))
+    return Snapshot("primary", at, "ok", settings=BASE, sessions=sessions)
+
+
+def test_deploy_watcher_logs_one_event_per_wave(tmp_path):
+    watcher = DeployWatcher()
+    with HistoryStore(tmp_path / "h.sqlite") as store:
+        watcher(_wave(T0, 19, 1.0), store)  # below burst_new_backends (20)
+        watcher(_wave(T0 + timedelta(seconds=1), 25, 2.0), store)
+        watcher(_wave(T0 + timedelta(seconds=2), 25, 3.0), store)  # the same wave seen again
+        watcher(_wave(T0 + timedelta(seconds=3), 30, 60.0), store)  # old backends: no wave
+        watcher(_wave(T0 + timedelta(seconds=60), 25, 1.0), store)  # the next deploy
+        logged = events(store.path, "primary")
+    assert [(at, kind, subject, detail) for at, kind, subject, detail in logged] == [
+        (T0 + timedelta(seconds=1), "deploy", "web", "25 new backends of 'web' within 10 s"),
+        (T0 + timedelta(seconds=60), "deploy", "web", "25 new backends of 'web' within 10 s"),
+    ]
+    assert [(e.kind, e.label) for e in logged_events(logged)] == [("deploy", "deploy web")] * 2
+    assert new_backends(_wave(T0, 3, 5.0).sessions, 10.0) == {"web": 3}
+
+
+@pytest.mark.db
+def test_a_real_wave_of_new_backends_is_a_deploy_event(pg_url, tmp_path):
+    app = unique("deploy")
+
+    with HistoryStore(tmp_path / "h.sqlite") as store, \
+            Monitor({"primary": pg_url}, interval_s=0.3, history=store, collect_sessions=True,
+                    on_sample=DeployWatcher()) as monitor:
+        wait_until(lambda: (s := monitor.latest().get("primary")) and s.ok)
+        with ThreadPoolExecutor(25) as pool:  # every process of a deploy opens its pool at once
+            conns = list(pool.map(lambda _: psycopg.connect(conninfo(pg_url, application_name=app)), range(25)))
+        try:
+            found = wait_until(lambda: [e for e in events(store.path, "primary") if e[2] == app])
+            time.sleep(1.5)  # more samples of the same wave
+            again = [e for e in events(store.path, "primary") if e[2] == app]
+        finally:
+            for conn in conns:
+                conn.close()
+    assert len(found) == len(again) == 1
+    count = int(found[0][3].split()[0])
+    assert 20 <= count <= 25 and found[0][1] == "deploy"

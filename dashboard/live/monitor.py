@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -93,6 +94,7 @@ class Monitor:
         application_name: str = db.MONITOR_APPLICATION_NAME,
         timeout_s: float | None = None,
         collect_sessions: bool = False,
+        on_sample: Callable[[Snapshot, HistoryStore], None] | None = None,
     ):
         if not targets:
             raise ValueError("Monitor needs at least one server: targets={'primary': 'postgresql+asyncpg://...'}")
@@ -102,6 +104,8 @@ class Monitor:
         self.interval_s = float(interval_s)
         self.collect_queries = collect_queries
         self.collect_sessions = collect_sessions
+        self.on_sample = on_sample
+        """Called with every sample and the history, on the sampling thread (e.g. ``events.DeployWatcher``)."""
         """Each sample carries one row per backend (``Snapshot.sessions``, not stored in the history)."""
         self.application_name = application_name
         self.timeout_s = timeout_s if timeout_s is not None else min(5.0, max(1.0, self.interval_s * 2))
@@ -238,6 +242,11 @@ class Monitor:
             self.history.append(snapshot)
         except Exception as err:  # a closed or broken store must not stop sampling: the latest view goes on
             self.history_error = f"sample of {snapshot.server} not saved: {err}"
+        if self.on_sample is not None:
+            try:
+                self.on_sample(snapshot, self.history)
+            except Exception as err:  # a failing hook must not stop sampling either
+                self.history_error = f"sample hook failed for {snapshot.server}: {err}"
         with self._lock:
             old = self._status[snapshot.server]
             state_changed = old.state != snapshot.status

@@ -18,3 +18,14 @@ CREATE TABLE IF NOT EXISTS action_log (
     reason TEXT                          -- why refused or failed; what happened when done
 );
 CREATE INDEX IF NOT EXISTS action_log_server_time ON action_log (server, taken_us);
+-- Events the sampler saw that are no sample field: a deploy seen as a wave of new backends of one
+-- application (kind 'deploy', subject = the application). Same migration rule as action_log.
+CREATE TABLE IF NOT EXISTS event_log (
+    id INTEGER PRIMARY KEY,
+    taken_us INTEGER NOT NULL,
+    server TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_log_server_time ON event_log (server, taken_us);
