@@ -86,7 +86,8 @@ def test_sessions_exclude_own_backend_and_groups_match_the_grouped_query(pg_url)
         own = monitor.status()["primary"].own_pid
         plain = sample_once(pg_url)
     assert own is not None and own not in {s.pid for s in latest.sessions}
-    assert latest.own_connections >= 1
+    assert latest.own_connections >= 1 and len(latest.sessions) == latest.total
+    assert "pool-planner-monitor" not in {s.application_name for s in latest.sessions}
     chain_pids = {chain.blocker_pid, *chain.waiter_pids}
     assert chain_pids <= {s.pid for s in latest.sessions}
 

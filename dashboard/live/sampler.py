@@ -191,7 +191,8 @@ class ServerSampler:
             return Snapshot(self.server, taken_at, fault.status, error=fault.message, sqlstate=fault.sqlstate)
         sessions = None
         if self.collect_sessions:
-            sessions = live_sessions.sessions_from_rows(rows, lambda kind, oid: _name(self._names, kind, oid))
+            sessions = live_sessions.sessions_from_rows(rows, lambda kind, oid: _name(self._names, kind, oid),
+                                                        self.application_name)
             rows = live_sessions.group_rows(rows)
         groups, own = groups_from_rows(rows, self._names, self.application_name)
         return Snapshot(

@@ -57,13 +57,16 @@ def _pick(choose: Callable[..., datetime], kept: datetime | None, new: datetime 
 
 
 def sessions_from_rows(
-    rows: Iterable[Mapping[str, Any]], name: Callable[[str, int | None], str | None]
+    rows: Iterable[Mapping[str, Any]], name: Callable[[str, int | None], str | None], own_application_name: str
 ) -> tuple[Session, ...]:
-    """Every backend but the monitor's own (``is_own``), in incident order (``planner.sessions``).
+    """Every backend but the monitor's own, in incident order (``planner.sessions``).
 
+    The monitor's own are its backend (``is_own``) and, like in the groups, every backend carrying its
+    ``application_name`` (another instance of the monitor), so ``len(sessions) == snapshot.total``.
     ``name(kind, oid)`` names a database or role oid (the sampler's per-connection cache).
     """
-    sessions = [_session(row, name) for row in rows if not row["is_own"]]
+    sessions = [_session(row, name) for row in rows
+                if not row["is_own"] and (row["application_name"] or "") != own_application_name]
     return incident_order(sessions)
 
 
