@@ -185,7 +185,8 @@ def test_live_panel_shows_the_real_counts(app, pg_url):
         deadline = time.monotonic() + 15
         while True:
             app.run()
-            table = app.dataframe[0].value if len(app.dataframe) else None
+            # the live table (the incident section's tables follow it, without a count column)
+            table = next((d.value for d in app.dataframe if "count" in d.value.columns), None)
             held = None if table is None else table[table["application_name"] == "apptest-held"]
             if held is not None and len(held) and held["count"].sum() == 3:
                 break

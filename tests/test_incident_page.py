@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from incident_support import lock_chain, wait_until
 from streamlit.testing.v1 import AppTest
 
@@ -19,6 +20,8 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
 def started(pg_url: str) -> AppTest:
+    """The page with a monitor of its own: an earlier test's cached one would write to that test's folder."""
+    st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["DATABASE_URL"] = pg_url
     at.run()
