@@ -4,8 +4,9 @@
 judged with a plan when ``--config`` is given). ``record`` samples into the history store until stopped.
 The URL comes from ``--url`` or ``DATABASE_URL``.
 
-Exit codes: 0 sampled, nothing to worry about; 1 sampled, with a critical or warning finding; 2 no sample:
-bad input (URL, plan file, arguments) or the server gave none (unreachable, refused, auth, ssl, error). With
+Exit codes (the project's table): 0 sampled, nothing at or above ``--fail-on`` (default critical); 1 sampled,
+with a finding at or above it; 2 no sample: bad input (URL, plan file, arguments) or the server gave none
+(unreachable, refused, auth, ssl, error); 3 internal error (one line). With
 ``--json`` the JSON document (with its ``status`` and ``error``) is printed on stdout in every case where a
 sample was attempted, and the one-line reason also goes to stderr. Passwords never appear in the output.
 """
@@ -29,7 +30,14 @@ from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.sampler import permission_note, sample_once
 from planner.snapshot import Snapshot
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+FAIL_ON = {"critical": ("critical",), "warning": ("critical", "warning"), "info": ("critical", "warning", "info")}
+EPILOG = """exit codes: 0 fine; 1 a finding at or above --fail-on; 2 bad input or no sample; 3 internal error
+
+examples:
+  {prog} sample --url postgresql://monitor@db.internal/app --config plan.toml
+  {prog} sample --json --fail-on warning      (URL from $DATABASE_URL)
+  {prog} record --url primary=postgresql://monitor@db1/app --url replica=postgresql://monitor@db2/app"""
 URL_ENV = "DATABASE_URL"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
@@ -43,8 +51,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m dashboard.live", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
+                     epilog=EPILOG.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sample = sub.add_parser("sample", help="print one sample of a server", description="Print one sample.")
@@ -55,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
     sample.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout in seconds (5)")
+    sample.add_argument("--fail-on", choices=tuple(FAIL_ON), default="critical",
+                        help="exit 1 on a finding of this severity or worse (default critical)")
     sample.set_defaults(run=run_sample)
 
     record = sub.add_parser("record", help="sample into the history store until stopped",
@@ -73,9 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.live") -> int:
+    parser = build_parser(prog)
+    if not list(sys.argv[1:] if argv is None else argv):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return int(args.run(args))
     except (UsageError, db.ServerFault) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -88,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(err, InputError):
             print(f"error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        raise
+        from planner.cli import internal_error_line
+
+        print(internal_error_line(err), file=sys.stderr)  # a defect, never mistaken for a finding
+        return EXIT_INTERNAL
 
 
 # ---------------------------------------------------------------------------------------------- sample
@@ -114,7 +132,7 @@ def run_sample(args: argparse.Namespace) -> int:
     if not snapshot.ok:
         print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return EXIT_FINDINGS if any(f.severity in ("critical", "warning") for f in findings) else EXIT_OK
+    return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
 
 
 def _load_plan(path: str):
