@@ -65,7 +65,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_plan_text_prints_the_arithmetic(capsys):
     code, out, err = run(capsys, "plan", "--max-connections", "100", "--workers", "4", "--pool-size", "20",
                          "--max-overflow", "10", "--surge", "0")
-    assert (code, err) == (0, "")
+    assert (code, err) == (1, "")  # unsafe: exit 1, as for check
     assert out.splitlines()[:8] == [
         "primary: UNSAFE",
         "  usable = max_connections 100 - superuser_reserved 3 - reserved 0 - other clients 0 = 97",

@@ -1,0 +1,302 @@
+"""Streamlit entry point: layout only. Every number comes from ``planner`` or from a live sample.
+
+Run: ``streamlit run dashboard/app.py``. With no DATABASE_URL (environment or .streamlit/secrets.toml) it
+starts an embedded PostgreSQL and a demo workload (``dashboard.demo``) and says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import charts, state  # noqa: E402
+from dashboard.live.history import HistoryStore  # noqa: E402
+from dashboard.live.monitor import Monitor  # noqa: E402
+from dashboard.timeline import Timeline  # noqa: E402
+from planner.model import InputError  # noqa: E402
+
+LIVE_REFRESH_S = 2.0
+VERDICT_BOX = {"safe": st.success, "tight": st.warning, "unsafe": st.error}
+SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+
+
+@st.cache_resource(show_spinner="Starting the embedded PostgreSQL and the demo workload…")
+def get_demo():
+    from dashboard import demo
+
+    return demo.start_demo()
+
+
+@st.cache_resource(show_spinner=False)
+def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monitor:
+    """One sampler per set of servers for the whole Streamlit process; it owns its own event loop thread.
+
+    The demo's history is temporary (its server goes away with the process); a real server's is kept in
+    ``$POOL_PLANNER_DATA``.
+    """
+    history = None if demo_mode else HistoryStore(state.history_path(targets))
+    return Monitor(dict(targets), interval_s=1.0, history=history).start()
+
+
+@st.cache_resource(show_spinner=False)
+def get_timeline(targets: tuple[tuple[str, str], ...], demo_mode: bool, server: str) -> Timeline:
+    """The live chart's counts, kept between reruns and sessions (only new samples are read each time)."""
+    return Timeline(get_monitor(targets, demo_mode).history, server)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_wait_curve(plan):
+    """The wait chart's points per plan (each point is memoised too, in state._wait_point)."""
+    return state.wait_curve(plan)
+
+
+# -- sidebar helpers ----------------------------------------------------------------------------------------
+
+def _sync(source: str, target: str) -> None:
+    st.session_state[target] = st.session_state[source]
+
+
+def paired(container, label: str, key: str, low, high, step, help: str | None = None) -> None:
+    """A slider with a number input beside it, both bound to ``st.session_state[key]``.
+
+    The number input accepts any value (so a bad one reaches the planner and is reported inline); the
+    slider covers the usual range.
+    """
+    value = st.session_state[key]
+    st.session_state.setdefault(f"{key}__s", min(max(value, low), high))
+    container.markdown(f"<div style='font-size:0.85rem;margin-bottom:0.9rem'>{label}</div>", unsafe_allow_html=True,
+                       help=help)
+    left, right = container.columns([3, 2], vertical_alignment="center")
+    left.slider(label, low, high, step=step, key=f"{key}__s", on_change=_sync, args=(f"{key}__s", key),
+                label_visibility="collapsed")
+    right.number_input(label, step=step, key=key, label_visibility="collapsed",
+                       on_change=lambda: st.session_state.update({f"{key}__s": min(max(st.session_state[key], low),
+                                                                                          high)}))
+
+
+def apply_inputs(inputs: state.Inputs) -> None:
+    for name, value in inputs.as_dict().items():
+        st.session_state[name] = value
+        st.session_state.pop(f"{name}__s", None)
+
+
+def on_preset() -> None:
+    choice = st.session_state["preset"]
+    if choice in state.PRESETS:
+        apply_inputs(state.PRESETS[choice])
+        st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
+
+
+def apply_recommendation(rec) -> None:
+    apply_inputs(state.apply_recommendation(state.inputs_from(st.session_state), rec))
+
+
+def apply_alternative(alternative) -> None:
+    apply_inputs(state.apply_alternative(state.inputs_from(st.session_state), alternative))
+
+
+def use_live_limits(settings) -> None:
+    apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
+    st.session_state["prefilled"] = True
+
+
+# -- page ---------------------------------------------------------------------------------------------------
+
+st.set_page_config(page_title="Connection-pool planner", page_icon="🐘", layout="wide")
+targets = state.monitor_targets(st.secrets)
+demo = None
+if not targets:
+    demo = get_demo()
+    targets = {state.PRIMARY: demo.url()}
+target_key = tuple(sorted(targets.items()))
+monitor = get_monitor(target_key, demo is not None)
+latest = monitor.latest()
+
+if "pool_size" not in st.session_state:
+    apply_inputs(state.initial_inputs(demo.plan if demo else None))
+live_settings = getattr(latest.get(state.PRIMARY), "settings", None)
+if not st.session_state.get("prefilled") and live_settings is not None:
+    use_live_limits(live_settings)  # once per session, as soon as the first sample arrives
+
+sb = st.sidebar
+sb.header("Plan")
+for name, url in state.masked_targets(targets).items():
+    sb.caption(f"**{name}**: `{url}`")
+if demo is not None:
+    sb.info(f"Demo: an embedded PostgreSQL (max_connections {demo.plan.servers[0].max_connections}) and "
+            f"{len(demo.worker_pids)} worker processes. Set DATABASE_URL to monitor your own server.")
+    sb.radio("Demo scenario", list(state.SCENARIOS), key="scenario", index=list(state.SCENARIOS).index(demo.scenario),
+             on_change=lambda: demo.set_scenario(st.session_state["scenario"]),
+             captions=list(state.SCENARIOS.values()))
+sb.selectbox("Preset", ["(keep my values)", *state.PRESETS], key="preset", on_change=on_preset)
+
+with sb.expander("Server limits", expanded=True):
+    c = st.container()
+    paired(c, "max_connections", "max_connections", 10, 1000, 1)
+    paired(c, "superuser_reserved_connections", "superuser_reserved_connections", 0, 20, 1)
+    paired(c, "reserved_connections (PG16+)", "reserved_connections", 0, 20, 1)
+    paired(c, "other clients (cron, psql, monitoring)", "other_clients", 0, 100, 1)
+    st.selectbox("PostgreSQL major version", list(range(12, 19)), key="major_version")
+    if live_settings is not None:
+        st.button("Use the live server's limits", key="use_live_limits", on_click=use_live_limits,
+                  args=(live_settings,), help="max_connections, reserved slots and version as the server reports them")
+with sb.expander("Deployment", expanded=True):
+    c = st.container()
+    paired(c, "instances (pods)", "instances", 1, 50, 1)
+    paired(c, "workers per instance", "workers", 1, 32, 1)
+    paired(c, "rollout surge %", "surge_percent", 0, 100, 5)
+    paired(c, "autoscale max instances (0 = off)", "autoscale_max", 0, 100, 1)
+with sb.expander("Engines", expanded=True):
+    c = st.container()
+    paired(c, "pool_size", "pool_size", 0, 100, 1)
+    paired(c, "max_overflow (-1 = unbounded)", "max_overflow", -1, 100, 1)
+    paired(c, "pool_timeout (s)", "pool_timeout", 0.0, 120.0, 1.0)
+    paired(c, "pool_recycle (s, -1 = never)", "pool_recycle", -1.0, 7200.0, 60.0)
+    st.toggle("pool_pre_ping", key="pool_pre_ping")
+    st.toggle("Replica engine", key="replica")
+    if st.session_state["replica"]:
+        st.toggle("Replica URL points at the primary server", key="replica_same_server")
+        c2 = st.container()
+        if not st.session_state["replica_same_server"]:
+            paired(c2, "replica max_connections", "replica_max_connections", 10, 1000, 1)
+        paired(c2, "replica pool_size", "replica_pool_size", 0, 100, 1)
+        paired(c2, "replica max_overflow", "replica_max_overflow", -1, 100, 1)
+        paired(c2, "requests using the replica (%)", "replica_share_percent", 1.0, 100.0, 5.0,
+               help="Share of requests that check out a replica connection: its pool is sized for that share")
+with sb.expander("PgBouncer", expanded=bool(st.session_state["pgbouncer"])):
+    st.toggle("Primary engine goes through PgBouncer", key="pgbouncer",
+              help="The server then holds PgBouncer's default_pool_size connections; each application connection "
+                   "is a PgBouncer client")
+    if st.session_state["pgbouncer"]:
+        st.selectbox("PgBouncer version", state.PGBOUNCER_VERSIONS, key="pgbouncer_version",
+                     help="Prepared statements work through transaction mode from 1.21 with max_prepared_statements "
+                          "> 0 (the default from 1.24)")
+        st.segmented_control("pool_mode", state.PGBOUNCER_POOL_MODES, key="pgbouncer_pool_mode", required=True,
+                             help="session: each client holds a server connection until it disconnects")
+        c = st.container()
+        paired(c, "default_pool_size", "pgbouncer_default_pool_size", 1, 500, 1)
+        paired(c, "max_client_conn", "pgbouncer_max_client_conn", 1, 10000, 10)
+        paired(c, "max_prepared_statements (-1 = version default)", "pgbouncer_max_prepared_statements", -1, 1000, 10)
+with sb.expander("Workload (peak, whole fleet)", expanded=True):
+    c = st.container()
+    paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)
+    paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0,
+           help="Checkout to check-in, mean: the statements plus the pool's own reset (and pre-ping), "
+                "not the query alone")
+    c.segmented_control("hold time varies", ["exp", "const"], key="hold_dist", required=True,
+                        help="exp: as variable as an exponential (a safe default); const: every request holds "
+                             "about the same time")
+    paired(c, "request timeout (s, 0 = none)", "request_timeout_s", 0.0, 120.0, 1.0)
+    paired(c, "target p99 wait (ms)", "target_p99_wait_ms", 1.0, 200.0, 1.0,
+           help="The recommendation picks the smallest pool whose predicted p99 wait for a connection is within this")
+
+st.title("Connection-pool planner")
+if demo is not None:
+    st.caption("**Demo mode**: the charts show a real embedded PostgreSQL and real worker processes "
+               f"(scenario: *{demo.scenario}*), not your database.")
+
+plan = view = error = None
+try:
+    plan = state.build_plan(state.inputs_from(st.session_state), targets)
+    view = state.evaluate(plan)
+except InputError as err:
+    error = err
+
+if error is not None:
+    st.error(state.inline_error(error), icon="⛔")
+else:
+    VERDICT_BOX[view.verdict](view.verdict_line)
+    cols = st.columns(6)
+    for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
+        col.metric(label, value)
+    st.caption(view.arithmetic)
+    try:
+        rec = state.recommendation(view.plan)
+    except InputError as err:
+        st.info(f"No recommendation for these inputs: {err}")
+    else:
+        with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
+            for line in (*rec.reasons, *rec.why):
+                st.markdown(f"- {line}")
+            if rec.fits:
+                st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
+                          args=(rec,))
+            for alternative in rec.alternatives:
+                st.button(f"Apply: {alternative.summary}", key=f"apply_{alternative.change}",
+                          on_click=apply_alternative, args=(alternative,))
+    st.subheader("Connection budget")
+    st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch", key="budget_chart")
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def live_panel(plan, static_findings) -> None:
+    st.subheader("Live connections")
+    left, right = st.columns([2, 3])
+    left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range", default="15 min")
+    right.segmented_control("Split by", ["state", "application_name"], key="split_by", default="state")
+    now = datetime.now(UTC)
+    servers = list(targets)
+    by = st.session_state.get("split_by") or "state"
+    for server in servers:
+        timeline = get_timeline(target_key, demo is not None, server)
+        view_ = state.live_view(monitor, timeline, server, plan, st.session_state.get("time_range") or "15 min",
+                                by, now=now)
+        st.markdown(view_.headline)
+        if view_.error:
+            st.warning(view_.error)
+        fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "")
+        st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")
+        if view_.table is not None and len(view_.table):
+            st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
+
+    st.subheader("Pitfalls")
+    rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
+    if not rows:
+        st.success("No pitfall found in the plan or in the recent samples.")
+    for row in rows:
+        f = row.finding
+        when = f"since {row.since:%H:%M:%S} UTC" if row.since else "in the plan"
+        with st.expander(f"**{f.id}** · {f.severity} · {when}" + (f" · {f.server}" if f.server else ""),
+                         expanded=f.severity == "critical", icon=SEVERITY_ICON[f.severity]):
+            st.markdown(f"**Evidence:** {f.message}")
+            if f.fix:
+                st.markdown(f"**Fix:** {f.fix}")
+            if f.snippet:
+                st.code(f.snippet, language=state.snippet_language(f.snippet))
+
+
+live_panel(plan, view.findings if view else ())
+
+if view is not None:
+    st.subheader("Predicted wait for a connection")
+    try:
+        curve = cached_wait_curve(view.plan)
+    except InputError as err:
+        curve, wait_error = None, err
+    engine = view.plan.engines[0]
+    if curve is None:
+        st.info(f"No prediction for these inputs: {wait_error}")
+    elif curve.empty:
+        st.info("No prediction: the pool is unbounded or the workload holds no connection.")
+    else:
+        st.plotly_chart(charts.wait_figure(curve, engine.pool_size, engine.pool_timeout,
+                                           target_ms=view.plan.workload.target_p99_wait_ms),
+                        width="stretch", key="wait_chart")
+        st.caption(state.wait_caption(view.plan, curve))
+
+    st.subheader("Export")
+    files = state.export_files(view.plan)
+    tabs = st.tabs([f.title for f in files])
+    for tab, f in zip(tabs, files, strict=True):
+        with tab:
+            st.code(f.text, language=f.language)
+            st.download_button(f"Download {f.file_name}", f.text, file_name=f.file_name, mime=f.mime,
+                               key=f"download_{f.format}", on_click="ignore")
+

@@ -1,0 +1,432 @@
+"""The first-run demo: an embedded PostgreSQL (pgserver) and a real workload to watch.
+
+``Demo.start()`` initialises a throwaway PostgreSQL 16 with a small ``max_connections`` (40), creates a
+non-superuser application role, and starts several worker PROCESSES (``python -m dashboard.demo worker``).
+Each worker has its own ``create_async_engine`` configured from the demo plan and its own
+``application_name``, and serves a Poisson stream of requests. The user switches scenarios at run time
+(a control file every worker polls): normal traffic, a leaking session left idle in transaction, a cold
+start (pools emptied and a burst of new backends), and a connection storm that breaks the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+from planner.model import Deployment, Engine, Plan, Server, Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = Path(__file__).with_name("demo_sql")
+MAX_CONNECTIONS = 40
+DEMO_PREFIX = "pooldemo"  # demo folders are /tmp/pooldemo*
+OWNER_FILE = "owner"  # "<pid> <start time>" of the dashboard process that started the demo
+WORKERS_FILE = "workers"  # one "<pid> <start time>" line per worker process
+APP_ROLE = "demo_app"
+RUN_AS = "pgserver" if os.geteuid() == 0 else None
+"""PostgreSQL refuses to run as root: as root, the embedded server runs as pgserver's own system user."""
+SCENARIOS: dict[str, str] = {
+    "normal": "steady traffic well inside the pools",
+    "leaking session": "handlers that open a transaction and never close it (idle in transaction)",
+    "cold start": "pools emptied every 20 s, then a burst of traffic opens new backends at once",
+    "connection storm": "every worker's pool runs at pool_size + max_overflow: the fleet outgrows the server",
+}
+
+DEMO_PLAN = Plan(
+    servers=(Server(name="primary", max_connections=MAX_CONNECTIONS, superuser_reserved_connections=3),),
+    engines=(
+        Engine(name="primary", server="primary", pool_size=4, max_overflow=6, pool_timeout=5, pool_recycle=600,
+               pool_pre_ping=True, application_name="demo-api"),
+    ),
+    deployment=Deployment(instances=1, workers=4, surge=0),
+    workload=Workload(rps=60, hold_ms=25, request_timeout_s=10),
+)
+"""The demo fleet: 4 workers x (4 + 6) = 40 at peak > 37 usable, while the lesson's rule (4 x 4 = 16) passes."""
+
+
+@cache
+def load_sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What one worker process needs: where to connect, its pool settings and its traffic."""
+
+    url: str
+    application_name: str
+    pool_size: int
+    max_overflow: int
+    pool_timeout: float
+    pool_recycle: float
+    pool_pre_ping: bool
+    rps: float
+    hold_ms: float
+    control: str
+    stats: str
+
+
+class Demo:
+    """An embedded PostgreSQL plus worker processes; start once per Streamlit server, stop at exit."""
+
+    def __init__(self, plan: Plan = DEMO_PLAN, *, root: Path | None = None):
+        self.plan = plan
+        self.root = Path(root or tempfile.mkdtemp(prefix=DEMO_PREFIX, dir="/tmp"))
+        self.control = self.root / "scenario.json"
+        self._server = None
+        self._workers: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+
+    # -- server -------------------------------------------------------------------------------------------
+    def _start_server(self) -> None:
+        import pgserver
+        from pgserver._commands import POSTGRES_BIN_PATH
+        from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
+        pgdata = self.root / "pgdata"
+        pgdata.mkdir(exist_ok=True)
+        if RUN_AS:
+            import pwd
+
+            ensure_user_exists(RUN_AS)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            self.root.chmod(0o755)
+            entry = pwd.getpwnam(RUN_AS)
+            os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+        if not (pgdata / "PG_VERSION").exists():
+            pgserver.initdb(["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+                            pgdata=pgdata, user=RUN_AS)
+            server = self.plan.servers[0]
+            with (pgdata / "postgresql.conf").open("a") as conf:
+                conf.write(f"\n# pool-planner demo\nmax_connections = {server.max_connections}\n"
+                           f"superuser_reserved_connections = {server.superuser_reserved_connections}\n")
+        self._server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        self._server.psql(load_sql("create_role"))
+
+    def url(self, user: str = "postgres") -> str:
+        """SQLAlchemy URL over the unix socket (no password: trust auth on a private socket)."""
+        socket_dir = self._server.get_postmaster_info().socket_dir
+        return f"postgresql+asyncpg://{user}@/postgres?host={socket_dir}"
+
+    # -- workers ------------------------------------------------------------------------------------------
+    def _worker_configs(self) -> list[WorkerConfig]:
+        engine = self.plan.engines[0]
+        workers = self.plan.deployment.processes
+        workload = self.plan.workload or Workload(rps=40, hold_ms=25)
+        base = engine.application_name or "demo-api"
+        return [
+            WorkerConfig(url=self.url(APP_ROLE), application_name=f"{base}-{i + 1}", pool_size=engine.pool_size,
+                         max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
+                         pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
+                         rps=workload.per_worker_rps(self.plan.deployment), hold_ms=workload.hold_ms,
+                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"))
+            for i in range(workers)
+        ]
+
+    def start(self) -> Demo:
+        with self._lock:
+            if not (self.root / OWNER_FILE).exists():
+                _write_identities(self.root / OWNER_FILE, [os.getpid()])
+            if self._server is None:
+                self._start_server()
+                self.set_scenario("normal")
+            if not self._workers:
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                                                   os.environ.get("PYTHONPATH")]))}
+                for config in self._worker_configs():
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "dashboard.demo", "worker", json.dumps(asdict(config))],
+                        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=open(self.root / f"{config.application_name}.log", "ab"),  # noqa: SIM115
+                    )
+                    self._workers.append(proc)
+                _write_identities(self.root / WORKERS_FILE, [p.pid for p in self._workers])
+                atexit.register(self.stop)
+        return self
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self._workers if p.poll() is None]
+
+    @property
+    def application_names(self) -> list[str]:
+        return [c.application_name for c in self._worker_configs()]
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and bool(self.worker_pids)
+
+    def set_scenario(self, name: str) -> None:
+        if name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        tmp = self.control.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"scenario": name, "since": time.time()}))
+        tmp.replace(self.control)
+
+    @property
+    def scenario(self) -> str:
+        try:
+            return json.loads(self.control.read_text())["scenario"]
+        except (OSError, ValueError, KeyError):
+            return "normal"
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per worker: requests served, pool timeouts, refusals by the server, other errors."""
+        out = {}
+        for path in sorted(self.root.glob("stats-*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text())
+                out[data.pop("application_name")] = data
+        return out
+
+    def stop(self) -> None:
+        """Stop the workers (SIGTERM, then SIGKILL after 5 s), then the server, then remove the folder."""
+        with self._lock:
+            for proc in self._workers:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            for proc in self._workers:
+                try:
+                    proc.wait(max(deadline - time.monotonic(), 0.1))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            self._workers.clear()
+            if self._server is not None:
+                with contextlib.suppress(Exception):
+                    self._server.cleanup()
+                self._server = None
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_demo(plan: Plan = DEMO_PLAN) -> Demo:
+    """Start an embedded server and its workers (what the dashboard calls once, cached), after stopping the
+    servers that earlier dashboards left behind."""
+    sweep_orphaned_demos()
+    return Demo(plan).start()
+
+
+def _process_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/<pid>/stat), or None once it is gone: with the PID it names
+    one process, even after the PID is given to another."""
+    fields = _process_stat(pid)
+    return fields[19] if fields else None
+
+
+def _write_identities(path: Path, pids: list[int]) -> None:
+    """One "<pid> <start time>" line per process: with the start time, a PID names one process for ever."""
+    path.write_text("".join(" ".join((str(pid), str(_process_start(pid)))) + "\n" for pid in pids))
+
+
+def _read_identities(path: Path) -> list[tuple[int, str]]:
+    """What ``_write_identities`` wrote (a start time that could not be read is "None": it matches no process).
+    Raises OSError when the file is missing, ValueError when it is not such a file."""
+    return [(int(pid), started) for pid, started in (line.split() for line in path.read_text().splitlines())]
+
+
+def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
+    """Stop and remove the demos whose dashboard died without stopping them (SIGKILL, the OOM killer).
+
+    Their workers would exit on their own within half a second, but the embedded PostgreSQL would run, and
+    its folder stay, for ever. Only folders with an owner file naming a process that is gone are touched.
+    The workers are killed first: one still writing its stats file into the folder would keep it from
+    being removed.
+    """
+    removed = []
+    for root in sorted(folder.glob(f"{DEMO_PREFIX}*")):
+        try:
+            [(pid, started)] = _read_identities(root / OWNER_FILE)
+        except (OSError, ValueError):
+            continue  # not a demo folder, or one being created
+        owner_alive = _process_start(pid) == started
+        if owner_alive:
+            continue
+        _kill_workers(root)
+        pgdata = root / "pgdata"
+        if (pgdata / "postmaster.pid").exists():
+            import pgserver
+
+            with contextlib.suppress(Exception):
+                pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=RUN_AS, timeout=60)
+        for _ in range(10):
+            shutil.rmtree(root, ignore_errors=True)
+            if not root.exists():
+                removed.append(root)
+                break
+            time.sleep(0.2)
+    return removed
+
+
+def _kill_workers(root: Path, timeout: float = 5.0) -> None:
+    """SIGKILL the worker processes a demo folder names (those still running: PID and start time match) and
+    wait until none runs."""
+    try:
+        workers = _read_identities(root / WORKERS_FILE)
+    except (OSError, ValueError):
+        return
+    for pid, started in workers:
+        if _running(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_running(pid, started) for pid, started in workers):
+        time.sleep(0.05)
+
+
+def _running(pid: int, started: str) -> bool:
+    """True while the process is alive (a zombie, dead but not yet reaped, writes nothing)."""
+    fields = _process_stat(pid)
+    return bool(fields) and fields[19] == started and fields[0] != "Z"
+
+
+# -- the worker process ---------------------------------------------------------------------------------------
+
+class _Worker:
+    """One application process: an async engine from the plan and a stream of requests."""
+
+    def __init__(self, config: WorkerConfig):
+        self.config = config
+        self.counts = {"served": 0, "pool_timeouts": 0, "refused": 0, "errors": 0, "leaked": 0}
+        self.scenario = "normal"
+        self.engine = self._engine()
+        self.leaks: list[asyncio.Task] = []
+
+    def _engine(self):
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        c = self.config
+        return create_async_engine(
+            c.url, pool_size=c.pool_size, max_overflow=c.max_overflow, pool_timeout=c.pool_timeout,
+            pool_recycle=c.pool_recycle, pool_pre_ping=c.pool_pre_ping,
+            connect_args={"server_settings": {"application_name": c.application_name}},
+        )
+
+    async def request(self, hold_s: float) -> None:
+        from sqlalchemy import exc, text
+
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text(load_sql("request")), {"hold_s": hold_s})
+            self.counts["served"] += 1
+        except exc.TimeoutError:
+            self.counts["pool_timeouts"] += 1
+        except exc.DBAPIError as err:
+            refused = getattr(err.orig, "sqlstate", None) == "53300"
+            self.counts["refused" if refused else "errors"] += 1
+        except Exception:
+            self.counts["errors"] += 1
+
+    async def leak(self) -> None:
+        """A handler that begins a transaction and never ends it: the session stays idle in transaction."""
+        from sqlalchemy import text
+
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text(load_sql("leak")))
+                self.counts["leaked"] += 1
+                await asyncio.Event().wait()  # forgotten until the scenario changes (cancelled)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.counts["errors"] += 1
+
+    def read_scenario(self) -> str:
+        try:
+            return json.loads(Path(self.config.control).read_text())["scenario"]
+        except (OSError, ValueError, KeyError):
+            return self.scenario
+
+    def write_stats(self) -> None:
+        path = Path(self.config.stats)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"application_name": self.config.application_name, "scenario": self.scenario,
+                                   **self.counts}))
+        tmp.replace(path)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        inflight: set[asyncio.Task] = set()
+        last_check = cycle_start = 0.0
+        parent = os.getppid()
+        hold_s = self.config.hold_ms / 1000
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - last_check >= 0.5:
+                last_check = now
+                if os.getppid() != parent:
+                    break  # the dashboard died without stopping us (SIGKILL): do not run on as an orphan
+                scenario = self.read_scenario()
+                if scenario != self.scenario:
+                    for task in self.leaks:
+                        task.cancel()
+                    self.leaks.clear()
+                    self.scenario, cycle_start = scenario, now
+                self.write_stats()
+            rate, hold = self.config.rps, hold_s
+            if self.scenario == "leaking session" and len(self.leaks) < 3 and now - cycle_start > 3 * len(self.leaks):
+                self.leaks.append(asyncio.create_task(self.leak()))
+            elif self.scenario == "cold start":
+                phase = (now - cycle_start) % 20
+                if phase < 0.5 and now - cycle_start > 1 and not getattr(self, "_disposed", False):
+                    await self.engine.dispose()
+                    self._disposed = True
+                elif phase >= 0.5:
+                    self._disposed = False
+                if phase < 4:
+                    rate, hold = rate * 4, hold * 4
+            elif self.scenario == "connection storm":
+                rate, hold = rate * 8, 0.3
+            if len(inflight) < 500:
+                task = asyncio.create_task(self.request(hold * random.uniform(0.5, 1.5)))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+            await asyncio.sleep(random.expovariate(max(rate, 0.1)))
+        for task in [*inflight, *self.leaks]:
+            task.cancel()
+        await asyncio.gather(*inflight, *self.leaks, return_exceptions=True)
+        await self.engine.dispose()
+
+
+def _worker_main(config_json: str) -> int:
+    config = WorkerConfig(**json.loads(config_json))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await _Worker(config).run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="A demo application worker (started by dashboard.demo.Demo).")
+    parser.add_argument("role", choices=["worker"])
+    parser.add_argument("config", help="WorkerConfig as JSON")
+    args = parser.parse_args()
+    sys.exit(_worker_main(args.config))

@@ -1,0 +1,294 @@
+"""``python -m dashboard.live sample | record``: the live layer without the dashboard, for shells and scripts.
+
+``sample`` prints one sample (counts per group, the settings, our own connection apart, and the live findings,
+judged with a plan when ``--config`` is given). ``record`` samples into the history store until stopped.
+The URL comes from ``--url`` or ``DATABASE_URL``.
+
+Exit codes (the project's table): 0 sampled, nothing at or above ``--fail-on`` (default critical); 1 sampled,
+with a finding at or above it; 2 no sample: bad input (URL, plan file, arguments) or the server gave none
+(unreachable, refused, auth, ssl, error); 3 internal error (one line). With
+``--json`` the JSON document (with its ``status`` and ``error``) is printed on stdout in every case where a
+sample was attempted, and the one-line reason also goes to stderr. Passwords never appear in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dashboard.live import db
+from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
+from dashboard.live.monitor import Monitor, ServerStatus
+from dashboard.live.sampler import permission_note, sample_once
+from planner.snapshot import Snapshot
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+FAIL_ON = {"critical": ("critical",), "warning": ("critical", "warning"), "info": ("critical", "warning", "info")}
+EPILOG = """exit codes: 0 fine; 1 a finding at or above --fail-on; 2 bad input or no sample; 3 internal error
+
+examples:
+  {prog} sample --url postgresql://monitor@db.internal/app --config plan.toml
+  {prog} sample --json --fail-on warning      (URL from $DATABASE_URL)
+  {prog} record --url primary=postgresql://monitor@db1/app --url replica=postgresql://monitor@db2/app"""
+URL_ENV = "DATABASE_URL"
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
+                     epilog=EPILOG.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sample = sub.add_parser("sample", help="print one sample of a server", description="Print one sample.")
+    sample.add_argument("--url", help=f"SQLAlchemy/libpq URL of the server (default: ${URL_ENV})")
+    sample.add_argument("--server", help="server name, as in the plan (default: the plan's only server, or primary)")
+    sample.add_argument("--config", help="plan TOML: judge the sample with it (live findings)")
+    sample.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sample.add_argument("--collect-queries", action="store_true",
+                        help="include the truncated last statement of sessions idle in a transaction")
+    sample.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout in seconds (5)")
+    sample.add_argument("--fail-on", choices=tuple(FAIL_ON), default="critical",
+                        help="exit 1 on a finding of this severity or worse (default critical)")
+    sample.set_defaults(run=run_sample)
+
+    record = sub.add_parser("record", help="sample into the history store until stopped",
+                            description="Sample every interval into DIR/history.sqlite until Ctrl-C.")
+    record.add_argument("--url", action="append",
+                        help=f"URL, or NAME=URL for several servers (repeat); default: ${URL_ENV}")
+    record.add_argument("--server", default="primary", help="name of the server of an unnamed --url (primary)")
+    record.add_argument("--interval", type=float, default=1.0, help="seconds between samples (1)")
+    record.add_argument("--data", help=f"data folder (default: $POOL_PLANNER_DATA or ./data; now {default_data_dir()})")
+    record.add_argument("--retention-days", type=float, default=DEFAULT_RETENTION_S / 86_400,
+                        help="keep samples this many days (7)")
+    record.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    record.add_argument("--collect-queries", action="store_true",
+                        help="include the truncated last statement of sessions idle in a transaction")
+    record.set_defaults(run=run_record)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.live") -> int:
+    parser = build_parser(prog)
+    if not list(sys.argv[1:] if argv is None else argv):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        args = parser.parse_args(argv)
+        return int(args.run(args))
+    except (UsageError, db.ServerFault) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:
+        from planner.model import InputError
+
+        if isinstance(err, InputError):
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from planner.cli import internal_error_line
+
+        print(internal_error_line(err), file=sys.stderr)  # a defect, never mistaken for a finding
+        return EXIT_INTERNAL
+
+
+# ---------------------------------------------------------------------------------------------- sample
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    url = args.url or os.environ.get(URL_ENV)
+    if not url:
+        raise UsageError(f"sample: give --url or set {URL_ENV}")
+    if not (0.1 <= args.timeout <= 600):
+        raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
+    plan = _load_plan(args.config) if args.config else None
+    server = _server_name(args.server, plan)
+    snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout)
+    findings, findings_note = _findings(plan, snapshot)
+    notes = [note for note in (permission_note(snapshot.settings), findings_note) if note]
+    if args.json:
+        document = {**snapshot.as_dict(), "url": db.mask_url(url), "notes": notes,
+                    "findings": [finding.as_dict() for finding in findings]}
+        print(json.dumps(document, indent=2, default=str))
+    elif snapshot.ok:
+        print(render_sample(snapshot, db.mask_url(url), notes, findings))
+    if not snapshot.ok:
+        print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
+
+
+def _load_plan(path: str):
+    try:
+        from planner.config import load_plan
+    except ImportError:
+        raise UsageError("--config: planner.config is not in this checkout, so plans cannot be read") from None
+    return load_plan(path)
+
+
+def _server_name(given: str | None, plan) -> str:
+    if given is not None:
+        if not _NAME.match(given):
+            raise UsageError(f"--server must be 1-63 letters, digits, '_', '.' or '-', got {given!r}")
+        if plan is not None and given not in [s.name for s in plan.servers]:
+            names = ", ".join(s.name for s in plan.servers)
+            raise UsageError(f"--server {given!r} is not a server of the plan (its servers: {names})")
+        return given
+    if plan is not None and len(plan.servers) == 1:
+        return plan.servers[0].name
+    return "primary"
+
+
+def _findings(plan, snapshot: Snapshot) -> tuple[list, str | None]:
+    """Live findings for this one sample (with the plan when given); a note instead if the rules are missing."""
+    try:
+        from planner.rules.live import live_findings
+    except ImportError:
+        return [], "live findings unavailable: planner.rules.live is not part of this checkout"
+    return list(live_findings(plan, [snapshot])), None
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], findings: list) -> str:
+    """A human-readable sample: header, settings, one line per group, notes and findings."""
+    taken = snapshot.taken_at.isoformat(timespec="seconds")
+    lines = [f"{snapshot.server} ({masked_url}) at {taken}: {snapshot.status}"]
+    if not snapshot.ok:
+        lines.append(f"  {snapshot.error}")
+        return "\n".join(lines)
+    s = snapshot.settings
+    if s is not None:
+        reserved = f", reserved_connections {s.reserved_connections}" if s.reserved_connections is not None else ""
+        lines.append(
+            f"  PostgreSQL {s.major_version}, max_connections {s.max_connections}, superuser_reserved_connections "
+            f"{s.superuser_reserved_connections}{reserved}, idle_in_transaction_session_timeout "
+            f"{s.idle_in_transaction_session_timeout_ms} ms, idle_session_timeout {s.idle_session_timeout_ms} ms, "
+            f"ssl {'on' if s.ssl else 'off'}, role {s.role}"
+        )
+    lines.append(
+        f"  client backends: {snapshot.total} (the monitor's own {snapshot.own_connections} excluded), "
+        f"sample took {snapshot.latency_ms:.1f} ms"
+    )
+    if snapshot.groups:
+        header = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
+                  "idle-in-tx", "xact", "oldest", "newest")
+        rows = [
+            (str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
+             g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
+             _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
+             _age(g.youngest_backend_s))
+            for g in snapshot.groups
+        ]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        for g in snapshot.groups:
+            if g.last_query:
+                app = g.application_name or "(none)"
+                lines.append(f"  last statement of {app} idle in transaction: {g.last_query}")
+    for note in notes:
+        lines.append(f"note: {note}")
+    for finding in findings:
+        lines.append(f"{finding.severity}: [{finding.id}] {finding.message}")
+        if finding.fix:
+            lines.append(f"  fix: {finding.fix}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- record
+
+
+def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, str]:
+    """``--url`` values (``URL`` or ``NAME=URL``) as {name: url}; ``DATABASE_URL`` when none is given."""
+    values = list(urls or [])
+    if not values:
+        env = os.environ.get(URL_ENV)
+        if not env:
+            raise UsageError(f"record: give --url or set {URL_ENV}")
+        values = [env]
+    targets: dict[str, str] = {}
+    for value in values:
+        name, url = default_name, value
+        head, sep, tail = value.partition("=")
+        if sep and _NAME.match(head) and "://" not in head:
+            name, url = head, tail
+        if name in targets:
+            raise UsageError(f"record: server {name!r} given twice; name them: --url NAME=URL")
+        db.monitor_url(url)  # a bad URL stops here, one line, exit 2
+        targets[name] = url
+    if not _NAME.match(default_name):
+        raise UsageError(f"--server must be 1-63 letters, digits, '_', '.' or '-', got {default_name!r}")
+    return targets
+
+
+def _status_line(status: ServerStatus) -> str:
+    if status.state == "ok":
+        return f"{status.server}: ok (sampling {status.url}, backend pid {status.own_pid})"
+    retry = ""
+    if status.next_retry_at is not None:
+        retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
+    return f"{status.server}: {status.state}: {status.reason}{retry}"
+
+
+def run_record(args: argparse.Namespace) -> int:
+    if not (0.1 <= args.interval <= 3600):
+        raise UsageError(f"record: --interval must be between 0.1 and 3600 seconds, got {args.interval:g}")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"record: --duration must be positive, got {args.duration:g}")
+    if not args.retention_days > 0:
+        raise UsageError(f"record: --retention-days must be positive, got {args.retention_days:g}")
+    targets = parse_targets(args.url, args.server)
+    folder = Path(args.data) if args.data else default_data_dir()
+    try:
+        store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)
+    except (OSError, Exception) as err:
+        raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries)
+    print(f"recording {', '.join(targets)} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
+    deadline = time.monotonic() + args.duration if args.duration else None
+    shown: dict[str, tuple[str, str | None]] = {}
+    monitor.start()
+    try:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            for name, status in monitor.status().items():
+                key = (status.state, status.reason)
+                if status.state != "starting" and shown.get(name) != key:
+                    shown[name] = key
+                    print(_status_line(status), flush=True)
+            stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+    finally:
+        monitor.stop()
+        for name, status in monitor.status().items():
+            print(f"{name}: {status.samples} samples, last state {status.state}", flush=True)
+        store.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return EXIT_OK

@@ -1,0 +1,26 @@
+-- Read once per connection: the server's capacity and timeout settings, and what our role may see.
+-- Returns one row whose columns are planner.snapshot.ServerSettings' fields, plus role and own_pid.
+-- PostgreSQL 12+: reserved_connections exists from 16, so current_setting(..., true) gives NULL on 15.
+-- The timeouts come from pg_settings (milliseconds, no unit suffix). They are read before our session turns
+-- idle_session_timeout off for itself (set_config below, evaluated after the MATERIALIZED row), so the
+-- values are the server's, and an idle monitor between samples is not cut by that timeout.
+WITH server AS MATERIALIZED (
+    SELECT
+        CAST(current_setting('max_connections') AS int) AS max_connections,
+        CAST(current_setting('superuser_reserved_connections') AS int) AS superuser_reserved_connections,
+        CAST(current_setting('reserved_connections', true) AS int) AS reserved_connections,
+        (SELECT CAST(setting AS bigint) FROM pg_settings
+          WHERE name = 'idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout_ms,
+        (SELECT CAST(setting AS bigint) FROM pg_settings
+          WHERE name = 'idle_session_timeout') AS idle_session_timeout_ms,
+        current_setting('ssl') = 'on' AS ssl,
+        CAST(current_setting('server_version_num') AS int) AS server_version_num,
+        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS can_see_all,
+        CAST(current_user AS text) AS role,
+        pg_backend_pid() AS own_pid
+)
+SELECT
+    server.*,
+    CASE WHEN server.idle_session_timeout_ms IS NOT NULL
+         THEN set_config('idle_session_timeout', '0', false) END AS own_idle_session_timeout
+FROM server

@@ -1,0 +1,266 @@
+"""The connection arithmetic, per server: usable slots, steady, peak, rollout peak, headroom, verdict; and
+PgBouncer's own ceiling (max_client_conn; in session mode its server connections) when engines go through it.
+
+Each number carries the sentence that produced it, so a person can check it by hand. The lesson's rule
+(``pool_size x workers <= max_connections``) ignores ``max_overflow``, the reserved slots, other clients and
+rolling deploys; the figures here count all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from planner.model import Engine, Plan, Server
+
+Verdict = Literal["safe", "tight", "unsafe"]
+VERDICT_ORDER: dict[str, int] = {"safe": 0, "tight": 1, "unsafe": 2}
+
+TIGHT_FRACTION = 0.10
+"""A plan is ``tight`` when it fits with less than this share of the usable slots to spare."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBudget:
+    """The connection budget of one server under a plan. ``None`` means unbounded (no ceiling)."""
+
+    name: str
+    max_connections: int
+    usable: int
+    """max_connections - superuser_reserved - reserved - other clients."""
+    per_process_steady: int
+    """Sum of pool_size over one process's engines on this server."""
+    per_process_peak: int | None
+    """Sum of pool_size + max_overflow over one process's engines on this server."""
+    processes: int
+    """instances x workers in steady state."""
+    rollout_processes: int
+    """(max instances + surge) x workers while a rolling deploy overlaps old and new instances."""
+    pgbouncer_connections: int
+    """Server connections PgBouncer holds for engines routed through it (counted once, not per process)."""
+    steady: int
+    peak: int | None
+    rollout_peak: int | None
+    headroom: int | None
+    """usable - rollout_peak: slots left at the worst moment (negative = over budget)."""
+    lesson_rule_total: int
+    """pool_size x processes: what the lesson's rule compares with max_connections."""
+    verdict: Verdict
+    explanation: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "max_connections": self.max_connections,
+            "usable": self.usable,
+            "steady": self.steady,
+            "peak": self.peak,
+            "rollout_peak": self.rollout_peak,
+            "headroom": self.headroom,
+            "verdict": self.verdict,
+            "per_process_steady": self.per_process_steady,
+            "per_process_peak": self.per_process_peak,
+            "processes": self.processes,
+            "rollout_processes": self.rollout_processes,
+            "pgbouncer_connections": self.pgbouncer_connections,
+            "lesson_rule_total": self.lesson_rule_total,
+            "explanation": list(self.explanation),
+        }
+
+
+def usable_slots(server: Server) -> int:
+    """Slots an ordinary application role can actually get (may be <= 0: nothing fits)."""
+    return (
+        server.max_connections
+        - server.superuser_reserved_connections
+        - server.reserved_connections
+        - server.other_clients
+    )
+
+
+def _sum_terms(engines: tuple[Engine, ...], value) -> str:
+    return " + ".join(value(e) for e in engines) if engines else "0"
+
+
+def server_budget(plan: Plan, server: Server) -> ServerBudget:
+    """The whole budget of ``server``: every figure, the verdict, and the arithmetic in words."""
+    dep = plan.deployment
+    direct = tuple(e for e in plan.engines_on(server.name) if not e.via_pgbouncer)
+    routed = tuple(e for e in plan.engines_on(server.name) if e.via_pgbouncer)
+    bouncer = plan.pgbouncer.server_connections if (plan.pgbouncer and routed) else 0
+
+    processes = dep.processes
+    rollout_processes = dep.rollout_processes
+    per_steady = sum(e.pool_size for e in direct)
+    unbounded = any(e.unbounded for e in direct)
+    per_peak = None if unbounded else sum(e.pool_size + e.max_overflow for e in direct)
+
+    usable = usable_slots(server)
+    steady = processes * per_steady + bouncer
+    peak = None if per_peak is None else processes * per_peak + bouncer
+    rollout = None if per_peak is None else rollout_processes * per_peak + bouncer
+    headroom = None if rollout is None else usable - rollout
+
+    lines = [
+        f"usable = max_connections {server.max_connections} - superuser_reserved "
+        f"{server.superuser_reserved_connections} - reserved {server.reserved_connections} - other clients "
+        f"{server.other_clients} = {usable}",
+        f"processes = {dep.instances} instances x {dep.workers} workers = {processes}",
+    ]
+    bouncer_term = f" + {bouncer} via PgBouncer" if bouncer else ""
+    if direct:
+        lines.append(
+            f"steady = {processes} processes x pool_size ({_sum_terms(direct, lambda e: str(e.pool_size))})"
+            f"{bouncer_term} = {steady}"
+        )
+    else:
+        lines.append(f"steady = no engine connects directly{bouncer_term} = {steady}")
+    if per_peak is None:
+        lines.append("peak = unbounded: max_overflow=-1 or pool_size=0 puts no ceiling on the pool")
+    else:
+        terms = _sum_terms(direct, lambda e: f"{e.pool_size} + {e.max_overflow}")
+        lines.append(f"peak = {processes} processes x ({terms}){bouncer_term} = {peak}")
+        lines.append(
+            f"rollout peak = ({dep.max_instances} instances + {dep.surge_instances} surge) x {dep.workers} "
+            f"workers x {per_peak}{bouncer_term} = {rollout}"
+        )
+        relation = "<=" if headroom >= 0 else ">"
+        lines.append(
+            f"headroom = usable {usable} - rollout peak {rollout} = {headroom} ({rollout} {relation} {usable})"
+        )
+
+    verdict = _verdict(usable, rollout)
+    return ServerBudget(
+        name=server.name,
+        max_connections=server.max_connections,
+        usable=usable,
+        per_process_steady=per_steady,
+        per_process_peak=per_peak,
+        processes=processes,
+        rollout_processes=rollout_processes,
+        pgbouncer_connections=bouncer,
+        steady=steady,
+        peak=peak,
+        rollout_peak=rollout,
+        headroom=headroom,
+        lesson_rule_total=processes * per_steady,
+        verdict=verdict,
+        explanation=tuple(lines),
+    )
+
+
+def _verdict(usable: int, rollout_peak: int | None) -> Verdict:
+    if rollout_peak is None or usable <= 0 or rollout_peak > usable:
+        return "unsafe"
+    if usable - rollout_peak < TIGHT_FRACTION * usable:
+        return "tight"
+    return "safe"
+
+
+def plan_budgets(plan: Plan) -> tuple[ServerBudget, ...]:
+    """One budget per server of the plan, in the plan's order."""
+    return tuple(server_budget(plan, s) for s in plan.servers)
+
+
+@dataclass(frozen=True, slots=True)
+class PgBouncerBudget:
+    """PgBouncer's own ceiling under a plan: the fleet's client connections against ``max_client_conn`` and,
+    in session mode, against the server connections each client pins for its whole life."""
+
+    server: str
+    pool_mode: str
+    max_client_conn: int
+    server_connections: int
+    """default_pool_size x pools: what PgBouncer opens to the server."""
+    per_process_peak: int | None
+    """Sum of pool_size + max_overflow over one process's engines routed through PgBouncer."""
+    clients_steady: int
+    clients_peak: int | None
+    clients_rollout_peak: int | None
+    limit: int
+    """max_client_conn; in session mode the smaller of it and the server connections."""
+    headroom: int | None
+    verdict: Verdict
+    explanation: tuple[str, ...]
+
+    @property
+    def limited_by_server_connections(self) -> bool:
+        """Session mode with fewer server connections than max_client_conn: those, not max_client_conn, bind."""
+        return self.limit < self.max_client_conn
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "server": self.server,
+            "pool_mode": self.pool_mode,
+            "max_client_conn": self.max_client_conn,
+            "server_connections": self.server_connections,
+            "clients_steady": self.clients_steady,
+            "clients_peak": self.clients_peak,
+            "clients_rollout_peak": self.clients_rollout_peak,
+            "limit": self.limit,
+            "headroom": self.headroom,
+            "verdict": self.verdict,
+            "per_process_peak": self.per_process_peak,
+            "explanation": list(self.explanation),
+        }
+
+
+def pgbouncer_budget(plan: Plan) -> PgBouncerBudget | None:
+    """PgBouncer's budget, or None when the plan routes no engine through one.
+
+    Each application connection is a PgBouncer client, open as long as the pool keeps it (idle ones too).
+    In transaction or statement mode a client holds a server connection only while it runs one, so
+    ``max_client_conn`` is the ceiling; in session mode it holds one until it disconnects, so the clients
+    beyond ``default_pool_size x pools`` wait in PgBouncer (``query_wait_timeout``, 120 s) instead of running.
+    """
+    bouncer = plan.pgbouncer
+    routed = tuple(e for e in plan.engines if e.via_pgbouncer)
+    if bouncer is None or not routed:
+        return None
+    dep = plan.deployment
+    processes = dep.processes
+    rollout_processes = dep.rollout_processes
+    per_steady = sum(e.pool_size for e in routed)
+    per_peak = None if any(e.unbounded for e in routed) else sum(e.pool_size + e.max_overflow for e in routed)
+    peak = None if per_peak is None else processes * per_peak
+    rollout = None if per_peak is None else rollout_processes * per_peak
+    servers = bouncer.server_connections
+    session = bouncer.pool_mode == "session"
+    limit = min(bouncer.max_client_conn, servers) if session else bouncer.max_client_conn
+    lines = [f"clients steady = {processes} processes x pool_size ({_sum_terms(routed, lambda e: str(e.pool_size))})"
+             f" = {processes * per_steady}"]
+    if per_peak is None:
+        lines.append("client peak = unbounded: max_overflow=-1 or pool_size=0 puts no ceiling on the pool")
+    else:
+        terms = _sum_terms(routed, lambda e: f"{e.pool_size} + {e.max_overflow}")
+        lines.append(f"client rollout peak = ({dep.max_instances} instances + {dep.surge_instances} surge) x "
+                     f"{dep.workers} workers x ({terms}) = {rollout}")
+    server_text = f"default_pool_size {bouncer.default_pool_size} x pools {bouncer.pools} = {servers}"
+    if session:
+        lines.append(f"limit = min(max_client_conn {bouncer.max_client_conn}, server connections {server_text}) = "
+                     f"{limit}: in session mode each client holds a server connection until it disconnects")
+    else:
+        lines.append(f"limit = max_client_conn {bouncer.max_client_conn}: in {bouncer.pool_mode} mode the clients "
+                     f"share the server connections ({server_text}, counted in {bouncer.server}'s budget)")
+    headroom = None if rollout is None else limit - rollout
+    if rollout is not None:
+        relation = "<=" if headroom >= 0 else ">"
+        lines.append(f"headroom = limit {limit} - client rollout peak {rollout} = {headroom} ({rollout} {relation} "
+                     f"{limit})")
+    return PgBouncerBudget(
+        server=bouncer.server, pool_mode=bouncer.pool_mode, max_client_conn=bouncer.max_client_conn,
+        server_connections=servers, per_process_peak=per_peak, clients_steady=processes * per_steady,
+        clients_peak=peak, clients_rollout_peak=rollout, limit=limit, headroom=headroom,
+        verdict=_verdict(limit, rollout), explanation=tuple(lines),
+    )
+
+
+def overall_verdict(budgets: tuple[ServerBudget, ...], bouncer: PgBouncerBudget | None = None) -> Verdict:
+    """The worst verdict over all servers and PgBouncer."""
+    verdicts = [b.verdict for b in budgets] + ([bouncer.verdict] if bouncer else [])
+    return max(verdicts, key=VERDICT_ORDER.__getitem__, default="safe")
+
+
+def plan_verdict(plan: Plan) -> Verdict:
+    """The plan's verdict: the worst over its servers and its PgBouncer."""
+    return overall_verdict(plan_budgets(plan), pgbouncer_budget(plan))

@@ -1,0 +1,55 @@
+"""``recommend``: pool settings that fit the rollout peak with a margin and meet the workload."""
+
+from __future__ import annotations
+
+import argparse
+
+from planner.commands._shared import add_json_flag, dumps, render_result, result_data
+from planner.config import add_plan_arguments, plan_from_args
+from planner.rules import static_findings
+from planner.sizing import SIZING_MODELS, Recommendation, recommend_for_plan
+
+HELP = ("recommend pool_size, max_overflow, pool_timeout and pool_recycle that fit the rollout peak with a margin "
+        "(the plan's pool flags are ignored; exit 1 when nothing fits)")
+EXAMPLE = "python -m planner recommend --max-connections 100 --instances 3 --workers 4 --rps 600 --hold-ms 20"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_plan_arguments(parser)
+    add_json_flag(parser)
+    parser.add_argument("--margin", type=float, default=0.10, metavar="F",
+                        help="share of usable slots kept spare at rollout peak (0.10 = safe)")
+    parser.add_argument("--sizing-model", choices=SIZING_MODELS, default="queueing",
+                        help="queueing (default): the smallest pool meeting --target-p99-wait for the hold "
+                             "distribution; littles-law: busy connections x 1.5")
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = plan_from_args(args)
+    rec = recommend_for_plan(plan, margin=args.margin, model=args.sizing_model)
+    if args.json:
+        data = rec.as_dict()
+        if rec.plan is not None:
+            data.update(result_data(rec.plan, static_findings(rec.plan)))
+        print(dumps(data))
+    else:
+        print(render(rec))
+    return 0 if rec.fits else 1
+
+
+def render(rec: Recommendation) -> str:
+    lines = [*rec.reasons]
+    if rec.fits and rec.plan is not None:
+        lines.append("")
+        lines += [f"{e.name}: pool_size={e.pool_size}, max_overflow={e.max_overflow}, pool_timeout={e.pool_timeout:g}, "
+                  f"pool_recycle={e.pool_recycle:g}, pool_pre_ping=True" for e in rec.engines]
+        lines += ["", render_result(rec.plan, static_findings(rec.plan)), "",
+                  "paste it: python -m planner export --recommended --format python (same flags)"]
+        return "\n".join(lines)
+    lines += ["", "nothing fits:", *(f"  {w}" for w in rec.why)]
+    if rec.alternatives:
+        lines.append("smallest changes that fit:")
+        lines += [f"  {a.change}: {a.summary}" for a in rec.alternatives]
+    else:
+        lines.append("no single change found that fits")
+    return "\n".join(lines)

@@ -1,0 +1,213 @@
+"""Connection URLs: parse with SQLAlchemy's ``make_url``, mask the password, and check per driver.
+
+SQLAlchemy's asyncpg dialect passes every URL query key to ``asyncpg.connect()`` as a string keyword
+(``../shared/FACTS.md`` B), so URLs that look right fail only at the first connect: ``sslmode=`` raises a
+TypeError, ``statement_cache_size=`` and ``timeout=`` fail on the string value. These checks catch that
+before a deploy.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from planner.model import Finding, InputError, PgBouncer
+
+MASK = "***"
+POOLER_PORTS = frozenset({6432, 6543})
+"""PgBouncer's default port, and the transaction-mode pooler port of hosted PostgreSQL (Supabase)."""
+_POOLER_HOST = re.compile(r"bouncer|pooler|pgpool|odyssey|pgcat|supavisor|pgdog", re.I)
+
+ASYNC_DRIVERS = {("postgresql", "asyncpg"), ("postgresql", "psycopg"), ("postgresql", "psycopg_async"),
+                 ("sqlite", "aiosqlite"), ("mysql", "aiomysql"), ("mysql", "asyncmy")}
+SYNC_DRIVERS = {("postgresql", "psycopg2"), ("postgresql", "pg8000"), ("postgresql", "psycopg2cffi"),
+                ("sqlite", "pysqlite"), ("mysql", "pymysql"), ("mysql", "mysqldb")}
+# asyncpg URL keys that reach asyncpg.connect() as strings and fail there (FACTS.md B), with the fix.
+_ASYNCPG_BAD_KEYS = {
+    "statement_cache_size": 'connect_args={"statement_cache_size": 0}',
+    "timeout": 'connect_args={"timeout": 5}',
+    "application_name": 'connect_args={"server_settings": {"application_name": "myapp"}}',
+    "connect_timeout": 'connect_args={"timeout": 5}',
+}
+UUID_NAME_FUNC = 'lambda: f"__asyncpg_{uuid4()}__"'
+
+
+def _regex_mask(text: str) -> str:
+    text = re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", rf"\g<1>{MASK}@", text)
+    return re.sub(r"(?i)(password=)[^&#\s]*", rf"\g<1>{MASK}", text)
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password (in the userinfo and any ``password=`` query key) replaced by ``***``.
+
+    Works on unparsable strings too, so an error message can quote what the user typed without the secret.
+    """
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+        return _regex_mask(parsed.render_as_string(hide_password=True))
+    except (ArgumentError, ValueError, TypeError):
+        return _regex_mask(str(url))
+
+
+def parse_url(url: str) -> URL:
+    """``make_url(url)``, with a bad URL reported as ``InputError('url', ...)`` quoting it masked."""
+    if not isinstance(url, str) or not url.strip():
+        raise InputError("url", f"must be a connection URL such as postgresql+asyncpg://user@host/db, got {url!r}")
+    try:
+        parsed = make_url(url.strip())
+        parsed.port  # noqa: B018 - a non-numeric port raises here, not in make_url
+    except (ArgumentError, ValueError) as err:
+        reason = "the port must be a number" if "int()" in str(err) else "SQLAlchemy cannot parse it"
+        raise InputError("url", f"{reason}: {mask_url(url)}") from None
+    return parsed
+
+
+def backend_and_driver(url: URL) -> tuple[str, str]:
+    """('postgresql', 'asyncpg'); a URL naming no driver gets SQLAlchemy's default for the backend."""
+    return url.get_backend_name(), url.get_driver_name()
+
+
+def looks_like_pooler(url: URL) -> bool:
+    """Port 6432/6543 or a host named like a connection pooler (pgbouncer, pooler, pgcat, ...)."""
+    return (url.port in POOLER_PORTS) or bool(url.host and _POOLER_HOST.search(url.host))
+
+
+def pgbouncer_drops_prepared_statements(pgbouncer: PgBouncer) -> bool:
+    """True when asyncpg's default prepared statements break behind this PgBouncer (FACTS.md 0.4, B):
+    transaction or statement mode, and either a version before 1.21 or ``max_prepared_statements = 0``."""
+    if pgbouncer.pool_mode == "session":
+        return False
+    return pgbouncer.version_tuple < (1, 21) or pgbouncer.effective_max_prepared_statements == 0
+
+
+def statement_caches_off(url: URL | None, statement_cache_size: int | None) -> tuple[bool, bool]:
+    """(SQLAlchemy's ``prepared_statement_cache_size=0`` in the URL, asyncpg's ``statement_cache_size=0``)."""
+    sqla = url is not None and str(url.query.get("prepared_statement_cache_size", "")).strip() == "0"
+    return sqla, statement_cache_size == 0
+
+
+def prepared_statement_fix(driver: str) -> tuple[str, str]:
+    """(fix sentence, snippet) for prepared statements behind a transaction-mode pooler."""
+    if driver == "asyncpg":
+        return (
+            "add ?prepared_statement_cache_size=0 to the URL and pass connect_args with statement_cache_size 0 "
+            "and unique statement names (or run PgBouncer >= 1.21 with max_prepared_statements > 0)",
+            "create_async_engine(\n"
+            '    url,  # ...?prepared_statement_cache_size=0\n'
+            "    connect_args={\n"
+            '        "statement_cache_size": 0,\n'
+            f'        "prepared_statement_name_func": {UUID_NAME_FUNC},  # from uuid import uuid4\n'
+            "    },\n"
+            ")",
+        )
+    return (
+        "turn psycopg's server-side prepared statements off (prepare_threshold=None), or run PgBouncer >= 1.21 "
+        "with max_prepared_statements > 0",
+        'create_async_engine(url, connect_args={"prepare_threshold": None})',
+    )
+
+
+def check_url(
+    url: str,
+    *,
+    statement_cache_size: int | None = None,
+    pgbouncer_declared: bool = False,
+    engine: str | None = None,
+    server: str | None = None,
+) -> list[Finding]:
+    """Pitfalls visible in the URL alone, for an engine built with ``create_async_engine``.
+
+    ``statement_cache_size`` is the engine's asyncpg ``connect_args`` value (None = asyncpg's default).
+    ``pgbouncer_declared``: the plan declares the PgBouncer this URL goes through, so the precise
+    version-aware rule in ``planner.rules.static`` judges prepared statements and the port heuristic here
+    stays quiet. Raises ``InputError('url', ...)`` for an unparsable URL.
+    """
+    parsed = parse_url(url)
+    backend, driver = backend_and_driver(parsed)
+    shown = mask_url(parsed)
+    who = f"engine {engine}: " if engine else ""
+    findings: list[Finding] = []
+
+    def add(id_: str, severity: str, message: str, fix: str, snippet: str = "") -> None:
+        findings.append(Finding(id_, severity, who + message, fix, snippet, server))  # type: ignore[arg-type]
+
+    if (backend, driver) in SYNC_DRIVERS:
+        add(
+            "sync-driver", "critical",
+            f"{shown} names the synchronous driver {driver}: create_async_engine refuses it "
+            f"(InvalidRequestError: the asyncio extension requires an async driver)",
+            f"use an async driver: {backend}+asyncpg://" if backend == "postgresql" else "use an async driver",
+            _with_driver(parsed, "asyncpg" if backend == "postgresql" else "aiosqlite"),
+        )
+    elif "+" not in parsed.drivername and backend == "postgresql":
+        add(
+            "sync-driver", "warning",
+            f"{shown} names no driver: SQLAlchemy 2.1 picks psycopg (async-capable), SQLAlchemy 2.0 picked "
+            f"psycopg2, which create_async_engine refuses",
+            "name the driver explicitly",
+            _with_driver(parsed, "asyncpg"),
+        )
+    if backend != "postgresql":
+        add(
+            "not-postgresql", "info",
+            f"{shown} is {backend}, not PostgreSQL: the connection budget and live checks do not apply",
+            "plan against the production PostgreSQL URL",
+        )
+        return findings
+
+    query = {k: v for k, v in parsed.query.items()}
+    if driver == "asyncpg":
+        if "sslmode" in query:
+            value = query["sslmode"] if isinstance(query["sslmode"], str) else query["sslmode"][0]
+            add(
+                "asyncpg-ssl", "critical",
+                f"{shown} passes sslmode={value} to asyncpg, which raises "
+                f"TypeError: connect() got an unexpected keyword argument 'sslmode' at the first connect",
+                f"replace sslmode={value} with ssl={value}",
+                mask_url(_replace_query(parsed, "sslmode", "ssl")),
+            )
+        for key, fix in _ASYNCPG_BAD_KEYS.items():
+            if key in query:
+                add(
+                    "asyncpg-url-param", "critical",
+                    f"{shown} passes {key}= to asyncpg.connect() as a string; asyncpg fails on it at the "
+                    f"first connect",
+                    f"remove {key} from the URL and pass it in connect_args",
+                    f"create_async_engine(url, {fix})",
+                )
+    if looks_like_pooler(parsed) and not pgbouncer_declared:
+        sqla_off, asyncpg_off = statement_caches_off(parsed, statement_cache_size)
+        need_fix = not (sqla_off and asyncpg_off) if driver == "asyncpg" else driver == "psycopg"
+        if need_fix:
+            fix, snippet = prepared_statement_fix(driver)
+            why = f"port {parsed.port}" if parsed.port in POOLER_PORTS else f"host {parsed.host}"
+            add(
+                "prepared-statement-cache", "warning",
+                f"{shown} looks like a connection pooler ({why}) and {_caches_state(driver, sqla_off, asyncpg_off)}: "
+                f"check the pooler's pool mode, version and max_prepared_statements; in transaction mode with "
+                f"PgBouncer < 1.21 or max_prepared_statements = 0, queries fail with "
+                f'prepared statement "__asyncpg_stmt_N__" does not exist',
+                f"declare [pgbouncer] in the plan to get an exact verdict, or {fix}",
+                snippet,
+            )
+    return findings
+
+
+def _caches_state(driver: str, sqla_off: bool, asyncpg_off: bool) -> str:
+    if driver != "asyncpg":
+        return f"{driver} prepares statements server-side"
+    on = [name for name, off in (("prepared_statement_cache_size", sqla_off), ("statement_cache_size", asyncpg_off))
+          if not off]
+    return f"{' and '.join(on)} {'is' if len(on) == 1 else 'are'} not 0"
+
+
+def _with_driver(url: URL, driver: str) -> str:
+    return mask_url(url.set(drivername=f"{url.get_backend_name()}+{driver}"))
+
+
+def _replace_query(url: URL, old: str, new: str) -> URL:
+    query = dict(url.query)
+    query[new] = query.pop(old)
+    return url.set(query=query)

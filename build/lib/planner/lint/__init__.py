@@ -1,0 +1,203 @@
+"""Read an application's Python source (``ast``; never imported or run) and report the lesson's pitfalls.
+
+Public API::
+
+    from planner.lint import lint_paths, lint_source
+    result = lint_paths(["app/"])                   # LintResult: findings, engines, notes, files
+    result = lint_paths(["app/"], plan=base_plan)   # also judge the engines' pool settings against limits
+    result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse
+
+Every finding has a rule id from DESIGN.md's table; ``# pool-planner: ignore[<id>]`` on the line (or on
+the first line of its statement) silences it.
+"""
+
+from __future__ import annotations
+
+import os
+import tokenize
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatch
+from pathlib import Path
+
+from planner.lint.engines import EngineInfo, ProjectFacts, engine_inventory, url_findings
+from planner.lint.findings import CODE_RULES, PARSE_ERROR, CodeFinding, LintResult
+from planner.lint.sessions import create_all_findings, has_warmup, session_findings, warmup_findings
+from planner.lint.source import SourceFile
+from planner.lint.sql import sql_findings
+from planner.lint.suppress import ignored_ids, is_silenced, unknown_ids
+from planner.model import InputError, Plan
+
+SKIP_DIRS = frozenset({
+    ".venv", "venv", "site-packages", ".git", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache",
+    ".ruff_cache", ".pytest_cache",
+})
+BUDGET_RULES = (
+    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "replica-same-server",
+    "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
+)
+KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
+FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "sessionmaker",
+              "scoped_session")
+"""A file without any of these words adds nothing to ``ProjectFacts`` (see ``ProjectFacts.add``)."""
+KEEP_TREES_CHARS = 4_000_000
+"""Source size up to which parsed trees are kept between passes (about 160 MB of AST at most)."""
+
+__all__ = ["CodeFinding", "EngineInfo", "LintResult", "lint_paths", "lint_source", "python_files"]
+
+
+def python_files(paths: Sequence[str | os.PathLike], exclude: Sequence[str] = ()) -> list[Path]:
+    """Files to lint: each file given, and every ``*.py`` under each directory (sorted; virtualenvs,
+    ``site-packages``, ``.git`` and ``node_modules`` skipped; ``exclude`` globs match any path part or the
+    whole relative path). A missing path, or a directory without Python files, is bad input."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+            continue
+        if not path.is_dir():
+            raise InputError("PATH", f"no such file or directory: {raw}")
+        before = len(found)
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not _excluded(Path(root, d), path, exclude))
+            found.extend(
+                Path(root, f) for f in sorted(files)
+                if f.endswith(".py") and not _excluded(Path(root, f), path, exclude)
+            )
+        if len(found) == before:
+            raise InputError("PATH", f"no Python files under {raw}")
+    return found
+
+
+def _excluded(path: Path, top: Path, patterns: Iterable[str]) -> bool:
+    rel = path.relative_to(top).as_posix()
+    return any(fnmatch(rel, p) or fnmatch(path.name, p) or fnmatch(path.as_posix(), p) for p in patterns)
+
+
+def _read(path: Path) -> tuple[str | None, str | None]:
+    try:
+        with tokenize.open(path) as handle:  # honours a PEP 263 coding line, like Python itself
+            return handle.read(), None
+    except (OSError, SyntaxError, UnicodeDecodeError) as err:
+        return None, f"cannot read: {err}"
+
+
+def lint_paths(
+    paths: Sequence[str | os.PathLike], *, exclude: Sequence[str] = (), plan: Plan | None = None
+) -> LintResult:
+    """Lint every Python file under ``paths``. With ``plan`` (servers, deployment...: its engines are
+    replaced by the ones found in the code), the engines' pool settings are judged like ``plan`` does."""
+    texts, errors = {}, []
+    for path in python_files(paths, exclude):
+        text, problem = _read(path)
+        if text is None:
+            errors.append(CodeFinding(str(path), 1, 1, PARSE_ERROR, "critical", problem or "cannot read",
+                                      "fix the file so Python can read it"))
+        else:
+            texts[str(path)] = text
+    return _lint(texts, errors, plan)
+
+
+def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) -> LintResult:
+    """Lint one module given as text (the same rules as ``lint_paths``)."""
+    return _lint({path: text}, [], plan)
+
+
+def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
+    """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
+    engine. Trees are kept between passes only for small trees (an AST takes ~40x its source's size); a
+    large tree is parsed again in each pass so that one AST at a time is in memory, and the facts pass then
+    skips files that cannot contribute a fact (none of ``FACT_WORDS`` in the text)."""
+    keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
+    cache: dict[str, SourceFile] = {}
+    broken: set[str] = set()
+
+    def parse(path: str) -> SourceFile | None:
+        if path in broken:
+            return None
+        src = cache.get(path) or SourceFile.parse(path, texts[path])
+        if src.tree is None:
+            broken.add(path)
+            err = src.error
+            errors.append(CodeFinding(
+                path, err.lineno or 1, err.offset or 1, PARSE_ERROR, "critical",
+                f"cannot parse as Python: {err.msg} (no rule checked this file)",
+                "fix the syntax error (lint parses with the Python running it)",
+            ))
+            return None
+        if keep:
+            cache[path] = src
+        return src
+
+    facts = ProjectFacts()
+    for path, text in texts.items():
+        if keep or any(word in text for word in FACT_WORDS):
+            src = parse(path)
+            if src is not None:
+                facts.add(src)
+    parsed = []
+    engines: list[EngineInfo] = []
+    raw: dict[str, list[CodeFinding]] = {}
+    warmups = []
+    for path in texts:
+        src = parse(path)
+        if src is None:
+            continue
+        parsed.append(path)
+        try:
+            found, file_findings = engine_inventory(src, facts)
+            file_findings += url_findings(src) + sql_findings(src) + session_findings(src, facts)
+            file_findings += create_all_findings(src, facts)
+        except RecursionError:  # ast.unparse and friends on an expression nested thousands deep
+            parsed.remove(path)
+            errors.append(CodeFinding(path, 1, 1, PARSE_ERROR, "critical",
+                                      "too deeply nested for the linter (RecursionError): no rule checked this file",
+                                      "split the deeply nested expression"))
+            continue
+        engines.extend(found)
+        raw[path] = file_findings
+        if has_warmup(src):
+            warmups.append(path)
+    engines.sort(key=lambda e: (e.path, e.line, e.col))
+    for path in warmups:
+        raw[path] += warmup_findings(parse(path), facts, engines)
+    notes: list[str] = []
+    budgets: tuple = ()
+    if plan is not None:
+        plan_found, budgets, plan_notes = _judge(engines, plan)
+        notes += plan_notes
+        for finding in plan_found:
+            raw.setdefault(finding.path, []).append(finding)
+    kept, silenced = list(errors), 0
+    for path in parsed:
+        ignored = ignored_ids(texts[path])
+        notes += unknown_ids(path, ignored, KNOWN_IDS)
+        for finding in _dedupe(raw.get(path, [])):
+            if is_silenced(finding, ignored):
+                silenced += 1
+            else:
+                kept.append(finding)
+    return LintResult(
+        findings=tuple(sorted(kept, key=lambda f: f.sort_key)),
+        engines=tuple(engines),
+        files=len(texts) + sum(1 for e in errors if e.path not in texts),
+        notes=tuple(notes),
+        budgets=budgets,
+        suppressed=silenced,
+    )
+
+
+def _judge(engines, plan):
+    from planner.lint.limits import judge  # imports planner.rules only when limits are given
+
+    return judge(engines, plan)
+
+
+def _dedupe(findings: list[CodeFinding]) -> list[CodeFinding]:
+    seen, out = set(), []
+    for finding in findings:
+        key = (finding.path, finding.line, finding.col, finding.id, finding.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    return out

@@ -1,0 +1,379 @@
+"""``create_async_engine``/``create_engine`` calls: the engine inventory and the rules about engines.
+
+Rules here: ``unbounded-overflow`` (``max_overflow=-1`` or ``pool_size=0``), ``engine-per-request`` and
+``asyncpg-ssl`` (``sslmode=`` in an asyncpg URL literal).
+
+engine-per-request heuristic (documented in docs/lint.md). An engine created at module level or in a class
+body is made once. One created inside a function is:
+- a finding (critical) when that function runs per request: it has a route decorator (``@app.get``,
+  ``@router.post``, ``@app.middleware``...), is named in ``Depends(...)``/``Security(...)`` anywhere in the
+  linted tree, or is called by such a function in the same file;
+- fine when the function runs once: decorated with ``lru_cache``/``cache``/``cached_property``/
+  ``st.cache_resource``/``pytest.fixture``/``asynccontextmanager``/``contextmanager``/``on_event(...)``,
+  named ``lifespan``/``startup``/``on_startup``/``main``, or passed as ``lifespan=``/``on_startup=``;
+- fine when the engine outlives the call or is cleaned up: returned (a factory), stored in a global or an
+  attribute (``app.state.engine``, ``self.engine``), or ``.dispose()``d in the same function;
+- otherwise a warning: a new pool on every call that nothing keeps or disposes.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from planner.dsn import mask_url
+from planner.lint.findings import CodeFinding
+from planner.lint.source import (
+    FunctionNode,
+    SourceFile,
+    call_name,
+    decorator_names,
+    first_arg,
+    function_label,
+    keyword,
+    last_name,
+    literal,
+    own_nodes,
+    resolve_name,
+)
+
+ENGINE_FACTORIES = ("create_async_engine", "create_engine")
+POOL_KWARGS = (
+    "pool_size",
+    "max_overflow",
+    "pool_timeout",
+    "pool_recycle",
+    "pool_pre_ping",
+    "poolclass",
+    "connect_args",
+)
+DEFAULTS = {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30.0, "pool_recycle": -1, "pool_pre_ping": False}
+"""SQLAlchemy's defaults for a kwarg that is not passed (FACTS.md A3)."""
+
+ROUTE_DECORATORS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "route", "websocket",
+     "middleware"}
+)
+ONCE_DECORATORS = frozenset(
+    {"lru_cache", "cache", "cached_property", "cache_resource", "fixture", "asynccontextmanager",
+     "contextmanager", "on_event"}
+)
+ONCE_NAMES = frozenset({"lifespan", "startup", "on_startup", "main"})
+
+_ASYNCPG_SSLMODE = re.compile(r"\+asyncpg://[^\s'\"]*[?&]sslmode=", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One engine kwarg as written: a literal value, a reference (``settings.POOL_SIZE``) or the default."""
+
+    kind: str  # "literal" | "reference" | "default"
+    value: object = None
+    text: str = ""
+
+    def show(self) -> str:
+        if self.kind == "default":
+            return f"{self.value!r} (default)"
+        if self.kind == "reference":
+            return f"{self.text} (reference)"
+        return self.text or repr(self.value)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "value": self.value if self.kind != "reference" else None, "text": self.show()}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """One engine found in the code, with its pool settings as written."""
+
+    path: str
+    line: int
+    col: int
+    name: str
+    factory: str
+    url: Setting
+    settings: dict[str, Setting]
+    scope: str
+    """``module`` or the function it is created in, e.g. ``get_db()``."""
+    per_request: bool
+    """True when engine-per-request flagged it (critical or warning): not a once-per-process engine."""
+    splat: bool = False
+    """``**kwargs`` passed: some settings may come from there."""
+
+    @property
+    def is_async(self) -> bool:
+        return self.factory == "create_async_engine"
+
+    def setting(self, name: str) -> Setting:
+        return self.settings.get(name) or Setting("default", DEFAULTS.get(name))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "name": self.name,
+            "factory": self.factory,
+            "url": self.url.show(),
+            "scope": self.scope,
+            "per_request": self.per_request,
+            "kwargs_splat": self.splat,
+            **{k: self.setting(k).as_dict() for k in POOL_KWARGS if k in self.settings or k in DEFAULTS},
+        }
+
+
+@dataclass
+class ProjectFacts:
+    """Names gathered over every file before the rules run (a dependency may be defined in one file and
+    used with ``Depends`` in another)."""
+
+    dependencies: set[str] = field(default_factory=set)
+    once_names: set[str] = field(default_factory=lambda: set(ONCE_NAMES))
+    async_engine_names: set[str] = field(default_factory=set)
+    session_factories: set[str] = field(default_factory=set)
+
+    def add(self, src: SourceFile) -> None:
+        for call in src.calls:
+            name = call_name(call)
+            if name in ("Depends", "Security"):
+                target = first_arg(call, "dependency")
+                if target is not None and last_name(target):
+                    self.dependencies.add(last_name(target))
+            for kw in call.keywords:
+                if kw.arg in ("lifespan", "on_startup") and last_name(kw.value):
+                    self.once_names.add(last_name(kw.value))
+                if kw.arg == "on_startup" and isinstance(kw.value, ast.List | ast.Tuple):
+                    self.once_names.update(n for n in map(last_name, kw.value.elts) if n)
+            target = _assigned_name(src, call)
+            if target and name == "create_async_engine":
+                self.async_engine_names.add(target)
+            if target and name in ("async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"):
+                self.session_factories.add(target)
+
+
+def _assigned_name(src: SourceFile, call: ast.Call) -> str | None:
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        return last_name(parent.targets[0])
+    if isinstance(parent, ast.AnnAssign):
+        return last_name(parent.target)
+    return None
+
+
+def _setting(src: SourceFile, node: ast.expr) -> Setting:
+    try:
+        return Setting("literal", literal(node), ast.unparse(node))
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        pass
+    value, line = resolve_name(src, node)
+    if line is not None:
+        try:
+            return Setting("literal", literal(value), f"{ast.unparse(node)} (={ast.unparse(value)})")
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            pass
+    if isinstance(node, ast.Name | ast.Attribute) and last_name(node) in ("NullPool", "StaticPool", "QueuePool",
+                                                                         "AsyncAdaptedQueuePool", "AssertionPool",
+                                                                         "SingletonThreadPool"):
+        return Setting("literal", last_name(node), ast.unparse(node))
+    return Setting("reference", None, ast.unparse(node))
+
+
+def _url_setting(src: SourceFile, call: ast.Call) -> Setting:
+    node = first_arg(call, "url")
+    if node is None:
+        return Setting("reference", None, "<no url>")
+    setting = _setting(src, node)
+    if setting.kind == "literal" and isinstance(setting.value, str):
+        return Setting("literal", mask_url(setting.value), repr(mask_url(setting.value)))
+    if setting.kind == "literal":
+        return Setting("reference", None, ast.unparse(node))
+    return setting
+
+
+def _is_per_request(src: SourceFile, func: FunctionNode, facts: ProjectFacts, seen=None) -> str | None:
+    """Why ``func`` runs per request, or None."""
+    if isinstance(func, ast.Lambda):
+        return None
+    seen = seen or set()
+    seen.add(func.name)
+    for dec in func.decorator_list:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        if isinstance(target, ast.Attribute) and target.attr in ROUTE_DECORATORS:
+            return f"a route handler (@{ast.unparse(target)})"
+    if func.name in facts.dependencies:
+        return f"a dependency (Depends({func.name}))"
+    for name, defs in src.functions.items():
+        if name in seen:
+            continue
+        for caller in defs:
+            calls_it = any(
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == func.name
+                for n in own_nodes(caller)
+            )
+            if calls_it and _is_per_request(src, caller, facts, seen):
+                return f"called by {caller.name}(), which runs per request"
+    return None
+
+
+def _runs_once(func: FunctionNode, facts: ProjectFacts) -> bool:
+    if isinstance(func, ast.Lambda):
+        return False
+    if func.name.startswith("test_"):
+        return True  # a test function: runs once per test, not per request
+    return bool(ONCE_DECORATORS & set(decorator_names(func))) or func.name in facts.once_names
+
+
+def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
+    """The engine is returned (even wrapped: ``return cast(Engine, eng)``, ``return eng.pool``), stored in a
+    global or on an object, or disposed (called, or registered: ``stack.callback(eng.dispose)``)."""
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.Return | ast.Yield | ast.YieldFrom):
+        return True
+    name = None
+    if isinstance(parent, ast.Assign | ast.AnnAssign):
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        if any(isinstance(t, ast.Attribute | ast.Subscript) for t in targets):
+            return True
+        name = next((t.id for t in targets if isinstance(t, ast.Name)), None)
+    if name is None:
+        return False
+    for node in own_nodes(func):
+        if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "dispose" and _is_name(node.value, name):
+            return True
+        stored = isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute | ast.Subscript) for t in node.targets
+        )
+        escapes = stored or isinstance(node, ast.Return | ast.Yield)
+        if escapes and node.value is not None and any(_is_name(n, name) for n in ast.walk(node.value)):
+            return True
+    return False
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def engine_inventory(src: SourceFile, facts: ProjectFacts) -> tuple[list[EngineInfo], list[CodeFinding]]:
+    """Every engine created in ``src`` and the engine findings (unbounded-overflow, engine-per-request)."""
+    engines, findings = [], []
+    for call in src.calls:
+        factory = call_name(call)
+        if factory not in ENGINE_FACTORIES:
+            continue
+        settings = {k.arg: _setting(src, k.value) for k in call.keywords if k.arg in POOL_KWARGS}
+        func = src.enclosing_function(call)
+        flagged = False
+        if func is not None:
+            finding = _per_request_finding(src, func, call, factory, facts)
+            if finding:
+                findings.append(finding)
+                flagged = True
+        findings.extend(_overflow_findings(src, call, settings))
+        findings.extend(_connect_args_ssl(src, call, settings))
+        name = _assigned_name(src, call) or f"{factory}@{call.lineno}"
+        engines.append(
+            EngineInfo(
+                path=src.path,
+                line=call.lineno,
+                col=call.col_offset + 1,
+                name=name,
+                factory=factory,
+                url=_url_setting(src, call),
+                settings=settings,
+                scope="module" if func is None else function_label(func),
+                per_request=flagged,
+                splat=any(k.arg is None for k in call.keywords),
+            )
+        )
+    return engines, findings
+
+
+def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
+    where = function_label(func)
+    fix = (
+        "create the engine once per process (module level, or in the lifespan and stored on app.state), "
+        "share it, and hand out sessions with async_sessionmaker + Depends"
+    )
+    reason = _is_per_request(src, func, facts)
+    if reason:
+        return CodeFinding(
+            src.path, call.lineno, call.col_offset + 1, "engine-per-request", "critical",
+            f"{factory}() inside {where}, {reason}: every request builds a new engine and pool, so connections "
+            f"are opened per request and pile up until garbage collection (no pooling, no ceiling)",
+            fix, src.anchors(call),
+        )
+    if _runs_once(func, facts) or _outlives_call(src, func, call):
+        return None
+    return CodeFinding(
+        src.path, call.lineno, call.col_offset + 1, "engine-per-request", "warning",
+        f"{factory}() inside {where}: each call builds a new engine and pool that nothing returns, stores or "
+        f"disposes; if {where} runs per request, every call leaves its connections open",
+        fix, src.anchors(call),
+    )
+
+
+def _overflow_findings(src: SourceFile, call: ast.Call, settings: dict[str, Setting]) -> list[CodeFinding]:
+    found = []
+    overflow, size = settings.get("max_overflow"), settings.get("pool_size")
+    fix = "set a bounded max_overflow (e.g. max_overflow=10) and pool_size >= 1 so the pool has a ceiling"
+    if overflow and overflow.kind == "literal" and overflow.value == -1:
+        node = keyword(call, "max_overflow")
+        found.append(CodeFinding(
+            src.path, node.lineno, node.col_offset + 1, "unbounded-overflow", "critical",
+            "max_overflow=-1: the pool has no ceiling, so under load each process opens as many connections as "
+            "it has concurrent requests until PostgreSQL refuses them (too many clients)",
+            fix, (*src.anchors(node), call.lineno),
+        ))
+    if size and size.kind == "literal" and size.value == 0:
+        node = keyword(call, "pool_size")
+        found.append(CodeFinding(
+            src.path, node.lineno, node.col_offset + 1, "unbounded-overflow", "critical",
+            "pool_size=0 means no limit: SQLAlchemy forces max_overflow=-1 and keeps every connection it ever "
+            "opened",
+            fix, (*src.anchors(node), call.lineno),
+        ))
+    return found
+
+
+def _connect_args_ssl(src: SourceFile, call: ast.Call, settings: dict[str, Setting]) -> list[CodeFinding]:
+    args = settings.get("connect_args")
+    url = first_arg(call, "url")
+    url_value = _setting(src, url).value if url is not None else None
+    is_asyncpg = isinstance(url_value, str) and "+asyncpg" in url_value.split("://", 1)[0]
+    if not (is_asyncpg and args and args.kind == "literal" and isinstance(args.value, dict)):
+        return []
+    if "sslmode" not in args.value:
+        return []
+    node = keyword(call, "connect_args")
+    return [CodeFinding(
+        src.path, node.lineno, node.col_offset + 1, "asyncpg-ssl", "critical",
+        "connect_args={'sslmode': ...} with asyncpg: asyncpg.connect() has no sslmode argument, so the first "
+        "connect raises TypeError: connect() got an unexpected keyword argument 'sslmode'",
+        "use connect_args={'ssl': 'require'} (or ?ssl=require in the URL)", src.anchors(node),
+    )]
+
+
+def url_findings(src: SourceFile) -> list[CodeFinding]:
+    """``sslmode=`` in any asyncpg URL string literal of the file (where it is written, not where used)."""
+    found = []
+    for node in src.nodes:
+        if isinstance(node, ast.Constant) and isinstance(src.parents.get(node), ast.JoinedStr):
+            continue  # judged with the whole f-string below
+        if isinstance(node, ast.JoinedStr):
+            value = "".join(v.value if isinstance(v, ast.Constant) else "x" for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            value = node.value
+        else:
+            continue
+        if _ASYNCPG_SSLMODE.search(value):
+            found.append(CodeFinding(
+                src.path, node.lineno, node.col_offset + 1, "asyncpg-ssl", "critical",
+                "sslmode= in a postgresql+asyncpg URL: SQLAlchemy passes every query key to asyncpg.connect(), "
+                "which has no sslmode argument, so the first connect raises TypeError: connect() got an "
+                "unexpected keyword argument 'sslmode'",
+                "write ?ssl=require (or ssl=verify-full with a root certificate) instead of sslmode=",
+                src.anchors(node),
+            ))
+    return found

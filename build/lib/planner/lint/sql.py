@@ -1,0 +1,243 @@
+"""SQL written in Python strings: ``bind-in-literal`` and ``sql-string-building``.
+
+Binds are found with SQLAlchemy's own ``text()`` pattern (``TextClause._bind_params_regex``,
+``(?<![:\\w\\x5c]):(\\w+)(?![:\\w])``): a bind SQLAlchemy sees inside a quoted SQL literal is rendered there
+(``'$1 days'``) but PostgreSQL never binds it; a ``:name::type`` cast is not a bind at all; ``\\:`` is a
+literal colon and fine. What each driver then does was verified (FACTS.md section C).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from planner.lint.findings import CodeFinding
+from planner.lint.source import SourceFile, call_name, first_arg, last_name, resolve_name
+
+BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])", re.UNICODE)
+"""sqlalchemy/sql/elements.py, TextClause._bind_params_regex (2.1)."""
+CAST_NOT_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)::(\w+)", re.UNICODE)
+
+SQL_CALLS = frozenset({"text", "execute", "exec_driver_sql", "scalar", "scalars", "stream", "stream_scalars"})
+
+_INTERVAL_UNITS = {
+    "year": "years", "month": "months", "mon": "months", "week": "weeks", "day": "days", "hour": "hours",
+    "minute": "mins", "min": "mins", "second": "secs", "sec": "secs",
+}
+
+
+def literal_spans(sql: str, comments: list | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each quoted SQL literal: '...', E'...', $tag$...$tag$. Comment spans go to
+    ``comments`` when a list is given."""
+    spans, i, n = [], 0, len(sql)
+    comments = [] if comments is None else comments
+    while i < n:
+        ch = sql[i]
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            comments.append((i, n if end < 0 else end))
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            comments.append((i, n if end < 0 else end + 2))
+            i = n if end < 0 else end + 2
+        elif ch == "'":
+            backslash = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+            j = i + 1
+            while j < n:
+                if backslash and sql[j] == "\\":
+                    j += 2
+                    continue
+                if sql[j] == "'":
+                    if j + 1 < n and sql[j + 1] == "'":
+                        j += 2
+                        continue
+                    break
+                j += 1
+            spans.append((i, min(j + 1, n)))
+            i = j + 1
+        elif ch == '"':
+            end = sql.find('"', i + 1)
+            i = n if end < 0 else end + 1
+        elif ch == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            match = re.match(r"\$([A-Za-z_]\w*)?\$", sql[i:])
+            if not match:
+                i += 1
+                continue
+            tag = match.group(0)
+            end = sql.find(tag, i + len(tag))
+            stop = n if end < 0 else end + len(tag)
+            spans.append((i, stop))
+            i = stop
+        else:
+            i += 1
+    return spans
+
+
+def _in_span(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    return next((s for s in spans if s[0] < pos < s[1]), None)
+
+
+def _position(node: ast.Constant, src: SourceFile, offset: int) -> tuple[int, int]:
+    """Line and 1-based column of ``offset`` inside a string constant, exact for plain literals."""
+    value = node.value
+    segment = ast.get_source_segment(src.text, node) or ""
+    lines_in_source = segment.count("\n")
+    if lines_in_source != value.count("\n") or "\\" in segment:
+        return node.lineno, node.col_offset + 1
+    before = value[:offset]
+    line = node.lineno + before.count("\n")
+    if "\n" in before:
+        return line, offset - before.rfind("\n")
+    prefix = re.match(r"[rRbBuU]*('''|\"\"\"|'|\")", segment)
+    return line, node.col_offset + (len(prefix.group(0)) if prefix else 1) + offset + 1
+
+
+def _interval_fix(literal_text: str, name: str) -> str | None:
+    match = re.search(r":" + re.escape(name) + r"\s+([A-Za-z]+)", literal_text)
+    unit = match.group(1).lower().rstrip("s") if match else None
+    if unit not in _INTERVAL_UNITS:
+        return None
+    return (
+        f"make_interval({_INTERVAL_UNITS[unit]} => :{name}) or :{name} * INTERVAL '1 {unit}' "
+        f"(pass an int), or CAST(:{name} AS interval) with a timedelta"
+    )
+
+
+def bind_findings(src: SourceFile, node: ast.Constant, anchors: tuple[int, ...]) -> list[CodeFinding]:
+    """bind-in-literal findings for one SQL string given to ``text()``."""
+    sql, found, comments = node.value, [], []
+    spans = literal_spans(sql, comments)
+    binds = [(m.start(), m.group(1)) for m in BIND.finditer(sql)]
+    outside = {name for pos, name in binds if not _in_span(pos, spans)}
+    inside = [(pos, name, _in_span(pos, spans)) for pos, name in binds if _in_span(pos, spans)]
+    for pos, name, span in inside:
+        quoted = sql[span[0]:span[1]]
+        shown = quoted if len(quoted) <= 40 else quoted[:37] + "..."
+        is_interval = re.search(r"interval\s*$", sql[: span[0]], re.IGNORECASE) is not None
+        fix = (_interval_fix(quoted, name) if is_interval else None) or (
+            f"move :{name} out of the quotes, e.g. '%' || :{name} || '%' for a pattern, or CAST(:{name} AS type)"
+        )
+        rendered = shown.replace(f":{name}", "$1", 1)
+        if name in outside:
+            drivers = (
+                f":{name} is also bound outside the literal, so both asyncpg and psycopg run it with the literal "
+                f"text {rendered}: the value is silently ignored there"
+            )
+        else:
+            expected, passed = len(outside), len(outside | {n for _, n, _ in inside})
+            drivers = (
+                f"asyncpg raises InterfaceError: the server expects {expected} arguments for this query, {passed} "
+                f"{'was' if passed == 1 else 'were'} passed; psycopg 3 runs it and PostgreSQL reads the literal "
+                f"{rendered} as written"
+                + (f", so the window is always 1 {_unit(quoted, name)} whatever {name} is" if is_interval else "")
+            )
+        line, col = _position(node, src, pos)
+        found.append(CodeFinding(
+            src.path, line, col, "bind-in-literal", "critical",
+            f":{name} sits inside the quoted SQL literal {shown}: SQLAlchemy renders it there ({rendered}) but "
+            f"PostgreSQL never binds a parameter inside quotes. {drivers}",
+            fix, anchors,
+        ))
+    for match in CAST_NOT_BIND.finditer(sql):
+        if _in_span(match.start(), spans) or _in_span(match.start(), comments):
+            continue
+        name, type_ = match.group(1), match.group(2)
+        line, col = _position(node, src, match.start())
+        found.append(CodeFinding(
+            src.path, line, col, "bind-in-literal", "critical",
+            f":{name}::{type_} is not a bind parameter: text() skips a name followed by ':', so the value is "
+            f"never sent and PostgreSQL receives ':{name}::{type_}' (syntax error at or near \":\")",
+            f"write CAST(:{name} AS {type_})", anchors,
+        ))
+    return found
+
+
+def _unit(literal_text: str, name: str) -> str:
+    match = re.search(r":" + re.escape(name) + r"\s+([A-Za-z]+)", literal_text)
+    return match.group(1).lower().rstrip("s") if match else "unit"
+
+
+def _plus_leaves(node: ast.expr) -> list[ast.expr]:
+    """Operands of an ``a + b + c`` chain, left to right (iterative: long chains nest deeply)."""
+    leaves, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BinOp) and isinstance(current.op, ast.Add):
+            stack += [current.right, current.left]
+        else:
+            leaves.append(current)
+    return leaves
+
+
+def _is_str(node: ast.expr) -> bool:
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def built_how(node: ast.expr) -> tuple[str, list[ast.expr]] | None:
+    """How a SQL string was built from values ("an f-string", ...), and the interpolated expressions."""
+    if isinstance(node, ast.JoinedStr):
+        values = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+        return ("an f-string", values) if values else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _is_str(node.left):
+        return "% formatting", list(node.right.elts) if isinstance(node.right, ast.Tuple) else [node.right]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        leaves = _plus_leaves(node)
+        dynamic = [leaf for leaf in leaves if not (isinstance(leaf, ast.Constant) and isinstance(leaf.value, str))]
+        if dynamic and any(_is_str(leaf) for leaf in leaves):
+            return "+ concatenation", dynamic
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"
+        and _is_str(node.func.value)
+    ):
+        return ".format()", list(node.args) + [k.value for k in node.keywords]
+    return None
+
+
+def _constant(src: SourceFile, node: ast.expr) -> bool:
+    """A literal, or a name bound once to a literal (``TABLE = "orders"``)."""
+    value, _ = resolve_name(src, node)
+    return isinstance(value, ast.Constant)
+
+
+def sql_findings(src: SourceFile) -> list[CodeFinding]:
+    """sql-string-building for every SQL-taking call in ``src``, and bind-in-literal for constant ``text()`` SQL."""
+    found = []
+    for call in src.calls:
+        name = call_name(call)
+        if name not in SQL_CALLS:
+            continue
+        is_text = name == "text" and src.from_sqlalchemy(call.func)
+        if name == "text" and not is_text:
+            continue
+        arg = first_arg(call, "text" if is_text else "statement")
+        if arg is None:
+            continue
+        value, assigned_at = resolve_name(src, arg)
+        anchors = tuple(sorted({arg.lineno, call.lineno, src.statement(call).lineno} | (
+            {assigned_at} if assigned_at else set())))
+        how = built_how(value)
+        if how:
+            kind, parts = how
+            shown = ", ".join(ast.unparse(p) for p in parts)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            where = f" (built at line {assigned_at} as {last_name(arg) or 'it'})" if assigned_at else ""
+            constants = all(_constant(src, p) for p in parts)
+            risk = (
+                "only constants are interpolated today, but nothing stops the next edit from adding a value"
+                if constants else "any value that reaches it can change the statement (SQL injection)"
+            )
+            found.append(CodeFinding(
+                src.path, arg.lineno, arg.col_offset + 1, "sql-string-building",
+                "warning" if constants else "critical",
+                f"SQL built with {kind} from {shown}{where} and passed to {name}(): {risk}",
+                "bind values instead: text(\"... WHERE id = :id\") with {\"id\": value}; identifiers cannot be "
+                "bound, so pick them from a fixed allow-list and silence the line with "
+                "# pool-planner: ignore[sql-string-building]",
+                anchors,
+            ))
+        elif is_text and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            found.extend(bind_findings(src, value, anchors))
+    return found

@@ -1,0 +1,344 @@
+"""Static rules: pitfalls visible in a plan and its URLs, before anything runs.
+
+Each rule returns Findings with a stable id from DESIGN.md's table, the evidence as numbers, a concrete
+fix and a snippet to paste. ``static_findings(plan)`` runs them all and returns them sorted.
+"""
+
+from __future__ import annotations
+
+import math
+
+from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets
+from planner.dsn import (
+    check_url,
+    parse_url,
+    pgbouncer_drops_prepared_statements,
+    prepared_statement_fix,
+    statement_caches_off,
+)
+from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
+from planner.queueing import OVERLOAD_ID
+from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+
+def sort_findings(findings) -> list[Finding]:
+    """Most severe first, then by id, server and message (a stable order for the CLI, UI and tests)."""
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.id, f.server or "", f.message))
+
+
+def _per_process_terms(plan: Plan, server: str) -> str:
+    direct = [e for e in plan.engines_on(server) if not e.via_pgbouncer]
+    return " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in direct) or "0"
+
+
+def _budget_fix(plan: Plan, budget: ServerBudget, allowed: int) -> tuple[str, str]:
+    direct = [e for e in plan.engines_on(budget.name) if not e.via_pgbouncer]
+    per_process = max(allowed - budget.pgbouncer_connections, 0) // max(budget.rollout_processes, 1)
+    if len(direct) == 1 and per_process >= 1:
+        engine = direct[0]
+        recommended = _recommended_pool(plan, engine)
+        if recommended is not None:  # the same numbers `recommend` gives: sized for the workload, within budget
+            pool, overflow = recommended
+            why = "the smallest pool meeting the workload's p99 wait target, as python -m planner recommend sizes it"
+        else:
+            pool = min(engine.pool_size or per_process, math.ceil(per_process * 2 / 3))
+            overflow = per_process - pool
+            why = "two thirds kept, one third for bursts"
+        each = pool + overflow
+        return (
+            f"cap each process at {each} connections on {budget.name}: pool_size={pool}, max_overflow={overflow} "
+            f"({why}; {budget.rollout_processes} rollout processes x {each} = {budget.rollout_processes * each} "
+            f"<= {allowed}); or fewer workers, PgBouncer, or a higher max_connections (python -m planner recommend "
+            f"shows each)",
+            f"create_async_engine(url, pool_size={pool}, max_overflow={overflow})",
+        )
+    return (
+        f"bring the rollout peak on {budget.name} to at most {allowed}: smaller pools, fewer workers, PgBouncer or "
+        f"a higher max_connections (python -m planner recommend shows each)",
+        "",
+    )
+
+
+def _recommended_pool(plan: Plan, engine: Engine) -> tuple[int, int] | None:
+    """pool_size and max_overflow ``recommend`` gives this engine, when the plan has a workload and it fits."""
+    if plan.workload is None:
+        return None
+    from planner.sizing import recommend_for_plan  # lazy: sizing is the heavier module
+
+    rec = recommend_for_plan(plan)
+    advice = next((a for a in rec.engines if a.name == engine.name), None)
+    return (advice.pool_size, advice.max_overflow) if rec.fits and advice else None
+
+
+def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """too-many-connections, overflow-exceeds-budget, rollout-surge, unbounded-overflow."""
+    out: list[Finding] = []
+    dep = plan.deployment
+    for budget in plan_budgets(plan):
+        name, usable = budget.name, budget.usable
+        spare_needed = math.ceil(thresholds.tight_fraction * usable) if usable > 0 else 0
+        allowed = usable - spare_needed
+        if budget.rollout_peak is None:
+            continue  # unbounded: reported per engine below
+        terms = _per_process_terms(plan, name)
+        bouncer = f" + {budget.pgbouncer_connections} via PgBouncer" if budget.pgbouncer_connections else ""
+        if usable <= 0:
+            out.append(Finding(
+                "too-many-connections", "critical",
+                f"{name}: usable = {budget.max_connections} - reserved - other clients = {usable}: no slot is left "
+                f"for the application",
+                "raise max_connections or lower other_clients/reserved slots", "", name,
+            ))
+            continue
+        if budget.rollout_peak > usable:
+            fix, snippet = _budget_fix(plan, budget, allowed)
+            worst = budget.peak if budget.peak is not None and budget.peak > usable else budget.rollout_peak
+            when = "at peak" if worst == budget.peak else "at rollout peak"
+            procs = budget.processes if when == "at peak" else budget.rollout_processes
+            out.append(Finding(
+                "too-many-connections", "critical",
+                f"{name}: {when}, {procs} processes x {terms}{bouncer} = {worst} > {usable} usable "
+                f"(max_connections {budget.max_connections} - {budget.max_connections - usable} reserved/other)"
+                + (f", rollout peak {budget.rollout_peak}" if worst != budget.rollout_peak else "") + "; "
+                "the server refuses the rest with 'sorry, too many clients already'",
+                fix, snippet, name,
+            ))
+        elif budget.verdict == "tight":
+            fix, snippet = _budget_fix(plan, budget, allowed)
+            out.append(Finding(
+                "too-many-connections", "warning",
+                f"{name}: rollout peak {budget.rollout_peak} leaves {budget.headroom} of {usable} usable slots "
+                f"({budget.headroom / usable:.0%}), less than the {thresholds.tight_fraction:.0%} margin",
+                fix, snippet, name,
+            ))
+        if budget.peak is not None and budget.peak > usable and budget.lesson_rule_total <= budget.max_connections:
+            pools = " + ".join(str(e.pool_size) for e in plan.engines_on(name) if not e.via_pgbouncer)
+            out.append(Finding(
+                "overflow-exceeds-budget", "critical",
+                f"{name}: the lesson's rule passes (pool_size {pools} x {budget.processes} processes = "
+                f"{budget.lesson_rule_total} <= max_connections {budget.max_connections}) but it ignores "
+                f"max_overflow: {budget.processes} processes x {terms}{bouncer} = {budget.peak} > {usable} usable",
+                "count max_overflow in the budget: processes x (pool_size + max_overflow) must fit the usable slots",
+                _budget_fix(plan, budget, allowed)[1], name,
+            ))
+        if budget.peak is not None and budget.peak <= usable < budget.rollout_peak:
+            out.append(Finding(
+                "rollout-surge", "critical",
+                f"{name}: fits in steady state ({budget.processes} processes: {budget.peak} <= {usable} usable) but "
+                f"not while a rolling deploy overlaps old and new instances: ({dep.max_instances} instances + "
+                f"{dep.surge_instances} surge) x {dep.workers} workers x {terms}{bouncer} = {budget.rollout_peak} "
+                f"> {usable}",
+                "lower the pools so the rollout peak fits, or deploy with maxSurge 0 / maxUnavailable >= 1 "
+                "(old pods stop before new ones start)",
+                "strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1", name,
+            ))
+    for engine in plan.engines:
+        if engine.unbounded:
+            what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
+            out.append(Finding(
+                "unbounded-overflow", "critical",
+                f"engine {engine.name}: {what} puts no ceiling on its connections: under load every process opens "
+                f"as many as it has concurrent requests, until {engine.server} refuses them",
+                "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
+                f"create_async_engine(url, pool_size={engine.pool_size or 5}, max_overflow=5)", engine.server,
+            ))
+    return out
+
+
+def replica_same_server(plan: Plan) -> list[Finding]:
+    """Two engines of one process on one server (declared, or two server entries with the same host:port)."""
+    out: list[Finding] = []
+    for server in plan.servers:
+        engines = [e for e in plan.engines_on(server.name) if not e.via_pgbouncer]
+        if len(engines) > 1:
+            names = " and ".join(e.name for e in engines)
+            total = " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
+            out.append(Finding(
+                "replica-same-server", "warning",
+                f"engines {names} of each process both connect to {server.name}: its share per process is "
+                f"{total}, not one pool",
+                "point the replica engine at the replica server, or size both pools together against this server",
+                "", server.name,
+            ))
+    seen: dict[tuple, Engine] = {}
+    for engine in plan.engines:
+        if not engine.url:
+            continue
+        url = parse_url(engine.url)
+        key = (url.host, url.port or 5432, url.database)
+        other = seen.setdefault(key, engine)
+        if other is not engine and other.server != engine.server:
+            out.append(Finding(
+                "replica-same-server", "warning",
+                f"engines {other.name} (server {other.server}) and {engine.name} (server {engine.server}) have the "
+                f"same host {url.host}:{url.port or 5432}/{url.database}: one server carries both pools, but the "
+                f"plan counts them on two",
+                f"use the replica's own host in {engine.name}'s URL, or declare both engines on {other.server}",
+                "", other.server,
+            ))
+    return out
+
+
+def prepared_statements(plan: Plan) -> list[Finding]:
+    """asyncpg/psycopg through a PgBouncer that drops prepared statements, without the caches turned off."""
+    out: list[Finding] = []
+    bouncer = plan.pgbouncer
+    for engine in plan.engines:
+        if not (engine.via_pgbouncer and bouncer and pgbouncer_drops_prepared_statements(bouncer)):
+            continue
+        url = parse_url(engine.url) if engine.url else None
+        driver = url.get_driver_name() if url else "asyncpg"
+        if driver not in ("asyncpg", "psycopg"):
+            continue
+        sqla_off, asyncpg_off = statement_caches_off(url, engine.statement_cache_size)
+        if driver == "asyncpg" and sqla_off and asyncpg_off:
+            continue
+        missing = [label for label, off in (("?prepared_statement_cache_size=0 in the URL", sqla_off),
+                                            ('connect_args={"statement_cache_size": 0}', asyncpg_off)) if not off]
+        why = (f"version {bouncer.version} < 1.21" if bouncer.version_tuple < (1, 21)
+               else f"max_prepared_statements = {bouncer.effective_max_prepared_statements}")
+        fix, snippet = prepared_statement_fix(driver)
+        lacking = f"lacks {' and '.join(missing)}" if driver == "asyncpg" else "uses psycopg's prepared statements"
+        critical = len(missing) == 2 or driver != "asyncpg"
+        effect = ('queries fail with prepared statement "__asyncpg_stmt_N__" does not exist' if critical else
+                  "one cache off avoided the failure in a load test, but both at 0 is the setting known to hold")
+        out.append(Finding(
+            "prepared-statement-cache", "critical" if critical else "warning",
+            f"engine {engine.name} goes through PgBouncer in {bouncer.pool_mode} mode ({why}) and {lacking}: {effect}",
+            fix, snippet, engine.server,
+        ))
+    return out
+
+
+def url_findings(plan: Plan) -> list[Finding]:
+    """Per-driver URL checks (asyncpg-ssl, sync-driver, ...) for every engine with a URL."""
+    out: list[Finding] = []
+    for engine in plan.engines:
+        if engine.url:
+            out += check_url(engine.url, statement_cache_size=engine.statement_cache_size,
+                             pgbouncer_declared=engine.via_pgbouncer, engine=engine.name, server=engine.server)
+    return out
+
+
+def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """recycle-after-idle-timeout and pool-timeout-exceeds-request-timeout."""
+    out: list[Finding] = []
+    for engine in plan.engines:
+        server = plan.server(engine.server)
+        idle = [(t, what) for t, what in (
+            (server.idle_session_timeout_s, f"{server.name}'s idle_session_timeout"),
+            (plan.lb_idle_timeout_s or 0.0, "the load balancer's idle timeout"),
+        ) if t > 0]
+        if idle:
+            shortest, what = min(idle)
+            if engine.pool_recycle == -1 or engine.pool_recycle >= shortest:
+                suggested = max(1, math.floor(shortest * thresholds.recycle_fraction_of_idle_timeout))
+                current = "unset (-1, never)" if engine.pool_recycle == -1 else f"{engine.pool_recycle:g} s"
+                relation = "" if engine.pool_recycle == -1 else f" >= {shortest:g} s"
+                out.append(Finding(
+                    "recycle-after-idle-timeout", "info" if engine.pool_pre_ping else "warning",
+                    f"engine {engine.name}: pool_recycle {current}{relation}, {what} is {shortest:g} s: idle pooled "
+                    f"connections get closed under the pool, and the next checkout fails with "
+                    f"'connection is closed'" + (" (pool_pre_ping hides it at the cost of a reconnect)"
+                                                 if engine.pool_pre_ping else ""),
+                    f"pool_recycle={suggested} (below {shortest:g} s) and pool_pre_ping=True",
+                    f"create_async_engine(url, pool_recycle={suggested}, pool_pre_ping=True)", engine.server,
+                ))
+        workload = plan.workload
+        if workload and workload.request_timeout_s is not None and engine.pool_timeout >= workload.request_timeout_s:
+            suggested_t = workload.request_timeout_s * thresholds.pool_timeout_fraction_of_request_timeout
+            out.append(Finding(
+                "pool-timeout-exceeds-request-timeout", "warning",
+                f"engine {engine.name}: pool_timeout {engine.pool_timeout:g} s >= request timeout "
+                f"{workload.request_timeout_s:g} s: callers give up before the pool does, so overload shows as "
+                f"timeouts upstream instead of a clear pool TimeoutError, and the waiting work is wasted",
+                f"pool_timeout={suggested_t:g} (below the request timeout)",
+                f"create_async_engine(url, pool_timeout={suggested_t:g})", engine.server,
+            ))
+    return out
+
+
+def pgbouncer_clients(plan: Plan) -> list[Finding]:
+    """PgBouncer's own ceiling: max_client_conn below the client connections the fleet opens at rollout peak;
+    in session mode, fewer server connections than clients (each pins one for its life); in transaction
+    mode, fewer server connections than the fleet's traffic keeps busy (PgBouncer's queue grows)."""
+    budget = pgbouncer_budget(plan)
+    bouncer = plan.pgbouncer
+    if budget is None or bouncer is None or budget.clients_rollout_peak is None:
+        return []
+    routed = [e for e in plan.engines if e.via_pgbouncer]
+    dep = plan.deployment
+    processes = dep.rollout_processes
+    clients, servers = budget.clients_rollout_peak, budget.server_connections
+    pool_text = f"default_pool_size {bouncer.default_pool_size} x pools {bouncer.pools} = {servers}"
+    server_budget = next(b for b in plan_budgets(plan) if b.name == bouncer.server)
+    room = server_budget.usable - ((server_budget.rollout_peak or 0) - server_budget.pgbouncer_connections)
+    """Server slots PgBouncer could have: the usable ones less what the engines connecting directly take."""
+
+    def larger_pool(connections: int) -> str:
+        size = math.ceil(connections / bouncer.pools)
+        if size * bouncer.pools <= room:
+            return f"default_pool_size = {size} ({bouncer.server} has room for {room})"
+        return f"not a larger default_pool_size: {bouncer.server} has room for {room}, not {connections}"
+
+    out = []
+    if clients > bouncer.max_client_conn:
+        out.append(Finding(
+            "too-many-connections", "critical",
+            f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
+            f"> max_client_conn {bouncer.max_client_conn}",
+            f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
+            f"max_client_conn = {clients}", bouncer.server,
+        ))
+    if bouncer.pool_mode == "session" and clients > servers:
+        out.append(Finding(
+            OVERLOAD_ID, "critical",
+            f"PgBouncer in session mode: {processes} rollout processes x {_per_engine(routed)} = {clients} client "
+            f"connections, each holding a server connection until it disconnects (idle pool connections too), "
+            f"but {pool_text}: the other {clients - servers} wait in PgBouncer and fail after query_wait_timeout "
+            f"(120 s by default)",
+            f"pool_mode = transaction (clients share the server connections between transactions; asyncpg then "
+            f"needs PgBouncer >= 1.21 with max_prepared_statements > 0, or its statement caches off); or "
+            f"{larger_pool(clients)}",
+            "pool_mode = transaction", bouncer.server,
+        ))
+    from planner.sizing import pgbouncer_pool_need  # lazy: sizing is the heavier module
+
+    need = pgbouncer_pool_need(bouncer, plan.engines, plan.workload)
+    if need is not None and need[2].pool_size > servers:
+        fleet_rps, busy, pool = need
+        overloaded = busy >= servers
+        fix = larger_pool(pool.pool_size)
+        out.append(Finding(
+            OVERLOAD_ID, "critical" if overloaded else "warning",
+            f"PgBouncer: {fleet_rps:g} req/s x {plan.workload.hold_ms:g} ms held = {busy:.1f} server connections "
+            f"busy on average fleet-wide (at most: a transaction is no longer than the checkout), but {pool_text}: "
+            + ("its queue grows until query_wait_timeout (120 s by default) fails the clients" if overloaded else
+               f"clients wait in its queue beyond the p99 target ({plan.workload.target_p99_wait_ms:g} ms), "
+               f"which needs {pool.pool_size}"),
+            f"{fix}{', sized by the queueing model for the whole fleet' if fix.startswith('default') else ''}, or "
+            f"shorten the transactions",
+            f"default_pool_size = {math.ceil(pool.pool_size / bouncer.pools)}" if fix.startswith("default") else "",
+            bouncer.server,
+        ))
+    return out
+
+
+def _per_engine(engines: list[Engine]) -> str:
+    return " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
+
+
+def static_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """Every static rule over the plan, sorted (critical first). Bad URLs raise InputError('url', ...)."""
+    findings = (
+        budget_findings(plan, thresholds)
+        + pgbouncer_clients(plan)
+        + replica_same_server(plan)
+        + prepared_statements(plan)
+        + url_findings(plan)
+        + timeout_findings(plan, thresholds)
+    )
+    return sort_findings(findings)
+
+
+__all__ = ["sort_findings", "static_findings"]

@@ -1,0 +1,62 @@
+"""Every threshold a rule compares against, as one named, documented setting (no literals in the rules).
+
+Static rules (``static.py``) and live rules (``live.py``) read the same ``Thresholds``; the UI and the CLI
+may pass their own instance (``dataclasses.replace(DEFAULT_THRESHOLDS, live_critical_fraction=0.9)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.budget import TIGHT_FRACTION
+from planner.model import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Named thresholds with their defaults. Fractions are of the server's usable slots unless stated."""
+
+    tight_fraction: float = TIGHT_FRACTION
+    """Static: a plan with less than this share of usable slots to spare at rollout peak is ``tight``."""
+    live_warning_fraction: float = 0.80
+    """Live ``too-many-connections`` warning: client connections at this share of usable slots."""
+    live_critical_fraction: float = 0.95
+    """Live ``too-many-connections`` critical: client connections at this share of usable slots."""
+    idle_in_transaction_warning_s: float = 30.0
+    """Live ``idle-in-transaction``: a session idle in a transaction this long is a warning."""
+    idle_in_transaction_critical_s: float = 300.0
+    """... and this long is critical (it holds locks and a slot, and blocks vacuum)."""
+    recommended_idle_in_transaction_timeout_s: float = 60.0
+    """The ``idle_in_transaction_session_timeout`` the export and ``no-idle-in-transaction-timeout`` suggest."""
+    cold_pool_fraction: float = 0.5
+    """Live ``cold-pool``: an application below this share of pool_size x processes after the grace time."""
+    cold_pool_grace_s: float = 60.0
+    """Seconds after an application's first connection before ``cold-pool`` may fire."""
+    burst_new_backends: int = 20
+    """Live ``cold-pool``: this many new backends of one application within ``burst_window_s`` is a burst."""
+    burst_window_s: float = 10.0
+    burst_reported_s: float = 300.0
+    """Live ``cold-pool``: how long after a burst it is still reported (then it is history)."""
+    leak_over_plan_fraction: float = 0.0
+    """Live ``connection-leak``: an application over its planned ceiling by more than this share."""
+    recycle_age_slack_s: float = 60.0
+    """Live ``connection-leak``: connections older than ``pool_recycle`` plus this slack mean recycling is not
+    happening (it only runs at checkout)."""
+    recycle_fraction_of_idle_timeout: float = 0.5
+    """``pool_recycle`` the fixes suggest, as a share of the shortest idle timeout (server or load balancer)."""
+    pool_timeout_fraction_of_request_timeout: float = 0.5
+    """``pool_timeout`` the fixes suggest, as a share of the request timeout (the rest is for the query)."""
+
+    def __post_init__(self) -> None:
+        for name in ("tight_fraction", "live_warning_fraction", "live_critical_fraction", "cold_pool_fraction",
+                     "recycle_fraction_of_idle_timeout", "pool_timeout_fraction_of_request_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise InputError(name, f"must be a fraction in (0, 1], got {value!r}")
+        if self.live_warning_fraction > self.live_critical_fraction:
+            raise InputError("live_warning_fraction", "must not exceed live_critical_fraction")
+        if self.idle_in_transaction_warning_s > self.idle_in_transaction_critical_s:
+            raise InputError("idle_in_transaction_warning_s", "must not exceed idle_in_transaction_critical_s")
+
+
+DEFAULT_THRESHOLDS = Thresholds()
