@@ -18,7 +18,8 @@ from typing import Any
 APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
-EXAMPLE = "pool-planner dashboard --port 8600\n  DATABASE_URL=postgresql+asyncpg://monitor@db/app pool-planner dashboard"
+EXAMPLE = ("pool-planner dashboard --port 8600\n"
+           "  DATABASE_URL=postgresql+asyncpg://monitor@db/app pool-planner dashboard")
 
 
 class _Parser(argparse.ArgumentParser):

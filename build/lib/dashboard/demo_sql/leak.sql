@@ -1,2 +1,0 @@
--- The leaking handler's statement: it runs inside a transaction that is never committed nor closed.
-SELECT now()

@@ -1,2 +1,0 @@
--- Every (application_name, state) pair already stored, by id.
-SELECT id, application_name, state FROM app_state

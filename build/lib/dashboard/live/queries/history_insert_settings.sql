@@ -1,2 +1,0 @@
--- A settings body seen for the first time.
-INSERT INTO settings (body) VALUES (:body)

@@ -1,2 +1,0 @@
--- Every settings body already stored (the writer caches them to store each body once).
-SELECT id, body FROM settings

@@ -1,1 +1,0 @@
-"""One module per CLI command. Each defines ``HELP``, ``EXAMPLE``, ``configure(parser)`` and ``run(args) -> int``."""
