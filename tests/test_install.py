@@ -9,6 +9,7 @@ from this clone). The build runs in pip's isolated build environment, like a use
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,8 +35,8 @@ def make_venv(where: Path) -> Path:
     return python
 
 
-def pip_install(python: Path, *args: str) -> None:
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", *args], cwd=ROOT,
+def pip_install(python: Path, *args: str, source: Path = ROOT) -> None:
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", *args], cwd=source,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
@@ -49,7 +50,10 @@ def run(venv: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
 def installed(tmp_path_factory) -> Path:
     """A fresh venv with ``pip install .`` of this clone."""
     venv = tmp_path_factory.mktemp("venv-install")
-    pip_install(make_venv(venv), ".")
+    source = tmp_path_factory.mktemp("clone") / "pool-planner"  # setuptools builds in tree: keep this one clean
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "data", "*.egg-info",
+                                                                 "__pycache__", ".*_cache", ".hypothesis"))
+    pip_install(make_venv(venv), ".", source=source)
     return venv
 
 
