@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, state  # noqa: E402
+from dashboard import charts, presets, state  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
@@ -89,8 +89,8 @@ def apply_inputs(inputs: state.Inputs) -> None:
 
 def on_preset() -> None:
     choice = st.session_state["preset"]
-    if choice in state.PRESETS:
-        apply_inputs(state.PRESETS[choice])
+    if choice in presets.presets():
+        apply_inputs(presets.presets()[choice])
         st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
@@ -135,7 +135,7 @@ if demo is not None:
     sb.radio("Demo scenario", list(state.SCENARIOS), key="scenario", index=list(state.SCENARIOS).index(demo.scenario),
              on_change=lambda: demo.set_scenario(st.session_state["scenario"]),
              captions=list(state.SCENARIOS.values()))
-sb.selectbox("Preset", ["(keep my values)", *state.PRESETS], key="preset", on_change=on_preset)
+sb.selectbox("Preset", ["(keep my values)", *presets.presets()], key="preset", on_change=on_preset)
 
 with sb.expander("Server limits", expanded=True):
     c = st.container()

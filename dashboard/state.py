@@ -97,13 +97,6 @@ class Inputs:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-PRESETS: dict[str, Inputs] = {
-    "PostgreSQL defaults": Inputs(),
-    "Lesson's production example": Inputs(pool_size=20, max_overflow=10, pool_timeout=30.0, pool_recycle=1800.0,
-                                          pool_pre_ping=True, workers=4),
-}
-
-
 def inputs_from(values: Mapping[str, object], base: Inputs | None = None) -> Inputs:
     """Inputs from widget values (unknown keys ignored, missing keys from ``base``)."""
     base = base or Inputs()
