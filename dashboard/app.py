@@ -204,7 +204,7 @@ if demo is not None:
 
 plan = view = error = None
 try:
-    plan = state.build_plan(state.inputs_from(st.session_state), targets)
+    plan = state.build_plan(state.inputs_from(st.session_state))  # the monitor's URL is not the application's
     view = state.evaluate(plan)
 except InputError as err:
     error = err

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 
@@ -300,8 +301,9 @@ def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, 
 
 
 def masked_targets(targets: Mapping[str, str]) -> dict[str, str]:
-    """The URLs as the page may show them: passwords replaced by ***."""
-    return {name: mask_url(url) for name, url in targets.items()}
+    """The URLs as the page may show them: passwords replaced by ***, and readable (a socket folder as /tmp/x,
+    not URL-encoded as %2Ftmp%2Fx over four lines of the sidebar)."""
+    return {name: unquote(mask_url(url)) for name, url in targets.items()}
 
 
 LIVE_FINDINGS_WINDOW = timedelta(minutes=10)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every command that judges a plan accepts (all optional: the defaults are PostgreSQL's and
     SQLAlchemy's, or the --config file's)."""
     src = parser.add_argument_group("plan source")
-    src.add_argument("--config", metavar="FILE", help="plan TOML file (servers, engines, deployment, ...)")
+    src.add_argument("--config", metavar="FILE",
+                     help="plan file: TOML (servers, engines, deployment, ...) or the JSON export --format json writes")
     srv = parser.add_argument_group("server (the first server of --config)")
     srv.add_argument("--max-connections", type=int, metavar="N", help="postgresql.conf max_connections (100)")
     srv.add_argument("--superuser-reserved", type=int, metavar="N", help="superuser_reserved_connections (3)")
@@ -179,13 +181,28 @@ def plan_from_toml(text: str) -> Plan:
     return plan_from_data(data)
 
 
+def plan_from_json(text: str) -> Plan:
+    """A plan from JSON: the same keys as the TOML file, or the document ``export --format json`` writes (its
+    ``plan`` key), so an exported plan reads back with ``--config``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError("config", f"not valid JSON: {err}") from None
+    if isinstance(data, dict) and isinstance(data.get("plan"), dict):
+        data = data["plan"]
+    return plan_from_data(data)
+
+
 def load_plan(path: str | Path) -> Plan:
-    """Read a plan TOML file; a missing or unreadable file is an InputError naming it."""
+    """Read a plan file: TOML, or JSON when it ends in .json or starts with ``{``. A missing or unreadable file
+    is an InputError naming it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise InputError("config", f"cannot read {path}: {reason}") from None
+    if str(path).lower().endswith(".json") or text.lstrip().startswith("{"):
+        return plan_from_json(text)
     return plan_from_toml(text)
 
 

@@ -147,8 +147,10 @@ def test_bad_combination_is_an_inline_error(app):
 
 @db
 def test_downloads_are_the_planners_export(app, pg_url):
-    plan = state.build_plan(session_inputs(app), {"primary": pg_url})
+    plan = state.build_plan(session_inputs(app))  # the monitor's URL never reaches the exports
     files = state.export_files(plan)
+    env = next(f.text for f in files if f.format == "env")
+    assert pg_url.split("@")[-1] not in env and "DATABASE_URL=postgresql+asyncpg://USER:***@HOST:5432/DB" in env
     assert [f.format for f in files] == [f for f in FORMATS if f != "pgbouncer"]  # no PgBouncer in this plan
     for f in files:
         assert f.text == export(plan, f.format)
@@ -263,6 +265,8 @@ def test_urls_are_masked_for_the_page_and_the_history_file(monkeypatch, tmp_path
     monkeypatch.setenv("POOL_PLANNER_DATA", str(tmp_path))
     targets = {"primary": "postgresql+asyncpg://app:s3cret@db.internal:5432/app?ssl=require"}
     assert state.masked_targets(targets) == {"primary": "postgresql+asyncpg://app:***@db.internal:5432/app?ssl=require"}
+    socket = {"primary": "postgresql+asyncpg://app:p%40ss@/postgres?host=/tmp/pgserver/run"}  # the demo's form
+    assert state.masked_targets(socket) == {"primary": "postgresql+asyncpg://app:***@/postgres?host=/tmp/pgserver/run"}
     path = state.history_path(targets)
     assert path.parent == tmp_path and "s3cret" not in str(path)
     assert path == state.history_path({"primary": "postgresql+asyncpg://app:other@db.internal:5432/app?ssl=require"})
