@@ -1,7 +1,7 @@
 """Connection URLs: parse with SQLAlchemy's ``make_url``, mask the password, and check per driver.
 
 SQLAlchemy's asyncpg dialect passes every URL query key to ``asyncpg.connect()`` as a string keyword
-(``../shared/FACTS.md`` B), so URLs that look right fail only at the first connect: ``sslmode=`` raises a
+(docs/facts.md, B), so URLs that look right fail only at the first connect: ``sslmode=`` raises a
 TypeError, ``statement_cache_size=`` and ``timeout=`` fail on the string value. These checks catch that
 before a deploy.
 """
@@ -24,7 +24,7 @@ ASYNC_DRIVERS = {("postgresql", "asyncpg"), ("postgresql", "psycopg"), ("postgre
                  ("sqlite", "aiosqlite"), ("mysql", "aiomysql"), ("mysql", "asyncmy")}
 SYNC_DRIVERS = {("postgresql", "psycopg2"), ("postgresql", "pg8000"), ("postgresql", "psycopg2cffi"),
                 ("sqlite", "pysqlite"), ("mysql", "pymysql"), ("mysql", "mysqldb")}
-# asyncpg URL keys that reach asyncpg.connect() as strings and fail there (FACTS.md B), with the fix.
+# asyncpg URL keys that reach asyncpg.connect() as strings and fail there (docs/facts.md, B), with the fix.
 _ASYNCPG_BAD_KEYS = {
     "statement_cache_size": 'connect_args={"statement_cache_size": 0}',
     "timeout": 'connect_args={"timeout": 5}',
@@ -75,7 +75,7 @@ def looks_like_pooler(url: URL) -> bool:
 
 
 def pgbouncer_drops_prepared_statements(pgbouncer: PgBouncer) -> bool:
-    """True when asyncpg's default prepared statements break behind this PgBouncer (FACTS.md 0.4, B):
+    """True when asyncpg's default prepared statements break behind this PgBouncer (docs/facts.md, C):
     transaction or statement mode, and either a version before 1.21 or ``max_prepared_statements = 0``."""
     if pgbouncer.pool_mode == "session":
         return False

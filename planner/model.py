@@ -375,7 +375,7 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One pitfall found: stable id (see DESIGN.md's table), how bad, the numbers, and the fix."""
+    """One pitfall found: stable id (docs/pitfalls.md lists every id), how bad, the numbers, and the fix."""
 
     id: str
     """Stable pitfall id, e.g. ``too-many-connections``: the same in the CLI, UI, README and tests."""

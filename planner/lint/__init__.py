@@ -7,7 +7,7 @@ Public API::
     result = lint_paths(["app/"], plan=base_plan)   # also judge the engines' pool settings against limits
     result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse
 
-Every finding has a rule id from DESIGN.md's table; ``# pool-planner: ignore[<id>]`` on the line (or on
+Every finding has a rule id from the table in docs/pitfalls.md; ``# pool-planner: ignore[<id>]`` on the line (or on
 the first line of its statement) silences it.
 """
 

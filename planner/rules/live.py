@@ -19,7 +19,7 @@ from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Ser
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
-REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text of E6 in FACTS.md carries it
+REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text in docs/facts.md (F) carries it
 NO_APP = "(no application_name)"
 
 WARMUP_SNIPPET = '''\

@@ -1,6 +1,6 @@
 """Static rules: pitfalls visible in a plan and its URLs, before anything runs.
 
-Each rule returns Findings with a stable id from DESIGN.md's table, the evidence as numbers, a concrete
+Each rule returns Findings with a stable id from the table in docs/pitfalls.md, the evidence as numbers, a concrete
 fix and a snippet to paste. ``static_findings(plan)`` runs them all and returns them sorted.
 """
 
