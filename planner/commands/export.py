@@ -10,7 +10,7 @@ from planner.config import add_plan_arguments, plan_from_args
 from planner.export import DEFAULT_APP, FORMATS, export
 from planner.sizing import recommend_for_plan
 
-HELP = "print a snippet of the plan: python engines + warm-up, env, uvicorn, gunicorn, pgbouncer, postgresql, json"
+HELP = "print a snippet to paste: python (engines + warm-up), env, uvicorn, gunicorn, pgbouncer, postgresql or json"
 EXAMPLE = "python -m planner export --config plan.toml --recommended --format python > app/db/engines.py"
 EXIT_CODES = ("exit codes: 0 snippet of a safe or tight plan; 1 the snippet is printed but its plan is unsafe "
               "(or nothing fits with --recommended); 2 bad input; 3 internal error")

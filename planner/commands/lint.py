@@ -16,8 +16,8 @@ from planner.lint.report import FORMATS, render, render_inventory
 from planner.model import SEVERITY_ORDER
 
 HELP = (
-    "lint Python source for pool pitfalls (bind-in-literal, sql-string-building, session-without-context, ...); "
-    "with --max-connections/--workers it also judges the engines' pool settings like plan does"
+    "lint Python source for pool pitfalls (bind-in-literal, session-without-context, ...); with "
+    "--max-connections/--workers also judge the engines' pool settings"
 )
 EXAMPLE = "python -m planner lint app/ --max-connections 100 --workers 4 --format github"
 EXIT_CODES = ("exit codes: 0 no finding at or above --fail-on; 1 findings; 2 bad input or a file that does not "
