@@ -301,7 +301,7 @@ def test_pgbouncer_section_routes_the_primary_and_judges_pgbouncer(app, pg_url):
     app.slider(key="workers__s").set_value(4).run()
     app.toggle(key="pgbouncer").set_value(True).run()
     assert not app.exception
-    plan = state.build_plan(session_inputs(app), {"primary": pg_url})
+    plan = state.build_plan(session_inputs(app))  # as the page builds it: without the monitor's URL
     assert plan.engines[0].via_pgbouncer and plan.pgbouncer.version == "1.24"
     # the server sees PgBouncer's 20; the clients: (1 + 1 surge) x 4 workers x (5 + 10) = 120 > max_client_conn 100
     assert metrics(app)["Rollout peak"] == "20"
