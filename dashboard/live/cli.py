@@ -28,6 +28,7 @@ from dashboard.live import db
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.sampler import permission_note, sample_once
+from planner.cli import internal_error_line
 from planner.snapshot import Snapshot
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -103,8 +104,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.
         if isinstance(err, InputError):
             print(f"error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        from planner.cli import internal_error_line
-
         print(internal_error_line(err), file=sys.stderr)  # a defect, never mistaken for a finding
         return EXIT_INTERNAL
 
