@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
-from importlib import resources
+from importlib import util
 from pathlib import Path
 
 from dashboard.state import Inputs, inputs_from_plan
@@ -22,7 +22,10 @@ def examples_dir() -> Path:
     source = Path(__file__).resolve().parent.parent / "examples"
     if source.is_dir():
         return source
-    return Path(str(resources.files("planner.examples")))
+    spec = util.find_spec("planner.examples")  # a namespace package (examples/ has no __init__.py)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the example plans (examples/ or planner.examples) are not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def preset_inputs(plan: Plan) -> Inputs:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import presets
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "examples" / "lesson.toml"
 
@@ -68,9 +70,12 @@ def test_the_installed_copy_runs_with_its_data_files(installed, tmp_path):
             "print(pathlib.Path(planner.__file__).parent.parent);"
             "print(len(list(r.files('dashboard.live').joinpath('queries').glob('*.sql'))));"
             "print(len(list(r.files('dashboard').joinpath('demo_sql').glob('*.sql'))));"
-            "print(sorted(p.name for p in r.files('planner.examples').iterdir() if p.name.endswith('.toml')))")
+            "print(sorted(p.name for p in r.files('planner.examples').iterdir() if p.name.endswith('.toml')));"
+            "from dashboard import presets; print(sorted(presets.presets()))")
     proc = run(installed, "python", "-c", code, cwd=tmp_path)
-    site, queries, demo_sql, examples = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr
+    site, queries, demo_sql, examples, preset_names = proc.stdout.splitlines()
+    assert preset_names == repr(sorted(presets.presets()))  # read from the installed planner.examples
     assert Path(site).is_relative_to(installed), "planner was imported from outside the fresh venv"
     assert int(queries) == len(list((ROOT / "dashboard" / "live" / "queries").glob("*.sql")))
     assert int(demo_sql) == len(list((ROOT / "dashboard" / "demo_sql").glob("*.sql")))
