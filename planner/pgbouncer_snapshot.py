@@ -137,6 +137,8 @@ class PgBouncerSnapshot:
     console_clients: int = 0
     """Clients of the admin console, the sampler's own connection included; they count against
     max_client_conn too."""
+    client_connections: int = 0
+    """Every client connection (``SHOW CLIENTS`` rows, console ones included)."""
     error: str | None = None
     sqlstate: str | None = None
     latency_ms: float | None = None
@@ -155,9 +157,7 @@ class PgBouncerSnapshot:
     @property
     def total_clients(self) -> int | None:
         """Every client connection PgBouncer holds (what max_client_conn limits); None for a gap."""
-        if not self.ok:
-            return None
-        return sum(group.count for group in self.clients) + self.console_clients
+        return self.client_connections if self.ok else None
 
     def pool(self, database: str, user: str) -> PgBouncerPool | None:
         return next((p for p in self.pools if p.database == database and p.user == user), None)

@@ -27,7 +27,8 @@ def pool(cl_waiting=0, maxwait_s=0.0, cl_active=2, sv_active=2, mode="transactio
 def snap(*pools, at=0.0, clients=4, config=CONFIG, version="1.24.1", status="ok") -> PgBouncerSnapshot:
     groups = (ConnectionGroup("app", "app", "active", "shop", clients, 0.0),) if clients else ()
     return PgBouncerSnapshot("pgb", T0 + timedelta(seconds=at), status, version=version, config=config,
-                             pools=tuple(pools), clients=groups, console_clients=1)
+                             pools=tuple(pools), clients=groups, console_clients=1,
+                             client_connections=clients + 1)
 
 
 def ids(findings) -> list[str]:

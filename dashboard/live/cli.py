@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db
+from dashboard.live import db, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.sampler import permission_note, sample_once
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
     sample.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout in seconds (5)")
+    sample.add_argument("--pgbouncer", metavar="[NAME=]URL", help="also sample this PgBouncer admin console "
+                        "(postgresql://stats@host:6432/pgbouncer; default: the plan's [pgbouncer] admin_url)")
     sample.set_defaults(run=run_sample)
 
     record = sub.add_parser("record", help="sample into the history store until stopped",
@@ -96,23 +98,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get(URL_ENV)
-    if not url:
-        raise UsageError(f"sample: give --url or set {URL_ENV}")
     if not (0.1 <= args.timeout <= 600):
         raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
     plan = _load_plan(args.config) if args.config else None
+    url, console = pgbouncer_cli.console_for_sample(url, args.pgbouncer, plan)
+    if not url and console is None:
+        raise UsageError(f"sample: give --url or set {URL_ENV}")
+    bouncer = pgbouncer_cli.sample(console, plan, args.timeout) if console else None
+    if not url:
+        return pgbouncer_cli.report_alone(bouncer, console, args.json)
     server = _server_name(args.server, plan)
     snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout)
     findings, findings_note = _findings(plan, snapshot)
+    findings += bouncer.findings if bouncer else []
     notes = [note for note in (permission_note(snapshot.settings), findings_note) if note]
     if args.json:
         document = {**snapshot.as_dict(), "url": db.mask_url(url), "notes": notes,
                     "findings": [finding.as_dict() for finding in findings]}
+        if bouncer:
+            document["pgbouncer"] = pgbouncer_cli.document(bouncer)
         print(json.dumps(document, indent=2, default=str))
     elif snapshot.ok:
         print(render_sample(snapshot, db.mask_url(url), notes, findings))
+        if bouncer:
+            print(pgbouncer_cli.render(bouncer))
     if not snapshot.ok:
         print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if bouncer and not pgbouncer_cli.report_fault(bouncer):
         return EXIT_BAD_INPUT
     return EXIT_FINDINGS if any(f.severity in ("critical", "warning") for f in findings) else EXIT_OK
 

@@ -327,7 +327,7 @@ class PgBouncerSampler:
         return PgBouncerSnapshot(
             self.name, taken_at, "ok", version=version_from_rows(rows["SHOW VERSION"]),
             config=config_from_rows(rows["SHOW CONFIG"]), pools=pools, clients=clients, servers=servers,
-            console_clients=console, latency_ms=round(latency_ms, 3),
+            console_clients=console, client_connections=len(rows["SHOW CLIENTS"]), latency_ms=round(latency_ms, 3),
         )
 
     async def _show_all(self) -> dict[str, list[dict[str, Any]]]:
