@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     record.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
+    record.add_argument("--pgbouncer", action="append", metavar="[NAME=]URL",
+                        help="also record this PgBouncer admin console (repeat; a --url naming database pgbouncer "
+                             "is one too)")
+    record.add_argument("--config", help="plan TOML: record its [pgbouncer] admin_url too")
     record.set_defaults(run=run_record)
     return parser
 
@@ -244,7 +248,8 @@ def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, st
 
 def _status_line(status: ServerStatus) -> str:
     if status.state == "ok":
-        return f"{status.server}: ok (sampling {status.url}, backend pid {status.own_pid})"
+        pid = "" if status.own_pid is None else f", backend pid {status.own_pid}"  # a PgBouncer console has none
+        return f"{status.server}: ok (sampling {status.url}{pid})"
     retry = ""
     if status.next_retry_at is not None:
         retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
@@ -258,7 +263,11 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: --duration must be positive, got {args.duration:g}")
     if not args.retention_days > 0:
         raise UsageError(f"record: --retention-days must be positive, got {args.retention_days:g}")
-    targets = parse_targets(args.url, args.server)
+    plan = _load_plan(args.config) if args.config else None
+    urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
+    targets = parse_targets(urls, args.server) if urls or not consoles else {}
+    if set(targets) & set(consoles):
+        raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
     folder = Path(args.data) if args.data else default_data_dir()
     try:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)
@@ -266,14 +275,16 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries)
-    print(f"recording {', '.join(targets)} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
+    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries,
+                      pgbouncers=consoles)
+    names = ", ".join([*targets, *consoles])
+    print(f"recording {names} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
     monitor.start()
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            for name, status in monitor.status().items():
+            for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
                 key = (status.state, status.reason)
                 if status.state != "starting" and shown.get(name) != key:
                     shown[name] = key
@@ -281,7 +292,7 @@ def run_record(args: argparse.Namespace) -> int:
             stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     finally:
         monitor.stop()
-        for name, status in monitor.status().items():
+        for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
             print(f"{name}: {status.samples} samples, last state {status.state}", flush=True)
         store.close()
         for signum, handler in previous.items():

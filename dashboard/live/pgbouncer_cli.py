@@ -52,10 +52,23 @@ def consoles(flags: Sequence[str] | None, plan: Plan | None) -> dict[str, str]:
     return found
 
 
-def split_targets(targets: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """``record``'s ``--url`` targets as (servers, PgBouncer consoles), a console recognised by its database."""
-    servers = {name: url for name, url in targets.items() if not is_pgbouncer_url(url)}
-    return servers, {name: url for name, url in targets.items() if is_pgbouncer_url(url)}
+def split_url_flags(values: Sequence[str] | None, flags: Sequence[str] | None,
+                    plan: Plan | None) -> tuple[list[str], dict[str, str]]:
+    """``record``'s ``--url`` values as (server values, {name: console URL}): a ``[NAME=]URL`` whose database is
+    ``pgbouncer`` is a console (named ``pgbouncer`` unless named), joined by ``--pgbouncer`` flags or the plan's
+    ``admin_url``."""
+    servers, found = [], consoles(flags, plan)
+    for value in values or ():
+        head, sep, tail = value.partition("=")
+        url = tail if sep and _NAME.match(head) and "://" not in head else value
+        if not is_pgbouncer_url(url):
+            servers.append(value)
+            continue
+        name, url = named(value)
+        if name in found:
+            raise db.ServerFault("bad-url", f"PgBouncer {name!r} given twice; name them: --url NAME=URL")
+        found[name] = url
+    return servers, found
 
 
 def console_for_sample(url: str | None, flag: str | None, plan: Plan | None) -> tuple[str | None, Console | None]:
