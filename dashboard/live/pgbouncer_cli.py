@@ -52,6 +52,12 @@ def consoles(flags: Sequence[str] | None, plan: Plan | None) -> dict[str, str]:
     return found
 
 
+def split_targets(targets: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """{name: URL} as (servers, PgBouncer consoles), a console recognised by its database ``pgbouncer``."""
+    servers = {name: url for name, url in targets.items() if not is_pgbouncer_url(url)}
+    return servers, {name: url for name, url in targets.items() if is_pgbouncer_url(url)}
+
+
 def split_url_flags(values: Sequence[str] | None, flags: Sequence[str] | None,
                     plan: Plan | None) -> tuple[list[str], dict[str, str]]:
     """``record``'s ``--url`` values as (server values, {name: console URL}): a ``[NAME=]URL`` whose database is
