@@ -16,8 +16,16 @@ from conftest import require_binary
 from pgbouncer_kit import USERS, binaries, restart, running_pgbouncer, stop
 from pgcluster import Cluster
 
-from dashboard.live.pgbouncer import PgBouncerSampler, console_params, is_pgbouncer_url, sample_pgbouncer_once
-from planner.pgbouncer_snapshot import PgBouncerSnapshot
+from dashboard.live.pgbouncer import (
+    PgBouncerSampler,
+    averages,
+    config_from_rows,
+    console_params,
+    is_pgbouncer_url,
+    sample_pgbouncer_once,
+    version_from_rows,
+)
+from planner.pgbouncer_snapshot import PgBouncerSnapshot, PgBouncerTotals
 
 pytestmark = [pytest.mark.db, pytest.mark.pgbouncer]
 
@@ -221,3 +229,23 @@ def test_urls_of_the_console():
     assert bad.url_fault is not None and bad.url_fault.status == "bad-url" and "pw" not in bad.url_fault.message
     snap = asyncio.run(PgBouncerSampler("x", "postgresql://stats:pw@db/pgbouncer?foo=1").sample())
     assert snap.status == "bad-url" and "'foo'" in snap.error
+
+
+def test_rows_to_types_across_versions():
+    old = config_from_rows([{"key": "pool_mode", "value": "transaction"}, {"key": "default_pool_size", "value": "20"},
+                            {"key": "max_client_conn", "value": "100"}, {"key": "query_wait_timeout", "value": "120"},
+                            {"key": "server_idle_timeout", "value": "600"}])
+    assert (old.max_prepared_statements, old.query_wait_timeout_s, old.server_idle_timeout_s) == (None, 120, 600)
+    new = config_from_rows([{"key": "pool_mode", "value": "session"}, {"key": "default_pool_size", "value": "5"},
+                            {"key": "max_client_conn", "value": "10"},
+                            {"key": "max_prepared_statements", "value": "200"},
+                            {"key": "query_wait_timeout", "value": "500ms"}])
+    assert (new.pool_mode, new.max_prepared_statements, new.query_wait_timeout_s) == ("session", 200, 0.5)
+    assert version_from_rows([{"version": "PgBouncer 1.24.1"}]) == "1.24.1"
+    before, now = PgBouncerTotals(10, 20, 1_000_000, 500_000, 0), PgBouncerTotals(14, 28, 1_200_000, 560_000, 4_000)
+    assert averages(None, now, before) == {"avg_xact_ms": 50.0, "avg_query_ms": 7.5, "avg_wait_ms": 1.0, "xacts": 4,
+                                           "avg_source": "interval"}
+    row = {"avg_xact_count": 3, "avg_xact_time": 2500, "avg_query_time": 1000, "avg_wait_time": 0}
+    assert averages(row, now, now) == {"avg_xact_ms": 2.5, "avg_query_ms": 1.0, "avg_wait_ms": 0.0,
+                                       "avg_source": "stats_period"}
+    assert averages({**row, "avg_xact_count": 0}, now, None) == {}  # no transaction in the period: no average

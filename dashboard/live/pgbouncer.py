@@ -168,8 +168,8 @@ def averages(stats_row: Mapping[str, Any] | None, now: PgBouncerTotals | None,
                 "avg_query_ms": _ms((now.query_time_us - before.query_time_us) / queries),
                 "avg_wait_ms": _ms((now.wait_time_us - before.wait_time_us) / xacts),
                 "xacts": xacts, "avg_source": "interval"}
-    if stats_row is None:
-        return {}
+    if stats_row is None or not float(stats_row.get("avg_xact_count") or 0):
+        return {}  # no transaction in PgBouncer's last stats_period: no average (PgBouncer shows 0)
     return {"avg_xact_ms": _ms(float(stats_row["avg_xact_time"])),
             "avg_query_ms": _ms(float(stats_row["avg_query_time"])),
             "avg_wait_ms": _ms(float(stats_row.get("avg_wait_time") or 0)), "avg_source": "stats_period"}
