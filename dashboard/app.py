@@ -118,6 +118,8 @@ if not targets:
     demo = get_demo()
     targets = {state.PRIMARY: demo.url()}
 pgbouncers, pgbouncer_error = pgbouncer_view.configured_targets(st.secrets)
+if demo is not None and demo.pgbouncer is not None:
+    pgbouncers = {"pgbouncer": demo.pgbouncer.admin_url()}
 target_key = tuple(sorted(targets.items())) + tuple(sorted(pgbouncers.items()))
 monitor = get_monitor(target_key, demo is not None)
 latest = monitor.latest()
@@ -137,9 +139,11 @@ if pgbouncer_error:
 if demo is not None:
     sb.info(f"Demo: an embedded PostgreSQL (max_connections {demo.plan.servers[0].max_connections}) and "
             f"{len(demo.worker_pids)} worker processes. Set DATABASE_URL to monitor your own server.")
-    sb.radio("Demo scenario", list(state.SCENARIOS), key="scenario", index=list(state.SCENARIOS).index(demo.scenario),
+    sb.radio("Demo scenario", list(demo.scenarios), key="scenario", index=list(demo.scenarios).index(demo.scenario),
              on_change=lambda: demo.set_scenario(st.session_state["scenario"]),
-             captions=list(state.SCENARIOS.values()))
+             captions=list(demo.scenarios.values()))
+    if demo.pgbouncer_note:
+        sb.caption(demo.pgbouncer_note)
 sb.selectbox("Preset", ["(keep my values)", *state.PRESETS], key="preset", on_change=on_preset)
 
 with sb.expander("Server limits", expanded=True):
