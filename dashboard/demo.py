@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from uuid import uuid4
 
 from dashboard import demo_pgbouncer
 from planner.model import Deployment, Engine, Plan, Server, Workload
@@ -358,9 +359,7 @@ class _Worker:
 
         c = self.config
         connect_args: dict = {"server_settings": {"application_name": c.application_name}}
-        if url:  # through the demo's PgBouncer 1.18 in transaction mode: no prepared statement kept (FACTS)
-            from uuid import uuid4
-
+        if url:  # through the demo's PgBouncer 1.18 in transaction mode: no prepared statement kept
             connect_args.update(statement_cache_size=0, prepared_statement_name_func=lambda: f"__asyncpg_{uuid4()}__")
         return create_async_engine(
             url or c.url, pool_size=c.pool_size, max_overflow=c.max_overflow, pool_timeout=c.pool_timeout,

@@ -10,6 +10,7 @@ the workers' role and a read-only console login (``stats_users``).
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -67,8 +68,6 @@ class DemoPgBouncer:
         users.chmod(0o600)
         command = [self.binary, str(self.folder / "pgbouncer.ini")]
         if self.run_as:  # PgBouncer refuses to run as root
-            import pwd
-
             entry = pwd.getpwnam(self.run_as)
             for path in (self.folder, *self.folder.iterdir()):
                 os.chown(path, entry.pw_uid, entry.pw_gid)

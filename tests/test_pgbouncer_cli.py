@@ -142,11 +142,17 @@ def test_record_writes_pgbouncer_samples_beside_the_server(bouncer, cluster, tmp
 def test_record_keeps_going_while_pgbouncer_is_down(cluster, tmp_path):
     with running_pgbouncer(cluster, "cli-down", "pool_mode = session\n", auth_type="md5") as bouncer:
         command = [sys.executable, "-m", "dashboard.live", "record", "--pgbouncer", bouncer.url("stats"),
-                   "--interval", "0.2", "--duration", "4", "--data", str(tmp_path)]
+                   "--interval", "0.2", "--duration", "8", "--data", str(tmp_path)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        seen = []
+        while not any(line.startswith("pgbouncer: ok") for line in seen):  # sampled before it goes down
+            line = process.stdout.readline()
+            assert line, f"record ended before a sample: {seen}"
+            seen.append(line)
+        time.sleep(0.5)
         stop(bouncer)
         out, err = process.communicate(timeout=60)
+        out = "".join(seen) + out
     assert process.returncode == 0, err
     assert "pgbouncer: unreachable" in out
     with HistoryStore(tmp_path / "history.sqlite") as store:

@@ -256,6 +256,16 @@ def _status_line(status: ServerStatus) -> str:
     return f"{status.server}: {status.state}: {status.reason}{retry}"
 
 
+def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
+    plan = _load_plan(args.config) if args.config else None
+    urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
+    targets = parse_targets(urls, args.server) if urls or os.environ.get(URL_ENV) or not consoles else {}
+    if set(targets) & set(consoles):
+        raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
+    return targets, consoles
+
+
 def run_record(args: argparse.Namespace) -> int:
     if not (0.1 <= args.interval <= 3600):
         raise UsageError(f"record: --interval must be between 0.1 and 3600 seconds, got {args.interval:g}")
@@ -263,11 +273,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: --duration must be positive, got {args.duration:g}")
     if not args.retention_days > 0:
         raise UsageError(f"record: --retention-days must be positive, got {args.retention_days:g}")
-    plan = _load_plan(args.config) if args.config else None
-    urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
-    targets = parse_targets(urls, args.server) if urls or not consoles else {}
-    if set(targets) & set(consoles):
-        raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
+    targets, consoles = _record_targets(args)
     folder = Path(args.data) if args.data else default_data_dir()
     try:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)

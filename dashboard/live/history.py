@@ -253,6 +253,16 @@ class HistoryStore:
             deleted += pgbouncer_history.prune(conn, cutoff)
         return deleted
 
+    def _write_pgbouncer(self, writer: pgbouncer_history.PgBouncerWriter, bouncers: list[PgBouncerSnapshot]) -> None:
+        if not bouncers:
+            return
+        try:
+            writer.write(bouncers)
+        except Exception as err:  # as for server samples: a bad disk must not kill the writer
+            self.last_error = f"{len(bouncers)} PgBouncer samples not saved to {self.path}: {err}"
+            log.warning(self.last_error)
+            writer.reset()
+
     def _write_loop(self) -> None:
         conn = self._connect()
         writer = _Writer(conn)
@@ -270,14 +280,7 @@ class HistoryStore:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                bouncers = [payload for kind, payload in batch if kind == "pgbouncer"]
-                if bouncers:
-                    try:
-                        bouncer_writer.write(bouncers)
-                    except Exception as err:  # as for server samples: say so and go on
-                        self.last_error = f"{len(bouncers)} PgBouncer samples not saved to {self.path}: {err}"
-                        log.warning(self.last_error)
-                        bouncer_writer.reset()
+                self._write_pgbouncer(bouncer_writer, [payload for kind, payload in batch if kind == "pgbouncer"])
                 snapshots = [payload for kind, payload in batch if kind == "snapshot"]
                 if snapshots:
                     try:
