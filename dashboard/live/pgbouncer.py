@@ -343,8 +343,9 @@ class PgBouncerSampler:
             if task in done:
                 return task.result()
             self._cut()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 1.0)
+            await asyncio.wait({task}, timeout=1.0)  # it fails at once on the shut socket; never waited on longer
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the timeout is what is reported
             raise TimeoutError
         finally:
             if not task.done():
