@@ -79,6 +79,14 @@ def test_plan_differs_and_agrees():
     assert finding.snippet == '[pgbouncer]\npool_mode = "session"\ndefault_pool_size = 5'
 
 
+def test_a_config_without_sizes_is_judged_without_crashing():
+    plan = Plan(engines=(Engine(via_pgbouncer=True, statement_cache_size=0,
+                                url="postgresql+asyncpg://app@pgbouncer:6432/app?prepared_statement_cache_size=0"),),
+                pgbouncer=PgBouncer(version="1.24.1", default_pool_size=2, max_client_conn=100))
+    bare = PgBouncerConfig(pool_mode="transaction", default_pool_size=0, max_client_conn=0, max_prepared_statements=0)
+    assert ids(pgbouncer_live_findings(plan, [snap(pool(), config=bare)])) == ["pgbouncer-plan-differs"]
+
+
 def test_prepared_statements_confirmed_live_only_where_certain():
     old = dataclasses.replace(CONFIG, max_prepared_statements=None)
     (info,) = pgbouncer_live_findings(None, [snap(pool(), version="1.18.0", config=old)])

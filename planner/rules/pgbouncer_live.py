@@ -142,10 +142,11 @@ def live_pgbouncer(plan_bouncer: PgBouncer, snap: PgBouncerSnapshot) -> PgBounce
     max_prepared_statements (0 when this version has none)."""
     config = snap.config
     assert config is not None
-    changes: dict[str, object] = {"pool_mode": config.pool_mode, "max_client_conn": config.max_client_conn,
+    changes: dict[str, object] = {"pool_mode": config.pool_mode,
                                   "max_prepared_statements": config.max_prepared_statements or 0}
-    if config.default_pool_size > 0:
-        changes["default_pool_size"] = config.default_pool_size
+    for key in ("default_pool_size", "max_client_conn"):  # 0 = not reported: the plan's value stands
+        if getattr(config, key) > 0:
+            changes[key] = getattr(config, key)
     if snap.version:
         changes["version"] = snap.version
     return dataclasses.replace(plan_bouncer, **changes)
