@@ -26,6 +26,7 @@ from dashboard.live.pgbouncer import (
     version_from_rows,
 )
 from planner.pgbouncer_snapshot import PgBouncerSnapshot, PgBouncerTotals
+from planner.rules.pgbouncer_live import pgbouncer_live_findings
 
 pytestmark = [pytest.mark.db, pytest.mark.pgbouncer]
 
@@ -249,3 +250,27 @@ def test_rows_to_types_across_versions():
     assert averages(row, now, now) == {"avg_xact_ms": 2.5, "avg_query_ms": 1.0, "avg_wait_ms": 0.0,
                                        "avg_source": "stats_period"}
     assert averages({**row, "avg_xact_count": 0}, now, None) == {}  # no transaction in the period: no average
+
+
+async def test_client_limit_near_and_at_max_client_conn(cluster, binary):
+    """pgbouncer-client-limit from a real PgBouncer: a warning at 80%, critical at the limit, where the next
+    application client is refused while the console still gets in."""
+    settings = "pool_mode = transaction\nmax_client_conn = 5\n"
+    with running_pgbouncer(cluster, f"limit-{time.monotonic_ns()}", settings, binary=binary,
+                           auth_type="md5") as bouncer:
+        clients = [await client(bouncer, "crowd") for _ in range(3)]
+        try:
+            snap = await sample(bouncer.url("stats"))
+            assert snap.total_clients == 4  # 3 clients + the sampler's console connection
+            (finding,) = [f for f in pgbouncer_live_findings(None, [snap]) if f.id == "pgbouncer-client-limit"]
+            assert finding.severity == "warning" and "4 client connections" in finding.message
+            clients += [await client(bouncer, "crowd") for _ in range(2)]
+            full = await sample(bouncer.url("stats"))  # the console still gets in at the limit
+            assert full.ok and full.total_clients == 6
+            (finding,) = [f for f in pgbouncer_live_findings(None, [full]) if f.id == "pgbouncer-client-limit"]
+            assert finding.severity == "critical" and "the next clients are refused" in finding.message
+            with pytest.raises(asyncpg.PostgresError, match="no more connections allowed"):
+                clients.append(await client(bouncer, "one-too-many"))
+        finally:
+            for conn in clients:
+                await conn.close()
