@@ -214,3 +214,14 @@ def pool_waits(snapshot: PgBouncerSnapshot) -> tuple[PoolWait, ...]:
                  size, p.avg_xact_ms)
         for p in snapshot.pools
     )
+
+
+def pool_wait_for(waits: tuple[PoolWait, ...], database: str | None, user: str | None = None) -> PoolWait | None:
+    """The pool an engine's connections land in: its URL's database (the name in PgBouncer's [databases]) and,
+    when given and present, its user. A database that forces ``user=`` in pgbouncer.ini pools under that
+    user, not the client's login, so the database alone decides when the user matches no pool. When several
+    pools match, the one with the most waiting clients."""
+    pools = [w for w in waits if w.database == database]
+    exact = [w for w in pools if user is not None and w.user == user]
+    candidates = exact or pools
+    return max(candidates, key=lambda w: (w.cl_waiting, w.maxwait_s), default=None)

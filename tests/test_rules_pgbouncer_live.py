@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from planner.model import Engine, PgBouncer, Plan
-from planner.pgbouncer_snapshot import ConnectionGroup, PgBouncerConfig, PgBouncerPool, PgBouncerSnapshot, pool_waits
+from planner.pgbouncer_snapshot import (
+    ConnectionGroup,
+    PgBouncerConfig,
+    PgBouncerPool,
+    PgBouncerSnapshot,
+    pool_wait_for,
+    pool_waits,
+)
 from planner.rules.pgbouncer_live import pgbouncer_live_findings, suggested_pool_size
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
@@ -110,6 +117,10 @@ def test_a_gap_yields_nothing_and_pool_waits_summary():
     assert pgbouncer_live_findings(None, [gap]) == [] and pool_waits(gap) == ()
     (wait,) = pool_waits(snap(pool(cl_waiting=2, maxwait_s=0.4)))
     assert (wait.waiting, wait.cl_waiting, wait.maxwait_s, wait.pool_size, wait.avg_xact_ms) == (True, 2, 0.4, 2, 12.5)
+    forced = dataclasses.replace(wait, user="postgres", cl_waiting=5)
+    assert pool_wait_for((wait, forced), "app", "app") is wait  # the client's user, when a pool has it
+    assert pool_wait_for((forced,), "app", "app") is forced  # a database that forces user=: the database decides
+    assert pool_wait_for((wait, forced), "app") is forced and pool_wait_for((wait,), "other") is None
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.floats(0, 200)), min_size=1, max_size=15))
