@@ -58,12 +58,13 @@ class Bouncer:
         return tuple(int(part) for part in self.version.split("."))
 
 
-def _write_files(folder: Path, cluster: Cluster, port: int, settings: str, auth_type: str) -> None:
+def _write_files(folder: Path, cluster: Cluster, port: int, settings: str, auth_type: str, databases: str) -> None:
     users = "".join(f'"{user}" "{secret}"\n' for user, secret in USERS.items())
     users += '"postgres" ""\n'
     (folder / "pgbouncer.ini").write_text(
         f"[databases]\npostgres = host=127.0.0.1 port={cluster.port} dbname=postgres user=postgres\n"
-        f"appdb = host=127.0.0.1 port={cluster.port} dbname=postgres user=postgres\n\n"
+        f"appdb = host=127.0.0.1 port={cluster.port} dbname=postgres user=postgres\n"
+        + databases.format(port=cluster.port) + "\n"
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = {auth_type}\nauth_file = {folder}/users.txt\n"
         f"admin_users = admin\nstats_users = stats\n{settings}"
@@ -74,15 +75,16 @@ def _write_files(folder: Path, cluster: Cluster, port: int, settings: str, auth_
 
 @contextmanager
 def running_pgbouncer(cluster: Cluster, name: str, settings: str, *, binary: str = DEBIAN_PGBOUNCER,
-                      auth_type: str = "trust", port: int | None = None):
+                      auth_type: str = "trust", port: int | None = None, databases: str = ""):
     """A PgBouncer in front of ``cluster`` with ``settings`` (pgbouncer.ini lines); yields a ``Bouncer``.
 
     ``auth_type = trust`` accepts any password; ``md5`` checks the ``USERS`` passwords (the console's too).
+    ``databases`` adds [databases] lines (``{port}`` is the cluster's port).
     """
     folder = cluster.root / name
     folder.mkdir()
     port = port or free_port()
-    _write_files(folder, cluster, port, settings, auth_type)
+    _write_files(folder, cluster, port, settings, auth_type, databases)
     process = start(binary, folder, port)
     bouncer = Bouncer(port, version_of(binary), process, folder)
     try:

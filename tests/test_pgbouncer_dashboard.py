@@ -23,6 +23,8 @@ from planner.model import Engine, PgBouncer, Plan
 from planner.pgbouncer_snapshot import PgBouncerConfig, PgBouncerPool, PgBouncerSnapshot
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+MARKDOWN_NAME = "__shop__*x*"
+"""A database name that Markdown would turn into bold and italics: it must reach the page as text."""
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
@@ -79,9 +81,12 @@ class Waiting:
             return asyncpg.connect(host="127.0.0.1", port=self.port, user="app", password=USERS["app"],
                                    database="appdb", server_settings={"application_name": "shop"})
         conns = [await connect() for _ in range(3)]
+        conns.append(await asyncpg.connect(host="127.0.0.1", port=self.port, user="app", password=USERS["app"],
+                                           database=MARKDOWN_NAME))
         try:
+            await conns[3].fetchval("SELECT 1")
             await conns[0].execute("BEGIN; SELECT 1")
-            queries = [asyncio.create_task(c.fetchval("SELECT 1")) for c in conns[1:]]
+            queries = [asyncio.create_task(c.fetchval("SELECT 1")) for c in conns[1:3]]
             self.ready.set()
             await asyncio.to_thread(self.release.wait, 60)
             await conns[0].execute("ROLLBACK")
@@ -108,7 +113,9 @@ def texts(at: AppTest) -> list[str]:
 @pytest.mark.pgbouncer
 def test_the_page_shows_the_pools_and_the_waiting_clients(cluster, tmp_path, monkeypatch):
     settings = "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 30\n"
-    with running_pgbouncer(cluster, "page", settings, auth_type="md5") as bouncer, Waiting(bouncer.port):
+    extra = f"{MARKDOWN_NAME} = host=127.0.0.1 port={{port}} dbname=postgres user=postgres\n"
+    with running_pgbouncer(cluster, "page", settings, auth_type="md5", databases=extra) as bouncer, \
+            Waiting(bouncer.port):
         monkeypatch.setenv("POOL_PLANNER_DATA", str(tmp_path))
         at = AppTest.from_file(APP, default_timeout=60)
         at.secrets["DATABASE_URL"] = cluster.url()
@@ -130,3 +137,6 @@ def test_the_page_shows_the_pools_and_the_waiting_clients(cluster, tmp_path, mon
         assert any(t.startswith("pgbouncer (postgresql://stats:***@") and "PgBouncer 1.18" in t for t in texts(at))
         assert not [t for t in texts(at) if USERS["stats"] in t]
         assert any("pool appdb/postgres: 2 clients waiting" in t for t in texts(at))
+        assert any(MARKDOWN_NAME in f["database"].tolist() for f in frames)  # as text in the table
+        assert any(f"{MARKDOWN_NAME}/postgres" in t for t in texts(at))  # the findings quote it as text
+        assert not [m.value for m in at.markdown if "__shop__" in m.value]  # never as Markdown
