@@ -16,9 +16,10 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, presets, state  # noqa: E402
+from dashboard import charts, pgbouncer_page, pgbouncer_view, presets, state  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
+from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
 
@@ -41,8 +42,9 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
     The demo's history is temporary (its server goes away with the process); a real server's is kept in
     ``$POOL_PLANNER_DATA``.
     """
-    history = None if demo_mode else HistoryStore(state.history_path(targets))
-    return Monitor(dict(targets), interval_s=1.0, history=history).start()
+    servers, consoles = split_targets(dict(targets))  # PgBouncer consoles: URLs naming database pgbouncer
+    history = None if demo_mode else HistoryStore(state.history_path(servers))
+    return Monitor(servers, interval_s=1.0, history=history, pgbouncers=consoles).start()
 
 
 @st.cache_resource(show_spinner=False)
@@ -115,7 +117,10 @@ demo = None
 if not targets:
     demo = get_demo()
     targets = {state.PRIMARY: demo.url()}
-target_key = tuple(sorted(targets.items()))
+pgbouncers, pgbouncer_error = pgbouncer_view.configured_targets(st.secrets)
+if demo is not None and demo.pgbouncer is not None:
+    pgbouncers = {"pgbouncer": demo.pgbouncer.admin_url()}
+target_key = tuple(sorted(targets.items())) + tuple(sorted(pgbouncers.items()))
 monitor = get_monitor(target_key, demo is not None)
 latest = monitor.latest()
 
@@ -127,14 +132,18 @@ if not st.session_state.get("prefilled") and live_settings is not None:
 
 sb = st.sidebar
 sb.header("Plan")
-for name, url in state.masked_targets(targets).items():
+for name, url in state.masked_targets({**targets, **pgbouncers}).items():
     sb.caption(f"**{name}**: `{url}`")
+if pgbouncer_error:
+    sb.text(pgbouncer_error)
 if demo is not None:
     sb.info(f"Demo: an embedded PostgreSQL (max_connections {demo.plan.servers[0].max_connections}) and "
             f"{len(demo.worker_pids)} worker processes. Set DATABASE_URL to monitor your own server.")
-    sb.radio("Demo scenario", list(state.SCENARIOS), key="scenario", index=list(state.SCENARIOS).index(demo.scenario),
+    sb.radio("Demo scenario", list(demo.scenarios), key="scenario", index=list(demo.scenarios).index(demo.scenario),
              on_change=lambda: demo.set_scenario(st.session_state["scenario"]),
-             captions=list(state.SCENARIOS.values()))
+             captions=list(demo.scenarios.values()))
+    if demo.pgbouncer_note:
+        sb.caption(demo.pgbouncer_note)
 sb.selectbox("Preset", ["(keep my values)", *presets.presets()], key="preset", on_change=on_preset)
 
 with sb.expander("Server limits", expanded=True):
@@ -256,6 +265,7 @@ def live_panel(plan, static_findings) -> None:
         if view_.table is not None and len(view_.table):
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
 
+    pgbouncer_page.render(monitor, plan, now)
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
     if not rows:

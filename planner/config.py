@@ -21,6 +21,7 @@ The TOML keys are the model's field names (the names users paste into ``create_a
     target_p99_wait_ms = 10          # recommend: smallest pool with p99 checkout wait <= this
     [pgbouncer]                      # optional
     version = "1.18.0"
+    admin_url = "postgresql://stats@pgbouncer:6432/pgbouncer"   # optional: sampled live
 
 Unknown keys, wrong types and broken TOML raise ``InputError`` naming the key, so a typo never falls back
 to a default silently. With several servers or engines in the file, the per-server flags change the first
@@ -296,7 +297,7 @@ def _fields(obj: object, *, mask: bool) -> dict[str, Any]:
         value = getattr(obj, f.name)
         if value is None:
             continue  # TOML has no null: absent means the default
-        if f.name == "url" and mask:
+        if f.name in ("url", "admin_url") and mask:
             from planner.dsn import mask_url
 
             value = mask_url(value)

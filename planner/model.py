@@ -291,6 +291,8 @@ class PgBouncer:
     max_client_conn: int = 100
     port: int = 6432
     host: str = "pgbouncer"
+    admin_url: str | None = None
+    """PgBouncer's admin console for live sampling, e.g. ``postgresql://stats@pgbouncer:6432/pgbouncer``."""
 
     def __post_init__(self) -> None:
         _name("pgbouncer.server", self.server)

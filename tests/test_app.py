@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
+from dashboard import demo_pgbouncer, state
 from planner.export import FORMATS, export
 from planner.model import InputError
 
@@ -216,7 +216,8 @@ def test_demo_mode_without_a_url(tmp_path, monkeypatch):
     assert any("Demo mode" in c.value for c in at.caption)
     assert metrics(at)["Usable slots"] == "37"  # the demo server: max_connections 40 - 3 reserved
     radio = at.sidebar.radio(key="scenario")
-    assert radio.options == ["normal", "leaking session", "cold start", "connection storm"]
+    with_bouncer = ["PgBouncer queue"] if demo_pgbouncer.unavailable_reason() is None else []  # Debian's binary
+    assert radio.options == ["normal", "leaking session", "cold start", "connection storm", *with_bouncer]
     radio.set_value("leaking session").run()
     # the workers poll this control file every 0.5 s (tests/test_demo.py proves they act on it)
     control = max(Path("/tmp").glob("pooldemo*/scenario.json"), key=lambda p: p.stat().st_mtime)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db
+from dashboard.live import db, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.sampler import permission_note, sample_once
@@ -67,6 +67,8 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
     sample.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout in seconds (5)")
     sample.add_argument("--fail-on", choices=tuple(FAIL_ON), default="critical",
                         help="exit 1 on a finding of this severity or worse (default critical)")
+    sample.add_argument("--pgbouncer", metavar="[NAME=]URL", help="also sample this PgBouncer admin console "
+                        "(postgresql://stats@host:6432/pgbouncer; default: the plan's [pgbouncer] admin_url)")
     sample.set_defaults(run=run_sample)
 
     record = sub.add_parser("record", help="sample into the history store until stopped",
@@ -81,6 +83,10 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
     record.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     record.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
+    record.add_argument("--pgbouncer", action="append", metavar="[NAME=]URL",
+                        help="also record this PgBouncer admin console (repeat; a --url naming database pgbouncer "
+                             "is one too)")
+    record.add_argument("--config", help="plan TOML: record its [pgbouncer] admin_url too")
     record.set_defaults(run=run_record)
     return parser
 
@@ -113,23 +119,34 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.
 
 def run_sample(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get(URL_ENV)
-    if not url:
-        raise UsageError(f"sample: give --url or set {URL_ENV}")
     if not (0.1 <= args.timeout <= 600):
         raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
     plan = _load_plan(args.config) if args.config else None
+    url, console = pgbouncer_cli.console_for_sample(url, args.pgbouncer, plan)
+    if not url and console is None:
+        raise UsageError(f"sample: give --url or set {URL_ENV}")
+    bouncer = pgbouncer_cli.sample(console, plan, args.timeout) if console else None
+    if not url:
+        return pgbouncer_cli.report_alone(bouncer, console, args.json)
     server = _server_name(args.server, plan)
     snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout)
     findings, findings_note = _findings(plan, snapshot)
+    findings += bouncer.findings if bouncer else []
     notes = [note for note in (permission_note(snapshot.settings), findings_note) if note]
     if args.json:
         document = {**snapshot.as_dict(), "url": db.mask_url(url), "notes": notes,
                     "findings": [finding.as_dict() for finding in findings]}
+        if bouncer:
+            document["pgbouncer"] = pgbouncer_cli.document(bouncer)
         print(json.dumps(document, indent=2, default=str))
     elif snapshot.ok:
         print(render_sample(snapshot, db.mask_url(url), notes, findings))
+        if bouncer:
+            print(pgbouncer_cli.render(bouncer))
     if not snapshot.ok:
         print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if bouncer and not pgbouncer_cli.report_fault(bouncer):
         return EXIT_BAD_INPUT
     return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
 
@@ -248,11 +265,22 @@ def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, st
 
 def _status_line(status: ServerStatus) -> str:
     if status.state == "ok":
-        return f"{status.server}: ok (sampling {status.url}, backend pid {status.own_pid})"
+        pid = "" if status.own_pid is None else f", backend pid {status.own_pid}"  # a PgBouncer console has none
+        return f"{status.server}: ok (sampling {status.url}{pid})"
     retry = ""
     if status.next_retry_at is not None:
         retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
     return f"{status.server}: {status.state}: {status.reason}{retry}"
+
+
+def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
+    plan = _load_plan(args.config) if args.config else None
+    urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
+    targets = parse_targets(urls, args.server) if urls or os.environ.get(URL_ENV) or not consoles else {}
+    if set(targets) & set(consoles):
+        raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
+    return targets, consoles
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -262,7 +290,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: --duration must be positive, got {args.duration:g}")
     if not args.retention_days > 0:
         raise UsageError(f"record: --retention-days must be positive, got {args.retention_days:g}")
-    targets = parse_targets(args.url, args.server)
+    targets, consoles = _record_targets(args)
     folder = Path(args.data) if args.data else default_data_dir()
     try:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)
@@ -270,14 +298,16 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries)
-    print(f"recording {', '.join(targets)} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
+    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries,
+                      pgbouncers=consoles)
+    names = ", ".join([*targets, *consoles])
+    print(f"recording {names} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
     monitor.start()
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            for name, status in monitor.status().items():
+            for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
                 key = (status.state, status.reason)
                 if status.state != "starting" and shown.get(name) != key:
                     shown[name] = key
@@ -285,7 +315,7 @@ def run_record(args: argparse.Namespace) -> int:
             stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     finally:
         monitor.stop()
-        for name, status in monitor.status().items():
+        for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
             print(f"{name}: {status.samples} samples, last state {status.state}", flush=True)
         store.close()
         for signum, handler in previous.items():

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dashboard.live import queries
+from dashboard.live import pgbouncer_history, queries
+from planner.pgbouncer_snapshot import PgBouncerSnapshot
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class HistoryStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             conn.executescript(queries.load("history_schema"))
+            pgbouncer_history.migrate(conn)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
@@ -102,12 +104,15 @@ class HistoryStore:
 
     # ---------------------------------------------------------------------------------------------- writing
 
-    def append(self, snapshot: Snapshot) -> None:
-        """Queue one snapshot for writing; returns at once (the writer thread commits it)."""
+    def append(self, snapshot: Snapshot | PgBouncerSnapshot) -> None:
+        """Queue one snapshot (of a server or a PgBouncer) for writing; returns at once (the writer commits it)."""
         if self._closed:
             raise RuntimeError("HistoryStore is closed")
+        if isinstance(snapshot, PgBouncerSnapshot):
+            self._queue.put(("pgbouncer", snapshot))
+            return
         if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"append() takes a Snapshot, got {type(snapshot).__name__}")
+            raise TypeError(f"append() takes a Snapshot, got {type(snapshot).__name__} (or a PgBouncerSnapshot)")
         self._queue.put(("snapshot", snapshot))
 
     def flush(self, timeout_s: float = 10.0) -> bool:
@@ -200,6 +205,24 @@ class HistoryStore:
             )
         return result
 
+    def pgbouncer_names(self) -> list[str]:
+        """Names of the PgBouncers with at least one sample."""
+        with self._reading() as conn:
+            return pgbouncer_history.names(conn)
+
+    def pgbouncer_snapshots(
+        self, name: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[PgBouncerSnapshot]:
+        """The samples of one PgBouncer in a time range, oldest first (pools and config; no client groups)."""
+        bounds = self._range(name, since, until)
+        bounds["name"] = bounds.pop("server")
+        with self._reading() as conn:
+            return pgbouncer_history.snapshots(conn, bounds)
+
+    def pgbouncer_frame(self, name: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Per (sample, pool): ``pgbouncer_history.FRAME_COLUMNS``; a gap is one row with NaN counts."""
+        return pgbouncer_history.frame(self.pgbouncer_snapshots(name, since, until))
+
     # ---------------------------------------------------------------------------------------------- internals
 
     def _connect(self) -> sqlite3.Connection:
@@ -227,11 +250,23 @@ class HistoryStore:
         with conn:
             conn.execute(queries.load("history_prune_groups"), {"cutoff_us": cutoff})
             deleted = conn.execute(queries.load("history_prune_samples"), {"cutoff_us": cutoff}).rowcount
+            deleted += pgbouncer_history.prune(conn, cutoff)
         return deleted
+
+    def _write_pgbouncer(self, writer: pgbouncer_history.PgBouncerWriter, bouncers: list[PgBouncerSnapshot]) -> None:
+        if not bouncers:
+            return
+        try:
+            writer.write(bouncers)
+        except Exception as err:  # as for server samples: a bad disk must not kill the writer
+            self.last_error = f"{len(bouncers)} PgBouncer samples not saved to {self.path}: {err}"
+            log.warning(self.last_error)
+            writer.reset()
 
     def _write_loop(self) -> None:
         conn = self._connect()
         writer = _Writer(conn)
+        bouncer_writer = pgbouncer_history.PgBouncerWriter(conn)
         next_prune = time.monotonic() + _PRUNE_EVERY_S
         try:
             while True:
@@ -245,6 +280,7 @@ class HistoryStore:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
+                self._write_pgbouncer(bouncer_writer, [payload for kind, payload in batch if kind == "pgbouncer"])
                 snapshots = [payload for kind, payload in batch if kind == "snapshot"]
                 if snapshots:
                     try:

@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 
 from dashboard.live import db
 from dashboard.live.history import HistoryStore
+from dashboard.live.pgbouncer import PgBouncerSampler
 from dashboard.live.sampler import ServerSampler, now_utc
+from planner.pgbouncer_snapshot import PgBouncerSnapshot
 from planner.snapshot import Snapshot
 
 FAST_RETRIES = 5
@@ -92,8 +94,9 @@ class Monitor:
         collect_queries: bool = False,
         application_name: str = db.MONITOR_APPLICATION_NAME,
         timeout_s: float | None = None,
+        pgbouncers: dict[str, str] | None = None,
     ):
-        if not targets:
+        if not targets and not pgbouncers:
             raise ValueError("Monitor needs at least one server: targets={'primary': 'postgresql+asyncpg://...'}")
         if not (MIN_INTERVAL_S <= float(interval_s) <= MAX_INTERVAL_S):
             raise ValueError(f"interval_s must be between {MIN_INTERVAL_S} and {MAX_INTERVAL_S}, got {interval_s}")
@@ -110,6 +113,13 @@ class Monitor:
         self._status: dict[str, ServerStatus] = {
             name: ServerStatus(name, db.mask_url(url), "starting", None, started, None, None, 0, 0)
             for name, url in self.targets.items()
+        }
+        self.pgbouncers = dict(pgbouncers or {})
+        """PgBouncer admin consoles (name -> URL), sampled like the servers (``dashboard.live.pgbouncer``)."""
+        self._pgbouncer_latest: dict[str, PgBouncerSnapshot] = {}
+        self._pgbouncer_status: dict[str, ServerStatus] = {
+            name: ServerStatus(name, db.mask_url(url), "starting", None, started, None, None, 0, 0)
+            for name, url in self.pgbouncers.items()
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -133,6 +143,8 @@ class Monitor:
             self._stopping = asyncio.Event()
             self._wake = asyncio.Event()
             self._tasks = [loop.create_task(self._sample_forever(name, url)) for name, url in self.targets.items()]
+            self._tasks += [loop.create_task(self._sample_forever(name, url, pgbouncer=True))
+                            for name, url in self.pgbouncers.items()]
             ready.set()
             loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -187,14 +199,28 @@ class Monitor:
         with self._lock:
             return dict(self._status)
 
+    def pgbouncer_latest(self) -> dict[str, PgBouncerSnapshot]:
+        """The most recent sample (or gap) of each PgBouncer that has one."""
+        with self._lock:
+            return dict(self._pgbouncer_latest)
+
+    def pgbouncer_status(self) -> dict[str, ServerStatus]:
+        """How sampling goes for every PgBouncer (state ``starting`` before its first sample)."""
+        with self._lock:
+            return dict(self._pgbouncer_status)
+
     # ------------------------------------------------------------------------------------------ the loop
 
-    async def _sample_forever(self, name: str, url: str) -> None:
+    async def _sample_forever(self, name: str, url: str, *, pgbouncer: bool = False) -> None:
         assert self._stopping is not None and self._wake is not None
-        sampler = ServerSampler(
-            name, url, application_name=self.application_name, collect_queries=self.collect_queries,
-            timeout_s=self.timeout_s,
-        )
+        sampler: ServerSampler | PgBouncerSampler
+        if pgbouncer:
+            sampler = PgBouncerSampler(name, url, timeout_s=self.timeout_s, application_name=self.application_name)
+        else:
+            sampler = ServerSampler(
+                name, url, application_name=self.application_name, collect_queries=self.collect_queries,
+                timeout_s=self.timeout_s,
+            )
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         try:
@@ -209,7 +235,7 @@ class Monitor:
                     next_at = max(next_at + self.interval_s, loop.time())
                 else:
                     next_at = loop.time() + retry_delay(status.failures, self.interval_s)
-                    self._set_next_retry(name, next_at - loop.time())
+                    self._set_next_retry(name, next_at - loop.time(), pgbouncer=pgbouncer)
                 await self._sleep_until(next_at)
         finally:
             await sampler.close()
@@ -230,16 +256,24 @@ class Monitor:
             await asyncio.sleep(0)  # let every waiting server see the wake-up before it is cleared
             self._wake.clear()
 
-    def _record(self, snapshot: Snapshot, sampler: ServerSampler) -> ServerStatus:
+    def _books(self, pgbouncer: bool) -> tuple[dict[str, ServerStatus], dict]:
+        """(statuses, latest samples) of the servers, or of the PgBouncers."""
+        return (self._pgbouncer_status, self._pgbouncer_latest) if pgbouncer else (self._status, self._latest)
+
+    def _record(
+        self, snapshot: Snapshot | PgBouncerSnapshot, sampler: ServerSampler | PgBouncerSampler
+    ) -> ServerStatus:
+        name = snapshot.name if isinstance(snapshot, PgBouncerSnapshot) else snapshot.server
+        statuses, latest = self._books(isinstance(snapshot, PgBouncerSnapshot))
         try:
             self.history.append(snapshot)
         except Exception as err:  # a closed or broken store must not stop sampling: the latest view goes on
-            self.history_error = f"sample of {snapshot.server} not saved: {err}"
+            self.history_error = f"sample of {name} not saved: {err}"
         with self._lock:
-            old = self._status[snapshot.server]
+            old = statuses[name]
             state_changed = old.state != snapshot.status
             status = ServerStatus(
-                server=snapshot.server,
+                server=name,
                 url=old.url,
                 state=snapshot.status,
                 reason=snapshot.error,
@@ -250,11 +284,12 @@ class Monitor:
                 samples=old.samples + 1,
                 own_pid=sampler.own_pid,
             )
-            self._status[snapshot.server] = status
-            self._latest[snapshot.server] = snapshot
+            statuses[name] = status
+            latest[name] = snapshot
         return status
 
-    def _set_next_retry(self, name: str, delay_s: float) -> None:
+    def _set_next_retry(self, name: str, delay_s: float, *, pgbouncer: bool = False) -> None:
+        statuses, _ = self._books(pgbouncer)
         with self._lock:
-            status = self._status[name]
-            self._status[name] = replace(status, next_retry_at=datetime.now(UTC) + timedelta(seconds=delay_s))
+            status = statuses[name]
+            statuses[name] = replace(status, next_retry_at=datetime.now(UTC) + timedelta(seconds=delay_s))
