@@ -27,6 +27,10 @@ from planner.snapshot import Status
 
 MONITOR_APPLICATION_NAME = "pool-planner-monitor"
 """``application_name`` of the monitor's own connections: how it recognises (and excludes) itself."""
+MONITOR_SEARCH_PATH = "pg_catalog, pg_temp"
+"""Sent as a startup parameter, so it holds before the first statement (the driver's own included) and beats
+``ALTER DATABASE/ROLE ... SET search_path``: no function or operator planted in another schema can run as the
+monitor's role (docs/security.md)."""
 
 # asyncpg.connect() keyword arguments that make sense in a URL (SQLAlchemy passes every query key as one).
 _ASYNCPG_URL_KEYS = frozenset(
@@ -111,6 +115,7 @@ def create_monitor_engine(
             "command_timeout": timeout_s + 1,
             "server_settings": {
                 "application_name": application_name,
+                "search_path": MONITOR_SEARCH_PATH,
                 "default_transaction_read_only": "on",
                 "statement_timeout": str(statement_ms),
                 "lock_timeout": str(statement_ms),
