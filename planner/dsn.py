@@ -40,6 +40,16 @@ _MIN_SECRET = 3
 """No run of this many characters of a password survives masking or scrubbing (docs/security.md)."""
 _DSN_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
 _URL_PASSWORD = re.compile(r"(?i)(password=).*", re.DOTALL)
+_CONNECT_KEYS = (
+    "host|hostaddr|port|dbname|user|passfile|channel_binding|connect_timeout|client_encoding|options|"
+    "application_name|fallback_application_name|keepalives[a-z_]*|tcp_user_timeout|replication|gssencmode|"
+    "sslmode|requiressl|sslcompression|sslcert|sslkey|sslpassword|sslcertmode|sslrootcert|sslcrl|sslcrldir|"
+    "sslsni|requirepeer|ssl_min_protocol_version|ssl_max_protocol_version|krbsrvname|gsslib|gssdelegation|"
+    "service|target_session_attrs|load_balance_hosts|ssl|direct_tls|prepared_statement_cache_size|"
+    "statement_cache_size|timeout|command_timeout|async_fallback"
+)
+# A query password as typed: up to the next "&<connection parameter>=", since an unencoded "&" may be its own.
+_QUERY_PASSWORD = re.compile(rf"(?i)[?&]password=(.*?)(?=&(?:{_CONNECT_KEYS})=|$)", re.DOTALL)
 
 
 def mask_url(url: str | URL) -> str:
@@ -88,11 +98,28 @@ def url_secrets(url: str) -> tuple[str, ...]:
                 found += [value] if isinstance(value, str) else list(value)
     except (ArgumentError, ValueError, TypeError):  # unparsable: the textual candidates still apply
         pass
+    for match in _QUERY_PASSWORD.finditer(text) if sep else ():
+        found.append(match.group(1))
     for match in _DSN_PASSWORD.finditer(text):
         value = match.group(2)
         found.append(value.split("&")[0] if sep else value.strip("'").replace("\\'", "'"))
     found += [unquote(item) for item in found]
     return tuple(dict.fromkeys(item for item in found if len(item) >= _MIN_SECRET))
+
+
+def mask_in_text(text: str, url: str) -> str:
+    """``text`` (a driver's or SQLAlchemy's message) with ``url`` quoted in it masked, in the forms a library
+    may quote it (as typed, or re-rendered by SQLAlchemy with its query reordered), then ``scrub``-bed of
+    every password of the URL."""
+    forms = [url]
+    try:
+        parsed = make_url(url.strip())
+        forms += [parsed.render_as_string(hide_password=False), parsed.render_as_string(hide_password=True)]
+    except (ArgumentError, ValueError, TypeError):
+        pass
+    for form in sorted({f for f in forms if len(f) >= _MIN_SECRET}, key=len, reverse=True):
+        text = text.replace(form, mask_url(url))
+    return scrub(text, url_secrets(url))
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -196,6 +223,7 @@ def check_url(
     findings: list[Finding] = []
 
     def add(id_: str, severity: str, message: str, fix: str, snippet: str = "") -> None:
+        message, fix, snippet = (mask_in_text(text, url) for text in (message, fix, snippet))
         findings.append(Finding(id_, severity, who + message, fix, snippet, server))  # type: ignore[arg-type]
 
     if (backend, driver) in SYNC_DRIVERS:

@@ -22,8 +22,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dashboard.live import queries
+from planner.dsn import mask_in_text, scrub, url_secrets
 from planner.dsn import mask_url as planner_mask_url
-from planner.dsn import scrub, url_secrets
 from planner.snapshot import Status
 
 MONITOR_APPLICATION_NAME = "pool-planner-monitor"
@@ -188,17 +188,19 @@ async def fetch_all(connection: AsyncConnection, name: str, **params: object) ->
 
 
 def classify(
-    error: BaseException, *, url: URL | None = None, timeout_s: float | None = None, secrets: Sequence[str] = ()
+    error: BaseException, *, url: URL | None = None, timeout_s: float | None = None, raw_url: str | None = None
 ) -> ServerFault:
     """Map any failure of connecting or sampling to a ``ServerFault`` with the server's words, password masked.
 
-    ``secrets``: the passwords of the URL as the user typed it (``planner.dsn.url_secrets``), scrubbed from the
-    message along with the parsed URL's own (a driver may echo what it was given, or a host name may hold half
-    of an unencoded password)."""
+    ``raw_url``: the URL as the user typed it; it and every password in it are masked in the message along
+    with the parsed URL's own (a driver may echo what it was given, or a host name may hold half of an
+    unencoded password)."""
     if isinstance(error, ServerFault):
         return error
-    secrets = (*secrets, *_url_secrets(url))
+    secrets = (*(url_secrets(raw_url) if raw_url else ()), *_url_secrets(url))
     fault = _classify(error, url, timeout_s, secrets)
+    if raw_url:
+        fault.message = mask_in_text(fault.message, raw_url)
     fault.message = scrub(fault.message, secrets)
     return fault
 

@@ -21,7 +21,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dashboard.live import db
-from planner.dsn import url_secrets
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
 QUERY_CHARS = 200
@@ -154,7 +153,7 @@ class ServerSampler:
         self.collect_queries = collect_queries
         self.timeout_s = timeout_s
         self.masked_url = db.mask_url(url)
-        self._secrets = url_secrets(url) if isinstance(url, str) else ()
+        self._raw_url = url if isinstance(url, str) else None
         self.url: URL | None = None
         self.url_fault: db.ServerFault | None = None
         try:
@@ -188,7 +187,7 @@ class ServerSampler:
                 if missing_names(rows, self._names):
                     await self._read_names()
         except Exception as error:
-            fault = db.classify(error, url=self.url, timeout_s=self.timeout_s, secrets=self._secrets)
+            fault = db.classify(error, url=self.url, timeout_s=self.timeout_s, raw_url=self._raw_url)
             await self._drop()
             return Snapshot(self.server, taken_at, fault.status, error=fault.message, sqlstate=fault.sqlstate)
         groups, own = groups_from_rows(rows, self._names, self.application_name)
