@@ -26,6 +26,7 @@ from pathlib import Path
 from dashboard.live import db
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
+from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
 from planner.snapshot import Snapshot
 
@@ -251,12 +252,18 @@ def run_record(args: argparse.Namespace) -> int:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)
     except (OSError, Exception) as err:
         raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
+    if not store.health().ok:  # unwritable: recording into memory only would save nothing
+        store.close()
+        raise UsageError(f"record: {store.health().line()}")
+    if store.health().moved_aside:
+        print(store.health().line(), flush=True)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries)
     print(f"recording {', '.join(targets)} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
+    shown_store = store.health().state
     monitor.start()
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -265,6 +272,7 @@ def run_record(args: argparse.Namespace) -> int:
                 if status.state != "starting" and shown.get(name) != key:
                     shown[name] = key
                     print(_status_line(status), flush=True)
+            shown_store = print_store_change(store.health(), shown_store)
             stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     finally:
         monitor.stop()
@@ -273,4 +281,4 @@ def run_record(args: argparse.Namespace) -> int:
         store.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return EXIT_OK
+    return record_exit_code(monitor.status())
