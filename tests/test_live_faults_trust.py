@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -16,6 +19,7 @@ from dashboard.live import ServerSampler, sample_once
 from dashboard.live.monitor import Monitor
 
 pytestmark = pytest.mark.db
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class SlowCloseProxy:
@@ -118,3 +122,49 @@ async def test_an_unknown_database_is_retried_and_sampled_once_it_exists(pg_url)
         monitor.stop()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_control_characters_in_role_names_are_shown_escaped_by_sample(pg_url):
+    """A role named with ESC/BEL/CR/bidi override (any quoted identifier can be): the terminal output shows
+    them escaped, never raw. (application_name is cleaned to printable ASCII by PostgreSQL itself.)"""
+    role = f"evil\x1b]0;pwned\x07\r\u202e{unique_name('r')}"
+    admin = await asyncpg.connect(**connect_kwargs(pg_url))
+    quoted = '"' + role.replace('"', '""') + '"'
+    await admin.execute(f"CREATE ROLE {quoted} LOGIN")
+    try:
+        app = unique_name("t-ctl")
+        session = await asyncpg.connect(**{**connect_kwargs(pg_url), "user": role},
+                                        server_settings={"application_name": app})
+        try:
+            done = subprocess.run([sys.executable, "-m", "dashboard.live", "sample", "--url", pg_url],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=60)
+        finally:
+            await session.close()
+    finally:
+        await admin.execute(f"DROP ROLE {quoted}")
+        await admin.close()
+    assert done.returncode in (0, 1), done.stderr
+    line = next(line for line in done.stdout.splitlines() if app in line)
+    assert "evil\\x1b]0;pwned\\x07\\x0d\\u202e" in line
+    for raw in ("\x1b", "\x07", "\r", "\u202e"):
+        assert raw not in done.stdout + done.stderr
+
+
+def test_record_retries_an_unknown_database_shows_it_and_exits_2_without_a_sample(pg_url, tmp_path):
+    missing = with_user(pg_url, connect_kwargs(pg_url)["user"], database=unique_name("pp_none").replace("-", "_"))
+    done = subprocess.run([sys.executable, "-m", "dashboard.live", "record", "--url", missing, "--interval", "0.2",
+                           "--duration", "1.5", "--data", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "primary: bad-url: database" in done.stdout and "does not exist; retrying at" in done.stdout
+    assert done.stderr.startswith("error: primary: no sample recorded (bad-url: database")
+    assert "primary: " in done.stdout and "samples, last state bad-url" in done.stdout
+    samples = int(done.stdout.split("primary: ")[-1].split(" samples")[0])
+    assert samples >= 2  # retried, not given up after the first
+
+
+def test_sample_of_an_unknown_database_exits_2(pg_url):
+    missing = with_user(pg_url, connect_kwargs(pg_url)["user"], database=unique_name("pp_none").replace("-", "_"))
+    done = subprocess.run([sys.executable, "-m", "dashboard.live", "sample", "--url", missing], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "bad-url: database" in done.stderr and done.stderr.count("\n") == 1

@@ -28,6 +28,7 @@ from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_da
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
+from dashboard.live.terminal import visible
 from planner.snapshot import Snapshot
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -113,7 +114,7 @@ def run_sample(args: argparse.Namespace) -> int:
     elif snapshot.ok:
         print(render_sample(snapshot, db.mask_url(url), notes, findings))
     if not snapshot.ok:
-        print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
+        print(visible(f"error: {server}: {snapshot.status}: {snapshot.error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_FINDINGS if any(f.severity in ("critical", "warning") for f in findings) else EXIT_OK
 
@@ -182,10 +183,11 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         header = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
                   "idle-in-tx", "xact", "oldest", "newest")
         rows = [
-            (str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
-             g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
-             _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
-             _age(g.youngest_backend_s))
+            tuple(visible(cell) for cell in (
+                str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
+                g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
+                _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
+                _age(g.youngest_backend_s)))
             for g in snapshot.groups
         ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -201,7 +203,7 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         lines.append(f"{finding.severity}: [{finding.id}] {finding.message}")
         if finding.fix:
             lines.append(f"  fix: {finding.fix}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # a control character in a name is shown, not obeyed
 
 
 # ---------------------------------------------------------------------------------------------- record
@@ -232,11 +234,11 @@ def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, st
 
 def _status_line(status: ServerStatus) -> str:
     if status.state == "ok":
-        return f"{status.server}: ok (sampling {status.url}, backend pid {status.own_pid})"
+        return visible(f"{status.server}: ok (sampling {status.url}, backend pid {status.own_pid})")
     retry = ""
     if status.next_retry_at is not None:
         retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
-    return f"{status.server}: {status.state}: {status.reason}{retry}"
+    return visible(f"{status.server}: {status.state}: {status.reason}{retry}")
 
 
 def run_record(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
         server_version_num=int(row["server_version_num"]),
         can_see_all=bool(row["can_see_all"]),
         role=row["role"],
+        superuser=bool(row.get("superuser")),
     )
 
 

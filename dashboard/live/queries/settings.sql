@@ -17,6 +17,7 @@ WITH server AS MATERIALIZED (
         CAST(pg_catalog.current_setting('server_version_num') AS pg_catalog.int4) AS server_version_num,
         pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS can_see_all,
         CAST(current_user AS pg_catalog.text) AS role,
+        pg_catalog.current_setting('is_superuser') = 'on' AS superuser,
         pg_catalog.pg_backend_pid() AS own_pid
 )
 SELECT
