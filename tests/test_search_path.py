@@ -14,6 +14,7 @@ import asyncio
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from test_sampler_support import connect_kwargs, unique_name, with_user
 
 from dashboard.live import ServerSampler, db, queries
@@ -106,13 +107,16 @@ async def test_the_monitor_never_runs_a_planted_function_or_operator(trapped_dat
     assert await _settle(ran) == []
 
 
-async def test_the_pin_holds_from_the_first_statement(trapped_database):
+async def test_the_pin_holds_from_the_first_statement_and_the_session_is_read_only(trapped_database):
     url, ran = trapped_database
     engine = db.create_monitor_engine(db.monitor_url(url), application_name=unique_name("t-sp"))
     try:
         async with engine.connect() as conn:
             shown = (await conn.execute(text("SHOW search_path"))).scalar_one()
             unqualified = (await conn.execute(text("SELECT now() IS NOT NULL"))).scalar_one()
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await conn.execute(text("CREATE TABLE public.monitor_wrote_this (x int)"))
     finally:
         await engine.dispose()
     assert shown == db.MONITOR_SEARCH_PATH
