@@ -20,8 +20,10 @@ from enum import StrEnum
 from pathlib import Path
 
 _CORRUPTION_WORDS = ("file is not a database", "malformed", "database disk image")
-QUICK_CHECK_MAX_BYTES = 256 * 1024 * 1024
-"""Files up to this size get ``PRAGMA quick_check`` when opened (docs/live.md: cost measured)."""
+QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
+"""Files up to this size get ``PRAGMA quick_check`` when opened: about 22 ms per MB here
+(``benchmarks/history_open.py``), so at most ~1.4 s once per process; a larger corrupt file is caught when a
+read or write meets the damage."""
 
 
 class StoreState(StrEnum):
