@@ -94,17 +94,20 @@ def is_corruption(error: BaseException) -> bool:
 
 
 def check_file(conn: sqlite3.Connection, path: Path) -> None:
-    """Raise ``sqlite3.DatabaseError`` if the file is corrupt (quick_check, for files up to the size limit),
-    and ``sqlite3.Error`` if it cannot be written (a write in a transaction that is rolled back)."""
+    """Raise ``sqlite3.DatabaseError`` if the file is corrupt (quick_check, for files up to the size limit)."""
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
             result = conn.execute("PRAGMA quick_check(1)").fetchone()
             if result and result[0] != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {result[0]}")
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_writable(conn: sqlite3.Connection) -> None:
+    """Raise ``sqlite3.Error`` if the file cannot be written: a write statement that changes nothing, in a
+    transaction that is rolled back (SQLite refuses any write statement on a read-only file)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(f"PRAGMA user_version = {version + 1}")
+        conn.execute("DELETE FROM sample WHERE 0")
     finally:
         conn.execute("ROLLBACK")
 
@@ -147,6 +150,7 @@ def open_store(path: Path, schema: str) -> OpenedStore:
             with contextlib.closing(sqlite3.connect(path, timeout=10)) as conn:
                 check_file(conn, path)
                 conn.executescript(schema)
+                check_writable(conn)
             return OpenedStore(str(path), False, None, StoreHealth(StoreState.OK, path, moved_aside=moved))
         except sqlite3.DatabaseError as err:
             reason = one_line(err)

@@ -57,7 +57,8 @@ def python_files(paths: Sequence[str | os.PathLike], exclude: Sequence[str] = ()
             found.append(_small_enough(path))
             continue
         if not path.is_dir():
-            regular_file_size(path, "PATH")  # says what it is: missing, a FIFO, a device...
+            if os.path.lexists(path):
+                regular_file_size(path, "PATH")  # says what it is: a FIFO, a device...
             raise InputError("PATH", f"no such file or directory: {raw}")
         before = len(found)
         for root, dirs, files in os.walk(path):
