@@ -37,6 +37,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from planner.input_file import MAX_CONFIG_BYTES, check_toml_depth, read_text_file
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 
 # flag dest -> (section, field). Section "server"/"engine" means the first one.
@@ -175,10 +176,13 @@ def _surge(value: str) -> int | str:
 
 def plan_from_toml(text: str) -> Plan:
     """Parse and validate a plan TOML document."""
+    check_toml_depth(text, "config")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InputError("config", f"not valid TOML: {err}") from None
+    except RecursionError:  # the depth check above should make this unreachable
+        raise InputError("config", "nested too deep to parse") from None
     return plan_from_data(data)
 
 
@@ -189,19 +193,18 @@ def plan_from_json(text: str) -> Plan:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError("config", f"not valid JSON: {err}") from None
+    except RecursionError:
+        raise InputError("config", "JSON nested too deep to be a plan") from None
     if isinstance(data, dict) and isinstance(data.get("plan"), dict):
         data = data["plan"]
     return plan_from_data(data)
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Read a plan file: TOML, or JSON when it ends in .json or starts with ``{``. A missing or unreadable file
-    is an InputError naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise InputError("config", f"cannot read {path}: {reason}") from None
+    """Read a plan file: TOML, or JSON when it ends in .json or starts with ``{``. The file must be a regular
+    file of at most 1 MB (a FIFO, a device or a directory is refused before it is opened); every problem is an
+    InputError naming the file."""
+    text = read_text_file(path, "config", MAX_CONFIG_BYTES)
     if str(path).lower().endswith(".json") or text.lstrip().startswith("{"):
         return plan_from_json(text)
     return plan_from_toml(text)

@@ -61,6 +61,8 @@ class ServerSettings:
     """Our role has pg_read_all_stats (pg_monitor) or is superuser: counts are complete."""
     role: str | None = None
     """The monitoring role (current_user): ``GRANT pg_monitor TO <role>`` names it when can_see_all is false."""
+    superuser: bool = False
+    """The monitoring role is a superuser (the ``monitor-superuser`` finding: pg_monitor is enough)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

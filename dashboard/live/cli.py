@@ -27,7 +27,9 @@ from pathlib import Path
 from dashboard.live import db, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
+from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
+from dashboard.live.terminal import visible
 from planner.cli import internal_error_line
 from planner.snapshot import Snapshot
 
@@ -144,7 +146,7 @@ def run_sample(args: argparse.Namespace) -> int:
         if bouncer:
             print(pgbouncer_cli.render(bouncer))
     if not snapshot.ok:
-        print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
+        print(visible(f"error: {server}: {snapshot.status}: {snapshot.error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     if bouncer and not pgbouncer_cli.report_fault(bouncer):
         return EXIT_BAD_INPUT
@@ -215,10 +217,11 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         header = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
                   "idle-in-tx", "xact", "oldest", "newest")
         rows = [
-            (str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
-             g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
-             _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
-             _age(g.youngest_backend_s))
+            tuple(visible(cell) for cell in (
+                str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
+                g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
+                _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
+                _age(g.youngest_backend_s)))
             for g in snapshot.groups
         ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -234,7 +237,7 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         lines.append(f"{finding.severity}: [{finding.id}] {finding.message}")
         if finding.fix:
             lines.append(f"  fix: {finding.fix}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # a control character in a name is shown, not obeyed
 
 
 # ---------------------------------------------------------------------------------------------- record
@@ -266,11 +269,11 @@ def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, st
 def _status_line(status: ServerStatus) -> str:
     if status.state == "ok":
         pid = "" if status.own_pid is None else f", backend pid {status.own_pid}"  # a PgBouncer console has none
-        return f"{status.server}: ok (sampling {status.url}{pid})"
+        return visible(f"{status.server}: ok (sampling {status.url}{pid})")
     retry = ""
     if status.next_retry_at is not None:
         retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
-    return f"{status.server}: {status.state}: {status.reason}{retry}"
+    return visible(f"{status.server}: {status.state}: {status.reason}{retry}")
 
 
 def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
@@ -296,6 +299,11 @@ def run_record(args: argparse.Namespace) -> int:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)
     except (OSError, Exception) as err:
         raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
+    if not store.health().ok:  # unwritable: recording into memory only would save nothing
+        store.close()
+        raise UsageError(f"record: {store.health().line()}")
+    if store.health().moved_aside:
+        print(store.health().line(), flush=True)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries,
@@ -304,6 +312,7 @@ def run_record(args: argparse.Namespace) -> int:
     print(f"recording {names} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
+    shown_store = store.health().state
     monitor.start()
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -312,6 +321,7 @@ def run_record(args: argparse.Namespace) -> int:
                 if status.state != "starting" and shown.get(name) != key:
                     shown[name] = key
                     print(_status_line(status), flush=True)
+            shown_store = print_store_change(store.health(), shown_store)
             stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     finally:
         monitor.stop()
@@ -320,4 +330,4 @@ def run_record(args: argparse.Namespace) -> int:
         store.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return EXIT_OK
+    return record_exit_code(monitor.status())

@@ -7,7 +7,8 @@ monitor owns both: a daemon thread runs one asyncio loop, each server gets a tas
 Faults are samples too: a failed sample is a gap (status not ``ok``) in the latest view and in the history.
 Retries follow the interval for the first ``FAST_RETRIES`` failures, so a restart or a terminated backend
 is bridged within two intervals, then back off (doubling) to ``MAX_BACKOFF_S`` (or the interval if longer).
-A URL that cannot be used (``bad-url``) is not retried.
+A URL that cannot be used (``bad-url`` without a SQLSTATE) is not retried; a database that does not exist
+(yet: 3D000) is, like any server fault.
 """
 
 from __future__ import annotations
@@ -229,8 +230,8 @@ class Monitor:
                 if self._stopping.is_set():
                     break
                 status = self._record(snapshot, sampler)
-                if snapshot.status == "bad-url":
-                    break  # the URL will not get better by itself
+                if snapshot.status == "bad-url" and snapshot.sqlstate is None:
+                    break  # the URL will not get better by itself (a missing database may: 3D000 is retried)
                 if snapshot.ok:
                     next_at = max(next_at + self.interval_s, loop.time())
                 else:
