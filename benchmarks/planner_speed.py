@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from planner import sizing
 from planner.budget import plan_budgets
 from planner.config import load_plan
 from planner.export import FORMATS, export
@@ -34,6 +35,7 @@ def cold(fn):
     def call():
         requirement.smallest_pool.cache_clear()
         requirement._predict.cache_clear()
+        sizing._recommend_cached.cache_clear()  # recommend_for_plan's per-plan cache (the findings' fixes use it)
         return fn()
 
     return call
@@ -53,6 +55,7 @@ def main() -> None:
     cases = {
         "plan_budgets (primary + replica)": lambda: plan_budgets(PLAN),
         "static_findings (primary + replica, URLs)": lambda: static_findings(PLAN),
+        "static_findings, cold (its budget fixes size the plan)": cold(lambda: static_findings(PLAN)),
         "recommend_for_plan (fits), memoised": lambda: recommend_for_plan(PLAN),
         "recommend_for_plan (fits), cold": cold(lambda: recommend_for_plan(PLAN)),
         "recommend, constant holds, cold (simulation)": cold(lambda: recommend(

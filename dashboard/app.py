@@ -16,10 +16,11 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, incident_page, state  # noqa: E402
+from dashboard import charts, incident_page, pgbouncer_page, pgbouncer_view, presets, state  # noqa: E402
 from dashboard.live.actions import actions_enabled  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
+from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
 
@@ -42,8 +43,10 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
     The demo's history is temporary (its server goes away with the process); a real server's is kept in
     ``$POOL_PLANNER_DATA``.
     """
-    history = None if demo_mode else HistoryStore(state.history_path(targets))
-    return Monitor(dict(targets), interval_s=1.0, history=history, **incident_page.monitor_options()).start()
+    servers, consoles = split_targets(dict(targets))  # PgBouncer consoles: URLs naming database pgbouncer
+    history = None if demo_mode else HistoryStore(state.history_path(servers))
+    return Monitor(servers, interval_s=1.0, history=history, pgbouncers=consoles,
+                   **incident_page.monitor_options()).start()
 
 
 @st.cache_resource(show_spinner=False)
@@ -90,8 +93,8 @@ def apply_inputs(inputs: state.Inputs) -> None:
 
 def on_preset() -> None:
     choice = st.session_state["preset"]
-    if choice in state.PRESETS:
-        apply_inputs(state.PRESETS[choice])
+    if choice in presets.presets():
+        apply_inputs(presets.presets()[choice])
         st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
@@ -116,7 +119,10 @@ demo = None
 if not targets:
     demo = get_demo()
     targets = {state.PRIMARY: demo.url()}
-target_key = tuple(sorted(targets.items()))
+pgbouncers, pgbouncer_error = pgbouncer_view.configured_targets(st.secrets)
+if demo is not None and demo.pgbouncer is not None:
+    pgbouncers = {"pgbouncer": demo.pgbouncer.admin_url()}
+target_key = tuple(sorted(targets.items())) + tuple(sorted(pgbouncers.items()))
 monitor = get_monitor(target_key, demo is not None)
 latest = monitor.latest()
 
@@ -128,15 +134,19 @@ if not st.session_state.get("prefilled") and live_settings is not None:
 
 sb = st.sidebar
 sb.header("Plan")
-for name, url in state.masked_targets(targets).items():
+for name, url in state.masked_targets({**targets, **pgbouncers}).items():
     sb.caption(f"**{name}**: `{url}`")
+if pgbouncer_error:
+    sb.text(pgbouncer_error)
 if demo is not None:
     sb.info(f"Demo: an embedded PostgreSQL (max_connections {demo.plan.servers[0].max_connections}) and "
             f"{len(demo.worker_pids)} worker processes. Set DATABASE_URL to monitor your own server.")
-    sb.radio("Demo scenario", list(state.SCENARIOS), key="scenario", index=list(state.SCENARIOS).index(demo.scenario),
+    sb.radio("Demo scenario", list(demo.scenarios), key="scenario", index=list(demo.scenarios).index(demo.scenario),
              on_change=lambda: demo.set_scenario(st.session_state["scenario"]),
-             captions=list(state.SCENARIOS.values()))
-sb.selectbox("Preset", ["(keep my values)", *state.PRESETS], key="preset", on_change=on_preset)
+             captions=list(demo.scenarios.values()))
+    if demo.pgbouncer_note:
+        sb.caption(demo.pgbouncer_note)
+sb.selectbox("Preset", ["(keep my values)", *presets.presets()], key="preset", on_change=on_preset)
 
 with sb.expander("Server limits", expanded=True):
     c = st.container()
@@ -205,7 +215,7 @@ if demo is not None:
 
 plan = view = error = None
 try:
-    plan = state.build_plan(state.inputs_from(st.session_state), targets)
+    plan = state.build_plan(state.inputs_from(st.session_state))  # the monitor's URL is not the application's
     view = state.evaluate(plan)
 except InputError as err:
     error = err
@@ -259,6 +269,7 @@ def live_panel(plan, static_findings) -> None:
         if view_.table is not None and len(view_.table):
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
 
+    pgbouncer_page.render(monitor, plan, now)
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
     if not rows:
@@ -274,7 +285,7 @@ def live_panel(plan, static_findings) -> None:
             if f.snippet:
                 st.code(f.snippet, language=state.snippet_language(f.snippet))
 
-    incident_page.render(monitor, targets, allow=actions_enabled(secrets=st.secrets))
+    incident_page.render(monitor, monitor.targets, allow=actions_enabled(secrets=st.secrets))
 
 
 live_panel(plan, view.findings if view else ())

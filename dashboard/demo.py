@@ -27,7 +27,9 @@ import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from uuid import uuid4
 
+from dashboard import demo_pgbouncer
 from planner.model import Deployment, Engine, Plan, Server, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +47,10 @@ SCENARIOS: dict[str, str] = {
     "cold start": "pools emptied every 20 s, then a burst of traffic opens new backends at once",
     "connection storm": "every worker's pool runs at pool_size + max_overflow: the fleet outgrows the server",
 }
+PGBOUNCER_SCENARIO = "PgBouncer queue"
+PGBOUNCER_CAPTION = (f"requests go through a PgBouncer with {demo_pgbouncer.DEFAULT_POOL_SIZE} server connections that "
+                     "cannot keep up: clients wait in PgBouncer, unseen by the server")
+"""Offered only when Debian's PgBouncer is installed (``Demo.scenarios``); ``Demo.pgbouncer_note`` says why not."""
 
 DEMO_PLAN = Plan(
     servers=(Server(name="primary", max_connections=MAX_CONNECTIONS, superuser_reserved_connections=3),),
@@ -78,6 +84,8 @@ class WorkerConfig:
     hold_ms: float
     control: str
     stats: str
+    pgbouncer_url: str = ""
+    """The same database through the demo's PgBouncer (the "PgBouncer queue" scenario), "" without one."""
 
 
 class Demo:
@@ -90,6 +98,9 @@ class Demo:
         self._server = None
         self._workers: list[subprocess.Popen] = []
         self._lock = threading.Lock()
+        self.pgbouncer: demo_pgbouncer.DemoPgBouncer | None = None
+        self.pgbouncer_note: str | None = None
+        """Why the demo runs no PgBouncer (not installed, failed to start), or None."""
 
     # -- server -------------------------------------------------------------------------------------------
     def _start_server(self) -> None:
@@ -116,6 +127,26 @@ class Demo:
                            f"superuser_reserved_connections = {server.superuser_reserved_connections}\n")
         self._server = pgserver.get_server(pgdata, cleanup_mode="delete")
         self._server.psql(load_sql("create_role"))
+        self._start_pgbouncer()
+
+    def _start_pgbouncer(self) -> None:
+        """Debian's PgBouncer in front of the server when installed; otherwise a note says why not."""
+        self.pgbouncer_note = demo_pgbouncer.unavailable_reason()
+        if self.pgbouncer_note:
+            return
+        info = self._server.get_postmaster_info()
+        bouncer = demo_pgbouncer.DemoPgBouncer(self.root / "pgbouncer", str(info.socket_dir), info.port, APP_ROLE,
+                                               run_as=RUN_AS)
+        try:
+            self.pgbouncer = bouncer.start()
+        except (OSError, RuntimeError, TimeoutError) as err:
+            self.pgbouncer_note = f"the PgBouncer scenario is off: PgBouncer did not start ({err})"
+
+    @property
+    def scenarios(self) -> dict[str, str]:
+        """The scenarios this demo offers: the PgBouncer one only with a PgBouncer running."""
+        extra = {PGBOUNCER_SCENARIO: PGBOUNCER_CAPTION} if self.pgbouncer is not None else {}
+        return {**SCENARIOS, **extra}
 
     def url(self, user: str = "postgres") -> str:
         """SQLAlchemy URL over the unix socket (no password: trust auth on a private socket)."""
@@ -133,7 +164,8 @@ class Demo:
                          max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
                          pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
                          rps=workload.per_worker_rps(self.plan.deployment), hold_ms=workload.hold_ms,
-                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"))
+                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"),
+                         pgbouncer_url=self.pgbouncer.app_url() if self.pgbouncer else "")
             for i in range(workers)
         ]
 
@@ -171,7 +203,9 @@ class Demo:
         return self._server is not None and bool(self.worker_pids)
 
     def set_scenario(self, name: str) -> None:
-        if name not in SCENARIOS:
+        if name == PGBOUNCER_SCENARIO and self.pgbouncer is None:
+            raise ValueError(self.pgbouncer_note or "the demo runs no PgBouncer")
+        if name not in self.scenarios:
             raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
         tmp = self.control.with_suffix(".tmp")
         tmp.write_text(json.dumps({"scenario": name, "since": time.time()}))
@@ -207,6 +241,9 @@ class Demo:
                     proc.kill()
                     proc.wait(5)
             self._workers.clear()
+            if self.pgbouncer is not None:
+                self.pgbouncer.stop()
+                self.pgbouncer = None
             if self._server is not None:
                 with contextlib.suppress(Exception):
                     self._server.cleanup()
@@ -266,6 +303,7 @@ def sweep_orphaned_demos(folder: Path = Path("/tmp")) -> list[Path]:
         if owner_alive:
             continue
         _kill_workers(root)
+        demo_pgbouncer.kill_orphan(root / "pgbouncer")
         pgdata = root / "pgdata"
         if (pgdata / "postmaster.pid").exists():
             import pgserver
@@ -313,23 +351,34 @@ class _Worker:
         self.counts = {"served": 0, "pool_timeouts": 0, "refused": 0, "errors": 0, "leaked": 0}
         self.scenario = "normal"
         self.engine = self._engine()
+        self.bouncer_engine = None
         self.leaks: list[asyncio.Task] = []
 
-    def _engine(self):
+    def _engine(self, url: str | None = None):
         from sqlalchemy.ext.asyncio import create_async_engine
 
         c = self.config
+        connect_args: dict = {"server_settings": {"application_name": c.application_name}}
+        if url:  # through the demo's PgBouncer 1.18 in transaction mode: no prepared statement kept
+            connect_args.update(statement_cache_size=0, prepared_statement_name_func=lambda: f"__asyncpg_{uuid4()}__")
         return create_async_engine(
-            c.url, pool_size=c.pool_size, max_overflow=c.max_overflow, pool_timeout=c.pool_timeout,
-            pool_recycle=c.pool_recycle, pool_pre_ping=c.pool_pre_ping,
-            connect_args={"server_settings": {"application_name": c.application_name}},
+            url or c.url, pool_size=c.pool_size, max_overflow=c.max_overflow, pool_timeout=c.pool_timeout,
+            pool_recycle=c.pool_recycle, pool_pre_ping=c.pool_pre_ping, connect_args=connect_args,
         )
+
+    def _request_engine(self):
+        """The engine of this moment's scenario: through PgBouncer in the PgBouncer one."""
+        if self.scenario != PGBOUNCER_SCENARIO or not self.config.pgbouncer_url:
+            return self.engine
+        if self.bouncer_engine is None:
+            self.bouncer_engine = self._engine(self.config.pgbouncer_url)
+        return self.bouncer_engine
 
     async def request(self, hold_s: float) -> None:
         from sqlalchemy import exc, text
 
         try:
-            async with self.engine.connect() as conn:
+            async with self._request_engine().connect() as conn:
                 await conn.execute(text(load_sql("request")), {"hold_s": hold_s})
             self.counts["served"] += 1
         except exc.TimeoutError:
@@ -399,6 +448,8 @@ class _Worker:
                     rate, hold = rate * 4, hold * 4
             elif self.scenario == "connection storm":
                 rate, hold = rate * 8, 0.3
+            elif self.scenario == PGBOUNCER_SCENARIO:
+                hold = hold * 4  # 60 req/s x 0.1 s = 6 busy > PgBouncer's 2 server connections: a queue in PgBouncer
             if len(inflight) < 500:
                 task = asyncio.create_task(self.request(hold * random.uniform(0.5, 1.5)))
                 inflight.add(task)
@@ -408,6 +459,8 @@ class _Worker:
             task.cancel()
         await asyncio.gather(*inflight, *self.leaks, return_exceptions=True)
         await self.engine.dispose()
+        if self.bouncer_engine is not None:
+            await self.bouncer_engine.dispose()
 
 
 def _worker_main(config_json: str) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 
@@ -95,13 +96,6 @@ class Inputs:
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-PRESETS: dict[str, Inputs] = {
-    "PostgreSQL defaults": Inputs(),
-    "Lesson's production example": Inputs(pool_size=20, max_overflow=10, pool_timeout=30.0, pool_recycle=1800.0,
-                                          pool_pre_ping=True, workers=4),
-}
 
 
 def inputs_from(values: Mapping[str, object], base: Inputs | None = None) -> Inputs:
@@ -307,8 +301,9 @@ def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, 
 
 
 def masked_targets(targets: Mapping[str, str]) -> dict[str, str]:
-    """The URLs as the page may show them: passwords replaced by ***."""
-    return {name: mask_url(url) for name, url in targets.items()}
+    """The URLs as the page may show them: passwords replaced by ***, and readable (a socket folder as /tmp/x,
+    not URL-encoded as %2Ftmp%2Fx over four lines of the sidebar)."""
+    return {name: unquote(mask_url(url)) for name, url in targets.items()}
 
 
 LIVE_FINDINGS_WINDOW = timedelta(minutes=10)

@@ -3,3 +3,5 @@
 Inputs (``planner.model``) -> arithmetic (``budget``, ``sizing``, ``queueing``) -> findings (``rules``)
 -> snippets (``export``). The dashboard imports this package; this package never imports the dashboard.
 """
+
+__version__ = "0.1.0"

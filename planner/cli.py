@@ -1,19 +1,29 @@
-"""``python -m planner plan | recommend | check | export | wait | lint``.
+"""``python -m planner plan | recommend | check | export | wait | lint`` (and, installed, ``pool-planner``).
 
-Exit codes, stable for CI gates: 0 fine, 1 findings/unsafe, 2 bad input. Bad input is one line on stderr,
-never a traceback.
+Exit codes, the same for every command and stable for CI gates (the README has the table):
+0 fine; 1 an unsafe plan, or a finding at or above ``--fail-on``; 2 bad input (one line on stderr, never a
+traceback); 3 internal error (one line on stderr; ``POOL_PLANNER_TRACEBACK=1`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
 
+from planner import __version__
+from planner.dsn import mask_url
 from planner.model import InputError
 
 COMMANDS = ("plan", "recommend", "check", "export", "wait", "lint")
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES_HELP = (
+    "exit codes: 0 fine; 1 unsafe plan or a finding at or above --fail-on; 2 bad input; 3 internal error"
+)
+Delegate = tuple[str, Callable[[list[str]], int]]
+"""A command run by another entry point with the remaining arguments verbatim: (help line, main)."""
 
 
 class UsageError(Exception):
@@ -25,34 +35,71 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m planner", delegates: Mapping[str, Delegate] | None = None
+                 ) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m planner",
-        description="Connection-pool capacity planner for async SQLAlchemy on PostgreSQL.",
+        prog=prog,
+        description="Connection-pool capacity planner for FastAPI + async SQLAlchemy on PostgreSQL.",
+        epilog=f"{EXIT_CODES_HELP}\n\nexample:\n  {prog} check --config plan.toml\n"
+               f"  {prog} <command> --help   (every flag of a command)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"pool-planner {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="<command>")
     for name in COMMANDS:
         module = importlib.import_module(f"planner.commands.{name}")
+        example = module.EXAMPLE.replace("python -m planner", prog)
         command = sub.add_parser(
             name,
             help=module.HELP,
             description=module.HELP,
-            epilog=f"example:\n  {module.EXAMPLE}",
+            epilog=f"{getattr(module, 'EXIT_CODES', EXIT_CODES_HELP)}\n\nexample:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(command)
         command.set_defaults(_run=module.run)
+    for name, (help_line, _) in (delegates or {}).items():
+        sub.add_parser(name, help=help_line, add_help=False)  # listed here; run by main() before parsing
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m planner",
+         delegates: Mapping[str, Delegate] | None = None) -> int:
+    """Run one command; ``delegates`` are commands of other entry points (``pool-planner live ...``)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if delegates and args_list and args_list[0] in delegates:
+        return delegates[args_list[0]][1](args_list[1:])
+    parser = build_parser(prog, delegates)
+    if not args_list:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def run() -> int:
+        args = parser.parse_args(args_list)
         return int(args._run(args))
+
+    return run_guarded(run)
+
+
+def run_guarded(run: Callable[[], int]) -> int:
+    """``run()``, with bad input as one line and exit 2, an internal error as one line and exit 3."""
+    try:
+        return run()
     except (UsageError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a defect, not a finding: exit 3, never 1
+        if os.environ.get("POOL_PLANNER_TRACEBACK"):
+            raise
+        print(internal_error_line(err), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def internal_error_line(err: BaseException) -> str:
+    """One line naming the defect, with any URL password masked (set POOL_PLANNER_TRACEBACK=1 for more)."""
+    text = " ".join(str(err).split()) or "no message"
+    return f"internal error: {type(err).__name__}: {mask_url(text)[:300]} (set POOL_PLANNER_TRACEBACK=1 for details)"

@@ -21,6 +21,7 @@ The TOML keys are the model's field names (the names users paste into ``create_a
     target_p99_wait_ms = 10          # recommend: smallest pool with p99 checkout wait <= this
     [pgbouncer]                      # optional
     version = "1.18.0"
+    admin_url = "postgresql://stats@pgbouncer:6432/pgbouncer"   # optional: sampled live
 
 Unknown keys, wrong types and broken TOML raise ``InputError`` naming the key, so a typo never falls back
 to a default silently. With several servers or engines in the file, the per-server flags change the first
@@ -31,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from planner.input_file import MAX_CONFIG_BYTES, check_toml_depth, read_text_file
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 
 # flag dest -> (section, field). Section "server"/"engine" means the first one.
@@ -72,7 +75,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every command that judges a plan accepts (all optional: the defaults are PostgreSQL's and
     SQLAlchemy's, or the --config file's)."""
     src = parser.add_argument_group("plan source")
-    src.add_argument("--config", metavar="FILE", help="plan TOML file (servers, engines, deployment, ...)")
+    src.add_argument("--config", metavar="FILE",
+                     help="plan file: TOML (servers, engines, deployment, ...) or the JSON export --format json writes")
     srv = parser.add_argument_group("server (the first server of --config)")
     srv.add_argument("--max-connections", type=int, metavar="N", help="postgresql.conf max_connections (100)")
     srv.add_argument("--superuser-reserved", type=int, metavar="N", help="superuser_reserved_connections (3)")
@@ -172,20 +176,37 @@ def _surge(value: str) -> int | str:
 
 def plan_from_toml(text: str) -> Plan:
     """Parse and validate a plan TOML document."""
+    check_toml_depth(text, "config")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InputError("config", f"not valid TOML: {err}") from None
+    except RecursionError:  # the depth check above should make this unreachable
+        raise InputError("config", "nested too deep to parse") from None
+    return plan_from_data(data)
+
+
+def plan_from_json(text: str) -> Plan:
+    """A plan from JSON: the same keys as the TOML file, or the document ``export --format json`` writes (its
+    ``plan`` key), so an exported plan reads back with ``--config``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError("config", f"not valid JSON: {err}") from None
+    except RecursionError:
+        raise InputError("config", "JSON nested too deep to be a plan") from None
+    if isinstance(data, dict) and isinstance(data.get("plan"), dict):
+        data = data["plan"]
     return plan_from_data(data)
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Read a plan TOML file; a missing or unreadable file is an InputError naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise InputError("config", f"cannot read {path}: {reason}") from None
+    """Read a plan file: TOML, or JSON when it ends in .json or starts with ``{``. The file must be a regular
+    file of at most 1 MB (a FIFO, a device or a directory is refused before it is opened); every problem is an
+    InputError naming the file."""
+    text = read_text_file(path, "config", MAX_CONFIG_BYTES)
+    if str(path).lower().endswith(".json") or text.lstrip().startswith("{"):
+        return plan_from_json(text)
     return plan_from_toml(text)
 
 
@@ -279,7 +300,7 @@ def _fields(obj: object, *, mask: bool) -> dict[str, Any]:
         value = getattr(obj, f.name)
         if value is None:
             continue  # TOML has no null: absent means the default
-        if f.name == "url" and mask:
+        if f.name in ("url", "admin_url") and mask:
             from planner.dsn import mask_url
 
             value = mask_url(value)

@@ -1,7 +1,7 @@
 """Connection URLs: parse with SQLAlchemy's ``make_url``, mask the password, and check per driver.
 
 SQLAlchemy's asyncpg dialect passes every URL query key to ``asyncpg.connect()`` as a string keyword
-(``../shared/FACTS.md`` B), so URLs that look right fail only at the first connect: ``sslmode=`` raises a
+(docs/facts.md, B), so URLs that look right fail only at the first connect: ``sslmode=`` raises a
 TypeError, ``statement_cache_size=`` and ``timeout=`` fail on the string value. These checks catch that
 before a deploy.
 """
@@ -9,6 +9,8 @@ before a deploy.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -24,7 +26,7 @@ ASYNC_DRIVERS = {("postgresql", "asyncpg"), ("postgresql", "psycopg"), ("postgre
                  ("sqlite", "aiosqlite"), ("mysql", "aiomysql"), ("mysql", "asyncmy")}
 SYNC_DRIVERS = {("postgresql", "psycopg2"), ("postgresql", "pg8000"), ("postgresql", "psycopg2cffi"),
                 ("sqlite", "pysqlite"), ("mysql", "pymysql"), ("mysql", "mysqldb")}
-# asyncpg URL keys that reach asyncpg.connect() as strings and fail there (FACTS.md B), with the fix.
+# asyncpg URL keys that reach asyncpg.connect() as strings and fail there (docs/facts.md, B), with the fix.
 _ASYNCPG_BAD_KEYS = {
     "statement_cache_size": 'connect_args={"statement_cache_size": 0}',
     "timeout": 'connect_args={"timeout": 5}',
@@ -34,21 +36,111 @@ _ASYNCPG_BAD_KEYS = {
 UUID_NAME_FUNC = 'lambda: f"__asyncpg_{uuid4()}__"'
 
 
-def _regex_mask(text: str) -> str:
-    text = re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", rf"\g<1>{MASK}@", text)
-    return re.sub(r"(?i)(password=)[^&#\s]*", rf"\g<1>{MASK}", text)
+_MIN_SECRET = 3
+"""No run of this many characters of a password survives masking or scrubbing (docs/security.md)."""
+_DSN_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
+_URL_PASSWORD = re.compile(r"(?i)(password=).*", re.DOTALL)
+_CONNECT_KEYS = (
+    "host|hostaddr|port|dbname|user|passfile|channel_binding|connect_timeout|client_encoding|options|"
+    "application_name|fallback_application_name|keepalives[a-z_]*|tcp_user_timeout|replication|gssencmode|"
+    "sslmode|requiressl|sslcompression|sslcert|sslkey|sslpassword|sslcertmode|sslrootcert|sslcrl|sslcrldir|"
+    "sslsni|requirepeer|ssl_min_protocol_version|ssl_max_protocol_version|krbsrvname|gsslib|gssdelegation|"
+    "service|target_session_attrs|load_balance_hosts|ssl|direct_tls|prepared_statement_cache_size|"
+    "statement_cache_size|timeout|command_timeout|async_fallback"
+)
+# A query password as typed: up to the next "&<connection parameter>=", since an unencoded "&" may be its own.
+_QUERY_PASSWORD = re.compile(rf"(?i)[?&]password=(.*?)(?=&(?:{_CONNECT_KEYS})=|$)", re.DOTALL)
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with its password (in the userinfo and any ``password=`` query key) replaced by ``***``.
+    """The URL with its password replaced by ``***``: the one masking function of the project.
 
-    Works on unparsable strings too, so an error message can quote what the user typed without the secret.
+    Works on anything a user may type: a URL whose password holds unencoded ``@ : / ? # %`` (everything
+    from the first ``:`` of the user part to the last ``@`` is masked), ``password=`` in the query (masked to
+    the end of the URL, as an unencoded ``&`` may be part of it), a libpq ``key=value`` string, or text that
+    parses as nothing. Then ``scrub`` removes any run of 3 or more characters of every password found, so no
+    part of the password can survive whatever the parse (``tests/test_masking.py`` checks it by property).
     """
+    raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else str(url)
+    secrets = url_secrets(raw)
+    if isinstance(url, URL) and url.password:
+        secrets = (*secrets, str(url.password))
+    return scrub(_mask_structure(raw), secrets)
+
+
+def _mask_structure(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    colon, last_at = rest.find(":"), rest.rfind("@")
+    if 0 <= colon < last_at:
+        rest = f"{rest[: colon + 1]}{MASK}{rest[last_at:]}"
+    rest = (_URL_PASSWORD if sep else _DSN_PASSWORD).sub(rf"\g<1>{MASK}", rest)
+    return f"{scheme}{sep}{rest}"
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """Every string that may be the password of ``url``, raw and percent-decoded: the userinfo password as
+    SQLAlchemy parses it and as the text reads (first ``:`` to last ``@``), ``password=`` query values, and
+    libpq ``password=`` values. For ``scrub``-bing driver errors, which may echo what the driver was given."""
+    text = str(url)
+    found: list[str] = []
+    _, sep, rest = text.partition("://")
+    rest = rest if sep else text
+    colon, last_at = rest.find(":"), rest.rfind("@")
+    if 0 <= colon < last_at:
+        found.append(rest[colon + 1: last_at])
     try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-        return _regex_mask(parsed.render_as_string(hide_password=True))
+        parsed = make_url(text.strip())
+        found += [str(parsed.password or "")]
+        for key, value in parsed.query.items():
+            if "password" in key.lower():
+                found += [value] if isinstance(value, str) else list(value)
+    except (ArgumentError, ValueError, TypeError):  # unparsable: the textual candidates still apply
+        pass
+    for match in _QUERY_PASSWORD.finditer(text) if sep else ():
+        found.append(match.group(1))
+    for match in _DSN_PASSWORD.finditer(text):
+        value = match.group(2)
+        found.append(value.split("&")[0] if sep else value.strip("'").replace("\\'", "'"))
+    found += [unquote(item) for item in found]
+    return tuple(dict.fromkeys(item for item in found if len(item) >= _MIN_SECRET))
+
+
+def mask_in_text(text: str, url: str) -> str:
+    """``text`` (a driver's or SQLAlchemy's message) with ``url`` quoted in it masked, in the forms a library
+    may quote it (as typed, or re-rendered by SQLAlchemy with its query reordered), then ``scrub``-bed of
+    every password of the URL."""
+    forms = [url]
+    try:
+        parsed = make_url(url.strip())
+        forms += [parsed.render_as_string(hide_password=False), parsed.render_as_string(hide_password=True)]
     except (ArgumentError, ValueError, TypeError):
-        return _regex_mask(str(url))
+        pass
+    for form in sorted({f for f in forms if len(f) >= _MIN_SECRET}, key=len, reverse=True):
+        text = text.replace(form, mask_url(url))
+    return scrub(text, url_secrets(url))
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every run of 3 or more characters of any secret replaced by ``***``.
+
+    Covers the password itself, its parts, and its percent-decoded form wherever it appears (a driver error,
+    a host name that swallowed half of an unencoded password). Over-masks a word that shares 3 characters
+    with a password: on purpose.
+    """
+    grams = {secret[i: i + _MIN_SECRET] for secret in secrets for i in range(len(secret) - _MIN_SECRET + 1)}
+    if not grams:
+        return text
+    for _ in range(4):  # a replacement can form a new match with its neighbours ("*" in a password)
+        covered = bytearray(len(text))
+        for i in range(len(text) - _MIN_SECRET + 1):
+            if text[i: i + _MIN_SECRET] in grams:
+                covered[i: i + _MIN_SECRET] = b"\x01" * _MIN_SECRET
+        if not any(covered):
+            return text
+        text = re.sub("\x01+", MASK, "".join("\x01" if c else ch for ch, c in zip(text, covered, strict=True)))
+    return text
 
 
 def parse_url(url: str) -> URL:
@@ -75,7 +167,7 @@ def looks_like_pooler(url: URL) -> bool:
 
 
 def pgbouncer_drops_prepared_statements(pgbouncer: PgBouncer) -> bool:
-    """True when asyncpg's default prepared statements break behind this PgBouncer (FACTS.md 0.4, B):
+    """True when asyncpg's default prepared statements break behind this PgBouncer (docs/facts.md, C):
     transaction or statement mode, and either a version before 1.21 or ``max_prepared_statements = 0``."""
     if pgbouncer.pool_mode == "session":
         return False
@@ -126,11 +218,12 @@ def check_url(
     """
     parsed = parse_url(url)
     backend, driver = backend_and_driver(parsed)
-    shown = mask_url(parsed)
+    shown = mask_url(url)
     who = f"engine {engine}: " if engine else ""
     findings: list[Finding] = []
 
     def add(id_: str, severity: str, message: str, fix: str, snippet: str = "") -> None:
+        message, fix, snippet = (mask_in_text(text, url) for text in (message, fix, snippet))
         findings.append(Finding(id_, severity, who + message, fix, snippet, server))  # type: ignore[arg-type]
 
     if (backend, driver) in SYNC_DRIVERS:

@@ -291,6 +291,8 @@ class PgBouncer:
     max_client_conn: int = 100
     port: int = 6432
     host: str = "pgbouncer"
+    admin_url: str | None = None
+    """PgBouncer's admin console for live sampling, e.g. ``postgresql://stats@pgbouncer:6432/pgbouncer``."""
 
     def __post_init__(self) -> None:
         _name("pgbouncer.server", self.server)
@@ -375,7 +377,7 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One pitfall found: stable id (see DESIGN.md's table), how bad, the numbers, and the fix."""
+    """One pitfall found: stable id (docs/pitfalls.md lists every id), how bad, the numbers, and the fix."""
 
     id: str
     """Stable pitfall id, e.g. ``too-many-connections``: the same in the CLI, UI, README and tests."""

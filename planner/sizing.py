@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from planner.budget import TIGHT_FRACTION, overall_verdict, pgbouncer_budget, plan_budgets, usable_slots
 from planner.model import (
@@ -29,6 +29,7 @@ from planner.model import (
     Server,
     Workload,
 )
+from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
 DEFAULT_HEADROOM = 0.5
 """Little's law gives the mean busy connections; the pool gets this much more (pool = busy x 1.5)."""
@@ -40,9 +41,9 @@ DEFAULT_MAX_OVERFLOW = 10
 DEFAULT_POOL_TIMEOUT_S = 10.0
 """Fail a checkout after 10 s rather than SQLAlchemy's 30 s: a queue that long means overload."""
 DEFAULT_POOL_RECYCLE_S = 1800.0
-POOL_TIMEOUT_FRACTION = 0.5
+POOL_TIMEOUT_FRACTION = DEFAULT_THRESHOLDS.pool_timeout_fraction_of_request_timeout
 """pool_timeout as a share of the request timeout: the rest of the request's time is for the query."""
-RECYCLE_FRACTION = 0.5
+RECYCLE_FRACTION = DEFAULT_THRESHOLDS.recycle_fraction_of_idle_timeout
 """pool_recycle as a share of the shortest idle timeout (server idle_session_timeout, load balancer)."""
 DEFAULT_PGBOUNCER_POOL = 20
 
@@ -448,9 +449,33 @@ def pgbouncer_pool_need(bouncer: PgBouncer | None, engines: Sequence[Engine], wo
 
 
 def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
-    """``recommend`` for the servers, engines, deployment, workload and PgBouncer of an existing plan."""
+    """``recommend`` for the servers, engines, deployment, workload and PgBouncer of an existing plan.
+
+    The one source of advised pool numbers: the ``recommend`` command, ``export --recommended``, the fixes and
+    snippets of ``check``'s findings and the dashboard's "Recommended" all call this with the plan they judge.
+    Without keyword arguments the result is cached per plan (a plan is immutable), so the rules that quote it
+    cost one sizing per plan, not one per finding."""
+    if not kwargs:
+        try:
+            return _recommend_cached(plan)
+        except TypeError:  # an unhashable value inside the plan: size it uncached
+            pass
     return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncer,
                      lb_idle_timeout_s=plan.lb_idle_timeout_s, **kwargs)
+
+
+@lru_cache(maxsize=256)
+def _recommend_cached(plan: Plan) -> Recommendation:
+    return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncer,
+                     lb_idle_timeout_s=plan.lb_idle_timeout_s)
+
+
+def engine_timeouts(plan: Plan, engine: Engine) -> tuple[float, float]:
+    """``(pool_timeout, pool_recycle)`` the planner advises for an engine, from the request and idle timeouts
+    alone (the same numbers ``recommend`` gives, whether or not the pools fit)."""
+    servers = {s.name: s for s in plan.servers}
+    pool_timeout, _, pool_recycle, _ = _timeouts(servers, plan.workload, plan.lb_idle_timeout_s, engine.server)
+    return pool_timeout, pool_recycle
 
 
 def _run(plan: Plan, margin: float, model: RequirementModel) -> _Attempt:

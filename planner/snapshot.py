@@ -63,6 +63,8 @@ class ServerSettings:
     """Our role has pg_read_all_stats (pg_monitor) or is superuser: counts are complete."""
     role: str | None = None
     """The monitoring role (current_user): ``GRANT pg_monitor TO <role>`` names it when can_see_all is false."""
+    superuser: bool = False
+    """The monitoring role is a superuser (the ``monitor-superuser`` finding: pg_monitor is enough)."""
     postmaster_start: str | None = None
     """pg_postmaster_start_time() as ISO 8601: a new value is a server restart (the incident chart marks it)."""
 

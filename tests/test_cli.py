@@ -65,7 +65,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_plan_text_prints_the_arithmetic(capsys):
     code, out, err = run(capsys, "plan", "--max-connections", "100", "--workers", "4", "--pool-size", "20",
                          "--max-overflow", "10", "--surge", "0")
-    assert (code, err) == (0, "")
+    assert (code, err) == (1, "")  # unsafe: exit 1, as for check
     assert out.splitlines()[:8] == [
         "primary: UNSAFE",
         "  usable = max_connections 100 - superuser_reserved 3 - reserved 0 - other clients 0 = 97",
@@ -82,7 +82,7 @@ def test_plan_text_prints_the_arithmetic(capsys):
 def test_plan_json_for_primary_and_replica(capsys):
     code, out, _ = run(capsys, "plan", "--config", EXAMPLE, "--json")
     data = json.loads(out)
-    assert code == 0
+    assert code == 1  # the replica is unsafe: plan exits like check on the verdict
     assert [(s["name"], s["usable"], s["steady"], s["peak"], s["rollout_peak"], s["headroom"], s["verdict"])
             for s in data["servers"]] == [("primary", 185, 72, 108, 180, 5, "tight"),
                                           ("replica", 92, 48, 72, 120, -28, "unsafe")]
@@ -143,10 +143,11 @@ def test_export_pgbouncer_without_pgbouncer_is_bad_input(capsys):
         2, "", "error: format: pgbouncer needs a [pgbouncer] section in the plan (--config FILE)\n")
 
 
-def test_check_fail_on_critical(capsys):
+def test_check_fails_on_a_critical_finding_by_default(capsys):
     url = "postgresql+asyncpg://app@db/app?sslmode=require"
-    assert run(capsys, "check", "--url", url)[0] == 0  # the budget is safe
-    assert run(capsys, "check", "--url", url, "--fail-on", "critical")[0] == 1
+    code, out, _ = run(capsys, "check", "--url", url)
+    assert code == 1 and "critical asyncpg-ssl" in out and "verdict: safe" in out  # the budget alone is safe
+    assert run(capsys, "check", "--url", url, "--fail-on", "unsafe")[0] == 0
 
 
 def test_broken_config_file(capsys, tmp_path):

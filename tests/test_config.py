@@ -29,6 +29,7 @@ def test_lesson_toml_is_the_lesson_example():
         engines=(Engine(name="primary", server="primary", pool_size=20, max_overflow=10, pool_timeout=30.0,
                         pool_recycle=1800.0, pool_pre_ping=True),),
         deployment=Deployment(instances=1, workers=4, surge=0),
+        workload=Workload(rps=100.0, hold_ms=20.0, hold_dist="exp", target_p99_wait_ms=10.0),  # illustrative
     )
 
 

@@ -34,8 +34,9 @@ def dead_url():
     return f"postgresql+asyncpg://postgres:{SECRET}@127.0.0.1:{free_port()}/postgres"
 
 
-def serious(findings):
-    return any(f["severity"] in ("critical", "warning") for f in findings)
+def serious(findings, fail_on=("critical",)):
+    """Whether sample exits 1: a finding at or above --fail-on (default critical)."""
+    return any(f["severity"] in fail_on for f in findings)
 
 
 @pytest.mark.db
@@ -46,9 +47,14 @@ def test_sample_json_has_the_groups_settings_and_own_connection(pg_url, capsys):
         async with Sessions(pg_url, app) as sessions:
             await sessions.idle(2)
             await sessions.idle_in_transaction(1)
-            return await asyncio.to_thread(run, ["sample", "--url", pg_url, "--json"], capsys)
+            strict = await asyncio.to_thread(run, ["sample", "--url", pg_url, "--json", "--fail-on", "warning"], capsys)
+            return (*await asyncio.to_thread(run, ["sample", "--url", pg_url, "--json"], capsys), strict)
 
-    code, out, err = asyncio.run(scenario())
+    code, out, err, (strict_code, strict_out, _) = asyncio.run(scenario())
+    strict_findings = json.loads(strict_out)["findings"]
+    assert any(f["id"] == "no-idle-in-transaction-timeout" and f["severity"] == "warning" for f in strict_findings) \
+        or not serious(strict_findings, ("warning",))  # a server with the timeout set has no such warning
+    assert strict_code == (1 if serious(strict_findings, ("critical", "warning")) else 0)
     document = json.loads(out)
     assert document["status"] == "ok" and document["error"] is None and document["server"] == "primary"
     assert document["own_connections"] >= 1 and document["settings"]["can_see_all"] is True

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from uuid import uuid4
 
 import asyncpg
 import pytest
 from conftest import require_binary
-from pgcluster import RUN_AS, Cluster, free_port
+from pgbouncer_kit import running_pgbouncer
+from pgcluster import Cluster
 from reproduce_kit import app_engine
 from sqlalchemy import exc, text
 
@@ -45,43 +43,13 @@ def cluster():
         yield cluster
 
 
-@contextmanager
-def running_pgbouncer(cluster: Cluster, name: str, settings: str):
-    """A PgBouncer in front of ``cluster`` with ``settings`` (pgbouncer.ini lines); yields its port."""
-    folder = cluster.root / name
-    folder.mkdir()
-    port = free_port()
-    (folder / "pgbouncer.ini").write_text(
-        f"[databases]\npostgres = host=127.0.0.1 port={cluster.port} dbname=postgres user=postgres\n\n"
-        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {folder}/users.txt\n{settings}"
-        f"logfile = {folder}/pgbouncer.log\npidfile = {folder}/pgbouncer.pid\n"
-    )
-    (folder / "users.txt").write_text('"postgres" ""\n')
-    command = [PGBOUNCER, str(folder / "pgbouncer.ini")]
-    if RUN_AS:  # PgBouncer refuses to run as root
-        import pwd
-
-        entry = pwd.getpwnam(RUN_AS)
-        for path in (folder, *folder.iterdir()):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-        command[1:1] = ["-u", RUN_AS]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_listening(port, process, folder)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def bouncer(cluster):
     """(PgBouncer's port, its version) in transaction mode with 2 server connections."""
     version = pgbouncer_version()
     extra = "max_prepared_statements = 0\n" if tuple(map(int, version.split("."))) >= (1, 21) else ""
-    with running_pgbouncer(cluster, "pgbouncer", f"pool_mode = transaction\ndefault_pool_size = 2\n{extra}") as port:
-        yield port, version
+    with running_pgbouncer(cluster, "pgbouncer", f"pool_mode = transaction\ndefault_pool_size = 2\n{extra}") as bouncer:
+        yield bouncer.port, version
 
 
 @pytest.fixture(scope="module")
@@ -89,21 +57,8 @@ def session_bouncer(cluster):
     """(port, version) of a PgBouncer in session mode with 2 server connections, giving up on a waiting client
     after 2 s (query_wait_timeout; 120 s by default)."""
     settings = "pool_mode = session\ndefault_pool_size = 2\nquery_wait_timeout = 2\n"
-    with running_pgbouncer(cluster, "pgbouncer-session", settings) as port:
-        yield port, pgbouncer_version()
-
-
-def _wait_listening(port: int, process: subprocess.Popen, folder) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = (folder / "pgbouncer.log").read_text() if (folder / "pgbouncer.log").exists() else ""
-            raise RuntimeError(f"pgbouncer exited: {process.stdout.read().decode()}\n{log}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError("pgbouncer did not listen")
+    with running_pgbouncer(cluster, "pgbouncer-session", settings) as bouncer:
+        yield bouncer.port, pgbouncer_version()
 
 
 def plan_for(url: str, version: str, statement_cache_size: int | None) -> Plan:

@@ -40,7 +40,7 @@ def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
             "message": "primary: the lesson's rule passes (pool_size 20 x 4 processes = 80 <= max_connections 100) "
                        "but it ignores max_overflow: 4 processes x (20 + 10) = 120 > 97 usable",
             "fix": "count max_overflow in the budget: processes x (pool_size + max_overflow) must fit the usable slots",
-            "snippet": "create_async_engine(url, pool_size=14, max_overflow=7)",
+            "snippet": "create_async_engine(url, pool_size=5, max_overflow=10)",
             "server": "primary",
         },
         {
@@ -48,10 +48,10 @@ def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
             "severity": "critical",
             "message": "primary: at peak, 4 processes x (20 + 10) = 120 > 97 usable (max_connections 100 - 3 "
                        "reserved/other); the server refuses the rest with 'sorry, too many clients already'",
-            "fix": "cap each process at 21 connections on primary: pool_size=14, max_overflow=7 (two thirds kept, one "
-                   "third for bursts; 4 rollout processes x 21 = 84 <= 87); or fewer workers, PgBouncer, or a "
-                   "higher max_connections (python -m planner recommend shows each)",
-            "snippet": "create_async_engine(url, pool_size=14, max_overflow=7)",
+            "fix": "use the pools python -m planner recommend gives: primary: pool_size=5, max_overflow=10 (rollout "
+                   "peak 60 <= 87 on primary); or PgBouncer, or a higher max_connections (recommend shows why each "
+                   "number)",
+            "snippet": "create_async_engine(url, pool_size=5, max_overflow=10)",
             "server": "primary",
         },
     ]
@@ -179,7 +179,7 @@ def test_pool_timeout_exceeds_request_timeout():
         "pool-timeout-exceeds-request-timeout",
         "engine primary: pool_timeout 30 s >= request timeout 30 s: callers give up before the pool does, so overload "
         "shows as timeouts upstream instead of a clear pool TimeoutError, and the waiting work is wasted",
-        "create_async_engine(url, pool_timeout=15)")
+        "create_async_engine(url, pool_timeout=10)")  # recommend's: min(10, 0.5 x 30)
 
 
 def test_pgbouncer_max_client_conn_below_the_fleet():
@@ -233,9 +233,8 @@ def test_budget_fix_uses_the_recommended_pool_when_the_plan_has_a_workload():
     finding = next(f for f in static_findings(plan) if f.id == "too-many-connections")
     rec = recommend_for_plan(plan)
     assert (rec.pool_size, rec.max_overflow) == (4, 1)  # 50 req/s x 20 ms per worker needs 4; the budget leaves 5
-    assert finding.fix.startswith("cap each process at 5 connections on primary: pool_size=4, max_overflow=1 (the "
-                                  "smallest pool meeting the workload's p99 wait target, as python -m planner "
-                                  "recommend sizes it; 16 rollout processes x 5 = 80 <= 87)")
+    assert finding.fix.startswith("use the pools python -m planner recommend gives: primary: pool_size=4, "
+                                  "max_overflow=1 (rollout peak 80 <= 87 on primary)")
     assert finding.snippet == "create_async_engine(url, pool_size=4, max_overflow=1)"
 
 

@@ -108,6 +108,7 @@ async def test_settings_match_the_server(pg_url):
         "server_version_num": version,
         "can_see_all": True,
         "role": connect_kwargs(pg_url)["user"],
+        "superuser": True,  # the test role (postgres)
         "postmaster_start": started.isoformat(),
     }
     assert snap.server == "primary" and snap.taken_at.tzinfo is not None

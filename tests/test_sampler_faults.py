@@ -99,7 +99,7 @@ def test_ssl_required_and_ssl_refused_are_one_clear_line_each(scram_cluster):
 
 
 KNOWN = "direct_tls, gsslib, host, krbsrvname, passfile, password, port, prepared_statement_cache_size, ssl, " \
-    "sslmode, target_session_attrs"
+    "sslmode, sslrootcert, target_session_attrs"
 
 
 @pytest.mark.parametrize(

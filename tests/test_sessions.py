@@ -80,7 +80,7 @@ def test_blocking_tree_of_the_lock_chain():
     (blocker,) = idle_blockers(sessions)
     assert (blocker.session.pid, blocker.blocked_count, blocker.longest_wait_s, blocker.blocked_apps) == (
         10, 2, 25.0, (("reconcile-cron", 2),))
-    text = "\n".join(render_sessions(incident_order(sessions)))
+    text = render_sessions(incident_order(sessions))
     assert "pid 10 billing-worker [idle in transaction, transaction 120.0s] blocks 2, longest wait 25.0s" in text
     assert "└ pid 12 reconcile-cron [active, transaction 20.0s, waiting 20.0s]" in text
 

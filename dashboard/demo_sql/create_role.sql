@@ -2,7 +2,7 @@
 -- breaks the budget the way a real application would ("remaining connection slots are reserved ...").
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_app') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'demo_app') THEN
         CREATE ROLE demo_app LOGIN;
     END IF;
 END

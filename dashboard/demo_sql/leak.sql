@@ -1,2 +1,2 @@
 -- The leaking handler's statement: it runs inside a transaction that is never committed nor closed.
-SELECT now()
+SELECT pg_catalog.now()

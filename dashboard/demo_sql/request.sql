@@ -1,2 +1,2 @@
 -- One demo request: hold the connection for :hold_s seconds, like a handler doing real work.
-SELECT pg_sleep(CAST(:hold_s AS double precision))
+SELECT pg_catalog.pg_sleep(CAST(:hold_s AS pg_catalog.float8))

@@ -4,8 +4,9 @@
 judged with a plan when ``--config`` is given). ``record`` samples into the history store until stopped.
 The URL comes from ``--url`` or ``DATABASE_URL``.
 
-Exit codes: 0 sampled, nothing to worry about; 1 sampled, with a critical or warning finding; 2 no sample:
-bad input (URL, plan file, arguments) or the server gave none (unreachable, refused, auth, ssl, error). With
+Exit codes (the project's table): 0 sampled, nothing at or above ``--fail-on`` (default critical); 1 sampled,
+with a finding at or above it; 2 no sample: bad input (URL, plan file, arguments) or the server gave none
+(unreachable, refused, auth, ssl, error); 3 internal error (one line). With
 ``--json`` the JSON document (with its ``status`` and ``error``) is printed on stdout in every case where a
 sample was attempted, and the one-line reason also goes to stderr. Passwords never appear in the output.
 """
@@ -23,13 +24,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db, incident_cli
+from dashboard.live import db, incident_cli, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
+from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
+from dashboard.live.terminal import visible
+from planner.cli import internal_error_line
 from planner.snapshot import Snapshot
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+FAIL_ON = {"critical": ("critical",), "warning": ("critical", "warning"), "info": ("critical", "warning", "info")}
+EPILOG = """exit codes: 0 fine; 1 a finding at or above --fail-on; 2 bad input or no sample; 3 internal error
+
+examples:
+  {prog} sample --url postgresql://monitor@db.internal/app --config plan.toml
+  {prog} sample --json --fail-on warning      (URL from $DATABASE_URL)
+  {prog} record --url primary=postgresql://monitor@db1/app --url replica=postgresql://monitor@db2/app"""
 URL_ENV = "DATABASE_URL"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
@@ -43,8 +54,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m dashboard.live", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
+                     epilog=EPILOG.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sample = sub.add_parser("sample", help="print one sample of a server", description="Print one sample.")
@@ -55,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
     sample.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout in seconds (5)")
+    sample.add_argument("--fail-on", choices=tuple(FAIL_ON), default="critical",
+                        help="exit 1 on a finding of this severity or worse (default critical)")
+    sample.add_argument("--pgbouncer", metavar="[NAME=]URL", help="also sample this PgBouncer admin console "
+                        "(postgresql://stats@host:6432/pgbouncer; default: the plan's [pgbouncer] admin_url)")
     incident_cli.add_sample_options(sample)
     sample.set_defaults(run=run_sample)
 
@@ -70,14 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     record.add_argument("--collect-queries", action="store_true",
                         help="include the truncated last statement of sessions idle in a transaction")
+    record.add_argument("--pgbouncer", action="append", metavar="[NAME=]URL",
+                        help="also record this PgBouncer admin console (repeat; a --url naming database pgbouncer "
+                             "is one too)")
+    record.add_argument("--config", help="plan TOML: record its [pgbouncer] admin_url too")
     record.set_defaults(run=run_record)
     incident_cli.add_action_commands(sub, UsageError)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.live") -> int:
+    parser = build_parser(prog)
+    if not list(sys.argv[1:] if argv is None else argv):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return int(args.run(args))
     except (UsageError, db.ServerFault) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -90,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(err, InputError):
             print(f"error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        raise
+        print(internal_error_line(err), file=sys.stderr)  # a defect, never mistaken for a finding
+        return EXIT_INTERNAL
 
 
 # ---------------------------------------------------------------------------------------------- sample
@@ -98,29 +123,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get(URL_ENV)
-    if not url:
-        raise UsageError(f"sample: give --url or set {URL_ENV}")
     if not (0.1 <= args.timeout <= 600):
         raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
     plan = _load_plan(args.config) if args.config else None
+    url, console = pgbouncer_cli.console_for_sample(url, args.pgbouncer, plan)
+    if not url and console is None:
+        raise UsageError(f"sample: give --url or set {URL_ENV}")
+    bouncer = pgbouncer_cli.sample(console, plan, args.timeout) if console else None
+    if not url:
+        return pgbouncer_cli.report_alone(bouncer, console, args.json)
     server = _server_name(args.server, plan)
     snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout,
                            collect_sessions=args.sessions)
     findings, findings_note = _findings(plan, snapshot)
+    findings += bouncer.findings if bouncer else []
     notes = [note for note in (permission_note(snapshot.settings), findings_note) if note]
     if args.json:
         document = {**snapshot.as_dict(), "url": db.mask_url(url), "notes": notes,
                     "findings": [finding.as_dict() for finding in findings],
                     **incident_cli.sessions_document(snapshot.sessions)}
+        if bouncer:
+            document["pgbouncer"] = pgbouncer_cli.document(bouncer)
         print(json.dumps(document, indent=2, default=str))
     elif snapshot.ok:
         print(render_sample(snapshot, db.mask_url(url), notes, findings))
         if snapshot.sessions is not None:
-            print("\n".join(incident_cli.render_sessions(snapshot.sessions)))
+            print(incident_cli.render_sessions(snapshot.sessions))
+        if bouncer:
+            print(pgbouncer_cli.render(bouncer))
     if not snapshot.ok:
-        print(f"error: {server}: {snapshot.status}: {snapshot.error}", file=sys.stderr)
+        print(visible(f"error: {server}: {snapshot.status}: {snapshot.error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
-    return EXIT_FINDINGS if any(f.severity in ("critical", "warning") for f in findings) else EXIT_OK
+    if bouncer and not pgbouncer_cli.report_fault(bouncer):
+        return EXIT_BAD_INPUT
+    return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
 
 
 def _load_plan(path: str):
@@ -187,10 +223,11 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         header = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
                   "idle-in-tx", "xact", "oldest", "newest")
         rows = [
-            (str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
-             g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
-             _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
-             _age(g.youngest_backend_s))
+            tuple(visible(cell) for cell in (
+                str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
+                g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
+                _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
+                _age(g.youngest_backend_s)))
             for g in snapshot.groups
         ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -206,7 +243,7 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         lines.append(f"{finding.severity}: [{finding.id}] {finding.message}")
         if finding.fix:
             lines.append(f"  fix: {finding.fix}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # a control character in a name is shown, not obeyed
 
 
 # ---------------------------------------------------------------------------------------------- record
@@ -237,11 +274,22 @@ def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, st
 
 def _status_line(status: ServerStatus) -> str:
     if status.state == "ok":
-        return f"{status.server}: ok (sampling {status.url}, backend pid {status.own_pid})"
+        pid = "" if status.own_pid is None else f", backend pid {status.own_pid}"  # a PgBouncer console has none
+        return visible(f"{status.server}: ok (sampling {status.url}{pid})")
     retry = ""
     if status.next_retry_at is not None:
         retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
-    return f"{status.server}: {status.state}: {status.reason}{retry}"
+    return visible(f"{status.server}: {status.state}: {status.reason}{retry}")
+
+
+def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
+    plan = _load_plan(args.config) if args.config else None
+    urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
+    targets = parse_targets(urls, args.server) if urls or os.environ.get(URL_ENV) or not consoles else {}
+    if set(targets) & set(consoles):
+        raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
+    return targets, consoles
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -251,32 +299,41 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: --duration must be positive, got {args.duration:g}")
     if not args.retention_days > 0:
         raise UsageError(f"record: --retention-days must be positive, got {args.retention_days:g}")
-    targets = parse_targets(args.url, args.server)
+    targets, consoles = _record_targets(args)
     folder = Path(args.data) if args.data else default_data_dir()
     try:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)
     except (OSError, Exception) as err:
         raise UsageError(f"record: cannot open the history in {folder}: {err}") from None
+    if not store.health().ok:  # unwritable: recording into memory only would save nothing
+        store.close()
+        raise UsageError(f"record: {store.health().line()}")
+    if store.health().moved_aside:
+        print(store.health().line(), flush=True)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries)
-    print(f"recording {', '.join(targets)} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
+    monitor = Monitor(targets, interval_s=args.interval, history=store, collect_queries=args.collect_queries,
+                      pgbouncers=consoles)
+    names = ", ".join([*targets, *consoles])
+    print(f"recording {names} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
+    shown_store = store.health().state
     monitor.start()
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            for name, status in monitor.status().items():
+            for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
                 key = (status.state, status.reason)
                 if status.state != "starting" and shown.get(name) != key:
                     shown[name] = key
                     print(_status_line(status), flush=True)
+            shown_store = print_store_change(store.health(), shown_store)
             stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     finally:
         monitor.stop()
-        for name, status in monitor.status().items():
+        for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
             print(f"{name}: {status.samples} samples, last state {status.state}", flush=True)
         store.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return EXIT_OK
+    return record_exit_code(monitor.status())

@@ -22,16 +22,21 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dashboard.live import queries
+from planner.dsn import mask_in_text, scrub, url_secrets
 from planner.dsn import mask_url as planner_mask_url
 from planner.snapshot import Status
 
 MONITOR_APPLICATION_NAME = "pool-planner-monitor"
 """``application_name`` of the monitor's own connections: how it recognises (and excludes) itself."""
+MONITOR_SEARCH_PATH = "pg_catalog, pg_temp"
+"""Sent as a startup parameter, so it holds before the first statement (the driver's own included) and beats
+``ALTER DATABASE/ROLE ... SET search_path``: no function or operator planted in another schema can run as the
+monitor's role (docs/security.md)."""
 
 # asyncpg.connect() keyword arguments that make sense in a URL (SQLAlchemy passes every query key as one).
 _ASYNCPG_URL_KEYS = frozenset(
     {"ssl", "host", "port", "password", "passfile", "direct_tls", "target_session_attrs", "krbsrvname", "gsslib",
-     "prepared_statement_cache_size"}
+     "prepared_statement_cache_size", "sslrootcert"}
 )
 # libpq spellings people paste: translated (sslmode) or dropped because the monitor sets its own.
 _LIBPQ_RENAMES = {"sslmode": "ssl"}
@@ -63,15 +68,24 @@ def monitor_url(url: str) -> URL:
     """Parse a connection URL for the monitor and switch it to asyncpg; ``ServerFault('bad-url')`` if unusable.
 
     Accepts ``postgresql://``, ``postgres://`` and any ``postgresql+driver://`` spelling (the monitor always
-    uses asyncpg), translates libpq's ``sslmode=`` to asyncpg's ``ssl=`` (which takes the same values), and
-    drops ``application_name``/``connect_timeout`` because the monitor sets its own.
+    uses asyncpg), translates libpq's ``sslmode=`` to asyncpg's ``ssl=`` (which takes the same values), keeps
+    libpq's ``sslrootcert=`` (``create_monitor_engine`` loads it), and drops ``application_name`` /
+    ``connect_timeout`` because the monitor sets its own. No message quotes any part of the password.
     """
     if not isinstance(url, str) or not url.strip():
         raise ServerFault("bad-url", "no database URL given (use --url or DATABASE_URL)")
-    masked = mask_url(url.strip())
     try:
-        parsed = make_url(url.strip())
-        parsed.port  # noqa: B018 - a non-numeric port raises here
+        return _monitor_url(url.strip())
+    except ServerFault as fault:
+        fault.message = scrub(fault.message, url_secrets(url))
+        raise ServerFault(fault.status, fault.message, fault.sqlstate) from None
+
+
+def _monitor_url(url: str) -> URL:
+    masked = mask_url(url)
+    try:
+        parsed = make_url(url)
+        port = parsed.port
     except (sa_exc.ArgumentError, ValueError) as err:
         reason = "the port must be a number" if "int()" in str(err) else _first_line(err)
         raise ServerFault("bad-url", f"cannot parse the database URL {masked!r}: {reason}") from None
@@ -88,10 +102,9 @@ def monitor_url(url: str) -> URL:
             allowed = ", ".join(sorted(_ASYNCPG_URL_KEYS | set(_LIBPQ_RENAMES)))
             raise ServerFault("bad-url", f"URL parameter {key!r} is not understood by asyncpg (known: {allowed})")
         query[key] = value
-    if "port" in query:
-        port_value = query["port"]
-        if not str(port_value).isdigit():
-            raise ServerFault("bad-url", f"URL parameter port={port_value!r} is not a number")
+    for where, value in (("port", port), ("URL parameter port", query.get("port"))):
+        if value is not None and not (str(value).isdigit() and 1 <= int(value) <= 65535):
+            raise ServerFault("bad-url", f"{where} {value!r} in {masked!r} is not a TCP port (1-65535)")
     return parsed.set(drivername="postgresql+asyncpg", query=query)
 
 
@@ -100,6 +113,7 @@ def create_monitor_engine(
 ) -> AsyncEngine:
     """An engine for exactly one monitoring connection; build it on the event loop that will use it."""
     statement_ms = int(max(timeout_s, 0.5) * 1000)
+    url, ssl_args = _with_root_certificate(url)
     return create_async_engine(
         url,
         pool_size=1,
@@ -107,16 +121,41 @@ def create_monitor_engine(
         pool_timeout=timeout_s,
         isolation_level="AUTOCOMMIT",
         connect_args={
+            **ssl_args,
             "timeout": timeout_s,
             "command_timeout": timeout_s + 1,
             "server_settings": {
                 "application_name": application_name,
+                "search_path": MONITOR_SEARCH_PATH,
                 "default_transaction_read_only": "on",
                 "statement_timeout": str(statement_ms),
                 "lock_timeout": str(statement_ms),
             },
         },
     )
+
+
+def _with_root_certificate(url: URL) -> tuple[URL, dict[str, Any]]:
+    """libpq's ``sslrootcert=`` as asyncpg's ``ssl`` context (asyncpg only reads it from ``PGSSLROOTCERT``).
+
+    As in libpq, the file is used from ``sslmode=require`` up (require and verify-ca check the chain,
+    verify-full also the host name); below that (and with no mode: libpq's ``prefer``) it is not used.
+    An unreadable file is ``ServerFault('ssl')`` naming it.
+    """
+    query = dict(url.query)
+    rootcert = query.pop("sslrootcert", None)
+    if rootcert is None:
+        return url, {}
+    mode = str(query.get("ssl", "prefer"))
+    if mode not in ("require", "verify-ca", "verify-full"):
+        return url.set(query=query), {}
+    try:
+        context = ssl.create_default_context(cafile=str(rootcert))
+    except (OSError, ssl.SSLError) as err:
+        raise ServerFault("ssl", f"cannot use sslrootcert={rootcert!r} ({mode}): {_first_line(err)}") from None
+    context.check_hostname = mode == "verify-full"
+    del query["ssl"]
+    return url.set(query=query), {"ssl": context}
 
 
 async def connect(engine: AsyncEngine) -> AsyncConnection:
@@ -148,27 +187,49 @@ async def fetch_all(connection: AsyncConnection, name: str, **params: object) ->
     return rows
 
 
-def classify(error: BaseException, *, url: URL | None = None, timeout_s: float | None = None) -> ServerFault:
-    """Map any failure of connecting or sampling to a ``ServerFault`` with the server's words, password masked."""
+def classify(
+    error: BaseException, *, url: URL | None = None, timeout_s: float | None = None, raw_url: str | None = None
+) -> ServerFault:
+    """Map any failure of connecting or sampling to a ``ServerFault`` with the server's words, password masked.
+
+    ``raw_url``: the URL as the user typed it; it and every password in it are masked in the message along
+    with the parsed URL's own (a driver may echo what it was given, or a host name may hold half of an
+    unencoded password)."""
     if isinstance(error, ServerFault):
         return error
-    fault = _classify(error, url, timeout_s)
-    fault.message = _without_secrets(fault.message, url)
+    secrets = (*(url_secrets(raw_url) if raw_url else ()), *_url_secrets(url))
+    fault = _classify(error, url, timeout_s, secrets)
+    if raw_url:
+        fault.message = mask_in_text(fault.message, raw_url)
+    fault.message = scrub(fault.message, secrets)
     return fault
 
 
-def _classify(error: BaseException, url: URL | None, timeout_s: float | None) -> ServerFault:
+def _url_secrets(url: URL | None) -> tuple[str, ...]:
+    if url is None:
+        return ()
+    return url_secrets(url.render_as_string(hide_password=False)) + tuple(
+        value for value in (url.password, url.query.get("password")) if isinstance(value, str)
+    )
+
+
+def _classify(error: BaseException, url: URL | None, timeout_s: float | None, secrets: Sequence[str]) -> ServerFault:
     where = _where(url)
     root = _driver_error(error)
     sqlstate = getattr(root, "sqlstate", None) or getattr(getattr(error, "orig", None), "sqlstate", None)
     words = _first_line(root)
     if sqlstate:
         return _by_sqlstate(sqlstate, words, where)
+    if _is_client_configuration(root):
+        if _SSL_WORDS.search(scrub(words, secrets)):
+            return ServerFault("ssl", f"TLS set-up for {where}: {words} (give the server's CA as sslrootcert=/path "
+                                      f"in the URL or PGSSLROOTCERT, or use sslmode=require)")
+        return ServerFault("bad-url", f"the database URL cannot be used: {words}")
     if isinstance(root, sa_exc.ArgumentError | sa_exc.NoSuchModuleError):
         return ServerFault("bad-url", f"the database URL cannot be used: {words}")
     if isinstance(root, TypeError) and "unexpected keyword argument" in words:
         return ServerFault("bad-url", f"a URL parameter is not understood by asyncpg: {words}")
-    if isinstance(root, ssl.SSLError) or _SSL_WORDS.search(_without_secrets(words, url)):
+    if isinstance(root, ssl.SSLError) or _SSL_WORDS.search(scrub(words, secrets)):
         return ServerFault("ssl", f"TLS problem with {where}: {words}")
     if isinstance(root, socket.gaierror):
         return ServerFault("unreachable", f"cannot resolve the host of {where}: {words}")
@@ -184,15 +245,6 @@ def _classify(error: BaseException, url: URL | None, timeout_s: float | None) ->
     if isinstance(root, OSError):
         return ServerFault("unreachable", f"cannot connect to {where}: {words}")
     return ServerFault("error", f"{type(root).__name__}: {words}")
-
-
-def _without_secrets(words: str, url: URL | None) -> str:
-    """``words`` with the URL's password masked: for every message shown, and before any classification by
-    the driver's words, so a password never decides it."""
-    for secret in ([url.password, url.query.get("password")] if url is not None else []):
-        if secret and isinstance(secret, str):
-            words = words.replace(secret, "***")
-    return words
 
 
 def _by_sqlstate(sqlstate: str, words: str, where: str) -> ServerFault:
@@ -220,7 +272,7 @@ def _driver_error(error: BaseException) -> BaseException:
         if inner is not None:
             error = inner
     seen = 0
-    while seen < 5 and getattr(error, "sqlstate", None) is None:
+    while seen < 5 and getattr(error, "sqlstate", None) is None and not _is_client_configuration(error):
         cause = error.__cause__ or (error.__context__ if not error.__suppress_context__ else None)
         if cause is None or isinstance(cause, asyncio.CancelledError):
             break
@@ -231,11 +283,21 @@ def _driver_error(error: BaseException) -> BaseException:
     return error
 
 
+def _is_client_configuration(error: BaseException) -> bool:
+    """asyncpg's ClientConfigurationError: the client's settings are wrong (its own words say how); the OS
+    error under it (a missing ~/.postgresql/root.crt) is not a network fault."""
+    return type(error).__name__ == "ClientConfigurationError"
+
+
 def _is_lost_connection(error: BaseException) -> bool:
     name = type(error).__name__
     text = str(error).lower()
+    # InternalClientError "cannot switch to state 12; another operation (2) is in progress": the server's
+    # termination notice (57P01 on a restart) reached the idle held connection, asyncpg waits for a
+    # ReadyForQuery that never comes, and the socket's close is not processed yet: a lost connection.
     return (
         name in ("ConnectionDoesNotExistError", "ConnectionResetError", "BrokenPipeError")
+        or (name == "InternalClientError" and "cannot switch to state" in text)
         or "connection is closed" in text
         or "connection was closed" in text
         or "underlying connection is closed" in text

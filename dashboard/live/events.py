@@ -48,7 +48,7 @@ class DeployWatcher:
         self._logged: dict[tuple[str, str], datetime] = {}
 
     def __call__(self, snapshot: Snapshot, history: HistoryStore) -> None:
-        if not snapshot.ok or snapshot.sessions is None:
+        if not snapshot.ok or getattr(snapshot, "sessions", None) is None:
             return
         th = self.thresholds
         waves = {app: n for app, n in new_backends(snapshot.sessions, th.burst_window_s).items()

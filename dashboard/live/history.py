@@ -9,6 +9,7 @@ count is NaN, so a chart draws a gap and never a zero.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dashboard.live import queries
+from dashboard.live import pgbouncer_history, queries
+from dashboard.live.store_health import (
+    StoreHealth,
+    is_corruption,
+    move_aside,
+    one_line,
+    open_store,
+    recovered,
+)
+from planner.pgbouncer_snapshot import PgBouncerSnapshot
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
 log = logging.getLogger(__name__)
@@ -78,9 +89,8 @@ class HistoryStore:
         self.last_error: str | None = None
         """The last write failure (the writer logs it and keeps going), or None."""
         self._temporary_dir: tempfile.TemporaryDirectory[str] | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
-            conn.executescript(queries.load("history_schema"))
+        opened = open_store(self.path, _schema())
+        self._target, self._uri, self._keeper, self._health = opened.target, opened.uri, opened.keeper, opened.health
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
@@ -102,12 +112,15 @@ class HistoryStore:
 
     # ---------------------------------------------------------------------------------------------- writing
 
-    def append(self, snapshot: Snapshot) -> None:
-        """Queue one snapshot for writing; returns at once (the writer thread commits it)."""
+    def append(self, snapshot: Snapshot | PgBouncerSnapshot) -> None:
+        """Queue one snapshot (of a server or a PgBouncer) for writing; returns at once (the writer commits it)."""
         if self._closed:
             raise RuntimeError("HistoryStore is closed")
+        if isinstance(snapshot, PgBouncerSnapshot):
+            self._queue.put(("pgbouncer", snapshot))
+            return
         if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"append() takes a Snapshot, got {type(snapshot).__name__}")
+            raise TypeError(f"append() takes a Snapshot, got {type(snapshot).__name__} (or a PgBouncerSnapshot)")
         self._queue.put(("snapshot", snapshot))
 
     def flush(self, timeout_s: float = 10.0) -> bool:
@@ -131,6 +144,8 @@ class HistoryStore:
         self._closed = True
         self._queue.put(("close", None))
         self._writer.join(timeout=30)
+        if self._keeper is not None:
+            self._keeper.close()
         if self._temporary_dir is not None:
             self._temporary_dir.cleanup()
 
@@ -143,11 +158,18 @@ class HistoryStore:
     # ---------------------------------------------------------------------------------------------- reading
 
     def servers(self) -> list[str]:
-        """Names of the servers with at least one sample."""
+        """Names of the servers with at least one sample (none when the file cannot be read)."""
+        return self._read("_servers", [])
+
+    def _servers(self) -> list[str]:
         with self._reading() as conn:
             return [row[0] for row in conn.execute(queries.load("history_servers"))]
 
     def frame(self, server: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """``_frame`` (below); an empty frame when the file cannot be read (see ``health()``)."""
+        return self._read("_frame", _unpack_frame(server, [], []), server, since, until)
+
+    def _frame(self, server: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """Long form for charts: ``taken_at`` (UTC), ``server``, ``status``, ``application_name``, ``state``,
         ``count``, one row per (sample, application, state), summed over database, role, address and wait.
 
@@ -161,21 +183,27 @@ class HistoryStore:
         return _unpack_frame(server, rows, app_states)
 
     def totals(self, server: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """``_totals`` (below); an empty frame when the file cannot be read (see ``health()``)."""
+        return self._read("_totals", _totals_frame([]), server, since, until)
+
+    def _totals(self, server: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """Per sample: ``taken_at`` (UTC), ``status``, ``total`` client backends (NaN for a gap), plus
         ``own_connections``, ``latency_ms`` and ``error``."""
         with self._reading() as conn:
             rows = conn.execute(queries.load("history_totals"), self._range(server, since, until)).fetchall()
-        df = pd.DataFrame(rows, columns=["taken_us", "status", "total", "own_connections", "latency_ms", "error"])
-        df["total"] = df["total"].astype("float64")
-        df["status"] = df["status"].astype("str")
-        df["error"] = df["error"].astype("str")  # missing = NaN whether or not any sample failed
-        df.insert(0, "taken_at", pd.to_datetime(df.pop("taken_us"), unit="us", utc=True))
-        return df
+        return _totals_frame(rows)
+
 
     def snapshots(
         self, server: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[Snapshot]:
-        """The samples of one server in a time range, oldest first, as ``Snapshot`` objects (for live rules)."""
+        """The samples of one server in a time range, oldest first, as ``Snapshot`` objects (for live rules);
+        none when the file cannot be read (see ``health()``)."""
+        return self._read("_snapshots", [], server, since, until)
+
+    def _snapshots(
+        self, server: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Snapshot]:
         with self._reading() as conn:
             samples = conn.execute(queries.load("history_samples"), self._range(server, since, until)).fetchall()
             if not samples:
@@ -200,10 +228,33 @@ class HistoryStore:
             )
         return result
 
+    def pgbouncer_names(self) -> list[str]:
+        """Names of the PgBouncers with at least one sample."""
+        with self._reading() as conn:
+            return pgbouncer_history.names(conn)
+
+    def pgbouncer_snapshots(
+        self, name: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[PgBouncerSnapshot]:
+        """The samples of one PgBouncer in a time range, oldest first (pools and config; no client groups)."""
+        bounds = self._range(name, since, until)
+        bounds["name"] = bounds.pop("server")
+        with self._reading() as conn:
+            return pgbouncer_history.snapshots(conn, bounds)
+
+    def pgbouncer_frame(self, name: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Per (sample, pool): ``pgbouncer_history.FRAME_COLUMNS``; a gap is one row with NaN counts."""
+        return pgbouncer_history.frame(self.pgbouncer_snapshots(name, since, until))
+
     # ---------------------------------------------------------------------------------------------- internals
 
+    def health(self) -> StoreHealth:
+        """How writing goes: ``ok``, ``unwritable`` (memory only) or ``failing`` (mid-run), and any corrupt file
+        moved aside (``dashboard.live.store_health``). Cheap: read it on every page run or status line."""
+        return self._health
+
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        conn = sqlite3.connect(self._target, timeout=10, check_same_thread=False, uri=self._uri)
         conn.execute("PRAGMA busy_timeout = 10000")
         return conn
 
@@ -213,6 +264,17 @@ class HistoryStore:
         with closing(self._connect()) as conn:
             conn.execute("PRAGMA query_only = ON")
             yield conn
+
+    def _read(self, method: str, empty: Any, *args: Any) -> Any:
+        """``method(*args)``, or ``empty`` when the file cannot be read (the fault shows in ``health()``, a
+        corrupt file is handed to the writer to move aside): a broken disk never breaks a page."""
+        try:
+            return getattr(self, method)(*args)
+        except sqlite3.Error as err:
+            self._health = replace(self._health, reason=f"reading failed: {one_line(err)}")
+            if is_corruption(err) and not self._closed:
+                self._queue.put(("corrupt", err))
+            return empty
 
     @staticmethod
     def _range(server: str, since: datetime | None, until: datetime | None) -> dict[str, object]:
@@ -227,11 +289,22 @@ class HistoryStore:
         with conn:
             conn.execute(queries.load("history_prune_groups"), {"cutoff_us": cutoff})
             deleted = conn.execute(queries.load("history_prune_samples"), {"cutoff_us": cutoff}).rowcount
+            deleted += pgbouncer_history.prune(conn, cutoff)
         return deleted
 
+    def _write_pgbouncer(self, writer: pgbouncer_history.PgBouncerWriter, bouncers: list[PgBouncerSnapshot]) -> None:
+        if not bouncers:
+            return
+        try:
+            writer.write(bouncers)
+        except Exception as err:  # as for server samples: a bad disk must not kill the writer
+            self.last_error = f"{len(bouncers)} PgBouncer samples not saved to {self.path}: {err}"
+            log.warning(self.last_error)
+            writer.reset()
+
     def _write_loop(self) -> None:
-        conn = self._connect()
-        writer = _Writer(conn)
+        conn, writer = self._write(None, None, [], None)
+        bouncer_writer: pgbouncer_history.PgBouncerWriter | None = None
         next_prune = time.monotonic() + _PRUNE_EVERY_S
         try:
             while True:
@@ -245,15 +318,16 @@ class HistoryStore:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
+                bouncers = [payload for kind, payload in batch if kind == "pgbouncer"]
+                if bouncers and conn is not None:  # the store is failing: the server samples' gap row says so
+                    if bouncer_writer is None or bouncer_writer.conn is not conn:
+                        bouncer_writer = pgbouncer_history.PgBouncerWriter(conn)
+                    self._write_pgbouncer(bouncer_writer, bouncers)
                 snapshots = [payload for kind, payload in batch if kind == "snapshot"]
-                if snapshots:
-                    try:
-                        writer.write(snapshots)
-                    except Exception as err:  # a bad disk must not kill the writer: say so and go on
-                        self.last_error = f"{len(snapshots)} samples not saved to {self.path}: {err}"
-                        log.warning(self.last_error)
-                        writer.reset()
-                if any(kind == "prune" for kind, _ in batch) or time.monotonic() >= next_prune:
+                corrupt = next((payload for kind, payload in batch if kind == "corrupt"), None)
+                if snapshots or corrupt is not None:
+                    conn, writer = self._write(conn, writer, snapshots, corrupt)
+                if conn is not None and (any(kind == "prune" for kind, _ in batch) or time.monotonic() >= next_prune):
                     try:
                         self._prune(conn, None)
                     except sqlite3.Error as err:
@@ -266,7 +340,50 @@ class HistoryStore:
                 if any(kind == "close" for kind, _ in batch):
                     return
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    def _write(
+        self, conn: sqlite3.Connection | None, writer: _Writer | None, snapshots: list[Snapshot],
+        corrupt: BaseException | None,
+    ) -> tuple[sqlite3.Connection | None, _Writer | None]:
+        """Write a batch (after the gap of a failure that just ended); on failure count the samples as not
+        saved, move a corrupt file aside, and drop the connection so the next batch opens the file afresh."""
+        try:
+            if corrupt is not None:
+                raise corrupt
+            if conn is None or writer is None:
+                conn = self._connect()
+                conn.executescript(_schema())
+                writer = _Writer(conn)
+            writer.write(recovery_gaps(self._health) + snapshots)
+            self._health = recovered(self._health)
+            return conn, writer
+        except Exception as err:  # a bad disk must not kill the writer: say so and go on
+            if is_corruption(err) and not self._uri:
+                with contextlib.suppress(OSError):
+                    self._health = replace(self._health, moved_aside=move_aside(self.path))
+            self._health = self._health.failing(one_line(err), [(s.server, s.taken_at) for s in snapshots])
+            self.last_error = f"{len(snapshots)} samples not saved to {self.path}: {err}"
+            log.warning(self.last_error)
+            if conn is not None:
+                conn.close()
+            return None, None
+
+
+def _schema() -> str:
+    """The whole history schema: the servers' tables and PgBouncer's (each idempotent)."""
+    return queries.load("history_schema") + "\n" + queries.load("history_pgbouncer_schema")
+
+
+def recovery_gaps(health: StoreHealth) -> list[Snapshot]:
+    """One gap per server whose samples were dropped while the store was failing, at the first one."""
+    return [
+        Snapshot(server, first, "error", error=f"not recorded: the history store failed ({health.reason}); "
+                                              f"{count} samples from {first.isoformat(timespec='seconds')} to "
+                                              f"{last.isoformat(timespec='seconds')} were not saved")
+        for server, (first, last, count) in health.dropped.items()
+    ]
 
 
 class _Writer:
@@ -390,3 +507,12 @@ def _unpack_frame(server: str, rows: list[tuple], app_states: list[tuple]) -> pd
         },
         columns=FRAME_COLUMNS,
     )
+
+
+def _totals_frame(rows: list[tuple]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["taken_us", "status", "total", "own_connections", "latency_ms", "error"])
+    df["total"] = df["total"].astype("float64")
+    df["status"] = df["status"].astype("str")
+    df["error"] = df["error"].astype("str")  # missing = NaN whether or not any sample failed
+    df.insert(0, "taken_at", pd.to_datetime(df.pop("taken_us"), unit="us", utc=True))
+    return df

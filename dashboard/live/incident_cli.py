@@ -17,6 +17,7 @@ from pathlib import Path
 from dashboard.live import db
 from dashboard.live.actions import Action, ActionLog, act, actions_enabled
 from dashboard.live.history import default_data_dir
+from dashboard.live.terminal import visible
 from planner.sessions import BlockingNode, Session, blocking_trees, walk
 
 EXIT_OK, EXIT_REFUSED = 0, 2
@@ -62,11 +63,11 @@ def run_action(args: argparse.Namespace, action: Action, usage_error: type[Excep
     if args.json:
         print(json.dumps({**result.as_dict(), "url": db.mask_url(url)}, indent=2))
     if not result.ok:
-        print(f"error: {action} pid {args.pid}: {result.outcome}: {result.reason}", file=sys.stderr)
+        print(visible(f"error: {action} pid {args.pid}: {result.outcome}: {result.reason}"), file=sys.stderr)
         return EXIT_REFUSED
     if not args.json:
-        print(f"{action} pid {args.pid} ({result.application_name or '(no application_name)'}, role "
-              f"{result.usename}): {result.reason}")
+        print(visible(f"{action} pid {args.pid} ({result.application_name or '(no application_name)'}, role "
+                      f"{result.usename}): {result.reason}"))
     return EXIT_OK
 
 
@@ -84,8 +85,9 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
-def render_sessions(sessions: tuple[Session, ...]) -> list[str]:
-    """The sessions as a table (incident order), then the blocking trees, as text lines."""
+def render_sessions(sessions: tuple[Session, ...]) -> str:
+    """The sessions as a table (incident order), then the blocking trees; control characters in server
+    strings are shown escaped (``terminal.visible``), never obeyed."""
     header = ("pid", "application_name", "usename", "datname", "client_addr", "state", "wait", "xact", "in state",
               "blocked_by")
     rows = [(str(s.pid), s.application_name or "(none)", s.usename or "-", s.datname or "-", s.client_addr or "local",
@@ -100,7 +102,7 @@ def render_sessions(sessions: tuple[Session, ...]) -> list[str]:
     trees = blocking_trees(sessions)
     lines.append("  blocking: none" if not trees else "  blocking (blocker -> blocked):")
     lines += ["    " + "  " * depth + tree_line(node, depth) for depth, node in walk(trees)]
-    return lines
+    return "\n".join(visible(line) for line in lines)
 
 
 def tree_line(node: BlockingNode, depth: int) -> str:

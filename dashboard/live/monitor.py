@@ -7,7 +7,8 @@ monitor owns both: a daemon thread runs one asyncio loop, each server gets a tas
 Faults are samples too: a failed sample is a gap (status not ``ok``) in the latest view and in the history.
 Retries follow the interval for the first ``FAST_RETRIES`` failures, so a restart or a terminated backend
 is bridged within two intervals, then back off (doubling) to ``MAX_BACKOFF_S`` (or the interval if longer).
-A URL that cannot be used (``bad-url``) is not retried.
+A URL that cannot be used (``bad-url`` without a SQLSTATE) is not retried; a database that does not exist
+(yet: 3D000) is, like any server fault.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 from dashboard.live import db
 from dashboard.live.history import HistoryStore
+from dashboard.live.pgbouncer import PgBouncerSampler
 from dashboard.live.sampler import ServerSampler, now_utc
+from planner.pgbouncer_snapshot import PgBouncerSnapshot
 from planner.snapshot import Snapshot
 
 FAST_RETRIES = 5
@@ -93,10 +96,11 @@ class Monitor:
         collect_queries: bool = False,
         application_name: str = db.MONITOR_APPLICATION_NAME,
         timeout_s: float | None = None,
+        pgbouncers: dict[str, str] | None = None,
         collect_sessions: bool = False,
         on_sample: Callable[[Snapshot, HistoryStore], None] | None = None,
     ):
-        if not targets:
+        if not targets and not pgbouncers:
             raise ValueError("Monitor needs at least one server: targets={'primary': 'postgresql+asyncpg://...'}")
         if not (MIN_INTERVAL_S <= float(interval_s) <= MAX_INTERVAL_S):
             raise ValueError(f"interval_s must be between {MIN_INTERVAL_S} and {MAX_INTERVAL_S}, got {interval_s}")
@@ -104,9 +108,9 @@ class Monitor:
         self.interval_s = float(interval_s)
         self.collect_queries = collect_queries
         self.collect_sessions = collect_sessions
-        self.on_sample = on_sample
-        """Called with every sample and the history, on the sampling thread (e.g. ``events.DeployWatcher``)."""
         """Each sample carries one row per backend (``Snapshot.sessions``, not stored in the history)."""
+        self.on_sample = on_sample
+        """Called with every server sample and the history, on the sampling thread (``events.DeployWatcher``)."""
         self.application_name = application_name
         self.timeout_s = timeout_s if timeout_s is not None else min(5.0, max(1.0, self.interval_s * 2))
         self._own_history = history is None
@@ -117,6 +121,13 @@ class Monitor:
         self._status: dict[str, ServerStatus] = {
             name: ServerStatus(name, db.mask_url(url), "starting", None, started, None, None, 0, 0)
             for name, url in self.targets.items()
+        }
+        self.pgbouncers = dict(pgbouncers or {})
+        """PgBouncer admin consoles (name -> URL), sampled like the servers (``dashboard.live.pgbouncer``)."""
+        self._pgbouncer_latest: dict[str, PgBouncerSnapshot] = {}
+        self._pgbouncer_status: dict[str, ServerStatus] = {
+            name: ServerStatus(name, db.mask_url(url), "starting", None, started, None, None, 0, 0)
+            for name, url in self.pgbouncers.items()
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -140,6 +151,8 @@ class Monitor:
             self._stopping = asyncio.Event()
             self._wake = asyncio.Event()
             self._tasks = [loop.create_task(self._sample_forever(name, url)) for name, url in self.targets.items()]
+            self._tasks += [loop.create_task(self._sample_forever(name, url, pgbouncer=True))
+                            for name, url in self.pgbouncers.items()]
             ready.set()
             loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -194,14 +207,28 @@ class Monitor:
         with self._lock:
             return dict(self._status)
 
+    def pgbouncer_latest(self) -> dict[str, PgBouncerSnapshot]:
+        """The most recent sample (or gap) of each PgBouncer that has one."""
+        with self._lock:
+            return dict(self._pgbouncer_latest)
+
+    def pgbouncer_status(self) -> dict[str, ServerStatus]:
+        """How sampling goes for every PgBouncer (state ``starting`` before its first sample)."""
+        with self._lock:
+            return dict(self._pgbouncer_status)
+
     # ------------------------------------------------------------------------------------------ the loop
 
-    async def _sample_forever(self, name: str, url: str) -> None:
+    async def _sample_forever(self, name: str, url: str, *, pgbouncer: bool = False) -> None:
         assert self._stopping is not None and self._wake is not None
-        sampler = ServerSampler(
-            name, url, application_name=self.application_name, collect_queries=self.collect_queries,
-            timeout_s=self.timeout_s, collect_sessions=self.collect_sessions,
-        )
+        sampler: ServerSampler | PgBouncerSampler
+        if pgbouncer:
+            sampler = PgBouncerSampler(name, url, timeout_s=self.timeout_s, application_name=self.application_name)
+        else:
+            sampler = ServerSampler(
+                name, url, application_name=self.application_name, collect_queries=self.collect_queries,
+                timeout_s=self.timeout_s, collect_sessions=self.collect_sessions,
+            )
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         try:
@@ -210,13 +237,13 @@ class Monitor:
                 if self._stopping.is_set():
                     break
                 status = self._record(snapshot, sampler)
-                if snapshot.status == "bad-url":
-                    break  # the URL will not get better by itself
+                if snapshot.status == "bad-url" and snapshot.sqlstate is None:
+                    break  # the URL will not get better by itself (a missing database may: 3D000 is retried)
                 if snapshot.ok:
                     next_at = max(next_at + self.interval_s, loop.time())
                 else:
                     next_at = loop.time() + retry_delay(status.failures, self.interval_s)
-                    self._set_next_retry(name, next_at - loop.time())
+                    self._set_next_retry(name, next_at - loop.time(), pgbouncer=pgbouncer)
                 await self._sleep_until(next_at)
         finally:
             await sampler.close()
@@ -237,21 +264,29 @@ class Monitor:
             await asyncio.sleep(0)  # let every waiting server see the wake-up before it is cleared
             self._wake.clear()
 
-    def _record(self, snapshot: Snapshot, sampler: ServerSampler) -> ServerStatus:
+    def _books(self, pgbouncer: bool) -> tuple[dict[str, ServerStatus], dict]:
+        """(statuses, latest samples) of the servers, or of the PgBouncers."""
+        return (self._pgbouncer_status, self._pgbouncer_latest) if pgbouncer else (self._status, self._latest)
+
+    def _record(
+        self, snapshot: Snapshot | PgBouncerSnapshot, sampler: ServerSampler | PgBouncerSampler
+    ) -> ServerStatus:
+        name = snapshot.name if isinstance(snapshot, PgBouncerSnapshot) else snapshot.server
+        statuses, latest = self._books(isinstance(snapshot, PgBouncerSnapshot))
         try:
             self.history.append(snapshot)
         except Exception as err:  # a closed or broken store must not stop sampling: the latest view goes on
-            self.history_error = f"sample of {snapshot.server} not saved: {err}"
-        if self.on_sample is not None:
+            self.history_error = f"sample of {name} not saved: {err}"
+        if self.on_sample is not None and isinstance(snapshot, Snapshot):
             try:
                 self.on_sample(snapshot, self.history)
             except Exception as err:  # a failing hook must not stop sampling either
-                self.history_error = f"sample hook failed for {snapshot.server}: {err}"
+                self.history_error = f"sample hook failed for {name}: {err}"
         with self._lock:
-            old = self._status[snapshot.server]
+            old = statuses[name]
             state_changed = old.state != snapshot.status
             status = ServerStatus(
-                server=snapshot.server,
+                server=name,
                 url=old.url,
                 state=snapshot.status,
                 reason=snapshot.error,
@@ -262,11 +297,12 @@ class Monitor:
                 samples=old.samples + 1,
                 own_pid=sampler.own_pid,
             )
-            self._status[snapshot.server] = status
-            self._latest[snapshot.server] = snapshot
+            statuses[name] = status
+            latest[name] = snapshot
         return status
 
-    def _set_next_retry(self, name: str, delay_s: float) -> None:
+    def _set_next_retry(self, name: str, delay_s: float, *, pgbouncer: bool = False) -> None:
+        statuses, _ = self._books(pgbouncer)
         with self._lock:
-            status = self._status[name]
-            self._status[name] = replace(status, next_retry_at=datetime.now(UTC) + timedelta(seconds=delay_s))
+            status = statuses[name]
+            statuses[name] = replace(status, next_retry_at=datetime.now(UTC) + timedelta(seconds=delay_s))

@@ -38,6 +38,7 @@ def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
         server_version_num=int(row["server_version_num"]),
         can_see_all=bool(row["can_see_all"]),
         role=row["role"],
+        superuser=bool(row.get("superuser")),
         postmaster_start=row["postmaster_start"].isoformat() if row.get("postmaster_start") else None,
     )
 
@@ -156,6 +157,7 @@ class ServerSampler:
         """Sample one row per backend (``sample_sessions.sql``) and fill ``Snapshot.sessions``."""
         self.timeout_s = timeout_s
         self.masked_url = db.mask_url(url)
+        self._raw_url = url if isinstance(url, str) else None
         self.url: URL | None = None
         self.url_fault: db.ServerFault | None = None
         try:
@@ -186,7 +188,7 @@ class ServerSampler:
                 if missing_names(rows, self._names):
                     await self._read_names()
         except Exception as error:
-            fault = db.classify(error, url=self.url, timeout_s=self.timeout_s)
+            fault = db.classify(error, url=self.url, timeout_s=self.timeout_s, raw_url=self._raw_url)
             await self._drop()
             return Snapshot(self.server, taken_at, fault.status, error=fault.message, sqlstate=fault.sqlstate)
         sessions = None

@@ -1,4 +1,5 @@
-"""``check``: the CI gate. Exit 0 when every server is safe or tight, 1 when one is unsafe, 2 on bad input."""
+"""``check``: the CI gate. Exit 0 when the plan is safe or tight and no finding reaches ``--fail-on``, 1 otherwise,
+2 on bad input."""
 
 from __future__ import annotations
 
@@ -9,17 +10,27 @@ from planner.config import add_plan_arguments, plan_from_args
 from planner.model import SEVERITY_ORDER
 from planner.rules import static_findings
 
-HELP = "check a plan for CI: exit 0 safe or tight, 1 unsafe (or --fail-on findings), 2 bad input"
+HELP = "check a plan for CI: exit 1 when it is unsafe or has a critical finding"
 EXAMPLE = "python -m planner check --config plan.toml --json"
+FAIL_ON = ("unsafe", "critical", "warning", "info")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser)
     add_json_flag(parser)
     parser.add_argument(
-        "--fail-on", choices=("unsafe", "critical", "warning"), default="unsafe",
-        help="also exit 1 on a finding of this severity or worse (default: only an unsafe verdict)",
+        "--fail-on", choices=FAIL_ON, default="critical",
+        help="exit 1 on a finding of this severity or worse (default critical); unsafe: only on an unsafe verdict",
     )
+
+
+def failed(verdict: str, findings, fail_on: str) -> bool:
+    """An unsafe verdict always fails; a finding fails when its severity is ``fail_on`` or worse."""
+    if verdict == "unsafe":
+        return True
+    if fail_on == "unsafe":
+        return False
+    return any(SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[fail_on] for f in findings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +38,4 @@ def run(args: argparse.Namespace) -> int:
     findings = static_findings(plan)
     data = result_data(plan, findings)
     print(dumps(data) if args.json else render_result(plan, findings))
-    failed = data["verdict"] == "unsafe"
-    if args.fail_on != "unsafe":
-        limit = SEVERITY_ORDER[args.fail_on]
-        failed = failed or any(SEVERITY_ORDER[f.severity] <= limit for f in findings)
-    return 1 if failed else 0
+    return 1 if failed(str(data["verdict"]), findings, args.fail_on) else 0

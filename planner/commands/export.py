@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
+from planner.budget import plan_verdict
 from planner.config import add_plan_arguments, plan_from_args
 from planner.export import DEFAULT_APP, FORMATS, export
 from planner.sizing import recommend_for_plan
 
-HELP = "print a snippet of the plan: python engines + warm-up, env, uvicorn, gunicorn, pgbouncer, postgresql, json"
-EXAMPLE = "python -m planner export --config plan.toml --format python > app/db/engines.py"
+HELP = "print a snippet to paste: python (engines + warm-up), env, uvicorn, gunicorn, pgbouncer, postgresql or json"
+EXAMPLE = "python -m planner export --config plan.toml --recommended --format python > app/db/engines.py"
+EXIT_CODES = ("exit codes: 0 snippet of a safe or tight plan; 1 the snippet is printed but its plan is unsafe "
+              "(or nothing fits with --recommended); 2 bad input; 3 internal error")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="snippet format")
     parser.add_argument("--recommended", action="store_true",
-                        help="export the recommended pool settings instead of the given ones")
-    parser.add_argument("--app", default=DEFAULT_APP, help=f"ASGI app for uvicorn/gunicorn ({DEFAULT_APP})")
+                        help="export the recommended pool settings (as recommend gives them) instead of the given ones")
+    parser.add_argument("--app", default=DEFAULT_APP, help=f"ASGI app for uvicorn/gunicorn (default {DEFAULT_APP})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,9 +29,12 @@ def run(args: argparse.Namespace) -> int:
     if args.recommended:
         rec = recommend_for_plan(plan)
         if rec.plan is None:
-            print("error: nothing fits: " + "; ".join(rec.why) + " (python -m planner recommend lists the changes "
+            print("error: nothing fits: " + "; ".join(rec.why) + " (the recommend command lists the changes "
                   "that would)", file=sys.stderr)
             return 1
         plan = rec.plan
     sys.stdout.write(export(plan, args.format, app=args.app))
+    if plan_verdict(plan) == "unsafe":
+        print("warning: this plan is unsafe (check --config shows why); exit 1", file=sys.stderr)
+        return 1
     return 0

@@ -1,7 +1,8 @@
 """``lint``: read the application's Python source for the lesson's pitfalls (no import, no execution).
 
-Exit codes: 0 no finding, 1 findings, 2 bad input (a missing path, a directory without Python files, a
-bad flag) or a file that does not parse (the other files are still linted and reported).
+Exit codes: 0 no finding at or above ``--fail-on`` (default warning), 1 such findings, 2 bad input (a missing
+path, a directory without Python files, a bad flag) or a file that does not parse (the other files are still
+linted and reported). ``--inventory`` lists engines, not findings: 0 (or 2 for a file that does not parse).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from planner.cli import UsageError
 from planner.config import add_plan_arguments, plan_from_args
 from planner.lint import lint_paths
 from planner.lint.report import FORMATS, render, render_inventory
+from planner.model import SEVERITY_ORDER
 
 HELP = (
-    "lint Python source for pool pitfalls (bind-in-literal, sql-string-building, session-without-context, ...); "
-    "with --max-connections/--workers it also judges the engines' pool settings like plan does"
+    "lint Python source for pool pitfalls (bind-in-literal, session-without-context, ...); with "
+    "--max-connections/--workers also judge the engines' pool settings"
 )
-EXAMPLE = "python -m planner lint app/ --max-connections 100 --workers 4"
+EXAMPLE = "python -m planner lint app/ --max-connections 100 --workers 4 --format github"
+EXIT_CODES = ("exit codes: 0 no finding at or above --fail-on; 1 findings; 2 bad input or a file that does not "
+              "parse; 3 internal error (--inventory: 0, or 2 for a file that does not parse)")
 
 _ENGINE_FLAGS = ("pool_size", "max_overflow", "pool_timeout", "pool_recycle", "pool_pre_ping", "url")
 _LIMIT_FLAGS = (
@@ -36,6 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--json", action="store_true", help="same as --format json")
     out.add_argument("--inventory", action="store_true",
                      help="print the engines found (pool settings as written) instead of the findings")
+    parser.add_argument("--fail-on", choices=("critical", "warning", "info"), default="warning",
+                        help="exit 1 on a finding of this severity or worse (default warning)")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip files or directories matching GLOB (repeatable)")
     add_plan_arguments(parser)
@@ -55,4 +61,14 @@ def run(args: argparse.Namespace) -> int:
     text = render_inventory(result, fmt) if args.inventory else render(result, fmt)
     if text:
         print(text)
-    return result.exit_code
+    return exit_code(result, args.fail_on, inventory=args.inventory)
+
+
+def exit_code(result, fail_on: str, *, inventory: bool = False) -> int:
+    """2 when a file did not parse (the verdict is incomplete); else 1 for a finding at or above ``fail_on``
+    (never for ``--inventory``, which lists engines)."""
+    if result.parse_errors:
+        return 2
+    if inventory:
+        return 0
+    return 1 if any(SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[fail_on] for f in result.findings) else 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from planner.budget import plan_verdict
 from planner.commands._shared import add_json_flag, dumps, render_result, result_data
 from planner.config import add_plan_arguments, plan_from_args
 from planner.rules import static_findings
 
-HELP = "evaluate a plan: the connection budget of every server, with its arithmetic, and the static pitfalls"
+HELP = "evaluate a plan: every server's connection budget with its arithmetic, and the pitfalls found"
 EXAMPLE = "python -m planner plan --max-connections 100 --workers 4 --pool-size 20 --max-overflow 10 --surge 0"
+EXIT_CODES = ("exit codes: 0 safe or tight; 1 unsafe; 2 bad input; 3 internal error (findings alone do not fail "
+              "plan: gate on them with check --fail-on)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints the budget; exits 0 whatever the verdict (``check`` is the CI gate)."""
     plan = plan_from_args(args)
     findings = static_findings(plan)
     print(dumps(result_data(plan, findings)) if args.json else render_result(plan, findings))
-    return 0
+    return 1 if plan_verdict(plan) == "unsafe" else 0

@@ -10,7 +10,9 @@ from planner.rules import static_findings
 from planner.sizing import SIZING_MODELS, Recommendation, recommend_for_plan
 
 HELP = ("recommend pool_size, max_overflow, pool_timeout and pool_recycle that fit the rollout peak with a margin "
-        "(the plan's pool flags are ignored; exit 1 when nothing fits)")
+        "(the plan's own pool flags are ignored)")
+EXIT_CODES = ("exit codes: 0 a recommendation fits; 1 nothing fits as deployed (the smallest changes that would are "
+              "listed); 2 bad input; 3 internal error")
 EXAMPLE = "python -m planner recommend --max-connections 100 --instances 3 --workers 4 --rps 600 --hold-ms 20"
 
 

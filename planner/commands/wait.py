@@ -15,15 +15,18 @@ from planner.queueing import (
     predict_wait,
 )
 
-HELP = "Predict P(wait), wait percentiles, pool_timeout errors and open connections for one worker process."
+HELP = "predict the checkout wait, pool_timeout errors and open connections of one worker process's pool"
 EXAMPLE = "python -m planner wait --rps 120 --query-ms 25 --pool-size 5 --max-overflow 5 --pool-timeout 30 --json"
+EXIT_CODES = "exit codes: 0 the pool keeps up; 1 overloaded (pool-overload); 2 bad input; 3 internal error"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rps", type=float, required=True, help="requests per second at ONE worker process")
+    parser.add_argument("--rps", type=float, required=True, metavar="R",
+                        help="requests per second at ONE worker process (not the fleet)")
     hold = parser.add_mutually_exclusive_group(required=True)
-    hold.add_argument("--hold-ms", type=float, help="mean checkout-to-check-in time, as measured")
-    hold.add_argument("--query-ms", type=float, help="mean time of the statements alone (pool overhead is added)")
+    hold.add_argument("--hold-ms", type=float, metavar="MS", help="mean checkout-to-check-in time, as measured")
+    hold.add_argument("--query-ms", type=float, metavar="MS",
+                      help="mean time of the statements alone (the pool's overhead per checkout is added)")
     parser.add_argument(
         "--checkout-overhead-ms",
         type=float,
@@ -33,10 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--pre-ping", action="store_true",
         help=f"the engine sets pool_pre_ping=True: add {PRE_PING_OVERHEAD_MS:g} ms per checkout to --query-ms",
     )
-    parser.add_argument("--hold-dist", choices=("exp", "const"), help="hold-time distribution (default exp)")
-    parser.add_argument("--hold-p50", type=float, help="hold-time percentiles: their ratios give the spread")
-    parser.add_argument("--hold-p95", type=float)
-    parser.add_argument("--hold-p99", type=float)
+    parser.add_argument("--hold-dist", choices=("exp", "const"),
+                        help="how the hold time varies: exp (default, as variable as an exponential) or const")
+    parser.add_argument("--hold-p50", type=float, metavar="MS",
+                        help="measured hold-time median; with --hold-p95 and --hold-p99 their ratios give the spread")
+    parser.add_argument("--hold-p95", type=float, metavar="MS", help="measured hold-time 95th percentile")
+    parser.add_argument("--hold-p99", type=float, metavar="MS", help="measured hold-time 99th percentile")
     parser.add_argument(
         "--connect-ms", type=float, default=DEFAULT_CONNECT_MS,
         help=f"time to open a new connection (default {DEFAULT_CONNECT_MS:g})",
@@ -46,9 +51,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="event-loop delay before a waiting task resumes with a checked-in connection (default 0; "
              "~0.3-1 ms on a busy loop, see docs/queueing.md)",
     )
-    parser.add_argument("--pool-size", type=int, required=True)
-    parser.add_argument("--max-overflow", type=int, required=True)
-    parser.add_argument("--pool-timeout", type=float, required=True, help="seconds")
+    parser.add_argument("--pool-size", type=int, required=True, metavar="N", help="the engine's pool_size")
+    parser.add_argument("--max-overflow", type=int, required=True, metavar="N", help="the engine's max_overflow")
+    parser.add_argument("--pool-timeout", type=float, required=True, metavar="S",
+                        help="the engine's pool_timeout in seconds (a checkout waiting longer fails)")
     parser.add_argument("--json", action="store_true", help="print the prediction as JSON")
 
 

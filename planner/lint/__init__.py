@@ -7,7 +7,7 @@ Public API::
     result = lint_paths(["app/"], plan=base_plan)   # also judge the engines' pool settings against limits
     result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse
 
-Every finding has a rule id from DESIGN.md's table; ``# pool-planner: ignore[<id>]`` on the line (or on
+Every finding has a rule id from the table in docs/pitfalls.md; ``# pool-planner: ignore[<id>]`` on the line (or on
 the first line of its statement) silences it.
 """
 
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 
+from planner.input_file import MAX_LINT_BYTES, regular_file_size
 from planner.lint.engines import EngineInfo, ProjectFacts, engine_inventory, url_findings
 from planner.lint.findings import CODE_RULES, PARSE_ERROR, CodeFinding, LintResult
 from planner.lint.sessions import create_all_findings, has_warmup, session_findings, warmup_findings
@@ -53,9 +54,11 @@ def python_files(paths: Sequence[str | os.PathLike], exclude: Sequence[str] = ()
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            found.append(path)
+            found.append(_small_enough(path))
             continue
         if not path.is_dir():
+            if os.path.lexists(path):
+                regular_file_size(path, "PATH")  # says what it is: a FIFO, a device...
             raise InputError("PATH", f"no such file or directory: {raw}")
         before = len(found)
         for root, dirs, files in os.walk(path):
@@ -66,7 +69,16 @@ def python_files(paths: Sequence[str | os.PathLike], exclude: Sequence[str] = ()
             )
         if len(found) == before:
             raise InputError("PATH", f"no Python files under {raw}")
+        found[before:] = [_small_enough(p) for p in found[before:] if p.is_file()]
     return found
+
+
+def _small_enough(path: Path) -> Path:
+    size = regular_file_size(path, "PATH")
+    if size > MAX_LINT_BYTES:
+        raise InputError("PATH", f"{path} is {size:,} bytes, above lint's limit of {MAX_LINT_BYTES:,} (generated "
+                                 f"code? leave it out with --exclude)")
+    return path
 
 
 def _excluded(path: Path, top: Path, patterns: Iterable[str]) -> bool:

@@ -49,7 +49,7 @@ POOL_KWARGS = (
     "connect_args",
 )
 DEFAULTS = {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30.0, "pool_recycle": -1, "pool_pre_ping": False}
-"""SQLAlchemy's defaults for a kwarg that is not passed (FACTS.md A3)."""
+"""SQLAlchemy's defaults for a kwarg that is not passed (docs/facts.md, A)."""
 
 ROUTE_DECORATORS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "route", "websocket",

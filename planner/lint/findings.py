@@ -1,6 +1,6 @@
 """What the linter returns: a finding at a place in the code, and the result of one run.
 
-A ``CodeFinding`` carries the same stable id as the planner's ``Finding`` (DESIGN.md's table) plus where
+A ``CodeFinding`` carries the same stable id as the planner's ``Finding`` (the table in docs/pitfalls.md) plus where
 it is, so the CLI, CI annotations and the tests speak about the same line.
 """
 
@@ -23,7 +23,7 @@ CODE_RULES = (
     "unbounded-overflow",
     "asyncpg-ssl",
 )
-"""Rule ids the linter finds by reading code (DESIGN.md); budget ids come from the planner."""
+"""Rule ids the linter finds by reading code (docs/pitfalls.md); budget ids come from the planner."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Binds are found with SQLAlchemy's own ``text()`` pattern (``TextClause._bind_params_regex``,
 ``(?<![:\\w\\x5c]):(\\w+)(?![:\\w])``): a bind SQLAlchemy sees inside a quoted SQL literal is rendered there
 (``'$1 days'``) but PostgreSQL never binds it; a ``:name::type`` cast is not a bind at all; ``\\:`` is a
-literal colon and fine. What each driver then does was verified (FACTS.md section C).
+literal colon and fine. What each driver then does was verified (docs/facts.md, D).
 """
 
 from __future__ import annotations

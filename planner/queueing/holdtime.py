@@ -18,7 +18,7 @@ DEFAULT_CHECKOUT_OVERHEAD_MS = 1.0
 """Checkout to check-in minus the statements, per request (BEGIN, reset ROLLBACK, pool bookkeeping).
 Measured by benchmarks/pool_wait.py against PostgreSQL 16 on localhost TCP (see docs/queueing.md)."""
 PRE_PING_OVERHEAD_MS = 1.1
-"""Extra per checkout with ``pool_pre_ping=True`` (BEGIN; ";"; ROLLBACK). FACTS.md A3: 660 -> 1770 us."""
+"""Extra per checkout with ``pool_pre_ping=True`` (BEGIN; ";"; ROLLBACK). docs/facts.md, A: 660 -> 1770 us."""
 DEFAULT_CONNECT_MS = 5.0
 """Time to open a new asyncpg connection (TCP, trust auth, new backend). Measured by the benchmark."""
 

@@ -1,6 +1,6 @@
 """Pitfall rules: pure functions from a plan (static) or a plan plus live samples (``live``) to Findings.
 
-Ids come from DESIGN.md's table; thresholds from ``thresholds.Thresholds``. Live rules live in
+Ids are those of the table in docs/pitfalls.md; thresholds from ``thresholds.Thresholds``. Live rules live in
 ``planner.rules.live`` (imported from there, not re-exported here, so this package loads without them).
 """
 

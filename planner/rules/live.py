@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
+from planner.rules.monitor_role import monitor_superuser_finding
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.sessions import idle_blockers
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
-REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text of E6 in FACTS.md carries it
+REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text in docs/facts.md (F) carries it
 NO_APP = "(no application_name)"
 
 WARMUP_SNIPPET = '''\
@@ -175,6 +176,7 @@ def _point_findings(
         _idle_in_transaction,
         _no_idle_in_transaction_timeout,
         _missing_monitor_privilege,
+        _monitor_superuser,
         _ssl_required,
         _recycle_after_idle_timeout,
         _over_plan,
@@ -466,6 +468,11 @@ def _missing_monitor_privilege(
     fix = "Grant pg_monitor to the role the dashboard connects as (no restart; takes effect on its next connection)."
     snippet = f"GRANT pg_monitor TO {settings.role or '<monitoring role>'};"
     return [Hit("", Finding("missing-monitor-privilege", "warning", message, fix, snippet, snap.server))]
+
+
+def _monitor_superuser(plan, server, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
+    finding = monitor_superuser_finding(snap.server, settings)
+    return [Hit("", finding)] if finding else []
 
 
 def _ssl_required(plan, server: Server | None, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:

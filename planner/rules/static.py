@@ -1,6 +1,6 @@
 """Static rules: pitfalls visible in a plan and its URLs, before anything runs.
 
-Each rule returns Findings with a stable id from DESIGN.md's table, the evidence as numbers, a concrete
+Each rule returns Findings with a stable id from the table in docs/pitfalls.md, the evidence as numbers, a concrete
 fix and a snippet to paste. ``static_findings(plan)`` runs them all and returns them sorted.
 """
 
@@ -32,42 +32,51 @@ def _per_process_terms(plan: Plan, server: str) -> str:
 
 
 def _budget_fix(plan: Plan, budget: ServerBudget, allowed: int) -> tuple[str, str]:
-    direct = [e for e in plan.engines_on(budget.name) if not e.via_pgbouncer]
-    per_process = max(allowed - budget.pgbouncer_connections, 0) // max(budget.rollout_processes, 1)
-    if len(direct) == 1 and per_process >= 1:
-        engine = direct[0]
-        recommended = _recommended_pool(plan, engine)
-        if recommended is not None:  # the same numbers `recommend` gives: sized for the workload, within budget
-            pool, overflow = recommended
-            why = "the smallest pool meeting the workload's p99 wait target, as python -m planner recommend sizes it"
-        else:
-            pool = min(engine.pool_size or per_process, math.ceil(per_process * 2 / 3))
-            overflow = per_process - pool
-            why = "two thirds kept, one third for bursts"
-        each = pool + overflow
+    """The fix and snippet of a budget finding: the pools ``recommend`` gives (planner.sizing.recommend_for_plan,
+    the one source of advised numbers), or, when nothing fits as deployed, the changes that would."""
+    rec = _recommendation(plan)
+    direct = {e.name for e in plan.engines_on(budget.name) if not e.via_pgbouncer}
+    advice = [a for a in rec.engines if a.name in direct]
+    if rec.fits and rec.plan is not None and advice:
+        peak = next(b.rollout_peak for b in plan_budgets(rec.plan) if b.name == budget.name)
+        settings = ", ".join(f"{a.name}: pool_size={a.pool_size}, max_overflow={a.max_overflow}" for a in advice)
+        workers = rec.plan.deployment.workers
+        fewer = f" with {workers} workers per instance" if workers != plan.deployment.workers else ""
         return (
-            f"cap each process at {each} connections on {budget.name}: pool_size={pool}, max_overflow={overflow} "
-            f"({why}; {budget.rollout_processes} rollout processes x {each} = {budget.rollout_processes * each} "
-            f"<= {allowed}); or fewer workers, PgBouncer, or a higher max_connections (python -m planner recommend "
-            f"shows each)",
-            f"create_async_engine(url, pool_size={pool}, max_overflow={overflow})",
+            f"use the pools python -m planner recommend gives{fewer}: {settings} (rollout peak {peak} <= {allowed} "
+            f"on {budget.name}); or PgBouncer, or a higher max_connections (recommend shows why each number)",
+            "\n".join(_engine_line(a, len(advice) > 1) for a in advice),
         )
+    changes = "; ".join(a.summary for a in rec.alternatives) or "no single change found"
     return (
-        f"bring the rollout peak on {budget.name} to at most {allowed}: smaller pools, fewer workers, PgBouncer or "
-        f"a higher max_connections (python -m planner recommend shows each)",
+        f"nothing fits {budget.name} as deployed ({'; '.join(rec.why)}); the smallest changes that fit: {changes} "
+        f"(python -m planner recommend shows each)",
         "",
     )
 
 
-def _recommended_pool(plan: Plan, engine: Engine) -> tuple[int, int] | None:
-    """pool_size and max_overflow ``recommend`` gives this engine, when the plan has a workload and it fits."""
-    if plan.workload is None:
-        return None
-    from planner.sizing import recommend_for_plan  # lazy: sizing is the heavier module
+def _engine_line(advice, named: bool) -> str:
+    line = f"create_async_engine(url, pool_size={advice.pool_size}, max_overflow={advice.max_overflow})"
+    return f"{line}  # engine {advice.name}" if named else line
 
-    rec = recommend_for_plan(plan)
-    advice = next((a for a in rec.engines if a.name == engine.name), None)
-    return (advice.pool_size, advice.max_overflow) if rec.fits and advice else None
+
+def _advised_line(plan: Plan, engine: str) -> str:
+    """The engine's line as ``recommend`` sizes it; empty when nothing fits as deployed."""
+    rec = _recommendation(plan)
+    advice = next((a for a in rec.engines if a.name == engine), None)
+    return _engine_line(advice, False) if rec.fits and advice else ""
+
+
+def _advised_timeouts(plan: Plan, engine: Engine) -> tuple[float, float]:
+    from planner.sizing import engine_timeouts  # lazy, as below
+
+    return engine_timeouts(plan, engine)
+
+
+def _recommendation(plan: Plan):
+    from planner.sizing import recommend_for_plan  # lazy: sizing is the heavier module (and imports this package)
+
+    return recommend_for_plan(plan)
 
 
 def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
@@ -140,7 +149,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
                 f"engine {engine.name}: {what} puts no ceiling on its connections: under load every process opens "
                 f"as many as it has concurrent requests, until {engine.server} refuses them",
                 "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
-                f"create_async_engine(url, pool_size={engine.pool_size or 5}, max_overflow=5)", engine.server,
+                _advised_line(plan, engine.name), engine.server,
             ))
     return out
 
@@ -232,7 +241,7 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
         if idle:
             shortest, what = min(idle)
             if engine.pool_recycle == -1 or engine.pool_recycle >= shortest:
-                suggested = max(1, math.floor(shortest * thresholds.recycle_fraction_of_idle_timeout))
+                suggested = _advised_timeouts(plan, engine)[1]
                 current = "unset (-1, never)" if engine.pool_recycle == -1 else f"{engine.pool_recycle:g} s"
                 relation = "" if engine.pool_recycle == -1 else f" >= {shortest:g} s"
                 out.append(Finding(
@@ -241,12 +250,12 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
                     f"connections get closed under the pool, and the next checkout fails with "
                     f"'connection is closed'" + (" (pool_pre_ping hides it at the cost of a reconnect)"
                                                  if engine.pool_pre_ping else ""),
-                    f"pool_recycle={suggested} (below {shortest:g} s) and pool_pre_ping=True",
-                    f"create_async_engine(url, pool_recycle={suggested}, pool_pre_ping=True)", engine.server,
+                    f"pool_recycle={suggested:g} (below {shortest:g} s) and pool_pre_ping=True",
+                    f"create_async_engine(url, pool_recycle={suggested:g}, pool_pre_ping=True)", engine.server,
                 ))
         workload = plan.workload
         if workload and workload.request_timeout_s is not None and engine.pool_timeout >= workload.request_timeout_s:
-            suggested_t = workload.request_timeout_s * thresholds.pool_timeout_fraction_of_request_timeout
+            suggested_t = _advised_timeouts(plan, engine)[0]
             out.append(Finding(
                 "pool-timeout-exceeds-request-timeout", "warning",
                 f"engine {engine.name}: pool_timeout {engine.pool_timeout:g} s >= request timeout "

@@ -46,10 +46,24 @@ class Thresholds:
     """``pool_recycle`` the fixes suggest, as a share of the shortest idle timeout (server or load balancer)."""
     pool_timeout_fraction_of_request_timeout: float = 0.5
     """``pool_timeout`` the fixes suggest, as a share of the request timeout (the rest is for the query)."""
+    pgbouncer_maxwait_warning_s: float = 1.0
+    """Live ``pgbouncer-clients-waiting``: a client waiting this long for a server connection is a warning."""
+    pgbouncer_waiting_window_s: float = 10.0
+    """... and so are clients waiting in every sample over this long a window, however short each wait."""
+    pgbouncer_maxwait_critical_fraction: float = 0.5
+    """... critical once the oldest wait reaches this share of query_wait_timeout (PgBouncer then fails it)."""
+    pgbouncer_maxwait_critical_s: float = 30.0
+    """... or this long when query_wait_timeout is off (0)."""
+    pgbouncer_client_warning_fraction: float = 0.80
+    """Live ``pgbouncer-client-limit``: client connections at this share of max_client_conn."""
+    pgbouncer_client_critical_fraction: float = 0.95
+    """... critical at this share (PgBouncer refuses the next clients)."""
 
     def __post_init__(self) -> None:
         for name in ("tight_fraction", "live_warning_fraction", "live_critical_fraction", "cold_pool_fraction",
-                     "recycle_fraction_of_idle_timeout", "pool_timeout_fraction_of_request_timeout"):
+                     "recycle_fraction_of_idle_timeout", "pool_timeout_fraction_of_request_timeout",
+                     "pgbouncer_maxwait_critical_fraction", "pgbouncer_client_warning_fraction",
+                     "pgbouncer_client_critical_fraction"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
                 raise InputError(name, f"must be a fraction in (0, 1], got {value!r}")
@@ -57,6 +71,8 @@ class Thresholds:
             raise InputError("live_warning_fraction", "must not exceed live_critical_fraction")
         if self.idle_in_transaction_warning_s > self.idle_in_transaction_critical_s:
             raise InputError("idle_in_transaction_warning_s", "must not exceed idle_in_transaction_critical_s")
+        if self.pgbouncer_client_warning_fraction > self.pgbouncer_client_critical_fraction:
+            raise InputError("pgbouncer_client_warning_fraction", "must not exceed pgbouncer_client_critical_fraction")
 
 
 DEFAULT_THRESHOLDS = Thresholds()

@@ -2,6 +2,11 @@
 
 Keeping SQL in files keeps it reviewable and greppable, and the leading ``--`` comment of each file says
 what it returns and why. Parameters are always bound (``:name``), never formatted in.
+
+Every function, relation and type is schema-qualified (``pg_catalog.now()``, ``pg_catalog.pg_settings``), and
+the monitor's session also pins ``search_path`` to ``pg_catalog, pg_temp`` at connect time (``db.MONITOR_SEARCH_PATH``),
+which covers operators and the driver's own statements: a database owner who sets ``search_path = public,
+pg_catalog`` and creates ``public.now()`` cannot run code as the monitor's role (docs/security.md).
 """
 
 from __future__ import annotations

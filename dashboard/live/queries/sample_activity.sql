@@ -15,14 +15,14 @@
 -- The sampler's own connection is among the rows; the sampler reports it apart by its application_name.
 SELECT
     s.datid, s.usesysid, s.application_name, s.client_addr, s.state, s.wait_event_type,
-    count(*) AS count,
-    count(*) FILTER (WHERE s.ssl) AS ssl_count,
-    min(s.state_change) AS oldest_state_change,
-    min(s.xact_start) AS oldest_xact_start,
-    min(s.backend_start) AS oldest_backend_start,
-    max(s.backend_start) AS youngest_backend_start,
-    now() AS sampled_at
-FROM pg_stat_get_activity(NULL) AS s
+    pg_catalog.count(*) AS count,
+    pg_catalog.count(*) FILTER (WHERE s.ssl) AS ssl_count,
+    pg_catalog.min(s.state_change) AS oldest_state_change,
+    pg_catalog.min(s.xact_start) AS oldest_xact_start,
+    pg_catalog.min(s.backend_start) AS oldest_backend_start,
+    pg_catalog.max(s.backend_start) AS youngest_backend_start,
+    pg_catalog.now() AS sampled_at
+FROM pg_catalog.pg_stat_get_activity(NULL) AS s
 WHERE s.backend_type = 'client backend'
    OR (s.backend_type IS NULL AND s.datid IS NOT NULL AND s.usesysid IS NOT NULL)
 GROUP BY s.datid, s.usesysid, s.application_name, s.client_addr, s.state, s.wait_event_type

@@ -11,7 +11,7 @@ SELECT
     s.pid, s.datid, s.usesysid, s.application_name, s.client_addr, s.state, s.wait_event_type, s.wait_event,
     s.ssl, s.backend_start, s.xact_start, s.state_change,
     CASE WHEN s.wait_event_type = 'Lock' THEN pg_catalog.pg_blocking_pids(s.pid) END AS blocked_by,
-    CASE WHEN CAST(:with_query AS boolean) THEN pg_catalog."left"(s.query, CAST(:query_chars AS int)) END AS query,
+    CASE WHEN CAST(:with_query AS pg_catalog.bool) THEN pg_catalog."left"(s.query, CAST(:query_chars AS pg_catalog.int4)) END AS query,
     s.pid = pg_catalog.pg_backend_pid() AS is_own,
     pg_catalog.now() AS sampled_at
 FROM pg_catalog.pg_stat_get_activity(NULL) AS s

@@ -7,22 +7,23 @@
 -- values are the server's, and an idle monitor between samples is not cut by that timeout.
 WITH server AS MATERIALIZED (
     SELECT
-        CAST(current_setting('max_connections') AS int) AS max_connections,
-        CAST(current_setting('superuser_reserved_connections') AS int) AS superuser_reserved_connections,
-        CAST(current_setting('reserved_connections', true) AS int) AS reserved_connections,
-        (SELECT CAST(setting AS bigint) FROM pg_settings
+        CAST(pg_catalog.current_setting('max_connections') AS pg_catalog.int4) AS max_connections,
+        CAST(pg_catalog.current_setting('superuser_reserved_connections') AS pg_catalog.int4) AS superuser_reserved_connections,
+        CAST(pg_catalog.current_setting('reserved_connections', true) AS pg_catalog.int4) AS reserved_connections,
+        (SELECT CAST(setting AS pg_catalog.int8) FROM pg_catalog.pg_settings
           WHERE name = 'idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout_ms,
-        (SELECT CAST(setting AS bigint) FROM pg_settings
+        (SELECT CAST(setting AS pg_catalog.int8) FROM pg_catalog.pg_settings
           WHERE name = 'idle_session_timeout') AS idle_session_timeout_ms,
-        current_setting('ssl') = 'on' AS ssl,
-        CAST(current_setting('server_version_num') AS int) AS server_version_num,
-        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS can_see_all,
-        CAST(current_user AS text) AS role,
-        pg_backend_pid() AS own_pid,
+        pg_catalog.current_setting('ssl') = 'on' AS ssl,
+        CAST(pg_catalog.current_setting('server_version_num') AS pg_catalog.int4) AS server_version_num,
+        pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS can_see_all,
+        CAST(current_user AS pg_catalog.text) AS role,
+        pg_catalog.current_setting('is_superuser') = 'on' AS superuser,
+        pg_catalog.pg_backend_pid() AS own_pid,
         pg_catalog.pg_postmaster_start_time() AS postmaster_start
 )
 SELECT
     server.*,
     CASE WHEN server.idle_session_timeout_ms IS NOT NULL
-         THEN set_config('idle_session_timeout', '0', false) END AS own_idle_session_timeout
+         THEN pg_catalog.set_config('idle_session_timeout', '0', false) END AS own_idle_session_timeout
 FROM server

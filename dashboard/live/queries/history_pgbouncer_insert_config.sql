@@ -1,0 +1,2 @@
+-- A PgBouncer config body seen for the first time.
+INSERT INTO pgbouncer_config (body) VALUES (:body)
