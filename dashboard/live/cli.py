@@ -330,4 +330,4 @@ def run_record(args: argparse.Namespace) -> int:
         store.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return record_exit_code(monitor.status())
+    return record_exit_code({**monitor.status(), **monitor.pgbouncer_status()})
