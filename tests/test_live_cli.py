@@ -136,6 +136,30 @@ def test_sample_with_a_plan_judges_it_under_the_plans_server_name(pg_url, tmp_pa
 
 
 @pytest.mark.db
+def test_sample_says_when_the_plan_is_not_the_server(pg_url, tmp_path, capsys):
+    """Issue #13: a plan saying max_connections 200 against a server with fewer said nothing."""
+    code, out, _ = run(["sample", "--url", pg_url, "--json"], capsys)
+    settings = json.loads(out)["settings"]
+    planned = settings["max_connections"] + 100
+    version = settings["server_version_num"] // 10_000
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f"[[servers]]\nmax_connections = {planned}\nmajor_version = {version}\n"
+                    f"superuser_reserved_connections = {settings['superuser_reserved_connections']}\n"
+                    f"reserved_connections = {settings['reserved_connections'] or 0}\n")
+    code, out, _ = run(["sample", "--url", pg_url, "--config", str(plan), "--json"], capsys)
+    [finding] = [f for f in json.loads(out)["findings"] if f["id"] == "plan-differs-from-server"]
+    assert finding["severity"] == "warning" and code == 1
+    assert finding["message"].startswith(f"primary: max_connections {planned} in the plan, "
+                                         f"{settings['max_connections']} on the server: the plan counts")
+    code, out, _ = run(["sample", "--url", pg_url, "--config", str(plan)], capsys)
+    assert "plan-differs-from-server" in out
+    plan.write_text(plan.read_text().replace(f"max_connections = {planned}",
+                                             f"max_connections = {settings['max_connections']}"))
+    code, out, _ = run(["sample", "--url", pg_url, "--config", str(plan), "--json"], capsys)
+    assert "plan-differs-from-server" not in {f["id"] for f in json.loads(out)["findings"]}
+
+
+@pytest.mark.db
 def test_record_writes_samples_and_gaps_into_the_history(pg_url, tmp_path, capsys):
     code, out, err = run(
         ["record", "--url", f"db={pg_url}", "--url", f"down={dead_url()}", "--interval", "0.3", "--duration", "1.6",

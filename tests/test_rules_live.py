@@ -104,8 +104,53 @@ def test_too_many_uses_live_settings_not_the_plan():
             "too-many-connections", "critical", "primary",
             "primary: 7 connections (6 clients + 1 monitor) = 100% of 7 usable (max_connections 10 - "
             "superuser_reserved 3 - reserved 0 - other clients 0), at or above 95%; largest: 'orders' 6",
-        )
+        ),
+        (
+            "plan-differs-from-server", "warning", "primary",
+            "primary: max_connections 100 in the plan, 10 on the server: the plan counts 97 usable slots, the server "
+            "gives 7: every budget figure and verdict from the plan is too optimistic",
+        ),
     ]
+
+
+def test_plan_differs_from_server_names_every_difference_and_clears_once_equal():
+    """Issue #13: a plan saying 200 against a server with 100 must say so; version and reserved slots too."""
+    planned = Plan(servers=(Server(max_connections=200, major_version=16),),
+                   engines=(Engine(application_name="orders", pool_size=5, max_overflow=5),))
+    live = conf(max_connections=100, reserved_connections=None, server_version_num=150004)
+    [finding] = live_findings(planned, [snap(settings=live)])
+    assert (finding.id, finding.severity) == ("plan-differs-from-server", "warning")
+    assert finding.message == (
+        "primary: max_connections 200 in the plan, 100 on the server, major_version 16 in the plan, 15 on the "
+        "server: the plan counts 197 usable slots, the server gives 97: every budget figure and verdict from the "
+        "plan is too optimistic")
+    assert finding.snippet == ('[[servers]]\nname = "primary"\nmax_connections = 100\n'
+                               "superuser_reserved_connections = 3\nmajor_version = 15")
+    roomier = live_findings(planned, [snap(settings=conf(max_connections=300))])
+    assert summary(roomier) == [("plan-differs-from-server", "info", "primary",
+                                 "primary: max_connections 200 in the plan, 300 on the server: the plan's budget "
+                                 "(197 usable) is not the server's (297 usable)")]
+    same = live_findings(Plan(servers=(Server(max_connections=100),), engines=planned.engines),
+                         [snap(settings=conf(max_connections=100))])
+    assert "plan-differs-from-server" not in ids(same)
+    assert "plan-differs-from-server" not in ids(live_findings(None, [snap(settings=live)]))  # no plan: nothing
+
+
+def test_replica_below_primary_live_when_both_servers_are_sampled():
+    planned = Plan(servers=(Server(max_connections=100), Server(name="replica", replica_of="primary")),
+                   engines=(Engine(pool_size=5, max_overflow=0),
+                            Engine(name="replica", server="replica", pool_size=5, max_overflow=0)))
+    primary = snap(settings=conf(max_connections=300, max_worker_processes=16, max_wal_senders=10))
+    replica = snap(server="replica", settings=conf(max_connections=100, max_worker_processes=8, max_wal_senders=10))
+    found = {(f.id, f.server): f for f in live_findings(planned, [primary, replica])}
+    standby = found[("replica-below-primary", "replica")]
+    assert standby.severity == "critical"
+    assert ("in the live servers max_connections 100 < 300, max_worker_processes 8 < 16 (standby < primary)"
+            in standby.message)
+    # one server alone, or both equal: nothing to compare
+    assert ("replica-below-primary", "replica") not in {(f.id, f.server) for f in live_findings(planned, [replica])}
+    equal = snap(server="replica", settings=conf(max_connections=300, max_worker_processes=16, max_wal_senders=10))
+    assert "replica-below-primary" not in ids(live_findings(planned, [primary, equal]))
 
 
 def test_refused_sample_is_the_server_full_and_the_monitor_refused():

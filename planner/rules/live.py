@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
+from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 
@@ -129,6 +130,10 @@ def tracked_live_findings(
         for hit in hits:
             since = hit.since or runs.get((hit.finding.id, hit.subject), latest.taken_at)
             found.append(LiveFinding(hit.finding, hit.subject, since, latest.taken_at))
+    latest_by_server = latest_ok(by_server)
+    for finding in standby_below_primary(plan, latest_by_server):  # judged across servers: both latest samples
+        taken = latest_by_server[finding.server or ""].taken_at
+        found.append(LiveFinding(finding, "", taken, taken))
     return _dedupe(found)
 
 
@@ -177,6 +182,7 @@ def _point_findings(
         _recycle_after_idle_timeout,
         _over_plan,
         _older_than_recycle,
+        _plan_differs_from_server,
     ):
         hits += rule(plan, server, snap, snap.settings, th)
     return hits
@@ -351,6 +357,10 @@ def _refused_findings(
         snap.server,
     )
     return [Hit("", full), Hit("", monitor)]
+
+
+def _plan_differs_from_server(plan, server, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
+    return [Hit("", finding) for finding in plan_differs(server, snap, settings)]
 
 
 # --- sessions left in a transaction ---------------------------------------------------------------------------

@@ -15,6 +15,10 @@ WITH server AS MATERIALIZED (
           WHERE name = 'idle_session_timeout') AS idle_session_timeout_ms,
         current_setting('ssl') = 'on' AS ssl,
         CAST(current_setting('server_version_num') AS int) AS server_version_num,
+        CAST(current_setting('max_worker_processes') AS int) AS max_worker_processes,
+        CAST(current_setting('max_prepared_transactions') AS int) AS max_prepared_transactions,
+        CAST(current_setting('max_locks_per_transaction') AS int) AS max_locks_per_transaction,
+        CAST(current_setting('max_wal_senders') AS int) AS max_wal_senders,
         pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS can_see_all,
         CAST(current_user AS text) AS role,
         pg_backend_pid() AS own_pid
