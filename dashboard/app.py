@@ -204,7 +204,8 @@ if demo is not None:
 
 plan = view = error = None
 try:
-    plan = state.build_plan(state.inputs_from(st.session_state), targets)
+    plan = state.build_plan(state.inputs_from(st.session_state), targets,  # the demo's workers: per-app rules
+                            application_name=demo.plan.engines[0].application_name if demo else None)
     view = state.evaluate(plan)
 except InputError as err:
     error = err

@@ -405,14 +405,17 @@ def _no_idle_in_transaction_timeout(
     if settings.idle_in_transaction_session_timeout_ms != 0:
         return []
     idle = _idle_groups(snap)
-    waiting = sum(g.count for g in idle)
+    # A session caught between its statement and its commit is idle in transaction for a millisecond: only
+    # the ones stuck as long as idle-in-transaction's own threshold make the missing timeout urgent.
+    waiting = sum(g.count for g in idle if (g.oldest_idle_in_transaction_s or 0) >= th.idle_in_transaction_warning_s)
     severity: Severity = "warning" if waiting else "info"
     message = (
         f"{snap.server}: idle_in_transaction_session_timeout = 0 (off): a session left in a transaction keeps its "
         "connection, locks and snapshot until the application closes it"
     )
     if waiting:
-        message += f"; {_plural(waiting, 'session')} idle in transaction now"
+        message += (f"; {_plural(waiting, 'session')} idle in transaction for "
+                    f"{_s(th.idle_in_transaction_warning_s)} or more now")
     roles = sorted({g.usename for g in idle if g.usename})
     value = f"'{th.recommended_idle_in_transaction_timeout_s:g}s'"
     lines = [f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = {value};" for role in roles]
