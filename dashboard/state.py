@@ -175,11 +175,11 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
         target = PRIMARY if inputs.replica_same_server else REPLICA
         if target == REPLICA:
             servers.append(replace(primary, name=REPLICA, max_connections=inputs.replica_max_connections,
-                                   other_clients=0))
+                                   other_clients=0, replica_of=PRIMARY))  # a hot standby: replica-below-primary
         engines.append(Engine(name=REPLICA, server=target, pool_size=inputs.replica_pool_size,
                               max_overflow=inputs.replica_max_overflow, pool_timeout=inputs.pool_timeout,
                               pool_recycle=inputs.pool_recycle, pool_pre_ping=inputs.pool_pre_ping,
-                              url=urls.get(REPLICA), application_name=application_name,
+                              url=urls.get(REPLICA), application_name=application_name, replica=True,
                               traffic_share=inputs.replica_share_percent / 100))
     deployment = Deployment(
         instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
@@ -264,8 +264,15 @@ def headline_metrics(view: PlanView) -> list[tuple[str, str]]:
         ("Peak", fmt(b.peak)),
         ("Rollout peak", fmt(b.rollout_peak)),
         ("Headroom", fmt(b.headroom)),
-        ("Lesson's rule (pool_size × processes)", fmt(b.lesson_rule_total)),
+        ("Lesson's rule", fmt(b.lesson_rule_total)),
     ]
+
+
+METRIC_HELP: dict[str, str] = {
+    "Lesson's rule": "pool_size × processes: what the lesson compares with max_connections (it leaves out "
+                     "max_overflow, the reserved slots, other clients and rollouts)",
+}
+"""Tooltips of the headline figures whose label alone would be too long for its column."""
 
 
 def plan_lines(budget: ServerBudget) -> dict[str, float | None]:
@@ -326,6 +333,8 @@ class FindingRow:
     """When it started (live findings); None for a finding of the plan itself."""
     source: str
     """``live`` or ``plan``."""
+    subject: str = ""
+    """What on the server a live finding concerns (an application, an engine), "" for the server itself."""
 
 
 def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[FindingRow]:
@@ -333,7 +342,7 @@ def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[Find
 
     ``live`` holds ``planner.rules.live.LiveFinding`` objects (finding + since).
     """
-    rows = [FindingRow(item.finding, item.since, "live") for item in live]  # type: ignore[attr-defined]
+    rows = [FindingRow(item.finding, item.since, "live", item.subject) for item in live]  # type: ignore[attr-defined]
     rows.sort(key=lambda r: (r.since, -SEVERITY_ORDER[r.finding.severity]), reverse=True)
     live_ids = {(r.finding.id, r.finding.server) for r in rows}
     plan_rows = [FindingRow(f, None, "plan") for f in static if (f.id, f.server) not in live_ids]

@@ -58,7 +58,7 @@ def app(pg_url, tmp_path, monkeypatch) -> AppTest:
 def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
     assert metrics(app) == {
         "Usable slots": "97", "Steady": "5", "Peak": "15", "Rollout peak": "30", "Headroom": "67",
-        "Lesson's rule (pool_size × processes)": "5",
+        "Lesson's rule": "5",
     }
     assert verdict(app) == "**SAFE** · headroom 67 at rollout peak"
     assert any("headroom = usable 97 - rollout peak 30 = 67 (30 <= 97)" in c.value for c in app.caption)
@@ -77,7 +77,7 @@ def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
 @db
 def test_lesson_preset_shows_the_overflow_pitfall(app):
     app.selectbox(key="preset").set_value(LESSON).run()
-    assert metrics(app)["Peak"] == "120" and metrics(app)["Lesson's rule (pool_size × processes)"] == "80"
+    assert metrics(app)["Peak"] == "120" and metrics(app)["Lesson's rule"] == "80"
     assert verdict(app).startswith("**UNSAFE**")
     titles = [e.label for e in app.expander]
     assert any("overflow-exceeds-budget" in t and "critical" in t for t in titles)

@@ -510,3 +510,19 @@ def test_per_worker_suffixes_count_for_their_engine():
     assert finding.message.startswith("app 'orders': 48 connections to primary > plan's 4 workers x (5 + 5) = 40")
     # names that merely start alike are someone else's
     assert live_findings(plan(), [snap(group(app="orders-api", count=48), group(app="orders-x1", count=1))]) == []
+
+
+def test_snippets_are_filled_in_with_the_plans_own_numbers():
+    """Issue #13: no <instances> / <workers> / <application role> placeholders when the plan knows them."""
+    full = snap(group(count=95, usename="shop_app"), settings=conf(idle_in_transaction_session_timeout_ms=0))
+    planned = Plan(engines=(Engine(application_name="orders", pool_size=5, max_overflow=5),),
+                   deployment=Deployment(instances=3, workers=4, autoscale_max=5))
+    by_id = {f.id: f for f in live_findings(planned, [full])}
+    assert by_id["too-many-connections"].snippet == (
+        "python -m planner recommend --max-connections 100 --superuser-reserved 3 --other-clients 0 "
+        "--instances 3 --workers 4 --autoscale-max 5")
+    assert by_id["no-idle-in-transaction-timeout"].snippet.startswith(
+        "ALTER ROLE shop_app SET idle_in_transaction_session_timeout = '60s';")
+    assert not any("<" in f.snippet for f in by_id.values())
+    unplanned = {f.id: f for f in live_findings(None, [full])}  # without a plan the numbers are unknown
+    assert "--instances <instances> --workers <workers>" in unplanned["too-many-connections"].snippet
