@@ -42,6 +42,7 @@ PLAN_LINES: dict[str, tuple[str, str]] = {
     "rollout peak": ("#7b3294", "dash"),
     "usable": ("#d7191c", "solid"),
     "max_connections": ("#67001f", "longdash"),
+    "server max_connections": ("#000000", "solid"),
 }
 UNKNOWN = "(hidden)"
 LABEL_POSITION = {"usable": "bottom left", "max_connections": "top left"}

@@ -471,7 +471,16 @@ def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: st
     lines: dict[str, float | None] = {}
     if plan is not None and server in {s.name for s in plan.servers}:
         lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
+    lines = with_server_limit(lines, getattr(snapshot, "settings", None))
     return LiveView(headline, error, wide, lines, latest_table(snapshot))
+
+
+def with_server_limit(lines: dict[str, float | None], settings: ServerSettings | None) -> dict[str, float | None]:
+    """The plan's lines, plus the server's own max_connections when the plan says another number (the
+    ``plan-differs-from-server`` finding explains it): the chart never shows only the plan's limit."""
+    if settings is None or lines.get("max_connections") in (None, settings.max_connections):
+        return lines
+    return {**lines, "server max_connections": settings.max_connections}
 
 
 # -- start-up -----------------------------------------------------------------------------------------------

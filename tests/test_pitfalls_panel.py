@@ -80,3 +80,12 @@ def test_the_pages_replica_is_a_hot_standby_of_the_primary():
         "replica is a hot standby of primary, but in the plan max_connections 100 < 300")
     same = state.evaluate(state.build_plan(state.Inputs(replica=True, replica_same_server=True))).findings
     assert "replica-same-server" in {f.id for f in same}
+
+
+def test_the_live_chart_shows_the_servers_max_connections_when_the_plan_says_another():
+    """Issue #13: after a preset the chart showed max_connections 100 over a server with 40."""
+    plan = state.build_plan(state.PRESETS["PostgreSQL defaults"])
+    lines = state.plan_lines(state.evaluate(plan).tightest)
+    assert state.with_server_limit(lines, SETTINGS) == {**lines, "server max_connections": 40}
+    same = ServerSettings(100, 3, 0, 0, 0, False, 160004, True, "postgres")
+    assert state.with_server_limit(lines, same) == lines and state.with_server_limit(lines, None) == lines
