@@ -169,6 +169,19 @@ def test_autoscaling_growth_is_not_called_a_rollout_surge():
     assert not {"autoscale-exceeds-budget", "too-many-connections"} & set(by for by, _ in ids(fixed))
 
 
+def test_when_both_the_autoscaler_and_the_surge_break_the_plan_each_is_named_with_its_fix():
+    plan = Plan(servers=(Server(max_connections=100, other_clients=5),),
+                engines=(Engine(pool_size=4, max_overflow=2),),
+                deployment=Deployment(instances=3, workers=4, surge="25%", autoscale_max=4))
+    by_id = {f["id"]: f for f in found(plan)}
+    assert by_id["autoscale-exceeds-budget"]["message"].startswith(
+        "primary: fits at 3 instances (12 processes: 72 <= 92 usable), but the autoscaler may run 4")
+    assert by_id["rollout-surge"]["message"] == (
+        "primary: fits in steady state (12 processes: 72 <= 92 usable) but not while a rolling deploy overlaps old "
+        "and new instances: (3 instances + 1 surge) x 4 workers x (4 + 2) = 96 > 92")
+    assert "maxReplicas" not in by_id["autoscale-exceeds-budget"]["fix"]  # no maximum would fit: not offered
+
+
 def test_a_surge_on_top_of_an_autoscaling_maximum_that_fits_is_a_rollout_surge():
     plan = Plan(engines=(Engine(pool_size=5, max_overflow=5),),
                 deployment=Deployment(instances=2, workers=2, surge=1, autoscale_max=4))

@@ -64,4 +64,36 @@ def autoscale_finding(plan: Plan, budget: ServerBudget, terms: str, allowed: int
     )
 
 
-__all__ = ["autoscale_finding", "autoscale_peak"]
+def _rollout_surge(plan: Plan, budget: ServerBudget, terms: str, instances: int, fits: str) -> Finding:
+    dep = plan.deployment
+    at = dataclasses.replace(dep, instances=instances, autoscale_max=None)
+    rollout = at.rollout_processes * (budget.per_process_peak or 0) + budget.pgbouncer_connections
+    bouncer = f" + {budget.pgbouncer_connections} via PgBouncer" if budget.pgbouncer_connections else ""
+    return Finding(
+        "rollout-surge", "critical",
+        f"{budget.name}: fits {fits} ({at.processes} processes: "
+        f"{at.processes * (budget.per_process_peak or 0) + budget.pgbouncer_connections} <= {budget.usable} usable) "
+        f"but not while a rolling deploy overlaps old and new instances: ({instances} instances + "
+        f"{at.surge_instances} surge) x {dep.workers} workers x {terms}{bouncer} = {rollout} > {budget.usable}",
+        "lower the pools so the rollout peak fits, or deploy with maxSurge 0 / maxUnavailable >= 1 "
+        "(old pods stop before new ones start)",
+        "strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1", budget.name,
+    )
+
+
+def growth_findings(plan: Plan, budget: ServerBudget, terms: str, allowed: int) -> list[Finding]:
+    """For a plan whose peak fits but whose rollout peak does not: ``autoscale-exceeds-budget`` when the
+    autoscaler's maximum alone is too much, ``rollout-surge`` when the surge is (on top of the autoscaling
+    maximum when that fits, else on top of the steady instances): each with the fix that helps it."""
+    dep, usable = plan.deployment, budget.usable
+    if (autoscale_peak(plan, budget) or 0) <= usable:
+        fits = "in steady state" + (" and at the autoscaling maximum" if dep.max_instances > dep.instances else "")
+        return [_rollout_surge(plan, budget, terms, dep.max_instances, fits)]
+    out = [autoscale_finding(plan, budget, terms, allowed)]
+    steady = dataclasses.replace(dep, autoscale_max=None)
+    if steady.rollout_processes * (budget.per_process_peak or 0) + budget.pgbouncer_connections > usable:
+        out.append(_rollout_surge(plan, budget, terms, dep.instances, "in steady state"))  # the surge alone too
+    return out
+
+
+__all__ = ["autoscale_finding", "autoscale_peak", "growth_findings"]

@@ -19,7 +19,7 @@ from planner.dsn import (
 from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
 from planner.queueing import OVERLOAD_ID
 from planner.refusal import first_refusal
-from planner.rules.autoscale import autoscale_finding, autoscale_peak
+from planner.rules.autoscale import growth_findings
 from planner.rules.replica import replica_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
@@ -76,7 +76,6 @@ def _recommended_pool(plan: Plan, engine: Engine) -> tuple[int, int] | None:
 def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
     """too-many-connections, overflow-exceeds-budget, rollout-surge, autoscale-exceeds-budget, unbounded-overflow."""
     out: list[Finding] = []
-    dep = plan.deployment
     for budget in plan_budgets(plan):
         name, usable = budget.name, budget.usable
         spare_needed = math.ceil(thresholds.tight_fraction * usable) if usable > 0 else 0
@@ -125,21 +124,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
                 _budget_fix(plan, budget, allowed)[1], name,
             ))
         if budget.peak is not None and budget.peak <= usable < budget.rollout_peak:
-            if (autoscale_peak(plan, budget) or 0) > usable:  # the autoscaler's growth, not the rollout's surge
-                out.append(autoscale_finding(plan, budget, terms, allowed))
-                continue
-            out.append(Finding(
-                "rollout-surge", "critical",
-                f"{name}: fits in steady state"
-                + (" and at the autoscaling maximum" if dep.max_instances > dep.instances else "")
-                + f" ({dep.autoscale_processes} processes: {autoscale_peak(plan, budget)} <= {usable} usable) but "
-                f"not while a rolling deploy overlaps old and new instances: ({dep.max_instances} instances + "
-                f"{dep.surge_instances} surge) x {dep.workers} "
-                f"workers x {terms}{bouncer} = {budget.rollout_peak} > {usable}",
-                "lower the pools so the rollout peak fits, or deploy with maxSurge 0 / maxUnavailable >= 1 "
-                "(old pods stop before new ones start)",
-                "strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1", name,
-            ))
+            out += growth_findings(plan, budget, terms, allowed)  # autoscaler's growth and rollout surge apart
     for engine in plan.engines:
         if engine.unbounded:
             what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
