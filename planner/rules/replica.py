@@ -14,9 +14,10 @@ from planner.dsn import parse_url
 from planner.model import STANDBY_SETTING_DEFAULTS, Engine, Finding, Plan, Server
 
 STANDBY_REFUSAL = (
-    "a hot standby whose setting is lower than its primary's does not run: recovery stops with "
-    "\"hot standby is not possible because of insufficient parameter settings\""
+    "a hot standby with a lower setting than its primary stops replaying (\"hot standby is not possible because "
+    "of insufficient parameter settings\", then \"recovery has paused\"): it still answers, with stale data"
 )
+"""Seen on a real PostgreSQL 16 standby whose primary raised max_connections (tests/test_reproduce_standby.py)."""
 
 
 def replica_same_server(plan: Plan) -> list[Finding]:
