@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from dashboard.pitfalls import md_escape
 from planner.export import FORMATS, export
 from planner.model import InputError
 
@@ -360,3 +361,18 @@ def test_applying_the_max_connections_alternative_sets_the_servers_limit():
     assert not applied.pgbouncer
     view = state.evaluate(state.build_plan(applied))
     assert view.verdict in ("safe", "tight") and state.recommendation(view.plan).fits
+
+
+@db
+def test_a_plan_that_is_not_the_server_is_a_pitfall_until_the_live_limits_are_used(app):
+    """Issue #13: after a preset the chart showed the plan's max_connections over a server with fewer."""
+    app.button(key="use_live_limits").click().run()
+    assert not any("plan-differs-from-server" in e.label for e in app.expander)
+    live = app.session_state["max_connections"]
+    app.number_input(key="max_connections").set_value(live + 100).run()
+    [entry] = [e for e in app.expander if "plan-differs-from-server" in e.label]
+    assert "warning" in entry.label
+    said = md_escape(f"max_connections {live + 100} in the plan, {live} on the server")  # shown escaped
+    assert any(said in m.value for m in entry.markdown)
+    app.button(key="use_live_limits").click().run()
+    assert not any("plan-differs-from-server" in e.label for e in app.expander) and not app.exception
