@@ -1,10 +1,11 @@
 """The refusal texts planner/refusal.py quotes, taken from real servers: PostgreSQL 16 (pgserver) and
-PostgreSQL 15 (Debian's binaries), each a throwaway cluster of 6 slots filled by an ordinary role, a role with
+Debian's PostgreSQL (15 on bookworm), each a throwaway cluster of 6 slots filled by an ordinary role, a role with
 pg_use_reserved_connections (16) and a superuser, in turn. The static too-many-connections finding then quotes
 the first one the application's ordinary role gets, per version."""
 
 from __future__ import annotations
 
+import glob
 import os
 import pwd
 import shutil
@@ -30,7 +31,8 @@ from planner.rules import static_findings
 
 pytestmark = pytest.mark.db
 
-PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+_DEBIAN = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+DEBIAN_BIN = Path(_DEBIAN[-1]) if _DEBIAN else None
 SLOTS = 6
 
 
@@ -117,13 +119,22 @@ async def test_postgresql_16_refusal_texts():
     assert first_refusal(16, 1, 0) == SUPERUSER_RESERVED_PG16 == static_refusal(16, 0)
 
 
-async def test_postgresql_15_refusal_texts():
-    require_binary(str(PG15_BIN / "postgres"), "postgresql-15")
-    cluster = DebianCluster(PG15_BIN, {"max_connections": SLOTS, "superuser_reserved_connections": 1})
+async def test_debian_postgresql_refusal_texts():
+    """Debian's server: PostgreSQL 15 on bookworm (the texts before 16), a later one elsewhere."""
+    require_binary(str(DEBIAN_BIN / "postgres") if DEBIAN_BIN else "/usr/lib/postgresql/15/bin/postgres", "postgresql")
+    version = int(DEBIAN_BIN.parent.name)
+    settings = {"max_connections": SLOTS, "superuser_reserved_connections": 1}
+    if version >= 16:
+        settings["reserved_connections"] = 1
+    cluster = DebianCluster(DEBIAN_BIN, settings)
     try:
-        texts = await refusals(cluster.port, reserved_role=False)
+        texts = await refusals(cluster.port, reserved_role=version >= 16)
     finally:
         cluster.destroy()
-    assert texts == [SUPERUSER_RESERVED_PG15, TOO_MANY_CLIENTS]
-    assert first_refusal(15, 1) == texts[0] == static_refusal(15, 0)
-    assert first_refusal(15, 0) == TOO_MANY_CLIENTS
+    if version >= 16:
+        assert texts == [RESERVED_PG16, SUPERUSER_RESERVED_PG16, TOO_MANY_CLIENTS]
+        assert first_refusal(version, 1, 1) == texts[0] == static_refusal(version, 1)
+    else:
+        assert texts == [SUPERUSER_RESERVED_PG15, TOO_MANY_CLIENTS]
+        assert first_refusal(version, 1) == texts[0] == static_refusal(version, 0)
+        assert first_refusal(version, 0) == TOO_MANY_CLIENTS
