@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, pgbouncer_page, pgbouncer_view, presets, state  # noqa: E402
+from dashboard import charts, pgbouncer_page, pgbouncer_view, pitfalls, presets, state  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
@@ -213,7 +213,9 @@ if demo is not None:
 
 plan = view = error = None
 try:
-    plan = state.build_plan(state.inputs_from(st.session_state))  # the monitor's URL is not the application's
+    # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
+    plan = state.build_plan(state.inputs_from(st.session_state),
+                            application_name=demo.plan.engines[0].application_name if demo else None)
     view = state.evaluate(plan)
 except InputError as err:
     error = err
@@ -224,7 +226,7 @@ else:
     VERDICT_BOX[view.verdict](view.verdict_line)
     cols = st.columns(6)
     for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
-        col.metric(label, value)
+        col.metric(label, value, help=state.METRIC_HELP.get(label))
     st.caption(view.arithmetic)
     try:
         rec = state.recommendation(view.plan)
@@ -270,16 +272,14 @@ def live_panel(plan, static_findings) -> None:
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
     if not rows:
         st.success("No pitfall found in the plan or in the recent samples.")
-    for row in rows:
-        f = row.finding
-        when = f"since {row.since:%H:%M:%S} UTC" if row.since else "in the plan"
-        with st.expander(f"**{f.id}** · {f.severity} · {when}" + (f" · {f.server}" if f.server else ""),
-                         expanded=f.severity == "critical", icon=SEVERITY_ICON[f.severity]):
-            st.markdown(f"**Evidence:** {f.message}")
-            if f.fix:
-                st.markdown(f"**Fix:** {f.fix}")
-            if f.snippet:
-                st.code(f.snippet, language=state.snippet_language(f.snippet))
+    for group in pitfalls.group_rows(rows):  # one entry per id and server; server-sent names escaped
+        with st.expander(group.label, expanded=group.severity == "critical", icon=SEVERITY_ICON[group.severity]):
+            for f in group.findings:
+                st.markdown(f"**Evidence:** {pitfalls.md_escape(f.message)}")
+            for fix in group.fixes:
+                st.markdown(f"**Fix:** {pitfalls.md_escape(fix)}")
+            for snippet in group.snippets:
+                st.code(snippet, language=state.snippet_language(snippet))
 
 
 live_panel(plan, view.findings if view else ())

@@ -16,12 +16,14 @@ import plotly.graph_objects as go
 from dashboard.downsample import MAX_POINTS, downsample
 from planner.budget import PgBouncerBudget, ServerBudget
 from planner.model import Plan
+from planner.rules.autoscale import autoscale_peak
 
 BUDGET_SEGMENTS: dict[str, str] = {
     "reserved": "#8c8c8c",
     "other clients": "#bcbd22",
     "steady": "#2b83ba",
     "overflow": "#fdae61",
+    "autoscale growth": "#e7298a",
     "rollout surge": "#d7191c",
     "free": "#abdda4",
 }
@@ -40,6 +42,7 @@ PLAN_LINES: dict[str, tuple[str, str]] = {
     "rollout peak": ("#7b3294", "dash"),
     "usable": ("#d7191c", "solid"),
     "max_connections": ("#67001f", "longdash"),
+    "server max_connections": ("#000000", "solid"),
 }
 UNKNOWN = "(hidden)"
 LABEL_POSITION = {"usable": "bottom left", "max_connections": "top left"}
@@ -51,27 +54,35 @@ def budget_segments(plan: Plan, budget: ServerBudget) -> dict[str, int]:
     server = plan.server(budget.name)
     reserved = server.superuser_reserved_connections + server.reserved_connections
     used_to = budget.rollout_peak if budget.rollout_peak is not None else budget.steady
+    at_max = autoscale_peak(plan, budget)
     return {
         "reserved": reserved,
         "other clients": server.other_clients,
         "steady": budget.steady,
         "overflow": (budget.peak - budget.steady) if budget.peak is not None else 0,
-        "rollout surge": (budget.rollout_peak - budget.peak) if budget.rollout_peak is not None else 0,
+        "autoscale growth": (at_max - budget.peak) if at_max is not None and budget.peak is not None else 0,
+        "rollout surge": (budget.rollout_peak - at_max) if budget.rollout_peak is not None and at_max is not None
+        else 0,
         "free": max(budget.usable - used_to, 0),
     }
 
 
-def pgbouncer_segments(bouncer: PgBouncerBudget) -> dict[str, int]:
+def pgbouncer_segments(bouncer: PgBouncerBudget, plan: Plan | None = None) -> dict[str, int]:
     """PgBouncer's client connections as the same segments (nothing reserved; its limit is max_client_conn,
     in session mode its server connections when fewer)."""
     used_to = bouncer.clients_rollout_peak if bouncer.clients_rollout_peak is not None else bouncer.clients_steady
+    peak, rollout = bouncer.clients_peak, bouncer.clients_rollout_peak
+    at_max = peak
+    if plan is not None and peak is not None:  # clients grow with the processes, like the server's connections
+        dep = plan.deployment
+        at_max = peak // dep.processes * dep.autoscale_processes
     return {
         "reserved": 0,
         "other clients": 0,
         "steady": bouncer.clients_steady,
-        "overflow": (bouncer.clients_peak - bouncer.clients_steady) if bouncer.clients_peak is not None else 0,
-        "rollout surge": (bouncer.clients_rollout_peak - bouncer.clients_peak)
-        if bouncer.clients_rollout_peak is not None and bouncer.clients_peak is not None else 0,
+        "overflow": (peak - bouncer.clients_steady) if peak is not None else 0,
+        "autoscale growth": (at_max - peak) if at_max is not None and peak is not None else 0,
+        "rollout surge": (rollout - at_max) if rollout is not None and at_max is not None else 0,
         "free": max(bouncer.limit - used_to, 0),
     }
 
@@ -91,7 +102,7 @@ def budget_figure(plan: Plan, budgets: Sequence[ServerBudget], bouncer: PgBounce
     limits = [(b.max_connections, f"max_connections {b.max_connections}", b.rollout_peak is None) for b in budgets]
     if bouncer is not None:
         names.append("PgBouncer clients")
-        segments.append(pgbouncer_segments(bouncer))
+        segments.append(pgbouncer_segments(bouncer, plan))
         limits.append((bouncer.limit, pgbouncer_limit_label(bouncer), bouncer.clients_rollout_peak is None))
     for label, colour in BUDGET_SEGMENTS.items():
         values = [s[label] for s in segments]
@@ -188,9 +199,9 @@ def wide_figure(
         fig.add_annotation(text="no samples in this range yet", showarrow=False, xref="paper", yref="paper",
                            x=0.5, y=0.5)
     fig.update_layout(
-        title=title or None, height=360, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+        title=title or None, height=360, margin={"l": 10, "r": 10, "t": 70 if title else 40, "b": 10},
         yaxis_title="connections", yaxis_rangemode="tozero", hovermode="x unified", xaxis_title="UTC",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},  # above: below, it hid "UTC"
     )
     return fig
 

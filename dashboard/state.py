@@ -169,11 +169,11 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
         target = PRIMARY if inputs.replica_same_server else REPLICA
         if target == REPLICA:
             servers.append(replace(primary, name=REPLICA, max_connections=inputs.replica_max_connections,
-                                   other_clients=0))
+                                   other_clients=0, replica_of=PRIMARY))  # a hot standby: replica-below-primary
         engines.append(Engine(name=REPLICA, server=target, pool_size=inputs.replica_pool_size,
                               max_overflow=inputs.replica_max_overflow, pool_timeout=inputs.pool_timeout,
                               pool_recycle=inputs.pool_recycle, pool_pre_ping=inputs.pool_pre_ping,
-                              url=urls.get(REPLICA), application_name=application_name,
+                              url=urls.get(REPLICA), application_name=application_name, replica=True,
                               traffic_share=inputs.replica_share_percent / 100))
     deployment = Deployment(
         instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
@@ -258,8 +258,15 @@ def headline_metrics(view: PlanView) -> list[tuple[str, str]]:
         ("Peak", fmt(b.peak)),
         ("Rollout peak", fmt(b.rollout_peak)),
         ("Headroom", fmt(b.headroom)),
-        ("Lesson's rule (pool_size × processes)", fmt(b.lesson_rule_total)),
+        ("Lesson's rule", fmt(b.lesson_rule_total)),
     ]
+
+
+METRIC_HELP: dict[str, str] = {
+    "Lesson's rule": "pool_size × processes: what the lesson compares with max_connections (it leaves out "
+                     "max_overflow, the reserved slots, other clients and rollouts)",
+}
+"""Tooltips of the headline figures whose label alone would be too long for its column."""
 
 
 def plan_lines(budget: ServerBudget) -> dict[str, float | None]:
@@ -321,6 +328,8 @@ class FindingRow:
     """When it started (live findings); None for a finding of the plan itself."""
     source: str
     """``live`` or ``plan``."""
+    subject: str = ""
+    """What on the server a live finding concerns (an application, an engine), "" for the server itself."""
 
 
 def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[FindingRow]:
@@ -328,7 +337,7 @@ def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[Find
 
     ``live`` holds ``planner.rules.live.LiveFinding`` objects (finding + since).
     """
-    rows = [FindingRow(item.finding, item.since, "live") for item in live]  # type: ignore[attr-defined]
+    rows = [FindingRow(item.finding, item.since, "live", item.subject) for item in live]  # type: ignore[attr-defined]
     rows.sort(key=lambda r: (r.since, -SEVERITY_ORDER[r.finding.severity]), reverse=True)
     live_ids = {(r.finding.id, r.finding.server) for r in rows}
     plan_rows = [FindingRow(f, None, "plan") for f in static if (f.id, f.server) not in live_ids]
@@ -457,7 +466,16 @@ def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: st
     lines: dict[str, float | None] = {}
     if plan is not None and server in {s.name for s in plan.servers}:
         lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
+    lines = with_server_limit(lines, getattr(snapshot, "settings", None))
     return LiveView(headline, error, wide, lines, latest_table(snapshot))
+
+
+def with_server_limit(lines: dict[str, float | None], settings: ServerSettings | None) -> dict[str, float | None]:
+    """The plan's lines, plus the server's own max_connections when the plan says another number (the
+    ``plan-differs-from-server`` finding explains it): the chart never shows only the plan's limit."""
+    if settings is None or lines.get("max_connections") in (None, settings.max_connections):
+        return lines
+    return {**lines, "server max_connections": settings.max_connections}
 
 
 # -- start-up -----------------------------------------------------------------------------------------------

@@ -29,16 +29,34 @@ def history(rows):
 def test_budget_segments_of_the_lessons_example():
     (budget,) = plan_budgets(LESSON)
     assert budget_segments(LESSON, budget) == {
-        "reserved": 3, "other clients": 5, "steady": 80, "overflow": 40, "rollout surge": 120, "free": 0,
+        "reserved": 3, "other clients": 5, "steady": 80, "overflow": 40, "autoscale growth": 0, "rollout surge": 120,
+        "free": 0,
     }
+
+
+def test_autoscaling_growth_is_its_own_segment_not_the_rollout_surge():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=5),),
+                deployment=Deployment(instances=2, workers=2, surge=1, autoscale_max=4))
+    (budget,) = plan_budgets(plan)
+    # peak 2 x 2 x 10 = 40; at the autoscaling maximum 4 x 2 x 10 = 80; rollout (4 + 1) x 2 x 10 = 100
+    assert budget_segments(plan, budget) == {
+        "reserved": 3, "other clients": 0, "steady": 20, "overflow": 20, "autoscale growth": 40, "rollout surge": 20,
+        "free": 0,
+    }
+    routed = Plan(engines=(Engine(pool_size=5, max_overflow=5, via_pgbouncer=True),),
+                  deployment=plan.deployment, pgbouncer=PgBouncer(max_client_conn=1000))
+    fig = budget_figure(routed, plan_budgets(routed), pgbouncer_budget(routed))
+    clients = {t.name: t.x[1] for t in fig.data}
+    assert (clients["overflow"], clients["autoscale growth"], clients["rollout surge"]) == (20, 40, 20)
 
 
 def test_budget_figure_stacks_every_segment():
     plan = Plan(servers=(Server(max_connections=200),), engines=(Engine(pool_size=5, max_overflow=5),),
                 deployment=Deployment(workers=4, surge=0))
     fig = budget_figure(plan, plan_budgets(plan))
-    assert [t.name for t in fig.data] == ["reserved", "other clients", "steady", "overflow", "rollout surge", "free"]
-    assert [t.x[0] for t in fig.data] == [3, 0, 20, 20, 0, 157]
+    assert [t.name for t in fig.data] == ["reserved", "other clients", "steady", "overflow", "autoscale growth",
+                                          "rollout surge", "free"]
+    assert [t.x[0] for t in fig.data] == [3, 0, 20, 20, 0, 0, 157]
     assert sum(t.x[0] for t in fig.data) == 200
     assert fig.layout.shapes[0].x0 == 200
 
@@ -50,8 +68,8 @@ def test_pgbouncer_clients_get_their_own_bar_against_their_limit():
     fig = budget_figure(plan, plan_budgets(plan), pgbouncer_budget(plan))
     assert list(fig.data[0].y) == ["primary", "PgBouncer clients"]
     # clients: steady 2 x 4 x 5 = 40, peak 80, rollout (2 + 1) x 4 x 10 = 120 > max_client_conn 100
-    assert [t.x[1] for t in fig.data] == [0, 0, 40, 40, 40, 0]
-    assert [t.x[0] for t in fig.data] == [3, 0, 20, 0, 0, 77]  # the server holds PgBouncer's 20
+    assert [t.x[1] for t in fig.data] == [0, 0, 40, 40, 0, 40, 0]
+    assert [t.x[0] for t in fig.data] == [3, 0, 20, 0, 0, 0, 77]  # the server holds PgBouncer's 20
     assert (fig.layout.shapes[1].x0, fig.layout.annotations[1].text) == (100, "max_client_conn 100")
     session = dataclasses.replace(plan, pgbouncer=PgBouncer(pool_mode="session", default_pool_size=20,
                                                             max_client_conn=100))

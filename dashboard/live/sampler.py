@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dashboard.live import db
-from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
+from planner.snapshot import STANDBY_SETTINGS, ActivityGroup, ServerSettings, Snapshot
 
 QUERY_CHARS = 200
 """Opt-in query text is cut to this many characters: enough to name the code path, little customer data."""
@@ -40,7 +40,12 @@ def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
         can_see_all=bool(row["can_see_all"]),
         role=row["role"],
         superuser=bool(row.get("superuser")),
+        **{name: _int_or_none(row.get(name)) for name in STANDBY_SETTINGS},
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _age_s(sampled_at: datetime, moment: datetime | None) -> float | None:

@@ -33,7 +33,8 @@ SKIP_DIRS = frozenset({
     ".ruff_cache", ".pytest_cache",
 })
 BUDGET_RULES = (
-    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "replica-same-server",
+    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "autoscale-exceeds-budget",
+    "replica-same-server", "replica-below-primary",
     "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
