@@ -81,6 +81,7 @@ def test_empty_histogram_has_no_quantiles():
 # ----------------------------------------------------------------------------------------- gauges, threads
 
 
+@pytest.mark.db
 def test_checked_out_idle_and_overflow_follow_held_connections(probed):
     engine, probe = probed(pool_size=2, max_overflow=2, pool_timeout=5)
     held = []
@@ -98,6 +99,7 @@ def test_checked_out_idle_and_overflow_follow_held_connections(probed):
     assert snap["checked_out_at_checkout"][1:5] == [1, 1, 1, 1]
 
 
+@pytest.mark.db
 def test_threads_holding_connections_are_counted(probed):
     name = f"probe-test-held-{os.getpid()}"
     engine, probe = probed(pool_size=5, max_overflow=0, pool_timeout=5, connect_args={"application_name": name})
@@ -135,6 +137,7 @@ def _server_connections(engine, name: str) -> int:
 # -------------------------------------------------------------------------------------- waits and timeouts
 
 
+@pytest.mark.db
 def test_forced_wait_is_measured_and_the_waiter_counted(probed):
     engine, probe = probed(pool_size=1, max_overflow=0, pool_timeout=10)
     with engine.connect() as warm:
@@ -163,6 +166,7 @@ def test_forced_wait_is_measured_and_the_waiter_counted(probed):
     assert snap["hold_ms"]["p99"] >= 250 / BUCKET_RATIO
 
 
+@pytest.mark.db
 def test_forced_timeouts_are_counted_with_their_wait(probed):
     engine, probe = probed(pool_size=1, max_overflow=0, pool_timeout=0.2)
     holder = engine.connect()
@@ -194,6 +198,7 @@ def test_forced_timeouts_are_counted_with_their_wait(probed):
 # ------------------------------------------------------------------------------ invalidation and pre-ping
 
 
+@pytest.mark.db
 def test_invalidated_connection_is_counted(probed):
     engine, probe = probed(pool_size=2, max_overflow=0)
     with engine.connect() as conn:
@@ -205,6 +210,7 @@ def test_invalidated_connection_is_counted(probed):
     assert snap["checked_out"] == 0
 
 
+@pytest.mark.db
 def test_pre_ping_failure_after_the_backend_is_terminated(probed, pg_url):
     engine, probe = probed(pool_size=1, max_overflow=0, pool_pre_ping=True)
     with engine.connect() as conn:
@@ -221,6 +227,7 @@ def test_pre_ping_failure_after_the_backend_is_terminated(probed, pg_url):
     assert snap["connects"] == 2 and snap["checkouts"] == 2
 
 
+@pytest.mark.db
 def test_the_probe_survives_engine_dispose(probed):
     engine, probe = probed(pool_size=1, max_overflow=0, pool_timeout=0.1)
     with engine.connect():
@@ -237,6 +244,7 @@ def test_the_probe_survives_engine_dispose(probed):
 # ---------------------------------------------------------------------------------------------- async
 
 
+@pytest.mark.db
 def test_async_engine_counts_held_connections_waiters_and_timeouts(pg_url):
     async def scenario():
         engine = create_async_engine(pg_url, pool_size=2, max_overflow=1, pool_timeout=0.3)
@@ -267,6 +275,7 @@ def test_async_engine_counts_held_connections_waiters_and_timeouts(pg_url):
 # ---------------------------------------------------------------------------------------------- formats
 
 
+@pytest.mark.db
 def test_prometheus_text_parses_and_matches_the_snapshot(probed):
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -283,6 +292,7 @@ def test_prometheus_text_parses_and_matches_the_snapshot(probed):
     assert (info["pool_size"], info["max_overflow"]) == ("2", "0")
 
 
+@pytest.mark.db
 def test_register_prometheus_exposes_the_same_families(probed):
     from prometheus_client import CollectorRegistry, generate_latest
 
