@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # planner/, when run from examples/
 
-from planner.probe import ProbeApp, instrument  # noqa: E402 - after the path line above
+from planner.probe import ProbeApp, instrument
 
 SERVICE = os.environ.get("SERVICE_NAME", "orders")
 engine = create_async_engine(

@@ -15,9 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from pgcluster import free_port
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.db
