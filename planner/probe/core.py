@@ -21,8 +21,10 @@ connection, no thread; one lock taken for a few counter updates per checkout.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 import threading
 import time
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -31,6 +33,7 @@ from planner.probe.histogram import BOUNDS_S, Histogram, summary
 
 _REGISTRY_LOCK = threading.Lock()
 _PROBES: list[PoolProbe] = []
+_HOLD_KEY = "pool_probe_checked_out_at"  # in the connection record_info while checked out
 COUNTERS = ("checkouts", "timeouts", "connect_errors", "connects", "closes", "invalidations",
             "soft_invalidations", "pre_ping_failures")
 
@@ -44,9 +47,9 @@ class PoolProbe:
         self.engine_name = engine_name or "default"
         self.started_at = time.time()
         self._lock = threading.Lock()
-        self._out: dict[int, float] = {}  # id(connection record) -> perf_counter at checkout
+        self._held = 0  # checked out and not yet checked in, as the probe saw it
         self._waiting = 0
-        self._peak = 0
+        self._checkouts = 0
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._wait = Histogram()
         self._hold = Histogram()
@@ -59,14 +62,12 @@ class PoolProbe:
 
     def _listen(self) -> None:
         engine = self.engine
-        event.listen(engine, "checkout", self._on_checkout)
         event.listen(engine, "checkin", self._on_checkin)
         event.listen(engine, "detach", self._on_detach)
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "close", self._on_close)
         event.listen(engine, "invalidate", self._on_invalidate)
         event.listen(engine, "soft_invalidate", self._on_soft_invalidate)
-        event.listen(engine, "engine_disposed", self._on_disposed)
 
     def _wrap_pool(self, pool: Any) -> None:
         """Wrap ``connect`` (and the queue's ``get``) on this pool instance only."""
@@ -75,19 +76,27 @@ class PoolProbe:
         probe = self
 
         def connect() -> Any:
-            started = time.perf_counter()
+            started = perf_counter()
             try:
                 connection = original_connect()
             except exc.TimeoutError:
-                probe._count_wait(started, "timeouts")
+                probe._failed(started, "timeouts")
                 raise
             except BaseException:
-                probe._count_wait(started, "connect_errors")
+                probe._failed(started, "connect_errors")
                 raise
-            probe._count_wait(started, None)
+            probe._checked_out(started, connection)
             return connection
 
         pool.connect = connect
+        original_recreate = pool.recreate
+
+        def recreate() -> Any:  # engine.dispose(): the events move to the new pool, the wrappers come along here
+            new_pool = original_recreate()
+            probe._wrap_pool(new_pool)
+            return new_pool
+
+        pool.recreate = recreate
         queue = getattr(pool, "_pool", None)
         if queue is not None and callable(getattr(queue, "get", None)):
             original_get = queue.get
@@ -107,36 +116,52 @@ class PoolProbe:
         with self._lock:
             self._waiting += delta
 
-    def _count_wait(self, started: float, counter: str | None) -> None:
-        elapsed = time.perf_counter() - started
+    def _failed(self, started: float, counter: str) -> None:
+        elapsed = perf_counter() - started
         with self._lock:
             self._wait.observe(elapsed)
-            if counter:
-                self._counts[counter] += 1
+            self._counts[counter] += 1
 
-    def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        now = time.perf_counter()
+    def _checked_out(self, started: float, connection: Any) -> None:
+        """The hot path: one lock for the wait, the checkout and the hold's start (kept in the record_info)."""
+        now = perf_counter()
+        elapsed = now - started
+        bucket = bisect_left(BOUNDS_S, elapsed)
+        info = connection.record_info
+        wait = self._wait
         with self._lock:
-            self._out[id(record)] = now
-            self._counts["checkouts"] += 1
-            n = len(self._out)
-            if n > self._peak:
-                self._peak = n
+            wait.counts[bucket] += 1
+            wait.sum_s += elapsed
+            wait.count += 1
+            self._checkouts += 1
+            if info is not None and _HOLD_KEY not in info:
+                info[_HOLD_KEY] = now
+                self._held += 1
+            n = self._held
             at = self._at_checkout
-            if n >= len(at):
+            if n < len(at):
+                at[n] += 1
+            else:
                 at.extend([0] * (n + 1 - len(at)))
-            at[n] += 1
+                at[n] += 1  # a new peak: len(at) - 1
 
     def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            started = self._out.pop(id(record), None)
-            if started is not None:
-                self._hold.observe(now - started)
+        now = perf_counter()
+        started = record.record_info.pop(_HOLD_KEY, None)
+        if started is not None:
+            elapsed = now - started
+            bucket = bisect_left(BOUNDS_S, elapsed)
+            hold = self._hold
+            with self._lock:
+                self._held -= 1
+                hold.counts[bucket] += 1
+                hold.sum_s += elapsed
+                hold.count += 1
 
     def _on_detach(self, dbapi_connection: Any, record: Any) -> None:
-        with self._lock:
-            self._out.pop(id(record), None)
+        if record.record_info.pop(_HOLD_KEY, None) is not None:
+            with self._lock:
+                self._held -= 1
 
     def _bump(self, counter: str) -> None:
         with self._lock:
@@ -154,16 +179,13 @@ class PoolProbe:
     def _on_soft_invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
         self._bump("soft_invalidations")
 
-    def _on_disposed(self, engine: Any) -> None:
-        self._wrap_pool(engine.pool)  # dispose() made a new pool: the events moved, the wrappers did not
-
     # ---------------------------------------------------------------------------------------- reading
 
     def _gauges(self) -> dict[str, Any]:
         pool = self._pool
         size = _call(pool, "size")
         if size is None:  # not a QueuePool: count what the events saw
-            return {"pool_size": None, "max_overflow": None, "checked_out": len(self._out), "idle": None,
+            return {"pool_size": None, "max_overflow": None, "checked_out": self._held, "idle": None,
                     "overflow": 0}
         max_overflow = getattr(pool, "_max_overflow", None)
         return {"pool_size": size, "max_overflow": max_overflow, "checked_out": _call(pool, "checkedout"),
@@ -176,16 +198,16 @@ class PoolProbe:
         collector compute any window by differencing two scrapes (``planner.probe.histogram.difference``)."""
         gauges = self._gauges()
         with self._lock:
-            counts = dict(self._counts)
+            counts = {**self._counts, "checkouts": self._checkouts}
             wait = self._wait.as_dict()
             hold = self._hold.as_dict()
-            waiting, peak, at_checkout = self._waiting, self._peak, list(self._at_checkout)
+            waiting, at_checkout = self._waiting, list(self._at_checkout)
         pool = self._pool
         return {
             "service": self.service, "engine": self.engine_name, "pid": os.getpid(),
             "pool_class": type(pool).__name__, **gauges,
             "pool_timeout_s": _call(pool, "timeout"), "pre_ping": bool(getattr(pool, "_pre_ping", False)),
-            "waiting": waiting, "peak_checked_out": peak, **counts,
+            "waiting": waiting, "peak_checked_out": max(0, len(at_checkout) - 1), **counts,
             "wait_ms": summary(wait["counts"], wait["sum_s"], wait["count"]).as_dict(),
             "hold_ms": summary(hold["counts"], hold["sum_s"], hold["count"]).as_dict(),
             "window": "lifetime", "started_at": self.started_at, "taken_at": time.time(),
