@@ -21,9 +21,9 @@ connection, no thread; one lock taken for a few counter updates per checkout.
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 import threading
 import time
+from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
