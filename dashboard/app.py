@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, state  # noqa: E402
+from dashboard import charts, probe_panel, state  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
@@ -255,6 +255,8 @@ def live_panel(plan, static_findings) -> None:
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")
         if view_.table is not None and len(view_.table):
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
+
+    probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
 
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from planner.probe.reading import ProbeReading
+from planner.rules.live import REFUSED_SQLSTATE
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from planner.snapshot import Snapshot
 
 
 class WaitPlace(Enum):
@@ -44,11 +46,13 @@ class AppSide:
     connect_errors: int
     """Failed new connections in the window (a server refusing shows here first)."""
     wait_p99_ms: float | None
-    """Worst p99 checkout wait over the processes."""
+    """Worst p99 checkout wait over the processes (queue wait plus opening a connection and the pre-ping)."""
     ceiling: int | None
     """Sum over the processes of pool_size + max_overflow (None if a pool is unbounded or unknown)."""
     pool_size: int | None = None
     """Sum of pool_size over the processes."""
+    queue_wait_p99_ms: float | None = None
+    """Worst p99 over the processes of the time blocked because no connection was free."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,34 @@ class PoolVerdict:
     server: ServerSide | None
     pgbouncer: PgBouncerSide | None
     app_waiting: bool
-    """Requests wait for a connection in the application (waiters, timeouts, or p99 wait over the threshold)."""
+    """Requests wait for a connection in the application: waiters now, timeouts, or a p99 queue wait (blocked
+    because no connection was free) over the threshold. The checkout wait as a whole is not used: it
+    includes opening connections and the pre-ping, which are not contention."""
+
+
+def belongs(application_name: str | None, service: str) -> bool:
+    """A server connection is the service's when its ``application_name`` is the service's name, or that name
+    with a per-worker suffix (``orders-3``): the one join key between the probe and ``pg_stat_activity``."""
+    return bool(application_name) and (application_name == service or (
+        application_name.startswith(service + "-") and application_name[len(service) + 1:].isdigit()))
+
+
+def server_side(service: str, snapshot: Snapshot | None) -> ServerSide | None:
+    """The service's backends by state in one server sample, and the server's fill; None for a gap."""
+    if snapshot is None:
+        return None
+    refusing = snapshot.status == "refused" or snapshot.sqlstate == REFUSED_SQLSTATE
+    if not snapshot.ok:
+        return ServerSide(refusing=True) if refusing else None
+    by_state: dict[str, int] = {}
+    for group in snapshot.groups:
+        if belongs(group.application_name, service):
+            key = group.state or "(hidden)"
+            by_state[key] = by_state.get(key, 0) + group.count
+    s = snapshot.settings
+    usable = None if s is None else s.max_connections - s.superuser_reserved_connections - (s.reserved_connections or 0)
+    total = (snapshot.total or 0) + snapshot.own_connections
+    return ServerSide(by_state=by_state, total=total, usable=usable, refusing=refusing)
 
 
 def app_side(service: str, readings: Sequence[ProbeReading]) -> AppSide | None:
@@ -95,6 +126,7 @@ def app_side(service: str, readings: Sequence[ProbeReading]) -> AppSide | None:
     ceilings = [r.pool_size + r.max_overflow for r in ok if r.pool_size is not None and r.max_overflow is not None
                 and r.max_overflow >= 0]
     waits = [r.wait_ms.p99 for r in ok if r.wait_ms is not None and r.wait_ms.p99 is not None]
+    queued = [r.queue_wait_ms.p99 for r in ok if r.queue_wait_ms is not None and r.queue_wait_ms.p99 is not None]
     return AppSide(
         service=service, processes=len({(r.endpoint, r.pid) for r in ok}),
         checked_out=sum(r.checked_out or 0 for r in ok), overflow=sum(r.overflow or 0 for r in ok),
@@ -102,6 +134,7 @@ def app_side(service: str, readings: Sequence[ProbeReading]) -> AppSide | None:
         connect_errors=sum(r.recent_connect_errors or 0 for r in ok), wait_p99_ms=max(waits) if waits else None,
         ceiling=sum(ceilings) if len(ceilings) == len(ok) else None,
         pool_size=sum(r.pool_size for r in ok) if all(r.pool_size is not None for r in ok) else None,
+        queue_wait_p99_ms=max(queued) if queued else None,
     )
 
 
@@ -110,7 +143,7 @@ def judge(app: AppSide | None, server: ServerSide | None = None, pgbouncer: PgBo
     """Where this service's requests wait now (see the module docstring for the order of the questions)."""
     name = app.service if app else (service or "")
     waiting = app is not None and (app.waiting > 0 or app.timeouts > 0 or (
-        app.wait_p99_ms is not None and app.wait_p99_ms > thresholds.probe_wait_p99_ms))
+        app.queue_wait_p99_ms is not None and app.queue_wait_p99_ms > thresholds.probe_wait_p99_ms))
     refused = app is not None and app.connect_errors > 0
     if pgbouncer is not None and pgbouncer.cl_waiting > 0:
         place = WaitPlace.PGBOUNCER
@@ -131,10 +164,11 @@ def verdict_line(verdict: PoolVerdict) -> str:
     app = verdict.app
     if app is not None:
         wait = "-" if app.wait_p99_ms is None else f"{app.wait_p99_ms:.1f} ms"
+        queued = "-" if app.queue_wait_p99_ms is None else f"{app.queue_wait_p99_ms:.1f} ms"
         ceiling = "unbounded" if app.ceiling is None else str(app.ceiling)
         parts.append(f"app: {app.checked_out} checked out of {ceiling} over {app.processes} process(es), "
                      f"{app.waiting} waiting, {app.timeouts} timeouts, {app.connect_errors} failed connects, "
-                     f"p99 wait {wait}")
+                     f"p99 wait {wait} (blocked {queued})")
     if verdict.pgbouncer is not None:
         parts.append(f"PgBouncer: {verdict.pgbouncer.cl_waiting} clients waiting, maxwait "
                      f"{verdict.pgbouncer.maxwait_s:g} s")

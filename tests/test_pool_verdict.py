@@ -27,7 +27,8 @@ def test_the_four_places():
     assert judge(app(waiting=5), FULL).place is WaitPlace.SERVER
     assert judge(app(connect_errors=3), ROOMY).place is WaitPlace.SERVER  # refused new connections
     assert judge(app(waiting=5), ROOMY, PgBouncerSide(cl_waiting=12, maxwait_s=3.0)).place is WaitPlace.PGBOUNCER
-    assert judge(app(wait_p99_ms=250.0), ROOMY).place is WaitPlace.APP_POOL  # slow checkouts, even if none now
+    assert judge(app(queue_wait_p99_ms=250.0), ROOMY).place is WaitPlace.APP_POOL  # blocked, none waiting now
+    assert judge(app(wait_p99_ms=250.0), ROOMY).place is WaitPlace.FINE  # slow connects or pre-pings: no contention
     assert judge(None, ROOMY, service="orders").place is WaitPlace.UNKNOWN
     assert judge(None, FULL, service="orders").place is WaitPlace.SERVER
 
@@ -37,16 +38,18 @@ def test_a_full_server_with_a_quiet_service_is_fine_for_that_service():
 
 
 def test_the_line_has_the_place_and_the_evidence():
-    line = verdict_line(judge(app(waiting=5, timeouts=2, wait_p99_ms=812.3), FULL, PgBouncerSide(0, 0.0)))
+    line = verdict_line(judge(app(waiting=5, timeouts=2, wait_p99_ms=812.3, queue_wait_p99_ms=790.0), FULL,
+                              PgBouncerSide(0, 0.0)))
     assert line.startswith("orders: at the server (slots full)")
-    assert "5 waiting, 2 timeouts" in line and "p99 wait 812.3 ms" in line
+    assert "5 waiting, 2 timeouts" in line and "p99 wait 812.3 ms (blocked 790.0 ms)" in line
     assert "30 active, 7 idle" in line and "37 of 37 usable slots" in line and "0 clients waiting" in line
 
 
 @given(st.integers(0, 50), st.integers(0, 5), st.integers(0, 5), st.one_of(st.none(), st.floats(0, 5000)),
-       st.integers(0, 60), st.integers(0, 20))
-def test_fine_exactly_when_nothing_waits(waiting, timeouts, errors, p99, total, cl_waiting):
-    side = app(waiting=waiting, timeouts=timeouts, connect_errors=errors, wait_p99_ms=p99)
+       st.integers(0, 60), st.integers(0, 20), st.one_of(st.none(), st.floats(0, 5000)))
+def test_fine_exactly_when_nothing_waits(waiting, timeouts, errors, p99, total, cl_waiting, checkout_p99):
+    side = app(waiting=waiting, timeouts=timeouts, connect_errors=errors, queue_wait_p99_ms=p99,
+               wait_p99_ms=checkout_p99)
     verdict = judge(side, ServerSide(total=total, usable=37), PgBouncerSide(cl_waiting, 0.0))
     quiet = waiting == 0 and timeouts == 0 and errors == 0 and (p99 is None or p99 <= 10.0) and cl_waiting == 0
     assert (verdict.place is WaitPlace.FINE) == quiet

@@ -162,6 +162,10 @@ def test_forced_wait_is_measured_and_the_waiter_counted(probed):
     snap = probe.snapshot()
     assert snap["waiting"] == 0 and snap["timeouts"] == 0
     assert within_bucket(snap["wait_ms"]["p99"], measured[0] * 1000), (snap["wait_ms"], measured)
+    # the blocked part alone: SQLAlchemy uses the blocking get once the pool is at its ceiling, so the holder's
+    # checkout (an idle connection, returned at once) and the waiter's; the p99 is the waiter's, the whole wait
+    assert snap["histograms"]["queue"]["count"] == 2
+    assert within_bucket(snap["queue_wait_ms"]["p99"], measured[0] * 1000)
     assert measured[0] >= 0.25  # the waiter really waited for the holder
     assert snap["hold_ms"]["p99"] >= 250 / BUCKET_RATIO
 
@@ -189,6 +193,7 @@ def test_forced_timeouts_are_counted_with_their_wait(probed):
     snap = probe.snapshot()
     assert len(errors) == 3 and all("QueuePool limit of size 1 overflow 0 reached" in e for e in errors)
     assert snap["timeouts"] == 3 and snap["checkouts"] == 1
+    assert snap["histograms"]["queue"]["count"] == 3  # the three blocked; the holder never blocked
     # four waits: the holder's instant one and the three that timed out (the worst, so they count)
     assert snap["histograms"]["wait"]["count"] == 4
     assert within_bucket(snap["wait_ms"]["p99"], max(waits) * 1000)

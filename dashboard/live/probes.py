@@ -164,6 +164,7 @@ class _Raw:
     started_at: float | None
     wait: tuple[list[int], float, int] | None
     hold: tuple[list[int], float, int] | None
+    queue: tuple[list[int], float, int] | None
     at_checkout: list[int] | None
     counters: dict[str, int | None] = field(default_factory=dict)
     reading: ProbeReading | None = None
@@ -188,7 +189,8 @@ def _raw(item: Mapping[str, Any], ints: dict[str, int | None], received: float) 
     return _Raw(
         taken_at=float(taken) if isinstance(taken, int | float) and not isinstance(taken, bool) else received,
         started_at=float(started) if isinstance(started, int | float) and not isinstance(started, bool) else None,
-        wait=_histogram(item, "wait"), hold=_histogram(item, "hold"), at_checkout=at_list,
+        wait=_histogram(item, "wait"), hold=_histogram(item, "hold"), queue=_histogram(item, "queue"),
+        at_checkout=at_list,
         counters={k: ints[k] for k in ("checkouts", "timeouts", "pre_ping_failures", "connect_errors")},
     )
 
@@ -231,6 +233,7 @@ def reading_from_item(target: ProbeTarget, item: object, previous: _Raw | None, 
         **{name: ints[name] for name in _INT_FIELDS if name != "peak_checked_out"},
         wait_ms=_window_summary(raw.wait, old.wait if old else None),
         hold_ms=_window_summary(raw.hold, old.hold if old else None),
+        queue_wait_ms=_window_summary(raw.queue, old.queue if old else None),
         window_s=round(raw.taken_at - old.taken_at, 3) if old else None,
         checkouts_window=_delta(raw, old, "checkouts"), timeouts_window=_delta(raw, old, "timeouts"),
         pre_ping_failures_window=_delta(raw, old, "pre_ping_failures"),
@@ -284,7 +287,10 @@ class ProbeCollector:
         within ``timeout_s`` plus a little, whatever the endpoints do."""
         if not self.targets:
             return []
-        futures = {self._pool.submit(self._fetch, target): target for target in self.targets}
+        try:
+            futures = {self._pool.submit(self._fetch, target): target for target in self.targets}
+        except RuntimeError:  # closed, or the interpreter is shutting down: no reading is a gap, not a crash
+            return [_failed(target, "collector stopped", time.time()) for target in self.targets]
         done, _ = wait(futures, timeout=self.timeout_s + 0.5)
         readings: list[ProbeReading] = []
         for future, target in futures.items():

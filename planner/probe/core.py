@@ -53,6 +53,7 @@ class PoolProbe:
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._wait = Histogram()
         self._hold = Histogram()
+        self._queue = Histogram()  # time blocked on the pool's queue (only when the pool is at its ceiling)
         self._at_checkout: list[int] = []  # checkouts seen with n connections checked out, index n
         self._pool: Any = None
         self._listen()
@@ -104,17 +105,25 @@ class PoolProbe:
             def get(block: bool = True, timeout: float | None = None) -> Any:
                 if not block:
                     return original_get(block, timeout)
-                probe._add_waiting(1)
+                started = probe._queued()
                 try:
                     return original_get(block, timeout)
                 finally:
-                    probe._add_waiting(-1)
+                    probe._dequeued(started)
 
             queue.get = get
 
-    def _add_waiting(self, delta: int) -> None:
+    def _queued(self) -> float:
         with self._lock:
-            self._waiting += delta
+            self._waiting += 1
+        return perf_counter()
+
+    def _dequeued(self, started: float) -> None:
+        """Blocked on the queue (no idle connection, overflow used up) until now: the pure queue wait."""
+        elapsed = perf_counter() - started
+        with self._lock:
+            self._waiting -= 1
+            self._queue.observe(elapsed)
 
     def _failed(self, started: float, counter: str) -> None:
         elapsed = perf_counter() - started
@@ -201,6 +210,7 @@ class PoolProbe:
             counts = {**self._counts, "checkouts": self._checkouts}
             wait = self._wait.as_dict()
             hold = self._hold.as_dict()
+            queue = self._queue.as_dict()
             waiting, at_checkout = self._waiting, list(self._at_checkout)
         pool = self._pool
         return {
@@ -210,8 +220,9 @@ class PoolProbe:
             "waiting": waiting, "peak_checked_out": max(0, len(at_checkout) - 1), **counts,
             "wait_ms": summary(wait["counts"], wait["sum_s"], wait["count"]).as_dict(),
             "hold_ms": summary(hold["counts"], hold["sum_s"], hold["count"]).as_dict(),
+            "queue_wait_ms": summary(queue["counts"], queue["sum_s"], queue["count"]).as_dict(),
             "window": "lifetime", "started_at": self.started_at, "taken_at": time.time(),
-            "histograms": {"bounds_s": list(BOUNDS_S), "wait": wait, "hold": hold},
+            "histograms": {"bounds_s": list(BOUNDS_S), "wait": wait, "hold": hold, "queue": queue},
             "checked_out_at_checkout": at_checkout,
         }
 

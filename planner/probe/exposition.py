@@ -42,6 +42,8 @@ HISTOGRAMS = {
     "wait": ("checkout_wait_seconds", "seconds from asking the pool for a connection to having one "
                                       "(timeouts and failed connects included)"),
     "hold": ("hold_seconds", "seconds a connection was held, checkout to check-in"),
+    "queue": ("queue_wait_seconds", "seconds blocked until a connection was returned (only when none was idle "
+                                    "and the overflow was used up; part of the checkout wait)"),
 }
 
 

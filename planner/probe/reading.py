@@ -39,6 +39,8 @@ class ProbeReading:
     connect_errors: int | None = None
     wait_ms: Summary | None = None
     hold_ms: Summary | None = None
+    queue_wait_ms: Summary | None = None
+    """The part of the wait spent blocked because no connection was free (contention, not connecting)."""
     window_s: float | None = None
     """Seconds ``wait_ms``, ``hold_ms`` and the ``*_window`` counts cover; None = the process lifetime."""
     checkouts_window: int | None = None
@@ -78,4 +80,5 @@ class ProbeReading:
         empty = {"p50": None, "p95": None, "p99": None, "mean": None}
         out["wait_ms"] = self.wait_ms.as_dict() if self.wait_ms else dict(empty)
         out["hold_ms"] = self.hold_ms.as_dict() if self.hold_ms else dict(empty)
+        out["queue_wait_ms"] = self.queue_wait_ms.as_dict() if self.queue_wait_ms else dict(empty)
         return out

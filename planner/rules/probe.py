@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from planner.model import Engine, Finding, Plan
+from planner.pool_verdict import belongs
 from planner.probe.reading import ProbeReading
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
@@ -22,7 +23,7 @@ def plan_engine(plan: Plan | None, service: str, engine: str) -> Engine | None:
     """The plan's engine behind a probe: by ``application_name`` (or name) and, with several, engine name."""
     if plan is None:
         return None
-    matches = [e for e in plan.engines if service in (e.application_name, e.name)]
+    matches = [e for e in plan.engines if belongs(service, e.application_name or e.name)]
     named = [e for e in matches if e.name == engine]
     return (named or matches or [None])[0]
 

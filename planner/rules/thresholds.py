@@ -48,8 +48,8 @@ class Thresholds:
     """``pool_timeout`` the fixes suggest, as a share of the request timeout (the rest is for the query)."""
 
     probe_wait_p99_ms: float = 10.0
-    """In-app probe: a p99 checkout wait above this (ms) means requests wait for a connection (the joined
-    view's verdict; ``pool-exhausted`` fires on waiters or timeouts themselves)."""
+    """In-app probe: a p99 queue wait (blocked because no connection was free) above this (ms) means requests
+    wait in the application pool (the joined view's verdict; ``pool-exhausted`` fires on waiters or timeouts)."""
     pool_oversized_fraction: float = 0.5
     """``pool-oversized``: p99 of the connections checked out at most this share of pool_size ..."""
     pool_oversized_window_s: float = 600.0
