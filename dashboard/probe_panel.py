@@ -7,6 +7,7 @@ Strings from probes and servers (service names, endpoint statuses) are shown wit
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
@@ -17,6 +18,7 @@ from dashboard.joined import JoinedService, endpoint_table, joined_services
 from dashboard.live.probes import ProbeMonitor, ProbeTarget, probe_targets
 from planner.model import InputError
 from planner.pool_verdict import WaitPlace
+from planner.rules.probe import probe_findings
 
 WINDOW_S = 300.0
 PLACE_LABEL = {
@@ -82,15 +84,19 @@ def render(probes: ProbeMonitor, monitor, plan, server: str) -> None:
                    "endpoints (plan: probes = [...] per engine, or POOL_PLANNER_PROBES). See docs/probe.md.")
         return
     since = datetime.now(UTC) - timedelta(seconds=WINDOW_S)
-    joined = joined_services(probes.recent(WINDOW_S), monitor.history.snapshots(server, since=since), plan)
+    rounds = probes.recent(WINDOW_S)
+    joined = joined_services(rounds, monitor.history.snapshots(server, since=since), plan)
     if not joined:
         st.info("Waiting for the first probe reading…")
-    for item in joined:
-        with st.container(border=True, key=f"joined_{item.service}"):
+    for finding in probe_findings(plan, [readings for _, readings in rounds]):
+        st.text(f"{finding.severity}: [{finding.id}] {finding.message}\n  fix: {finding.fix}")
+    for index, item in enumerate(joined):
+        key = f"{re.sub(r'[^A-Za-z0-9_-]', '_', item.service)}_{index}"  # a service name is not trusted markup
+        with st.container(border=True, key=f"joined_{key}"):
             st.markdown(PLACE_LABEL[item.verdict.place])
             st.text(item.line)
-            st.plotly_chart(figure(item), width="stretch", key=f"joined_chart_{item.service}")
-            st.dataframe(endpoint_table(item), hide_index=True, width="stretch", key=f"joined_table_{item.service}")
+            st.plotly_chart(figure(item), width="stretch", key=f"joined_chart_{key}")
+            st.dataframe(endpoint_table(item), hide_index=True, width="stretch", key=f"joined_table_{key}")
 
 
 def section(demo, monitor, plan, server: str) -> None:
