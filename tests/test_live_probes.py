@@ -199,3 +199,34 @@ def test_oversized_needs_a_long_window_of_low_use():
 
 def test_failed_readings_are_ignored_by_the_rules():
     assert probe_findings(PLAN, [[ProbeReading("http://x", "orders", "default", "unreachable: refused", 0.0)]]) == []
+
+
+def _item(started_at: float, taken_at: float, checkouts: int, wait_counts: list[int]) -> dict:
+    from planner.probe.histogram import BOUNDS_S
+
+    counts = wait_counts + [0] * (len(BOUNDS_S) + 1 - len(wait_counts))
+    hist = {"counts": counts, "sum_s": 0.001 * sum(counts), "count": sum(counts)}
+    return {"service": "orders", "engine": "default", "pid": 7, "started_at": started_at, "taken_at": taken_at,
+            "checked_out": 1, "checkouts": checkouts, "timeouts": 0, "histograms": {"wait": hist, "hold": hist}}
+
+
+def test_a_restarted_process_is_read_from_scratch_and_a_stale_one_is_not_windowed_twice():
+    from dashboard.live.probes import reading_from_item
+
+    target = ProbeTarget("http://w/probe", "orders")
+    first, raw = reading_from_item(target, _item(100.0, 110.0, 50, [50]), None, 110.0, 1.0)
+    second, raw2 = reading_from_item(target, _item(100.0, 111.0, 60, [60]), raw, 111.0, 1.0)
+    assert (second.window_s, second.checkouts_window, second.wait_ms.count) == (1.0, 10, 10)
+    same, raw3 = reading_from_item(target, _item(100.0, 111.0, 60, [60]), raw2, 111.5, 1.0)  # not republished
+    assert same.checkouts_window == 10 and raw3 is raw2
+    restarted, _ = reading_from_item(target, _item(200.0, 201.0, 5, [5]), raw2, 201.0, 1.0)
+    assert restarted.window_s is None and restarted.checkouts == 5 and restarted.wait_ms.count == 5
+
+
+def test_a_bad_number_in_a_document_is_a_status_not_a_crash(monkeypatch):
+    import dashboard.live.probes as probes_module
+
+    monkeypatch.setattr(probes_module, "fetch_document",
+                        lambda url, timeout_s: {"probes": [{"service": "x", "pid": "seven"}]})
+    [reading] = sample_probes([ProbeTarget("http://w/probe", "orders")], timeout_s=1.0)
+    assert reading.status.startswith("bad document") and reading.pid is None

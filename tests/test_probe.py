@@ -308,3 +308,18 @@ def test_register_prometheus_exposes_the_same_families(probed):
         body = generate_latest(registry).decode()
     assert 'pool_probe_checked_out{engine="default",pid=' in body
     assert "pool_probe_hold_seconds_bucket" in body
+
+
+def test_files_of_dead_workers_are_skipped_and_removed(tmp_path):
+    from planner.probe.exposition import gather
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"probe-{int(dead.stdout)}.json"
+    stale.write_text('[{"service": "ghost"}]')
+    alive = tmp_path / f"probe-{os.getppid()}.json"  # a live process (pytest's parent) with a fresh file
+    alive.write_text('[{"service": "sibling"}]')
+    broken = tmp_path / "probe-notapid.json"
+    broken.write_text("{")
+    services = [snap["service"] for snap in gather(tmp_path)]
+    assert "ghost" not in services and "sibling" in services
+    assert not stale.exists() and alive.exists()
