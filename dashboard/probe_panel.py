@@ -7,6 +7,7 @@ Strings from probes and servers (service names, endpoint statuses) are shown wit
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -16,11 +17,13 @@ from plotly.subplots import make_subplots
 
 from dashboard.joined import JoinedService, endpoint_table, joined_services
 from dashboard.live.probes import ProbeMonitor, ProbeTarget, probe_targets
+from planner.config import load_plan
 from planner.model import InputError
 from planner.pool_verdict import WaitPlace
 from planner.rules.probe import probe_findings
 
 WINDOW_S = 300.0
+PLAN_ENV = "POOL_PLANNER_PLAN"
 PLACE_LABEL = {
     WaitPlace.FINE: ":green[**fine**]",
     WaitPlace.APP_POOL: ":red[**waiting in the application pool**]",
@@ -38,11 +41,13 @@ def get_probe_monitor(targets: tuple[ProbeTarget, ...]) -> ProbeMonitor:
 
 
 def targets_for(demo) -> tuple[ProbeTarget, ...]:
-    """``POOL_PLANNER_PROBES`` and, in demo mode, every demo worker's probe."""
+    """The probes of the plan file in ``POOL_PLANNER_PLAN`` (``probes = [...]`` per engine), those of
+    ``POOL_PLANNER_PROBES`` and, in demo mode, every demo worker's probe."""
     try:
-        targets = probe_targets(None)
+        path = os.environ.get(PLAN_ENV)
+        targets = probe_targets(load_plan(path) if path else None)
     except InputError as err:
-        st.warning(f"POOL_PLANNER_PROBES ignored: {err}")
+        st.text(f"Probes not read: {err}")
         targets = []
     if demo is not None:
         targets += [ProbeTarget(url=url, service=demo.service) for url in demo.probe_urls()]
