@@ -217,6 +217,7 @@ def test_a_restarted_process_is_read_from_scratch_and_a_stale_one_is_not_windowe
     first, raw = reading_from_item(target, _item(100.0, 110.0, 50, [50]), None, 110.0, 1.0)
     second, raw2 = reading_from_item(target, _item(100.0, 111.0, 60, [60]), raw, 111.0, 1.0)
     assert (second.window_s, second.checkouts_window, second.wait_ms.count) == (1.0, 10, 10)
+    assert first.window_s is None and first.checkouts == 50
     same, raw3 = reading_from_item(target, _item(100.0, 111.0, 60, [60]), raw2, 111.5, 1.0)  # not republished
     assert same.checkouts_window == 10 and raw3 is raw2
     restarted, _ = reading_from_item(target, _item(200.0, 201.0, 5, [5]), raw2, 201.0, 1.0)
