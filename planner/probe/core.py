@@ -71,8 +71,15 @@ class PoolProbe:
         event.listen(engine, "soft_invalidate", self._on_soft_invalidate)
 
     def _wrap_pool(self, pool: Any) -> None:
-        """Wrap ``connect`` (and the queue's ``get``) on this pool instance only."""
+        """Wrap ``connect``, ``recreate`` and the queue's ``get`` on this pool instance only."""
         self._pool = pool
+        self._wrap_connect(pool)
+        self._wrap_recreate(pool)
+        queue = getattr(pool, "_pool", None)
+        if queue is not None and callable(getattr(queue, "get", None)):
+            self._wrap_queue(queue)
+
+    def _wrap_connect(self, pool: Any) -> None:
         original_connect = pool.connect
         probe = self
 
@@ -90,28 +97,31 @@ class PoolProbe:
             return connection
 
         pool.connect = connect
+
+    def _wrap_recreate(self, pool: Any) -> None:
         original_recreate = pool.recreate
 
         def recreate() -> Any:  # engine.dispose(): the events move to the new pool, the wrappers come along here
             new_pool = original_recreate()
-            probe._wrap_pool(new_pool)
+            self._wrap_pool(new_pool)
             return new_pool
 
         pool.recreate = recreate
-        queue = getattr(pool, "_pool", None)
-        if queue is not None and callable(getattr(queue, "get", None)):
-            original_get = queue.get
 
-            def get(block: bool = True, timeout: float | None = None) -> Any:
-                if not block:
-                    return original_get(block, timeout)
-                started = probe._queued()
-                try:
-                    return original_get(block, timeout)
-                finally:
-                    probe._dequeued(started)
+    def _wrap_queue(self, queue: Any) -> None:
+        original_get = queue.get
+        probe = self
 
-            queue.get = get
+        def get(block: bool = True, timeout: float | None = None) -> Any:
+            if not block:
+                return original_get(block, timeout)
+            started = probe._queued()
+            try:
+                return original_get(block, timeout)
+            finally:
+                probe._dequeued(started)
+
+        queue.get = get
 
     def _queued(self) -> float:
         with self._lock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import json
 import os
 import threading
@@ -261,39 +262,41 @@ def register_prometheus(registry: Any = None, directory: str | None = None) -> A
     """Expose the probes through ``prometheus_client`` (imported here, only when called): registers a
     collector yielding the same families as ``prometheus_text`` on ``registry`` (default: the global one)."""
     from prometheus_client import REGISTRY
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-
-    label_names = ["service", "engine", "pid"]
 
     class _Collector:
         def collect(self):
-            snapshots = gather(directory)
-            for key, help_text in GAUGES.items():
-                family = GaugeMetricFamily(PREFIX + key, help_text, labels=label_names)
-                for snap in snapshots:
-                    value = snap[key]
-                    family.add_metric(_label_values(snap), float("nan") if value is None else value)
-                yield family
-            for key in COUNTERS:
-                family = CounterMetricFamily(PREFIX + key, f"{key.replace('_', ' ')} since the process started",
-                                             labels=label_names)
-                for snap in snapshots:
-                    family.add_metric(_label_values(snap), snap[key])
-                yield family
-            for key, (suffix, help_text) in HISTOGRAMS.items():
-                family = HistogramMetricFamily(PREFIX + suffix, help_text, labels=label_names)
-                for snap in snapshots:
-                    hist = snap["histograms"][key]
-                    running, buckets = 0, []
-                    for bound, count in zip([*BOUNDS_S, float("inf")], hist["counts"], strict=True):
-                        running += count
-                        buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
-                    family.add_metric(_label_values(snap), buckets, hist["sum_s"])
-                yield family
+            return _families(gather(directory))
 
     collector = _Collector()
     (registry or REGISTRY).register(collector)
     return collector
+
+
+def _families(snapshots: list[dict[str, Any]]) -> list[Any]:
+    """``prometheus_client`` metric families of the snapshots (the names and help texts of ``prometheus_text``)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+    names = ["service", "engine", "pid"]
+    families: list[Any] = []
+    for key, help_text in GAUGES.items():
+        gauge = GaugeMetricFamily(PREFIX + key, help_text, labels=names)
+        for snap in snapshots:
+            gauge.add_metric(_label_values(snap), float("nan") if snap[key] is None else snap[key])
+        families.append(gauge)
+    for key in COUNTERS:
+        counter = CounterMetricFamily(PREFIX + key, f"{key.replace('_', ' ')} since the process started", labels=names)
+        for snap in snapshots:
+            counter.add_metric(_label_values(snap), snap[key])
+        families.append(counter)
+    for key, (suffix, help_text) in HISTOGRAMS.items():
+        histogram = HistogramMetricFamily(PREFIX + suffix, help_text, labels=names)
+        for snap in snapshots:
+            hist = snap["histograms"][key]
+            cumulative = itertools.accumulate(hist["counts"])
+            buckets = [(repr(bound), n) for bound, n in zip(BOUNDS_S, cumulative, strict=False)]
+            histogram.add_metric(_label_values(snap), [*buckets, ("+Inf", hist["count"])], hist["sum_s"])
+        families.append(histogram)
+    return families
 
 
 def _label_values(snapshot: dict[str, Any]) -> list[str]:
