@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from planner.probe import instrument, prometheus_text, register_prometheus, uninstrument
 from planner.probe.histogram import BOUNDS_S, Histogram, quantile_s, summary
 
+ROOT = Path(__file__).resolve().parent.parent
 BUCKET_RATIO = BOUNDS_S[1] / BOUNDS_S[0]  # 10 ** 0.1: one bucket's width
 
 
@@ -54,7 +56,7 @@ def within_bucket(measured_ms: float, truth_ms: float) -> bool:
 def test_import_pulls_in_no_dashboard_library():
     code = ("import sys, planner.probe; bad = [m for m in ('streamlit', 'pandas', 'plotly', 'asyncpg', "
             "'prometheus_client') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -323,3 +325,24 @@ def test_files_of_dead_workers_are_skipped_and_removed(tmp_path):
     services = [snap["service"] for snap in gather(tmp_path)]
     assert "ghost" not in services and "sibling" in services
     assert not stale.exists() and alive.exists()
+
+
+def test_a_forked_worker_publishes_its_own_file(tmp_path):
+    """gunicorn --preload: instrument() runs in the master, the workers are forked from it afterwards."""
+    code = f"""
+import os, sys, time
+from sqlalchemy import create_engine
+from planner.probe import instrument
+engine = create_engine("sqlite://")
+instrument(engine, service="preloaded")
+pid = os.fork()
+if pid == 0:
+    time.sleep(2.5)
+    os._exit(0 if os.path.exists(os.path.join({str(tmp_path)!r}, f"probe-{{os.getpid()}}.json")) else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    env = {**os.environ, "POOL_PROBE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr

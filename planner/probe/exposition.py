@@ -125,6 +125,8 @@ def start_publisher(directory: str | os.PathLike | None = None) -> bool:
     with _publisher_lock:
         if _publisher_pid == os.getpid():
             return True
+        if _publisher_pid is None:  # gunicorn --preload forks after import: each worker needs its own thread
+            os.register_at_fork(after_in_child=lambda: start_publisher(folder))
         _publisher_pid = os.getpid()
         threading.Thread(target=_publish_loop, args=(str(folder),), name="pool-probe-publisher", daemon=True).start()
         atexit.register(_remove_own_file, str(folder))
