@@ -43,41 +43,45 @@ def _second(value: float | datetime) -> pd.Timestamp:
 
 
 def _app_rows(service: str, rounds: Sequence[tuple[float, Sequence[ProbeReading]]]) -> dict[pd.Timestamp, dict]:
+    """Per round, the service's processes summed; a round where every endpoint failed is a row of gaps."""
     rows = {}
     for taken_at, readings in rounds:
         side = app_side(service, readings)
-        if side is None:
-            continue  # every endpoint of the service failed: a gap
-        rows[_second(taken_at)] = {
+        values = dict.fromkeys(APP_COLUMNS, float("nan")) if side is None else {
             "app checked out": side.checked_out, "app overflow": side.overflow, "app waiting": side.waiting,
             "app timeouts": side.timeouts, "app p99 wait ms": side.wait_p99_ms,
         }
+        rows[_second(taken_at)] = values
     return rows
 
 
-def _server_rows(service: str, snapshots: Sequence[Snapshot]) -> dict[pd.Timestamp, dict]:
-    rows = {}
+def _server_rows(service: str, snapshots: Sequence[Snapshot]) -> dict[pd.Timestamp, dict | None]:
+    rows: dict[pd.Timestamp, dict | None] = {}
     for snap in snapshots:
         side = server_side(service, snap)
-        if side is not None and snap.ok:
-            rows[_second(snap.taken_at)] = {f"server {state}": count for state, count in side.by_state.items()}
+        ok = side is not None and snap.ok
+        rows[_second(snap.taken_at)] = {f"server {s}": n for s, n in side.by_state.items()} if ok else None
     return rows
+
+
+def _aligned(rows: dict[pd.Timestamp, dict | None], columns: list[str], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """One side's rows on the common seconds: each second takes the side's nearest row within 1.5 s (the two
+    samplers tick apart), so only a failed sample or a real pause is a gap."""
+    frame = pd.DataFrame(
+        [{c: float("nan") for c in columns} if v is None else {c: v.get(c, 0.0) for c in columns}
+         for v in rows.values()], index=pd.DatetimeIndex(list(rows), name="second"), columns=columns, dtype=float)
+    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    if frame.empty:
+        return frame.reindex(index)
+    return frame.reindex(index, method="nearest", tolerance=pd.Timedelta(seconds=1.5))
 
 
 def service_frame(service: str, rounds, snapshots) -> pd.DataFrame:
     """Per second, both sides; a second one side missed is a gap (NaN) on that side, never a zero."""
     app, server = _app_rows(service, rounds), _server_rows(service, snapshots)
-    seconds = sorted(set(app) | set(server))
-    frame = pd.DataFrame(index=pd.DatetimeIndex(seconds, name="second"), columns=list(APP_COLUMNS), dtype=float)
-    for second, values in app.items():
-        frame.loc[second, list(values)] = list(values.values())
-    server_columns = sorted({column for values in server.values() for column in values})
-    for column in server_columns:
-        frame[column] = float("nan")
-    for second, values in server.items():
-        row = {column: 0.0 for column in server_columns} | values  # a sampled second without a state: 0
-        frame.loc[second, list(row)] = list(row.values())
-    return frame
+    index = pd.DatetimeIndex(sorted(set(app) | set(server)), name="second")
+    server_columns = sorted({c for values in server.values() if values for c in values})
+    return pd.concat([_aligned(app, list(APP_COLUMNS), index), _aligned(server, server_columns, index)], axis=1)
 
 
 def plan_lines(plan: Plan | None, service: str, processes: int) -> dict[str, float | None]:

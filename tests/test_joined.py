@@ -77,3 +77,17 @@ def test_a_full_server_turns_the_verdict():
 
 def test_no_probe_rounds_no_service():
     assert joined_services([], [snapshot(0, [])], PLAN) == []
+
+
+def test_two_samplers_ticking_apart_leave_no_false_gaps():
+    t = T0.timestamp()
+    rounds = [(t + 0.9, [reading(1, checked_out=2)]), (t + 2.1, [reading(1, checked_out=4)]),
+              (t + 6.0, [reading(1, status="unreachable: refused")])]
+    snapshots = [snapshot(1, [group("orders", "active", 2)]), snapshot(3, [group("orders", "active", 4)])]
+    frame = joined_services(rounds, snapshots, PLAN)[0].frame
+    assert list(frame.index.second) == [0, 1, 2, 3, 6]
+    app = frame["app checked out"].tolist()
+    assert app[0] == 2 and app[2] == 4 and app[1] in (2, 4) and app[3] == 4  # seconds 1 and 3: the nearest round
+    assert frame["server active"].tolist()[:4] == [2, 2, 4, 4]
+    assert math.isnan(frame["app checked out"].iloc[4])  # every endpoint failed: a gap, not a zero
+    assert math.isnan(frame["server active"].iloc[4])  # no server sample within 1.5 s: a gap
