@@ -91,3 +91,10 @@ def test_two_samplers_ticking_apart_leave_no_false_gaps():
     assert frame["server active"].tolist()[:4] == [2, 2, 4, 4]
     assert math.isnan(frame["app checked out"].iloc[4])  # every endpoint failed: a gap, not a zero
     assert math.isnan(frame["server active"].iloc[4])  # no server sample within 1.5 s: a gap
+
+
+def test_the_sidebar_plan_without_application_name_still_draws_the_lines():
+    plan = Plan(servers=(Server(max_connections=40),), engines=(Engine(pool_size=4, max_overflow=6),),
+                deployment=Deployment(workers=4))
+    [joined] = joined_services([(T0.timestamp(), [reading(1)])], [], plan)
+    assert joined.plan_lines["pool_size + max_overflow x 1"] == 10.0

@@ -20,11 +20,14 @@ PROBE_RULE_IDS = ("pool-exhausted", "pool-oversized", "hold-time-drift", "pre-pi
 
 
 def plan_engine(plan: Plan | None, service: str, engine: str) -> Engine | None:
-    """The plan's engine behind a probe: by ``application_name`` (or name) and, with several, engine name."""
+    """The plan's engine behind a probe: by ``application_name`` (or name) and, with several, engine name; a
+    plan with one engine and no name to match (the dashboard's sidebar plan) has that engine."""
     if plan is None:
         return None
     matches = [e for e in plan.engines if belongs(service, e.application_name or e.name)]
     named = [e for e in matches if e.name == engine]
+    if not matches and len(plan.engines) == 1 and plan.engines[0].application_name is None:
+        return plan.engines[0]
     return (named or matches or [None])[0]
 
 
