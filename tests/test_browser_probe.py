@@ -90,7 +90,9 @@ def test_joined_view_on_the_demo(demo_dashboard, tmp_path):
                 time.sleep(0.5)
             assert storm.match(text) and sum(numbers) > 0, text
             page.screenshot(path=str(tmp_path / "joined-storm.png"))
+            section.screenshot(path=str(tmp_path / "joined-storm-section.png"))
             if os.environ.get("UPDATE_SCREENSHOT") == "1":
-                (ROOT / "docs" / "screenshot-probe.png").write_bytes((tmp_path / "joined-storm.png").read_bytes())
+                shot = (tmp_path / "joined-storm-section.png").read_bytes()
+                (ROOT / "docs" / "screenshot-probe.png").write_bytes(shot)
         finally:
             browser.close()
