@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
@@ -34,10 +35,20 @@ PLACE_LABEL = {
 APP_STYLE = {"app checked out": "#1f77b4", "app overflow": "#ff7f0e", "app waiting": "#d62728"}
 
 
-@st.cache_resource(show_spinner=False)
+_LOCK = threading.Lock()
+_CURRENT: list[ProbeMonitor] = []
+
+
 def get_probe_monitor(targets: tuple[ProbeTarget, ...]) -> ProbeMonitor:
-    """One collector thread per set of probe endpoints for the whole Streamlit process."""
-    return ProbeMonitor(list(targets), interval_s=1.0).start()
+    """One collector thread for the whole Streamlit process; when the endpoints change (a demo worker
+    restarted, the environment changed) the previous collector is stopped, not left running."""
+    with _LOCK:
+        if _CURRENT and tuple(_CURRENT[0].targets) == targets:
+            return _CURRENT[0]
+        for old in _CURRENT:
+            old.stop()
+        _CURRENT[:] = [ProbeMonitor(list(targets), interval_s=1.0).start()]
+        return _CURRENT[0]
 
 
 def targets_for(demo) -> tuple[ProbeTarget, ...]:
