@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, pgbouncer_page, pgbouncer_view, pitfalls, presets, state  # noqa: E402
+from dashboard import charts, pgbouncer_page, pgbouncer_view, pitfalls, presets, probe_panel, state  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
@@ -268,6 +268,8 @@ def live_panel(plan, static_findings) -> None:
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
 
     pgbouncer_page.render(monitor, plan, now)
+    probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
+
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
     if not rows:

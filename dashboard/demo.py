@@ -31,6 +31,7 @@ from uuid import uuid4
 
 from dashboard import demo_pgbouncer
 from planner.model import Deployment, Engine, Plan, Server, Workload
+from planner.probe import instrument, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = Path(__file__).with_name("demo_sql")
@@ -98,6 +99,8 @@ class WorkerConfig:
     stats: str
     pgbouncer_url: str = ""
     """The same database through the demo's PgBouncer (the "PgBouncer queue" scenario), "" without one."""
+    service: str = ""
+    """The service the probe reports (the plan's application_name; the workers' names add ``-N``)."""
 
 
 class Demo:
@@ -170,13 +173,13 @@ class Demo:
         engine = self.plan.engines[0]
         workers = self.plan.deployment.processes
         workload = self.plan.workload or Workload(rps=40, hold_ms=25)
-        base = engine.application_name or "demo-api"
+        base = self.service
         return [
             WorkerConfig(url=self.url(APP_ROLE), application_name=f"{base}-{i + 1}", pool_size=engine.pool_size,
                          max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
                          pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
                          rps=workload.per_worker_rps(self.plan.deployment), hold_ms=workload.hold_ms,
-                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"),
+                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"), service=base,
                          pgbouncer_url=self.pgbouncer.app_url() if self.pgbouncer else "")
             for i in range(workers)
         ]
@@ -238,6 +241,15 @@ class Demo:
                 data = json.loads(path.read_text())
                 out[data.pop("application_name")] = data
         return out
+
+    @property
+    def service(self) -> str:
+        """The service name the workers' probes report (their application_name without the ``-N``)."""
+        return self.plan.engines[0].application_name or "demo-api"
+
+    def probe_urls(self) -> list[str]:
+        """Every running worker's probe endpoint, as the workers wrote them into their stats files."""
+        return sorted({data["probe"] for data in self.stats().values() if isinstance(data.get("probe"), str)})
 
     def stop(self) -> None:
         """Stop the workers (SIGTERM, then SIGKILL after 5 s), then the server, then remove the folder."""
@@ -370,6 +382,9 @@ class _Worker:
         """When the scenario was switched (wall clock, from the control file): the cold start cycle's origin."""
         self._cold_cycle = -1
         self._burst_fired = False
+        # the in-app probe, on its own port: the dashboard shows this pool next to the server's view
+        instrument(self.engine, service=config.service or config.application_name)
+        self.probe_server = serve(port=0)
 
     def _engine(self, url: str | None = None):
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -468,8 +483,9 @@ class _Worker:
     def write_stats(self) -> None:
         path = Path(self.config.stats)
         tmp = path.with_suffix(".tmp")
+        probe = f"http://127.0.0.1:{self.probe_server.server_address[1]}/probe"
         tmp.write_text(json.dumps({"application_name": self.config.application_name, "scenario": self.scenario,
-                                   **self.counts}))
+                                   "probe": probe, **self.counts}))
         tmp.replace(path)
 
     async def run(self, stop: asyncio.Event) -> None:

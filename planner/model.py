@@ -159,9 +159,13 @@ class Engine:
     traffic_share: float = 1.0
     """Fraction of the workload's requests that check out a connection from this engine: 1 (default) = every
     request uses it; a read replica taking 70% of requests: 0.7. The engine's pool is sized for its share."""
+    probes: tuple[str, ...] = ()
+    """URLs of this engine's in-app probe endpoints (``planner.probe``; ``http://host:8000/probe``), one per
+    port the service's workers answer on. The dashboard and ``live sample`` read them."""
 
     def __post_init__(self) -> None:
         _name("engine.name", self.name)
+        object.__setattr__(self, "probes", _urls("probes", self.probes))
         _float("traffic_share", self.traffic_share, 0, 1)
         if self.traffic_share <= 0:
             raise InputError("traffic_share", "must be more than 0 (a share of the requests) and at most 1, got 0")
@@ -189,6 +193,15 @@ class Engine:
     def ceiling(self) -> int | None:
         """Most connections this engine can hold in one process, or None when unbounded."""
         return None if self.unbounded else self.pool_size + self.max_overflow
+
+
+def _urls(field_name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InputError(field_name, f"must be a list of http(s) URLs, got {value!r}")
+    for url in value:
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+            raise InputError(field_name, f"each must be an http:// or https:// URL, got {url!r}")
+    return tuple(value)
 
 
 _SURGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
