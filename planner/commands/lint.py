@@ -10,7 +10,7 @@ import argparse
 
 from planner.cli import UsageError
 from planner.config import add_plan_arguments, plan_from_args
-from planner.lint import lint_paths
+from planner.lint import MAX_FILE_BYTES, lint_paths
 from planner.lint.report import FORMATS, render, render_inventory
 
 HELP = (
@@ -38,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="print the engines found (pool settings as written) instead of the findings")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip files or directories matching GLOB (repeatable)")
+    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_BYTES / 1e6, metavar="MB",
+                        help="skip (with a note) files larger than this; default %(default)g")
     add_plan_arguments(parser)
     for action in parser._actions:  # the engine flags are read from the code: hide them (run() rejects them)
         if action.dest in _ENGINE_FLAGS:
@@ -50,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"lint reads pool settings from the code; {given[0]} is for plan/check")
     limits = any(getattr(args, name, None) is not None for name in _LIMIT_FLAGS)
     plan = plan_from_args(args) if limits else None
-    result = lint_paths(args.paths, exclude=args.exclude, plan=plan)
+    if not args.max_file_mb > 0:
+        raise UsageError(f"--max-file-mb: must be a positive number of megabytes, got {args.max_file_mb:g}")
+    result = lint_paths(args.paths, exclude=args.exclude, plan=plan, max_file_bytes=int(args.max_file_mb * 1e6))
     fmt = "json" if args.json else args.format
     text = render_inventory(result, fmt) if args.inventory else render(result, fmt)
     if text:

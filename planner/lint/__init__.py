@@ -39,10 +39,13 @@ KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
 FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "sessionmaker",
               "scoped_session")
 """A file without any of these words adds nothing to ``ProjectFacts`` (see ``ProjectFacts.add``)."""
+MAX_FILE_BYTES = 2_000_000
+"""Files larger than this are skipped with a note: hand-written modules stay far below (the largest in
+SQLAlchemy is 0.2 MB); a 50 MB generated file took 82 s and 6.6 GB to parse."""
 KEEP_TREES_CHARS = 4_000_000
 """Source size up to which parsed trees are kept between passes (about 160 MB of AST at most)."""
 
-__all__ = ["CodeFinding", "EngineInfo", "LintResult", "lint_paths", "lint_source", "python_files"]
+__all__ = ["MAX_FILE_BYTES", "CodeFinding", "EngineInfo", "LintResult", "lint_paths", "lint_source", "python_files"]
 
 
 def python_files(paths: Sequence[str | os.PathLike], exclude: Sequence[str] = ()) -> list[Path]:
@@ -74,6 +77,15 @@ def _excluded(path: Path, top: Path, patterns: Iterable[str]) -> bool:
     return any(fnmatch(rel, p) or fnmatch(path.name, p) or fnmatch(path.as_posix(), p) for p in patterns)
 
 
+def _relative(path: Path, roots: Sequence[Path]) -> str:
+    """``path`` relative to the directory given that holds it (``tests/conftest.py`` under ``repo/``): what
+    ``SourceFile.is_test_file`` reads, so a repository that lives under someone's ``tests/`` is not all tests."""
+    for root in roots:
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.name
+
+
 def _read(path: Path) -> tuple[str | None, str | None]:
     try:
         with tokenize.open(path) as handle:  # honours a PEP 263 coding line, like Python itself
@@ -82,20 +94,40 @@ def _read(path: Path) -> tuple[str | None, str | None]:
         return None, f"cannot read: {err}"
 
 
+def _too_large(path: Path, limit: int) -> str | None:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # _read reports it
+    if size <= limit:
+        return None
+    return (f"{path}: skipped, {size / 1e6:.1f} MB is above the {limit / 1e6:g} MB size limit (generated code "
+            f"or data?); no rule checked it (--max-file-mb raises the limit)")
+
+
 def lint_paths(
-    paths: Sequence[str | os.PathLike], *, exclude: Sequence[str] = (), plan: Plan | None = None
+    paths: Sequence[str | os.PathLike], *, exclude: Sequence[str] = (), plan: Plan | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> LintResult:
     """Lint every Python file under ``paths``. With ``plan`` (servers, deployment...: its engines are
-    replaced by the ones found in the code), the engines' pool settings are judged like ``plan`` does."""
-    texts, errors = {}, []
+    replaced by the ones found in the code), the engines' pool settings are judged like ``plan`` does.
+    A file above ``max_file_bytes`` is not read; a note says so."""
+    texts, errors, skipped = {}, [], []
+    where: dict[str, str] = {}
+    roots = [Path(p) for p in paths if Path(p).is_dir()]
     for path in python_files(paths, exclude):
+        where[str(path)] = _relative(path, roots)
+        reason = _too_large(path, max_file_bytes)
+        if reason:
+            skipped.append(reason)
+            continue
         text, problem = _read(path)
         if text is None:
             errors.append(CodeFinding(str(path), 1, 1, PARSE_ERROR, "critical", problem or "cannot read",
                                       "fix the file so Python can read it"))
         else:
             texts[str(path)] = text
-    return _lint(texts, errors, plan)
+    return _lint(texts, errors, plan, skipped, where)
 
 
 def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) -> LintResult:
@@ -103,19 +135,23 @@ def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) 
     return _lint({path: text}, [], plan)
 
 
-def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
+def _lint(
+    texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None, skipped: Sequence[str] = (),
+    where: dict[str, str] | None = None,
+) -> LintResult:
     """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
     engine. Trees are kept between passes only for small trees (an AST takes ~40x its source's size); a
     large tree is parsed again in each pass so that one AST at a time is in memory, and the facts pass then
     skips files that cannot contribute a fact (none of ``FACT_WORDS`` in the text)."""
     keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
+    where = where or {}
     cache: dict[str, SourceFile] = {}
     broken: set[str] = set()
 
     def parse(path: str) -> SourceFile | None:
         if path in broken:
             return None
-        src = cache.get(path) or SourceFile.parse(path, texts[path])
+        src = cache.get(path) or SourceFile.parse(path, texts[path], where.get(path, ""))
         if src.tree is None:
             broken.add(path)
             err = src.error
@@ -161,7 +197,7 @@ def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -
     engines.sort(key=lambda e: (e.path, e.line, e.col))
     for path in warmups:
         raw[path] += warmup_findings(parse(path), facts, engines)
-    notes: list[str] = []
+    notes: list[str] = list(skipped)
     budgets: tuple = ()
     if plan is not None:
         plan_found, budgets, plan_notes = _judge(engines, plan)
@@ -180,7 +216,7 @@ def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -
     return LintResult(
         findings=tuple(sorted(kept, key=lambda f: f.sort_key)),
         engines=tuple(engines),
-        files=len(texts) + sum(1 for e in errors if e.path not in texts),
+        files=len(texts) + sum(1 for e in errors if e.path not in texts) + len(skipped),
         notes=tuple(notes),
         budgets=budgets,
         suppressed=silenced,

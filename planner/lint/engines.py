@@ -57,8 +57,11 @@ ROUTE_DECORATORS = frozenset(
 )
 ONCE_DECORATORS = frozenset(
     {"lru_cache", "cache", "cached_property", "cache_resource", "fixture", "asynccontextmanager",
-     "contextmanager", "on_event"}
+     "contextmanager", "on_event", "command", "group", "callback"}
 )
+"""Decorators of code that runs once per process or per invocation: caches, fixtures, context managers for a
+lifespan, startup hooks, and CLI commands (typer/click ``@app.command()``, ``@click.group()``)."""
+ENGINE_KINDS = {"create_async_engine": "async", "create_engine": "sync"}
 ONCE_NAMES = frozenset({"lifespan", "startup", "on_startup", "main"})
 
 _ASYNCPG_SSLMODE = re.compile(r"\+asyncpg://[^\s'\"]*[?&]sslmode=", re.IGNORECASE)
@@ -100,6 +103,8 @@ class EngineInfo:
     """True when engine-per-request flagged it (critical or warning): not a once-per-process engine."""
     splat: bool = False
     """``**kwargs`` passed: some settings may come from there."""
+    in_test: bool = False
+    """Created in test code (a test file, a test function or a fixture): not counted in production's budget."""
 
     @property
     def is_async(self) -> bool:
@@ -129,7 +134,9 @@ class ProjectFacts:
 
     dependencies: set[str] = field(default_factory=set)
     once_names: set[str] = field(default_factory=lambda: set(ONCE_NAMES))
-    async_engine_names: set[str] = field(default_factory=set)
+    engine_kinds: dict[str, set[str]] = field(default_factory=dict)
+    """Name (or attribute) -> {"async", "sync"}: what it is assigned from anywhere in the tree. Used only for a
+    name imported from another file; inside a file the assignments themselves are read."""
     session_factories: set[str] = field(default_factory=set)
 
     def add(self, src: SourceFile) -> None:
@@ -145,10 +152,22 @@ class ProjectFacts:
                 if kw.arg == "on_startup" and isinstance(kw.value, ast.List | ast.Tuple):
                     self.once_names.update(n for n in map(last_name, kw.value.elts) if n)
             target = _assigned_name(src, call)
-            if target and name == "create_async_engine":
-                self.async_engine_names.add(target)
-            if target and name in ("async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"):
+            if target and name in ENGINE_KINDS:
+                self.engine_kinds.setdefault(target, set()).add(ENGINE_KINDS[name])
+            if target and is_factory_builder(src, call):
                 self.session_factories.add(target)
+
+
+FACTORY_BUILDERS = frozenset({"async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"})
+_BUILDER_NAME = re.compile(r"^(create|make|build|new|init|setup|get)_\w*(session_?maker|session_?factory)$",
+                           re.IGNORECASE)
+
+
+def is_factory_builder(src: SourceFile, call: ast.Call) -> bool:
+    """A call that returns a session factory: ``async_sessionmaker(...)`` (also imported under another name),
+    or a helper named like one (``create_async_sessionmaker(engine)``, ``config.make_session_factory()``)."""
+    name = src.original_name(call.func)
+    return name in FACTORY_BUILDERS or bool(name and _BUILDER_NAME.search(name))
 
 
 def _assigned_name(src: SourceFile, call: ast.Call) -> str | None:
@@ -215,12 +234,42 @@ def _is_per_request(src: SourceFile, func: FunctionNode, facts: ProjectFacts, se
     return None
 
 
-def _runs_once(func: FunctionNode, facts: ProjectFacts) -> bool:
+def _runs_once(src: SourceFile, func: FunctionNode, facts: ProjectFacts, seen: set | None = None) -> bool:
+    """Known from how ``func`` is registered or called, not from its name alone: a once-decorator, a test, a
+    function this file calls at module level or hands to ``asyncio.run``, passed as ``lifespan=``; a function
+    nested in one of those, or one called only by such functions in this file."""
     if isinstance(func, ast.Lambda):
         return False
     if func.name.startswith("test_"):
         return True  # a test function: runs once per test, not per request
-    return bool(ONCE_DECORATORS & set(decorator_names(func))) or func.name in facts.once_names
+    if ONCE_DECORATORS & set(decorator_names(func)) or func.name in facts.once_names:
+        return True
+    if func.name in src.run_once_names:
+        return True
+    seen = (seen or set()) | {func}
+    outer = src.enclosing_function(func)
+    if outer is not None and outer not in seen and _runs_once(src, outer, facts, seen):
+        return True
+    callers = _callers(src, func.name)
+    return bool(callers) and all(c not in seen and _runs_once(src, c, facts, seen) for c in callers)
+
+
+def _callers(src: SourceFile, name: str) -> list[FunctionNode]:
+    return [
+        caller for defs in src.functions.values() for caller in defs
+        if any(isinstance(n, ast.Call) and last_name(n.func) == name for n in own_nodes(caller))
+    ]
+
+
+def in_test_code(src: SourceFile, func: FunctionNode | None) -> bool:
+    """A test file, a test function or a pytest fixture: not production code."""
+    if src.is_test_file:
+        return True
+    while func is not None and not isinstance(func, ast.Lambda):
+        if func.name.startswith("test_") or "fixture" in decorator_names(func):
+            return True
+        func = src.enclosing_function(func)
+    return False
 
 
 def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
@@ -285,6 +334,7 @@ def engine_inventory(src: SourceFile, facts: ProjectFacts) -> tuple[list[EngineI
                 scope="module" if func is None else function_label(func),
                 per_request=flagged,
                 splat=any(k.arg is None for k in call.keywords),
+                in_test=in_test_code(src, func),
             )
         )
     return engines, findings
@@ -304,7 +354,7 @@ def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
             f"are opened per request and pile up until garbage collection (no pooling, no ceiling)",
             fix, src.anchors(call),
         )
-    if _runs_once(func, facts) or _outlives_call(src, func, call):
+    if _runs_once(src, func, facts) or _outlives_call(src, func, call) or in_test_code(src, func):
         return None
     return CodeFinding(
         src.path, call.lineno, call.col_offset + 1, "engine-per-request", "warning",
