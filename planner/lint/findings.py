@@ -16,6 +16,7 @@ PARSE_ERROR = "parse-error"
 CODE_RULES = (
     "bind-in-literal",
     "sql-string-building",
+    "sql-identifier-building",
     "session-without-context",
     "single-connection-warmup",
     "create-all-without-run-sync",

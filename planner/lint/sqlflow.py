@@ -1,0 +1,385 @@
+"""SQL text as the code builds it: literal pieces and the expressions put between them, followed through one
+function (``query += ...``, if/else branches, ``.replace(...)``, ``.format(...)``, ``%``, ``+``, f-strings), and
+what each expression stands for in the statement: a value, or an identifier / code-built fragment.
+
+A value (after ``=``, inside quotes, in ``VALUES (...)``/``IN (...)``, after ``LIMIT``...) can and should be a
+bind parameter; an identifier (after ``FROM``/``JOIN``/``INTO``, inside double quotes, a column list) or a
+fragment built in code (``where_clause``, ``", ".join(columns)``) cannot be bound at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from dataclasses import dataclass, field
+
+from planner.lint.source import FunctionNode, SourceFile, call_name, last_name, own_nodes
+
+PLACEHOLDER = "0"
+"""What an interpolated expression counts as when the text around it is lexed (no quote, no colon)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A literal piece of SQL (``text`` set) or an expression put into the SQL (``expr`` set)."""
+
+    text: str | None = None
+    node: ast.AST | None = None
+    """Where the literal is written (the Constant, or the f-string holding it)."""
+    expr: ast.expr | None = None
+    how: str = ""
+    """How the expression got in: "an f-string", "+ concatenation", "+=", ".format()", "% formatting",
+    ".replace()", "str.join()"."""
+
+
+@dataclass
+class Built:
+    """SQL text as built up to a call: its parts and the lines that built it."""
+
+    parts: list[Part] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+    @property
+    def exprs(self) -> list[tuple[int, Part]]:
+        """Interpolated expressions with their offset in ``joined``."""
+        out, offset = [], 0
+        for part in self.parts:
+            if part.text is None:
+                out.append((offset, part))
+                offset += len(PLACEHOLDER)
+            else:
+                offset += len(part.text)
+        return out
+
+    @property
+    def joined(self) -> str:
+        return "".join(PLACEHOLDER if p.text is None else p.text for p in self.parts)
+
+    def literal_at(self, offset: int) -> tuple[Part, int] | None:
+        """The literal part holding ``offset`` of ``joined`` and the offset inside it."""
+        start = 0
+        for part in self.parts:
+            size = len(PLACEHOLDER) if part.text is None else len(part.text)
+            if start <= offset < start + size:
+                return (part, offset - start) if part.text is not None else None
+            start += size
+        return None
+
+
+_PERCENT = re.compile(r"%(\((?P<key>[^)]*)\))?[-#0 +]*(\*|\d+)?(\.(\*|\d+))?[hlL]?(?P<conv>[diouxXeEfFgGcrsa%])")
+
+
+def _is_str(node: ast.expr) -> bool:
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def _plus_leaves(node: ast.expr) -> list[ast.expr]:
+    """Operands of an ``a + b + c`` chain, left to right (iterative: long chains nest deeply)."""
+    leaves, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BinOp) and isinstance(current.op, ast.Add):
+            stack += [current.right, current.left]
+        else:
+            leaves.append(current)
+    return leaves
+
+
+def template(src: SourceFile, node: ast.expr, depth: int = 0) -> list[Part] | None:
+    """The parts of a string expression, or None when ``node`` is not recognisably a string built here."""
+    if depth > 8:
+        return None
+    if isinstance(node, ast.Constant):
+        return [Part(text=node.value, node=node)] if isinstance(node.value, str) else None
+    if isinstance(node, ast.JoinedStr):
+        return [
+            Part(text=v.value, node=node) if isinstance(v, ast.Constant)
+            else Part(expr=v.value, how="an f-string")
+            for v in node.values if not isinstance(v, ast.Constant) or isinstance(v.value, str)
+        ]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _concatenation(src, node, depth)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
+            and isinstance(node.left.value, str):
+        return _percent(node)
+    if isinstance(node, ast.IfExp):
+        body, orelse = template(src, node.body, depth + 1), template(src, node.orelse, depth + 1)
+        if body is None and orelse is None:
+            return None
+        return (body or [Part(expr=node.body, how="a conditional")]) + [Part(text=" ", node=node)] + (
+            orelse or [Part(expr=node.orelse, how="a conditional")])
+    if isinstance(node, ast.Call):
+        return _call_template(src, node, depth)
+    return None
+
+
+def _concatenation(src: SourceFile, node: ast.BinOp, depth: int) -> list[Part] | None:
+    leaves = _plus_leaves(node)
+    if not any(_is_str(leaf) for leaf in leaves):
+        return None
+    parts: list[Part] = []
+    for leaf in leaves:
+        inner = template(src, leaf, depth + 1) if _is_str(leaf) else None
+        parts += inner if inner is not None else [Part(expr=leaf, how="+ concatenation")]
+    return parts
+
+
+def _percent(node: ast.BinOp) -> list[Part]:
+    fmt = node.left.value
+    right = node.right
+    values = list(right.elts) if isinstance(right, ast.Tuple) else None
+    named = {}
+    if isinstance(right, ast.Dict):
+        named = {k.value: v for k, v in zip(right.keys, right.values, strict=True)
+                 if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    parts, last, index = [], 0, 0
+    for match in _PERCENT.finditer(fmt):
+        parts.append(Part(text=fmt[last:match.start()], node=node.left))
+        last = match.end()
+        if match.group("conv") == "%":
+            parts.append(Part(text="%", node=node.left))
+            continue
+        key = match.group("key")
+        if key is not None:
+            expr = named.get(key, right)
+        elif values is not None:
+            expr = values[index] if index < len(values) else right
+        else:
+            expr = right
+        index += 1
+        parts.append(Part(expr=expr, how="% formatting"))
+    parts.append(Part(text=fmt[last:], node=node.left))
+    return parts
+
+
+def _call_template(src: SourceFile, node: ast.Call, depth: int) -> list[Part] | None:
+    func = node.func
+    name = call_name(node)
+    if name == "text" and node.args and src.from_sqlalchemy(func):
+        return template(src, node.args[0], depth + 1)
+    if not isinstance(func, ast.Attribute):
+        return None
+    if name == "join" and _is_str(func.value):
+        return [Part(expr=node, how="str.join()")]
+    if name == "format":
+        base = _resolved_constant(src, func.value)
+        return _format(base, node) if base is not None else None
+    if name == "replace" and len(node.args) >= 2:
+        base = template(src, func.value, depth + 1)
+        if base is None and isinstance(func.value, ast.Name):
+            base = _resolved_template(src, func.value, depth)
+        return replace_parts(base, node) if base is not None else None
+    if name in ("strip", "lstrip", "rstrip", "upper", "lower") and not node.args:
+        return template(src, func.value, depth + 1)
+    return None
+
+
+def _resolved_constant(src: SourceFile, node: ast.expr) -> ast.Constant | None:
+    from planner.lint.source import resolve_name
+
+    value, _ = resolve_name(src, node)
+    return value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+
+
+def _resolved_template(src: SourceFile, node: ast.Name, depth: int) -> list[Part] | None:
+    from planner.lint.source import resolve_name
+
+    value, line = resolve_name(src, node)
+    return template(src, value, depth + 1) if line is not None else None
+
+
+def _format(base: ast.Constant, call: ast.Call) -> list[Part] | None:
+    try:
+        fields = list(string.Formatter().parse(base.value))
+    except ValueError:
+        return None
+    kwargs = {k.arg: k.value for k in call.keywords if k.arg}
+    parts, auto = [], 0
+    for literal_text, field_name, _spec, _conv in fields:
+        if literal_text:
+            parts.append(Part(text=literal_text, node=base))
+        if field_name is None:
+            continue
+        key = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        if key == "":
+            expr = call.args[auto] if auto < len(call.args) else call
+            auto += 1
+        elif key.isdigit():
+            expr = call.args[int(key)] if int(key) < len(call.args) else call
+        else:
+            expr = kwargs.get(key, call)
+        parts.append(Part(expr=expr, how=".format()"))
+    return parts
+
+
+def replace_parts(parts: list[Part], call: ast.Call) -> list[Part]:
+    """``parts`` after ``.replace(old, new)``: a constant ``new`` edits the text, an expression is put where
+    ``old`` was (``.replace(":days", str(days))`` puts a value inside the quotes of ``':days days'``)."""
+    old, new = call.args[0], call.args[1]
+    if not (isinstance(old, ast.Constant) and isinstance(old.value, str) and old.value):
+        return [*parts, Part(expr=new, how=".replace()")]
+    constant = isinstance(new, ast.Constant) and isinstance(new.value, str)
+    out: list[Part] = []
+    for part in parts:
+        if part.text is None or old.value not in part.text:
+            out.append(part)
+            continue
+        pieces = part.text.split(old.value)
+        for i, piece in enumerate(pieces):
+            if i:
+                out.append(Part(text=new.value, node=part.node) if constant else Part(expr=new, how=".replace()"))
+            out.append(Part(text=piece, node=part.node))
+    return out
+
+
+def _is_text_call(src: SourceFile, node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and call_name(node) == "text" and src.from_sqlalchemy(node.func)
+
+
+def follow(src: SourceFile, node: ast.expr, before: int, *, into_text: bool = True) -> Built | None:
+    """The SQL text ``node`` holds at line ``before``: a string expression, or a name followed through its
+    assignments in the function (every branch, ``+=``, ``x = x.replace(...)``) or at module level.
+    ``into_text=False``: a ``text(...)`` call is not looked into (it is judged where it is written)."""
+    if not into_text and (_is_text_call(src, node) or (isinstance(node, ast.Name) and any(
+            _is_text_call(src, getattr(s, "value", None)) for s in _assignments(
+                src.enclosing_function(node) or src.tree, node.id, before)))):
+        return None
+    if not isinstance(node, ast.Name):
+        parts = template(src, node)
+        return Built(parts, []) if parts is not None else None
+    func = src.enclosing_function(node)
+    scopes = [func, src.tree] if func is not None else [src.tree]
+    for scope in scopes:
+        if isinstance(scope, FunctionNode) and not isinstance(scope, ast.Lambda) and node.id in {
+                a.arg for a in ast.walk(scope.args) if isinstance(a, ast.arg)}:
+            statements = _assignments(scope, node.id, before)
+            return _build(src, node.id, statements) if statements else None
+        statements = _assignments(scope, node.id, before)
+        if statements:
+            return _build(src, node.id, statements)
+    return None
+
+
+def _assignments(scope: ast.AST, name: str, before: int) -> list[ast.stmt]:
+    nodes = own_nodes(scope) if isinstance(scope, FunctionNode) else _top_level(scope)
+    found = []
+    for n in nodes:
+        if getattr(n, "lineno", before + 1) > before:
+            continue
+        if isinstance(n, ast.Assign):
+            hit = len(n.targets) == 1 and _is(n.targets[0], name)
+        elif isinstance(n, ast.AnnAssign):
+            hit = _is(n.target, name) and n.value is not None
+        else:
+            hit = isinstance(n, ast.AugAssign) and _is(n.target, name) and isinstance(n.op, ast.Add)
+        if hit:
+            found.append(n)
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def _top_level(module: ast.AST):
+    stack = list(getattr(module, "body", []))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If | ast.Try | ast.With):
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                stack.extend(getattr(node, name, []))
+        if isinstance(node, ast.ExceptHandler):
+            stack.extend(node.body)
+
+
+def _is(target: ast.expr, name: str) -> bool:
+    return isinstance(target, ast.Name) and target.id == name
+
+
+def _build(src: SourceFile, name: str, statements: list[ast.stmt]) -> Built | None:
+    built = Built()
+    for i, stmt in enumerate(statements):
+        value = stmt.value
+        if isinstance(stmt, ast.AugAssign):
+            parts = template(src, value)
+            built.parts += parts if parts is not None else [Part(expr=value, how="+=")]
+            built.lines.append(stmt.lineno)
+            continue
+        if _edits_itself(value, name):
+            built.parts = replace_parts(built.parts, value) if call_name(value) == "replace" else built.parts
+            built.lines.append(stmt.lineno)
+            continue
+        parts = template(src, value)
+        if parts is None:
+            if i == 0:
+                return None  # not a string: select(...), a helper's result, a parameter's default
+            continue
+        built.parts += parts
+        built.lines.append(stmt.lineno)
+    return built if built.parts else None
+
+
+def _edits_itself(value: ast.expr, name: str) -> bool:
+    """``sql = sql.replace(...)``/``sql = sql.strip()``: a method call on the name itself."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and _is(value.func.value, name) \
+        and len(value.args) >= (2 if value.func.attr == "replace" else 0)
+
+
+# ------------------------------------------------------------------------------------------ what a part is
+
+_VALUE_BEFORE = re.compile(
+    r"(<>|!=|<=|>=|=|<|>|\|\||[+\-*/%]|\b(LIKE|ILIKE|LIMIT|OFFSET|BETWEEN|THEN|ELSE|WHEN|IS|INTERVAL|ANY|ALL|"
+    r"FIRST|SIMILAR\s+TO|DEFAULT))\s*$",
+    re.IGNORECASE,
+)
+_QUOTING = re.compile(r"quote|ident|escape_identifier|quoted_name|Identifier", re.IGNORECASE)
+_NUMERIC = frozenset({"int", "float", "len", "round", "abs", "bool", "Decimal"})
+_FRAGMENT_NAME = re.compile(
+    r"(^|_)(placeholders?|clauses?|where|conditions?|filters?|fragments?|sql|columns|cols|fields|q?marks|binds)$",
+    re.IGNORECASE,
+)
+"""Names of SQL built in code (``where_clause``, ``placeholders``, ``columns``): fragments, not values."""
+
+
+def _unclosed_paren_word(before: str) -> str:
+    """The text before the innermost unclosed ``(`` of ``before`` (``... VALUES ``), or ""."""
+    depth = 0
+    for i in range(len(before) - 1, -1, -1):
+        ch = before[i]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                return before[:i].rstrip()
+            depth -= 1
+    return ""
+
+
+def role(before: str, part: Part, statement: str) -> str:
+    """"value", "safe-value" (a number by construction: ``int(x)``, ``len(...)``) or "identifier" (a name or a
+    SQL fragment built in code) for the expression put after ``before`` in ``statement``."""
+    expr = part.expr
+    name = last_name(expr.func) if isinstance(expr, ast.Call) else last_name(expr)
+    if isinstance(expr, ast.Call) and name and _QUOTING.search(name):
+        return "identifier"
+    if isinstance(expr, ast.Call) and name in _NUMERIC:
+        return "safe-value"
+    literal_quotes = before.replace("''", "").count("'")
+    if literal_quotes % 2 == 1:
+        return "value"
+    if before.count('"') % 2 == 1:
+        return "identifier"
+    if part.how == "str.join()" or (name and _FRAGMENT_NAME.search(name)):
+        return "identifier"
+    tail = before.rstrip()
+    if _VALUE_BEFORE.search(tail):
+        return "value"
+    if tail.endswith(("(", ",")) and re.search(r"\b(VALUES|IN|ANY|ALL|ARRAY)\s*$|\)\s*,\s*$",
+                                                _unclosed_paren_word(tail), re.IGNORECASE):
+        return "value"
+    if re.match(r"\s*SET\b", statement, re.IGNORECASE) and re.search(r"\bTO\s*$", tail, re.IGNORECASE):
+        return "value"
+    return "identifier"
+
+
+def roles(built: Built) -> list[tuple[Part, str]]:
+    joined = built.joined
+    return [(part, role(joined[:offset], part, joined)) for offset, part in built.exprs]
