@@ -221,16 +221,15 @@ def _is_per_request(src: SourceFile, func: FunctionNode, facts: ProjectFacts, se
             return f"a route handler (@{ast.unparse(target)})"
     if func.name in facts.dependencies:
         return f"a dependency (Depends({func.name}))"
-    for name, defs in src.functions.items():
-        if name in seen:
+    for caller in src.callers.get(func.name, []):
+        if caller.name in seen or isinstance(caller, ast.Lambda):
             continue
-        for caller in defs:
-            calls_it = any(
-                isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == func.name
-                for n in own_nodes(caller)
-            )
-            if calls_it and _is_per_request(src, caller, facts, seen):
-                return f"called by {caller.name}(), which runs per request"
+        calls_it = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == func.name
+            for n in own_nodes(caller)
+        )
+        if calls_it and _is_per_request(src, caller, facts, seen):
+            return f"called by {caller.name}(), which runs per request"
     return None
 
 
@@ -255,10 +254,7 @@ def _runs_once(src: SourceFile, func: FunctionNode, facts: ProjectFacts, seen: s
 
 
 def _callers(src: SourceFile, name: str) -> list[FunctionNode]:
-    return [
-        caller for defs in src.functions.values() for caller in defs
-        if any(isinstance(n, ast.Call) and last_name(n.func) == name for n in own_nodes(caller))
-    ]
+    return src.callers.get(name, [])
 
 
 def in_test_code(src: SourceFile, func: FunctionNode | None) -> bool:
@@ -408,6 +404,8 @@ def _connect_args_ssl(src: SourceFile, call: ast.Call, settings: dict[str, Setti
 def url_findings(src: SourceFile) -> list[CodeFinding]:
     """``sslmode=`` in any asyncpg URL string literal of the file (where it is written, not where used)."""
     found = []
+    if "sslmode" not in src.text.lower():
+        return found
     for node in src.nodes:
         if isinstance(node, ast.Constant) and isinstance(src.parents.get(node), ast.JoinedStr):
             continue  # judged with the whole f-string below

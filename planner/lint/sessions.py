@@ -50,11 +50,17 @@ def _is_session_open(src: SourceFile, call: ast.Call, facts: ProjectFacts, local
     when the factory is not in the tree). A class defined in the tree (``RoutingSessionMaker``), a builder
     (``sessionmaker`` under any alias, ``create_async_sessionmaker``) and a predicate are not openers."""
     name = call_name(call)
-    if name is None or name in local_functions or name in src.class_names:
+    if name is None:
+        return False
+    original = src.original_name(call.func)
+    if not (name in SESSION_CLASSES or original in SESSION_CLASSES or name in facts.session_factories
+            or _FACTORY_NAME.search(name)):
+        return False
+    if name in local_functions or name in src.class_names:
         return False
     if is_factory_builder(src, call) or _NOT_AN_OPENER.search(name):
         return False
-    if name in SESSION_CLASSES or src.original_name(call.func) in SESSION_CLASSES:
+    if name in SESSION_CLASSES or original in SESSION_CLASSES:
         return src.from_sqlalchemy(call.func)  # SQLAlchemy's, not requests.Session or aiohttp's
     if isinstance(call.func, ast.Name) and src.original_name(call.func) in FACTORY_BUILDERS:
         return False

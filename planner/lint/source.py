@@ -181,6 +181,35 @@ class SourceFile:
         )
 
     @cached_property
+    def callers(self) -> dict[str, list[FunctionNode]]:
+        """Called name (last part: ``f`` for ``f()`` and ``self.f()``) -> the functions whose own body calls it."""
+        found: dict[str, list[FunctionNode]] = {}
+        for defs in self.functions.values():
+            for func in defs:
+                for name in {last_name(n.func) for n in own_nodes(func) if isinstance(n, ast.Call)}:
+                    if name:
+                        found.setdefault(name, []).append(func)
+        return found
+
+    def assigned(self, scope: ast.AST) -> dict[str, list[ast.stmt]]:
+        """Name -> the statements assigning it directly in ``scope`` (a function's own body, or the module's top
+        level), in source order: ``x = ...``, ``x: T = ...``, ``x += ...`` (computed once per scope)."""
+        cache = self.__dict__.setdefault("_assigned", {})
+        if scope not in cache:
+            found: dict[str, list[ast.stmt]] = {}
+            nodes = own_nodes(scope) if isinstance(scope, FunctionNode) else _module_level(scope)
+            for n in nodes:
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
+                    n, ast.AnnAssign | ast.AugAssign) and getattr(n, "value", None) is not None else []
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        found.setdefault(t.id, []).append(n)
+            for stmts in found.values():
+                stmts.sort(key=lambda n: (n.lineno, n.col_offset))
+            cache[scope] = found
+        return cache[scope]
+
+    @cached_property
     def functions(self) -> dict[str, list[FunctionNode]]:
         """Functions and methods by name (a name may be defined more than once)."""
         found: dict[str, list[FunctionNode]] = {}

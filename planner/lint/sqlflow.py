@@ -14,7 +14,7 @@ import re
 import string
 from dataclasses import dataclass, field
 
-from planner.lint.source import FunctionNode, SourceFile, call_name, last_name, own_nodes
+from planner.lint.source import FunctionNode, SourceFile, call_name, last_name, resolve_name
 
 PLACEHOLDER = "0"
 """What an interpolated expression counts as when the text around it is lexed (no quote, no colon)."""
@@ -176,15 +176,11 @@ def _call_template(src: SourceFile, node: ast.Call, depth: int) -> list[Part] | 
 
 
 def _resolved_constant(src: SourceFile, node: ast.expr) -> ast.Constant | None:
-    from planner.lint.source import resolve_name
-
     value, _ = resolve_name(src, node)
     return value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
 
 
 def _resolved_template(src: SourceFile, node: ast.Name, depth: int) -> list[Part] | None:
-    from planner.lint.source import resolve_name
-
     value, line = resolve_name(src, node)
     return template(src, value, depth + 1) if line is not None else None
 
@@ -243,7 +239,7 @@ def follow(src: SourceFile, node: ast.expr, before: int, *, into_text: bool = Tr
     ``into_text=False``: a ``text(...)`` call is not looked into (it is judged where it is written)."""
     if not into_text and (_is_text_call(src, node) or (isinstance(node, ast.Name) and any(
             _is_text_call(src, getattr(s, "value", None)) for s in _assignments(
-                src.enclosing_function(node) or src.tree, node.id, before)))):
+                src, src.enclosing_function(node) or src.tree, node.id, before)))):
         return None
     if not isinstance(node, ast.Name):
         parts = template(src, node)
@@ -253,41 +249,23 @@ def follow(src: SourceFile, node: ast.expr, before: int, *, into_text: bool = Tr
     for scope in scopes:
         if isinstance(scope, FunctionNode) and not isinstance(scope, ast.Lambda) and node.id in {
                 a.arg for a in ast.walk(scope.args) if isinstance(a, ast.arg)}:
-            statements = _assignments(scope, node.id, before)
+            statements = _assignments(src, scope, node.id, before)
             return _build(src, node.id, statements) if statements else None
-        statements = _assignments(scope, node.id, before)
+        statements = _assignments(src, scope, node.id, before)
         if statements:
             return _build(src, node.id, statements)
     return None
 
 
-def _assignments(scope: ast.AST, name: str, before: int) -> list[ast.stmt]:
-    nodes = own_nodes(scope) if isinstance(scope, FunctionNode) else _top_level(scope)
-    found = []
-    for n in nodes:
-        if getattr(n, "lineno", before + 1) > before:
-            continue
-        if isinstance(n, ast.Assign):
-            hit = len(n.targets) == 1 and _is(n.targets[0], name)
-        elif isinstance(n, ast.AnnAssign):
-            hit = _is(n.target, name) and n.value is not None
-        else:
-            hit = isinstance(n, ast.AugAssign) and _is(n.target, name) and isinstance(n.op, ast.Add)
-        if hit:
-            found.append(n)
-    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
-
-
-def _top_level(module: ast.AST):
-    stack = list(getattr(module, "body", []))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.If | ast.Try | ast.With):
-            for name in ("body", "orelse", "finalbody", "handlers"):
-                stack.extend(getattr(node, name, []))
-        if isinstance(node, ast.ExceptHandler):
-            stack.extend(node.body)
+def _assignments(src: SourceFile, scope: ast.AST, name: str, before: int) -> list[ast.stmt]:
+    """Statements assigning ``name`` in ``scope`` up to line ``before``: ``x = ...`` (one target), ``x: T = ...``,
+    ``x += ...``."""
+    return [
+        n for n in src.assigned(scope).get(name, ())
+        if n.lineno <= before and (
+            isinstance(n, ast.AnnAssign) or (isinstance(n, ast.Assign) and len(n.targets) == 1)
+            or (isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add)))
+    ]
 
 
 def _is(target: ast.expr, name: str) -> bool:
