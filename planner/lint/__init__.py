@@ -36,8 +36,8 @@ BUDGET_RULES = (
     "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
-FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "sessionmaker",
-              "scoped_session")
+FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "create_engine",
+              "sessionmaker", "session_maker", "SessionMaker", "scoped_session")
 """A file without any of these words adds nothing to ``ProjectFacts`` (see ``ProjectFacts.add``)."""
 MAX_FILE_BYTES = 2_000_000
 """Files larger than this are skipped with a note: hand-written modules stay far below (the largest in

@@ -105,6 +105,9 @@ class EngineInfo:
     """``**kwargs`` passed: some settings may come from there."""
     in_test: bool = False
     """Created in test code (a test file, a test function or a fixture): not counted in production's budget."""
+    script: bool = False
+    """Created and not returned in a one-off entry point (a CLI command, an ``asyncio.run`` target, a function
+    called at module level): it runs when someone runs the script, not in the workers."""
 
     @property
     def is_async(self) -> bool:
@@ -138,6 +141,8 @@ class ProjectFacts:
     """Name (or attribute) -> {"async", "sync"}: what it is assigned from anywhere in the tree. Used only for a
     name imported from another file; inside a file the assignments themselves are read."""
     session_factories: set[str] = field(default_factory=set)
+    module_engines: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(module path without ``.py``, name) -> kinds, for engines assigned at a module's top level."""
 
     def add(self, src: SourceFile) -> None:
         for call in src.calls:
@@ -154,6 +159,9 @@ class ProjectFacts:
             target = _assigned_name(src, call)
             if target and name in ENGINE_KINDS:
                 self.engine_kinds.setdefault(target, set()).add(ENGINE_KINDS[name])
+                if src.enclosing_scope(call) is None:
+                    key = (src.path.replace("\\", "/").removesuffix(".py"), target)
+                    self.module_engines.setdefault(key, set()).add(ENGINE_KINDS[name])
             if target and is_factory_builder(src, call):
                 self.session_factories.add(target)
 
@@ -168,6 +176,17 @@ def is_factory_builder(src: SourceFile, call: ast.Call) -> bool:
     or a helper named like one (``create_async_sessionmaker(engine)``, ``config.make_session_factory()``)."""
     name = src.original_name(call.func)
     return name in FACTORY_BUILDERS or bool(name and _BUILDER_NAME.search(name))
+
+
+def imported_engine_kind(facts: ProjectFacts, module: str, name: str) -> str | None:
+    """async/sync for ``name`` imported from ``module`` (``app.db``): what that module assigns at top level,
+    else what the name is assigned from anywhere in the tree when that is always the same kind."""
+    suffix = module.replace(".", "/")
+    for (path, target), kinds in facts.module_engines.items():
+        if target == name and (path.endswith(suffix) or path.endswith(suffix + "/__init__")) and len(kinds) == 1:
+            return next(iter(kinds))
+    kinds = facts.engine_kinds.get(name, set())
+    return next(iter(kinds)) if len(kinds) == 1 else None
 
 
 def _assigned_name(src: SourceFile, call: ast.Call) -> str | None:
@@ -253,6 +272,36 @@ def _runs_once(src: SourceFile, func: FunctionNode, facts: ProjectFacts, seen: s
     return bool(callers) and all(c not in seen and _runs_once(src, c, facts, seen) for c in callers)
 
 
+SCRIPT_DECORATORS = frozenset({"command", "group", "callback"})
+
+
+def _script_entry(src: SourceFile, func: FunctionNode, seen: frozenset = frozenset()) -> bool:
+    """``func`` runs when a script or command runs: a typer/click command, a function handed to
+    ``asyncio.run``/``anyio.run`` or called at module level, or one nested in or only called by those."""
+    if isinstance(func, ast.Lambda) or func in seen:
+        return False
+    if SCRIPT_DECORATORS & set(decorator_names(func)) or func.name in src.run_once_names:
+        return True
+    seen = seen | {func}
+    outer = src.enclosing_function(func)
+    if outer is not None and _script_entry(src, outer, seen):
+        return True
+    callers = _callers(src, func.name)
+    return bool(callers) and all(_script_entry(src, c, seen) for c in callers)
+
+
+def _returned(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.Return | ast.Yield):
+        return True
+    name = last_name(parent.targets[0]) if isinstance(parent, ast.Assign) and len(parent.targets) == 1 else None
+    return name is not None and any(
+        isinstance(n, ast.Return | ast.Yield) and n.value is not None
+        and any(_is_name(v, name) for v in ast.walk(n.value))
+        for n in own_nodes(func)
+    )
+
+
 def _callers(src: SourceFile, name: str) -> list[FunctionNode]:
     return src.callers.get(name, [])
 
@@ -331,6 +380,7 @@ def engine_inventory(src: SourceFile, facts: ProjectFacts) -> tuple[list[EngineI
                 per_request=flagged,
                 splat=any(k.arg is None for k in call.keywords),
                 in_test=in_test_code(src, func),
+                script=func is not None and _script_entry(src, func) and not _returned(src, func, call),
             )
         )
     return engines, findings

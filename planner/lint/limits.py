@@ -48,6 +48,9 @@ def _backend(info: EngineInfo) -> str | None:
 def _not_judged(info: EngineInfo) -> str | None:
     if info.in_test:
         return "created in test code (a tests/ directory, conftest.py or a fixture), not in production's budget"
+    if info.script:
+        return "created in a one-off entry point (a CLI command, an asyncio.run() target or a function called at " \
+               "module level), not by the workers"
     backend = _backend(info)
     if backend is not None and backend not in POSTGRES_BACKENDS:
         return f"its URL is {backend}, not PostgreSQL (no server budget to count it in)"

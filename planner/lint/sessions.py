@@ -13,7 +13,14 @@ from __future__ import annotations
 import ast
 import re
 
-from planner.lint.engines import ENGINE_KINDS, FACTORY_BUILDERS, EngineInfo, ProjectFacts, is_factory_builder
+from planner.lint.engines import (
+    ENGINE_KINDS,
+    FACTORY_BUILDERS,
+    EngineInfo,
+    ProjectFacts,
+    imported_engine_kind,
+    is_factory_builder,
+)
 from planner.lint.findings import CodeFinding
 from planner.lint.source import (
     FunctionNode,
@@ -53,18 +60,20 @@ def _is_session_open(src: SourceFile, call: ast.Call, facts: ProjectFacts, local
     if name is None:
         return False
     original = src.original_name(call.func)
+    if name in src.session_classes:
+        return True
     if not (name in SESSION_CLASSES or original in SESSION_CLASSES or name in facts.session_factories
             or _FACTORY_NAME.search(name)):
         return False
-    if name in local_functions or name in src.class_names:
-        return False
-    if is_factory_builder(src, call) or _NOT_AN_OPENER.search(name):
+    if name in local_functions or name in src.class_names or is_factory_builder(src, call):
         return False
     if name in SESSION_CLASSES or original in SESSION_CLASSES:
         return src.from_sqlalchemy(call.func)  # SQLAlchemy's, not requests.Session or aiohttp's
-    if isinstance(call.func, ast.Name) and src.original_name(call.func) in FACTORY_BUILDERS:
+    if isinstance(call.func, ast.Name) and original in FACTORY_BUILDERS:
         return False
-    return name in facts.session_factories or bool(_FACTORY_NAME.search(name))
+    if name in facts.session_factories:
+        return True  # assigned from async_sessionmaker(...) somewhere in the tree, whatever its name
+    return not _NOT_AN_OPENER.search(name)
 
 
 def _is_connection_open(call: ast.Call, facts: ProjectFacts) -> bool:
@@ -335,8 +344,7 @@ def bind_kind(src: SourceFile, node: ast.expr, facts: ProjectFacts, before: int)
     if kind != "unknown":
         return kind
     if node.id in src.imports:
-        kinds = facts.engine_kinds.get(node.id, set())
-        return next(iter(kinds)) if len(kinds) == 1 else None
+        return imported_engine_kind(facts, src.imports[node.id], node.id)
     return None
 
 

@@ -124,9 +124,14 @@ class SourceFile:
     @cached_property
     def class_names(self) -> set[str]:
         """Classes defined in this file, except subclasses of SQLAlchemy's Session/AsyncSession."""
+        return {n.name for n in self.nodes if isinstance(n, ast.ClassDef)} - self.session_classes
+
+    @cached_property
+    def session_classes(self) -> set[str]:
+        """Classes defined in this file that subclass ``Session``/``AsyncSession``: calling one opens a session."""
         return {
             n.name for n in self.nodes
-            if isinstance(n, ast.ClassDef) and not {last_name(b) for b in n.bases} & {"Session", "AsyncSession"}
+            if isinstance(n, ast.ClassDef) and {last_name(b) for b in n.bases} & {"Session", "AsyncSession"}
         }
 
     @cached_property

@@ -1,0 +1,13 @@
+"""An engine built inside a route handler: a new pool per request."""
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+app = FastAPI()
+
+
+@app.get("/report")
+async def report():
+    engine = create_async_engine("postgresql+asyncpg://app@db/app")  # expect: engine-per-request
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT 1"))).scalar()
