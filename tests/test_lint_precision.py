@@ -171,13 +171,23 @@ def test_other_linters_sql_suppressions_are_honoured(comment, silenced):
         ("f\"SELECT * FROM t WHERE id = ANY(:ids) AND {clause}\"", "sql-identifier-building", "warning"),
         ("f\"SELECT * FROM t WHERE id IN ({placeholders})\"", "sql-identifier-building", "warning"),
         ("f\"SELECT * FROM t WHERE x = {quote_ident(v)}\"", "sql-identifier-building", "warning"),
-        ("f\"SET LOCAL statement_timeout TO {v}\"", "sql-string-building", "critical"),
+        ("f\"SET search_path TO {v}\"", "sql-identifier-building", "warning"),
+        ("f\"SET LOCAL app.user = '{v}'\"", "sql-string-building", "critical"),
+        ("f\"SELECT * FROM t LIMIT {n}\"", "sql-string-building", "warning"),
+        ("f\"SELECT * FROM t WHERE id = '{u}'\"", "sql-string-building", "warning"),
     ],
 )
 def test_values_and_identifiers_are_told_apart(sql, rule, severity):
-    result = lint_source(f"from sqlalchemy import text\nasync def f(db, v, clause, placeholders):\n"
+    result = lint_source(f"from sqlalchemy import text\nasync def f(db, v, clause, placeholders, n: int, u: UUID):\n"
                          f"    await db.execute(text({sql}))\n")
     assert [(f.id, f.severity) for f in result.findings] == [(rule, severity)]
+
+
+def test_execute_of_text_that_is_not_sql_is_not_reported():
+    result = lint_source("async def f(runner, shell, path):\n"
+                         "    await runner.execute(f'ls -l {path}')\n"
+                         "    await shell.execute(f'DELETE FROM t WHERE id = {path}')\n")
+    assert [(f.line, f.id) for f in result.findings] == [(3, "sql-string-building")]
 
 
 def test_set_and_notify_get_a_fix_that_works():

@@ -64,6 +64,8 @@ lifespan, startup hooks, and CLI commands (typer/click ``@app.command()``, ``@cl
 ENGINE_KINDS = {"create_async_engine": "async", "create_engine": "sync"}
 ONCE_NAMES = frozenset({"lifespan", "startup", "on_startup", "main"})
 
+_HANDLES_SSLMODE = re.compile(r"""["']sslmode["']\s*(,|\)|\s+(not\s+)?in\b)""")
+"""A standalone 'sslmode' string given to a call or tested for membership: the code converts the parameter."""
 _ASYNCPG_SSLMODE = re.compile(r"\+asyncpg://[^\s'\"]*[?&]sslmode=", re.IGNORECASE)
 
 
@@ -143,8 +145,23 @@ class ProjectFacts:
     session_factories: set[str] = field(default_factory=set)
     module_engines: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     """(module path without ``.py``, name) -> kinds, for engines assigned at a module's top level."""
+    called_once: set[str] = field(default_factory=set)
+    """Names called by a lifespan, a startup hook, a cached or CLI function anywhere in the tree (``init_db()``
+    called from ``main.py``'s lifespan and defined in ``db.py``)."""
+    class_names: set[str] = field(default_factory=set)
+    """Classes defined anywhere in the tree (``RoutingSessionMaker`` in one file, called in another)."""
+    scoped_registries: set[str] = field(default_factory=set)
+    """Names assigned from ``scoped_session(...)``: calling one returns the scope's session, which the
+    framework's teardown removes (``registry.remove()``); it does not open a new one each time."""
 
     def add(self, src: SourceFile) -> None:
+        self.once_names |= src.run_once_names  # main() called at module level in another file
+        self.class_names |= src.class_names
+        for defs in src.functions.values():
+            for func in defs:
+                if ONCE_DECORATORS & set(decorator_names(func)) or func.name in ONCE_NAMES:
+                    self.called_once.update(
+                        n for n in (last_name(c.func) for c in own_nodes(func) if isinstance(c, ast.Call)) if n)
         for call in src.calls:
             name = call_name(call)
             if name in ("Depends", "Security"):
@@ -162,11 +179,14 @@ class ProjectFacts:
                 if src.enclosing_scope(call) is None:
                     key = (src.path.replace("\\", "/").removesuffix(".py"), target)
                     self.module_engines.setdefault(key, set()).add(ENGINE_KINDS[name])
-            if target and is_factory_builder(src, call):
+            if target and src.original_name(call.func) in SCOPED_BUILDERS:
+                self.scoped_registries.add(target)
+            elif target and is_factory_builder(src, call):
                 self.session_factories.add(target)
 
 
 FACTORY_BUILDERS = frozenset({"async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"})
+SCOPED_BUILDERS = frozenset({"scoped_session", "async_scoped_session"})
 _BUILDER_NAME = re.compile(r"^(create|make|build|new|init|setup|get)_\w*(session_?maker|session_?factory)$",
                            re.IGNORECASE)
 
@@ -262,7 +282,7 @@ def _runs_once(src: SourceFile, func: FunctionNode, facts: ProjectFacts, seen: s
         return True  # a test function: runs once per test, not per request
     if ONCE_DECORATORS & set(decorator_names(func)) or func.name in facts.once_names:
         return True
-    if func.name in src.run_once_names:
+    if func.name in src.run_once_names or func.name in facts.called_once:
         return True
     seen = (seen or set()) | {func}
     outer = src.enclosing_function(func)
@@ -331,14 +351,17 @@ def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
         name = next((t.id for t in targets if isinstance(t, ast.Name)), None)
     if name is None:
         return False
-    for node in own_nodes(func):
-        if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
-            return True
+    nodes = list(own_nodes(func))
+    shared = {n for node in nodes if isinstance(node, ast.Global | ast.Nonlocal) for n in node.names}
+    if name in shared:
+        return True
+    for node in nodes:
         if isinstance(node, ast.Attribute) and node.attr == "dispose" and _is_name(node.value, name):
             return True
         stored = isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Attribute | ast.Subscript) for t in node.targets
-        )
+            isinstance(t, ast.Attribute | ast.Subscript) or (isinstance(t, ast.Name) and t.id in shared)
+            for t in node.targets
+        )  # self.factory = async_sessionmaker(engine); global Session; Session = sessionmaker(engine)
         escapes = stored or isinstance(node, ast.Return | ast.Yield)
         if escapes and node.value is not None and any(_is_name(n, name) for n in ast.walk(node.value)):
             return True
@@ -454,8 +477,8 @@ def _connect_args_ssl(src: SourceFile, call: ast.Call, settings: dict[str, Setti
 def url_findings(src: SourceFile) -> list[CodeFinding]:
     """``sslmode=`` in any asyncpg URL string literal of the file (where it is written, not where used)."""
     found = []
-    if "sslmode" not in src.text.lower():
-        return found
+    if "sslmode" not in src.text.lower() or src.is_test_file or _HANDLES_SSLMODE.search(src.text):
+        return found  # a test, or code that rewrites sslmode (url.query.pop("sslmode"), .replace("sslmode", ...))
     for node in src.nodes:
         if isinstance(node, ast.Constant) and isinstance(src.parents.get(node), ast.JoinedStr):
             continue  # judged with the whole f-string below

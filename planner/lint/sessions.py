@@ -29,6 +29,7 @@ from planner.lint.source import (
     decorator_names,
     first_arg,
     function_label,
+    keyword,
     last_name,
     own_nodes,
 )
@@ -71,9 +72,15 @@ def _is_session_open(src: SourceFile, call: ast.Call, facts: ProjectFacts, local
         return src.from_sqlalchemy(call.func)  # SQLAlchemy's, not requests.Session or aiohttp's
     if isinstance(call.func, ast.Name) and original in FACTORY_BUILDERS:
         return False
+    if name in facts.scoped_registries:
+        return False
     if name in facts.session_factories:
         return True  # assigned from async_sessionmaker(...) somewhere in the tree, whatever its name
-    return not _NOT_AN_OPENER.search(name)
+    if name in facts.class_names or _NOT_AN_OPENER.search(name):
+        return False
+    # Spelled like a factory, defined outside the tree: an instance is called bare (SessionLocal()); a name
+    # given an engine is a constructor (RoutingSessionMaker(engine), SessionFactory(bind=engine)).
+    return not call.args and keyword(call, "bind") is None and keyword(call, "engine") is None
 
 
 def _is_connection_open(call: ast.Call, facts: ProjectFacts) -> bool:

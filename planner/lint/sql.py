@@ -14,7 +14,7 @@ import re
 
 from planner.lint.findings import CodeFinding
 from planner.lint.source import SourceFile, call_name, first_arg, resolve_name
-from planner.lint.sqlflow import Built, Part, follow, roles
+from planner.lint.sqlflow import Built, Part, follow, looks_like_sql, roles
 
 BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])", re.UNICODE)
 """sqlalchemy/sql/elements.py, TextClause._bind_params_regex (2.1)."""
@@ -176,6 +176,9 @@ def _shown(parts: list[Part]) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
+_SET_STATEMENT = re.compile(r"\s*SET\b", re.IGNORECASE)
+
+
 def _value_fix(statement: str) -> str:
     """A fix that can work for this statement: SET and NOTIFY take no bind parameters."""
     first = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
@@ -199,7 +202,7 @@ IDENTIFIER_FIX = (
 def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFinding]:
     found = []
     statement = built.joined
-    parts = roles(built)
+    parts = roles(built, src)
     values = [p for p, r in parts if r == "value"]
     safe = [p for p, r in parts if r == "safe-value"]
     identifiers = [p for p, r in parts if r == "identifier"]
@@ -222,12 +225,14 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
         ))
     if identifiers:
         constants = all(_constant(src, p.expr) for p in identifiers)
+        fix = IDENTIFIER_FIX if not _SET_STATEMENT.match(statement) else (
+            _value_fix(statement) + "; or check the name against a fixed allow-list")
         found.append(CodeFinding(
             src.path, line, col, "sql-identifier-building", "info" if constants else "warning",
             f"SQL built with {hows} from {_shown(identifiers)}{where}, passed to {name}(): an identifier or a "
             f"SQL fragment built in code (a table, column or schema name, a clause). Safe only if it can never "
             f"come from input" + (" (only constants today)" if constants else ""),
-            IDENTIFIER_FIX, anchors,
+            fix, anchors,
         ))
     return found
 
@@ -263,7 +268,7 @@ def sql_findings(src: SourceFile) -> list[CodeFinding]:
         if built is None:
             continue
         anchors = tuple(sorted({arg.lineno, call.lineno, src.statement(call).lineno, *built.lines}))
-        if built.exprs:
+        if built.exprs and (is_text or looks_like_sql(built)):
             found += _building_findings(src, arg, name, built, anchors)
         if is_text:
             found += text_bind_findings(src, built.joined, _locator(src, built, arg), anchors)

@@ -331,19 +331,43 @@ def _unclosed_paren_word(before: str) -> str:
     return ""
 
 
-def role(before: str, part: Part, statement: str) -> str:
-    """"value", "safe-value" (a number by construction: ``int(x)``, ``len(...)``) or "identifier" (a name or a
-    SQL fragment built in code) for the expression put after ``before`` in ``statement``."""
+_SAFE_TYPES = frozenset({"int", "float", "bool", "UUID", "uuid.UUID", "datetime", "date", "Decimal", "PositiveInt",
+                         "NonNegativeInt", "conint"})
+"""Parameter annotations a framework validates into a number, a UUID or a date (FastAPI, pydantic)."""
+_SET = re.compile(r"\s*SET\b", re.IGNORECASE)
+
+
+def _typed_safe(src: SourceFile | None, expr: ast.expr) -> bool:
+    """``limit`` is a parameter annotated ``int`` (or ``UUID``, ``date``...) of the enclosing function."""
+    if src is None or not isinstance(expr, ast.Name):
+        return False
+    func = src.enclosing_function(expr)
+    if func is None or isinstance(func, ast.Lambda):
+        return False
+    for arg in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]:
+        if arg.arg == expr.id and arg.annotation is not None:
+            shown = ast.unparse(arg.annotation)
+            head, _, rest = shown.partition("[")
+            if head in ("Annotated", "Optional"):  # Annotated[int, Query(ge=1)], Optional[int]
+                shown = re.split(r"[,\]]", rest, maxsplit=1)[0].strip()
+            return shown.removesuffix(" | None") in _SAFE_TYPES
+    return False
+
+
+def role(before: str, part: Part, statement: str, src: SourceFile | None = None) -> str:
+    """"value", "safe-value" (a number by construction: ``int(x)``, ``len(...)``, a parameter annotated ``int``)
+    or "identifier" (a name or a SQL fragment built in code) for the expression put after ``before`` in
+    ``statement``. An unquoted value in ``SET`` counts as an identifier: ``SET search_path TO {schema}``."""
     expr = part.expr
     name = last_name(expr.func) if isinstance(expr, ast.Call) else last_name(expr)
     if isinstance(expr, ast.Call) and name and _QUOTING.search(name):
         return "identifier"
-    if isinstance(expr, ast.Call) and name in _NUMERIC:
+    if (isinstance(expr, ast.Call) and name in _NUMERIC) or _typed_safe(src, expr):
         return "safe-value"
     literal_quotes = before.replace("''", "").count("'")
     if literal_quotes % 2 == 1:
         return "value"
-    if before.count('"') % 2 == 1:
+    if before.count('"') % 2 == 1 or _SET.match(statement):
         return "identifier"
     if part.how == "str.join()" or (name and _FRAGMENT_NAME.search(name)):
         return "identifier"
@@ -353,11 +377,22 @@ def role(before: str, part: Part, statement: str) -> str:
     if tail.endswith(("(", ",")) and re.search(r"\b(VALUES|IN|ANY|ALL|ARRAY)\s*$|\)\s*,\s*$",
                                                 _unclosed_paren_word(tail), re.IGNORECASE):
         return "value"
-    if re.match(r"\s*SET\b", statement, re.IGNORECASE) and re.search(r"\bTO\s*$", tail, re.IGNORECASE):
-        return "value"
     return "identifier"
 
 
-def roles(built: Built) -> list[tuple[Part, str]]:
+def roles(built: Built, src: SourceFile | None = None) -> list[tuple[Part, str]]:
     joined = built.joined
-    return [(part, role(joined[:offset], part, joined)) for offset, part in built.exprs]
+    return [(part, role(joined[:offset], part, joined, src)) for offset, part in built.exprs]
+
+
+_SQL_WORDS = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|WITH|CREATE|DROP|ALTER|TRUNCATE|GRANT|REVOKE|SET|SHOW|COPY|VACUUM|"
+    r"ANALYZE|NOTIFY|LISTEN|EXPLAIN|CALL|REFRESH|REINDEX|CLUSTER|LOCK|COMMENT|PRAGMA|MERGE|VALUES|RESET|DISCARD|"
+    r"BEGIN|COMMIT|ROLLBACK|SAVEPOINT|DECLARE|FETCH)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_sql(built: Built) -> bool:
+    """Some literal text of ``built`` is SQL (a keyword): ``executor.execute(f"ls {path}")`` is not."""
+    return any(p.text and _SQL_WORDS.search(p.text) for p in built.parts)
