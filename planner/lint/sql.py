@@ -217,13 +217,14 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
             else "only constants or numbers are interpolated today, but nothing stops the next edit from adding "
                  "a value"
         )
+        also = f" (and {_shown(identifiers)} where an identifier goes)" if identifiers else ""
         found.append(CodeFinding(
             src.path, line, col, "sql-string-building", "critical" if dynamic else "warning",
-            f"SQL built with {hows} puts {_shown(values + safe)} where a value goes{where} and passes it to "
-            f"{name}(): {risk}",
+            f"SQL built with {hows} puts {_shown(values + safe)} where a value goes{also}{where} and passes it "
+            f"to {name}(): {risk}",
             _value_fix(statement), anchors,
         ))
-    if identifiers:
+    elif identifiers:
         constants = all(_constant(src, p.expr) for p in identifiers)
         fix = IDENTIFIER_FIX if not _SET_STATEMENT.match(statement) else (
             _value_fix(statement) + "; or check the name against a fixed allow-list")
