@@ -246,3 +246,30 @@ def test_a_session_subclass_is_still_a_session():
         "    await s.close()\n"
     )
     assert [(f.line, f.id) for f in result.findings] == [(5, "session-without-context")]
+
+
+@pytest.mark.db
+async def test_binds_in_set_and_notify_fail_as_the_finding_says(pg_url):
+    """The no-parameter claim on a real server, with both drivers the message names, and the fix working."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    source = (CORPUS / "found" / "no_bind_statements.py").read_text()
+    findings = [f for f in lint_source(source).findings if f.id == "bind-in-literal"]
+    assert [f.message.split(":", 2)[1] for f in findings] == ["uid in a SET statement", "payload in a NOTIFY statement"]
+    assert all('syntax error at or near "$1"' in f.message for f in findings)
+    for driver in ("asyncpg", "psycopg"):
+        engine = create_async_engine(make_url(pg_url).set(drivername=f"postgresql+{driver}"))
+        try:
+            for sql in ("SET LOCAL app.user_id = :v", "NOTIFY jobs, :v"):
+                with pytest.raises(ProgrammingError, match='syntax error at or near "\\$1"'):
+                    async with engine.begin() as conn:
+                        await conn.execute(text(sql), {"v": "42"})
+            async with engine.begin() as conn:
+                await conn.execute(text("SELECT set_config('app.user_id', :v, true)"), {"v": "42"})
+                assert (await conn.execute(text("SELECT current_setting('app.user_id')"))).scalar() == "42"
+                await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": "jobs", "p": "42"})
+        finally:
+            await engine.dispose()

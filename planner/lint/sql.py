@@ -146,6 +146,7 @@ def text_bind_findings(src: SourceFile, sql: str, locate, anchors: tuple[int, ..
             f"PostgreSQL never binds a parameter inside quotes. {drivers}",
             fix, anchors,
         ))
+    found += _no_parameter_statement(src, sql, binds, spans, comments, locate, anchors)
     for match in CAST_NOT_BIND.finditer(sql):
         if _in_span(match.start(), spans) or _in_span(match.start(), comments):
             continue
@@ -158,6 +159,29 @@ def text_bind_findings(src: SourceFile, sql: str, locate, anchors: tuple[int, ..
             f"write CAST(:{name} AS {type_})", anchors,
         ))
     return found
+
+
+_NO_PARAMETERS = re.compile(r"\s*(SET|NOTIFY)\b", re.IGNORECASE)
+
+
+def _no_parameter_statement(src, sql, binds, spans, comments, locate, anchors) -> list[CodeFinding]:
+    """A bind in SET or NOTIFY, which take no parameters: checked on PostgreSQL 15 with asyncpg and psycopg 3,
+    both answer ``syntax error at or near "$1"``."""
+    match = _NO_PARAMETERS.match(sql)
+    outside = [(pos, name) for pos, name in binds if not _in_span(pos, spans) and not _in_span(pos, comments)]
+    if not match or not outside:
+        return []
+    pos, name = outside[0]
+    verb = match.group(1).upper()
+    line, col = locate(pos)
+    return [CodeFinding(
+        src.path, line, col, "bind-in-literal", "critical",
+        f":{name} in a {verb} statement: {verb} takes no bind parameters, so asyncpg and psycopg 3 send it as $1 "
+        f"and PostgreSQL answers syntax error at or near \"$1\"",
+        _value_fix(sql).replace(" takes no bind parameters:", " takes no bind parameters; bind it through a "
+                                                              "function:", 1),
+        anchors,
+    )]
 
 
 def _unit(literal_text: str, name: str) -> str:
