@@ -32,6 +32,7 @@ from planner.lint.source import (
     keyword,
     last_name,
     own_nodes,
+    resolve_name,
 )
 
 SESSION_CLASSES = frozenset({"AsyncSession", "Session"})
@@ -141,7 +142,10 @@ def _bound_to_connection(src: SourceFile, call: ast.Call) -> bool:
     bind = first_arg(call, "bind")
     if bind is None:
         return False
-    if isinstance(bind, ast.Call) and call_name(bind) == "get_bind":
+    value, _ = resolve_name(src, bind)  # bind = op.get_bind(); Session(bind=bind)
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Call) and call_name(value) in ("get_bind", "connect", "begin"):
         return True
     return last_name(bind) in ("conn", "connection", "sync_connection", "sync_conn")
 

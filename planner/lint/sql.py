@@ -14,7 +14,7 @@ import re
 
 from planner.lint.findings import CodeFinding
 from planner.lint.source import SourceFile, call_name, first_arg, resolve_name
-from planner.lint.sqlflow import Built, Part, follow, looks_like_sql, roles
+from planner.lint.sqlflow import Built, Part, allow_listed, bind_placeholders, follow, looks_like_sql, roles
 
 BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])", re.UNICODE)
 """sqlalchemy/sql/elements.py, TextClause._bind_params_regex (2.1)."""
@@ -229,7 +229,8 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
     parts = roles(built, src)
     values = [p for p, r in parts if r == "value"]
     safe = [p for p, r in parts if r == "safe-value"]
-    identifiers = [p for p, r in parts if r == "identifier"]
+    identifiers = [p for p, r in parts if r == "identifier" and not allow_listed(src, p.expr, arg.lineno)
+                   and not bind_placeholders(src, p.expr)]
     lines = [ln for ln in built.lines if ln != arg.lineno]
     where = f" (built at line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))})" if lines else ""
     hows = ", ".join(dict.fromkeys(p.how for p, _ in parts))

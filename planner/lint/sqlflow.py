@@ -14,7 +14,7 @@ import re
 import string
 from dataclasses import dataclass, field
 
-from planner.lint.source import FunctionNode, SourceFile, call_name, last_name, resolve_name
+from planner.lint.source import FunctionNode, SourceFile, call_name, last_name, own_nodes, resolve_name
 
 PLACEHOLDER = "0"
 """What an interpolated expression counts as when the text around it is lexed (no quote, no colon)."""
@@ -378,6 +378,56 @@ def role(before: str, part: Part, statement: str, src: SourceFile | None = None)
                                                 _unclosed_paren_word(tail), re.IGNORECASE):
         return "value"
     return "identifier"
+
+
+def allow_listed(src: SourceFile, expr: ast.expr, before: int) -> bool:
+    """``expr`` (a name) is checked against a fixed set before line ``before`` in its function: ``if table not in
+    ALLOWED: raise/return``, ``assert table in ALLOWED``, or the call sits under ``if table in ALLOWED:``; or it
+    is a parameter annotated ``Literal[...]`` (FastAPI and pydantic reject anything else)."""
+    if not isinstance(expr, ast.Name):
+        return False
+    func = src.enclosing_function(expr)
+    if func is None or isinstance(func, ast.Lambda):
+        return False
+    for arg in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]:
+        if arg.arg == expr.id and arg.annotation is not None and "Literal[" in ast.unparse(arg.annotation):
+            return True
+    for node in own_nodes(func):
+        if getattr(node, "lineno", before + 1) > before:
+            continue
+        test = node.test if isinstance(node, ast.If | ast.Assert) else None
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and _is(test.left, expr.id)):
+            continue
+        if isinstance(node, ast.Assert) and isinstance(test.ops[0], ast.In):
+            return True
+        if isinstance(node, ast.If) and isinstance(test.ops[0], ast.NotIn) and node.body and isinstance(
+                node.body[-1], ast.Raise | ast.Return | ast.Continue):
+            return True
+        if isinstance(node, ast.If) and isinstance(test.ops[0], ast.In) and node.end_lineno >= before:
+            return True
+    return False
+
+
+_PLACEHOLDER_TEXT = re.compile(r"\s*(:\w|%s|%\(\w+\)s|\?|\$\d)")
+
+
+def bind_placeholders(src: SourceFile, expr: ast.expr) -> bool:
+    """``expr`` is a list of bind placeholders joined in code: ``", ".join(f":id{i}" for i in range(n))``,
+    ``",".join(["%s"] * n)``, directly or through a name assigned once."""
+    value, _ = resolve_name(src, expr)
+    if not (isinstance(value, ast.Call) and call_name(value) == "join" and value.args):
+        return False
+    items = value.args[0]
+    if isinstance(items, ast.GeneratorExp | ast.ListComp):
+        element = items.elt
+    elif isinstance(items, ast.BinOp) and isinstance(items.left, ast.List) and items.left.elts:
+        element = items.left.elts[0]  # ["%s"] * n
+    else:
+        return False
+    if isinstance(element, ast.JoinedStr) and element.values and isinstance(element.values[0], ast.Constant):
+        element = element.values[0]
+    return isinstance(element, ast.Constant) and isinstance(element.value, str) and bool(
+        _PLACEHOLDER_TEXT.match(element.value))
 
 
 def roles(built: Built, src: SourceFile | None = None) -> list[tuple[Part, str]]:
