@@ -343,6 +343,8 @@ def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
     parent = src.parents.get(call)
     if isinstance(parent, ast.Return | ast.Yield | ast.YieldFrom):
         return True
+    if _handed_over(src, call):
+        return True
     name = None
     if isinstance(parent, ast.Assign | ast.AnnAssign):
         targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
@@ -366,6 +368,28 @@ def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
         if escapes and node.value is not None and any(_is_name(n, name) for n in ast.walk(node.value)):
             return True
     return False
+
+
+def _handed_over(src: SourceFile, call: ast.Call) -> bool:
+    """The engine is built as an argument of a call whose result is kept: ``cache.setdefault(url,
+    create_engine(url))``, ``return Database(create_async_engine(url))``, ``self.db = Database(create_engine(..))``."""
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.keyword):
+        parent = src.parents.get(parent)
+    if not isinstance(parent, ast.Call) or parent.func is call:
+        return False
+    name = call_name(parent) or ""
+    if name in ("setdefault", "append", "register", "add", "set"):
+        return True
+    if not name[:1].isupper():
+        return False  # pd.read_sql(q, create_engine(url)) uses it and drops it
+    node: ast.AST = parent
+    parent = src.parents.get(node)
+    while isinstance(parent, ast.Call | ast.keyword):
+        node, parent = parent, src.parents.get(parent)
+    if isinstance(parent, ast.Return | ast.Yield):
+        return True
+    return isinstance(parent, ast.Assign) and any(isinstance(t, ast.Attribute | ast.Subscript) for t in parent.targets)
 
 
 def _is_name(node: ast.AST, name: str) -> bool:

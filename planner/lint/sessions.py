@@ -163,8 +163,13 @@ def _yield_fixture(scope: ast.AST) -> bool:
 def _name_handled(scope: ast.AST, name: str) -> bool:
     """The name is used in a with, closed in a finally, returned, or stored on an object (``request.state.db
     = session``: whoever owns the object closes it, e.g. a middleware)."""
-    if any(isinstance(i.context_expr, ast.Name) and i.context_expr.id == name for i in _with_items(scope)):
-        return True
+    for item in _with_items(scope):
+        expr = item.context_expr
+        if isinstance(expr, ast.Name) and expr.id == name:
+            return True
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "begin" \
+                and isinstance(expr.func.value, ast.Name) and expr.func.value.id == name:
+            return True  # with session.begin(): commit or rollback at its end hands the connection back
     if _finally_closes(scope, name):
         return True
     if not isinstance(scope, FunctionNode):
@@ -367,22 +372,19 @@ def _kind_in_scope(src: SourceFile, scope: ast.AST, name: str, facts: ProjectFac
                 return _kind_of_annotation(arg.annotation)
     elif isinstance(scope, ast.Lambda) and name in {a.arg for a in scope.args.args}:
         return None
-    nodes = own_nodes(scope) if isinstance(scope, FunctionNode) else ast.walk(scope)
     last: tuple[int, str | None] | None = None
-    for n in nodes:
-        if getattr(n, "lineno", before + 1) > before:
+    for n in src.assigned(scope).get(name, ()):
+        if n.lineno > before:
             continue
-        kind: str | bool | None = False
-        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in n.targets):
+        if isinstance(n, ast.Assign):
             kind = _kind_of_value(src, n.value, facts, n.lineno)
-        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == name:
-            kind = _kind_of_annotation(n.annotation) or (
-                _kind_of_value(src, n.value, facts, n.lineno) if n.value else None)
-        elif isinstance(n, ast.With | ast.AsyncWith) and any(
-                isinstance(i.optional_vars, ast.Name) and i.optional_vars.id == name for i in n.items):
+        elif isinstance(n, ast.AnnAssign):
+            kind = _kind_of_annotation(n.annotation) or _kind_of_value(src, n.value, facts, n.lineno)
+        elif isinstance(n, ast.With | ast.AsyncWith):
             kind = "async" if isinstance(n, ast.AsyncWith) else "sync"
-        if kind is not False and (last is None or n.lineno >= last[0]):
-            last = (n.lineno, kind)
+        else:
+            kind = None  # x += ...
+        last = (n.lineno, kind)
     if last is None:
         return "unknown"
     return last[1]

@@ -198,14 +198,21 @@ class SourceFile:
 
     def assigned(self, scope: ast.AST) -> dict[str, list[ast.stmt]]:
         """Name -> the statements assigning it directly in ``scope`` (a function's own body, or the module's top
-        level), in source order: ``x = ...``, ``x: T = ...``, ``x += ...`` (computed once per scope)."""
+        level), in source order: ``x = ...``, ``x: T = ...``, ``x += ...``, ``with ... as x`` (computed once per
+        scope)."""
         cache = self.__dict__.setdefault("_assigned", {})
         if scope not in cache:
             found: dict[str, list[ast.stmt]] = {}
             nodes = own_nodes(scope) if isinstance(scope, FunctionNode) else _module_level(scope)
             for n in nodes:
-                targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
-                    n, ast.AnnAssign | ast.AugAssign) and getattr(n, "value", None) is not None else []
+                if isinstance(n, ast.With | ast.AsyncWith):
+                    targets = [i.optional_vars for i in n.items if i.optional_vars is not None]
+                elif isinstance(n, ast.Assign):
+                    targets = n.targets
+                elif isinstance(n, ast.AnnAssign | ast.AugAssign) and n.value is not None:
+                    targets = [n.target]
+                else:
+                    targets = []
                 for t in targets:
                     if isinstance(t, ast.Name):
                         found.setdefault(t.id, []).append(n)

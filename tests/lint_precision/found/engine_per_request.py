@@ -11,3 +11,9 @@ async def report():
     engine = create_async_engine("postgresql+asyncpg://app@db/app")  # expect: engine-per-request
     async with engine.connect() as conn:
         return (await conn.execute(text("SELECT 1"))).scalar()
+
+
+def export(url: str, query: str):
+    import pandas as pd
+
+    return pd.read_sql(query, create_async_engine(url))  # expect: engine-per-request
