@@ -79,8 +79,17 @@ def test_a_template_string_is_not_string_building():
     assert result.findings == ()
 
 
+def test_pep701_quote_reuse_is_read_and_checked():
+    source = ('from sqlalchemy import text\n'
+              'async def f(db, row):\n'
+              '    return await db.execute(text(f"SELECT * FROM t WHERE id = {row["id"]}"))\n')
+    (finding,) = lint_source(source).findings
+    assert (finding.line, finding.col, finding.id, finding.severity) == (3, 34, "sql-string-building", "critical")
+    assert "row['id']" in finding.message  # shown as read: the same expression with the other quote
+
+
 def test_unreadable_newer_syntax_says_so_per_file(tmp_path):
-    (tmp_path / "new.py").write_text('x = f"{d["key"]}"\n')
+    (tmp_path / "new.py").write_text('x = f"{f"{d["key"]}"}"\n')
     (tmp_path / "ok.py").write_text("x = 1\n")
     result = lint_paths([tmp_path])
     (finding,) = result.findings

@@ -10,8 +10,10 @@ each line keeps its number and every name its column where possible:
   the interpolations are bound by the template's consumer, so none of them is string building
 - ``except A, B:`` without parentheses (3.14, PEP 758) -> ``except (A, B):``
 
-What stays unreadable (3.12 f-strings that reuse their own quote or span lines, PEP 701) is reported per file
-by ``SourceFile.parse`` with the reason.
+Then, if the file still does not parse, a 3.12 f-string that reuses its own quote inside the braces
+(``f"{row["id"]}"``, PEP 701) gets the other quote there (``swap_nested_quotes``): same meaning, same length.
+What stays unreadable (an f-string nested in an f-string with the same quotes, a backslash or a comment inside
+the braces) is reported per file by ``SourceFile.parse`` with the reason.
 """
 
 from __future__ import annotations
@@ -121,3 +123,95 @@ def _apply(text: str, edits) -> str:
         line = lines[row - 1]
         lines[row - 1] = line[:col] + new + line[end_col:]
     return "".join(lines)
+
+
+_PREFIXES = frozenset({"r", "u", "b", "br", "rb", "f", "fr", "rf", "t", "tr", "rt"})
+
+
+class _QuoteSwapper:
+    """Python 3.12 f-strings may reuse their own quote inside the braces (``f"{row["id"]}"``, PEP 701). Python
+    3.11 cannot read that; the same expression with the other quote (``f"{row['id']}"``) means the same, has the
+    same length and keeps every position. Strings inside the braces whose quote clashes are swapped when their
+    text does not contain the other quote."""
+
+    def __init__(self, text: str):
+        self.text, self.out, self.changed = text, list(text), False
+
+    def run(self) -> str | None:
+        text, i, n = self.text, 0, len(self.text)
+        while i < n:
+            c = text[i]
+            if c == "#":
+                end = text.find("\n", i)
+                i = n if end < 0 else end
+            elif c in "'\"":
+                i = self.string(i, "")
+            elif c.isalpha() or c == "_":
+                j = i
+                while j < n and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+                i = self.string(j, text[i:j].lower()) if j < n and text[j] in "'\"" and text[i:j].lower() in \
+                    _PREFIXES else j
+            else:
+                i += 1
+        return "".join(self.out) if self.changed else None
+
+    def _quote(self, i: int) -> str:
+        return self.text[i:i + 3] if self.text[i:i + 3] in ('"""', "'''") else self.text[i]
+
+    def string(self, i: int, prefix: str) -> int:
+        """Index after the string literal whose quote starts at ``i``."""
+        quote = self._quote(i)
+        j, raw = i + len(quote), "r" in prefix
+        formatted = "f" in prefix or "t" in prefix
+        while j < len(self.text):
+            if self.text.startswith(quote, j):
+                return j + len(quote)
+            if self.text[j] == "\\" and not raw:
+                j += 2
+            elif formatted and self.text.startswith("{{", j):
+                j += 2
+            elif formatted and self.text[j] == "{":
+                j = self.expression(j + 1, quote)
+            else:
+                j += 1
+        return j
+
+    def expression(self, j: int, outer: str) -> int:
+        """Index after the ``}`` closing a replacement field that starts at ``j``."""
+        depth, text = 0, self.text
+        while j < len(text):
+            c = text[j]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                if depth == 0:
+                    return j + 1
+                depth -= 1
+            elif c in "'\"":
+                j = self.nested(j, outer)
+                continue
+            elif c.isalpha() and text[j:j + 2].lower() in ("f'", 'f"', "r'", 'r"', "b'", 'b"') and not (
+                    j and (text[j - 1].isalnum() or text[j - 1] == "_")):
+                j += 1
+                j = self.nested(j, outer, text[j - 1].lower())
+                continue
+            j += 1
+        return j
+
+    def nested(self, i: int, outer: str, prefix: str = "") -> int:
+        quote = self._quote(i)
+        end = self.string(i, prefix)
+        if quote[0] == outer[0] and len(outer) == 1 and "f" not in prefix:  # a nested f-string is left as is
+            other = "'" if quote[0] == '"' else '"'
+            body = self.text[i + len(quote):end - len(quote)]
+            if other not in body:
+                for k in (*range(i, i + len(quote)), *range(end - len(quote), end)):
+                    self.out[k] = other
+                self.changed = True
+        return end
+
+
+def swap_nested_quotes(text: str) -> str | None:
+    """``text`` with PEP 701 quote reuse inside f-string braces undone, or None when there was none."""
+    return _QuoteSwapper(text).run()

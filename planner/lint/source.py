@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from planner.lint.newsyntax import downlevel
+from planner.lint.newsyntax import downlevel, swap_nested_quotes
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 RUNNERS = frozenset({"run", "run_until_complete", "Fire"})
@@ -45,6 +45,10 @@ class SourceFile:
         except SyntaxError as err:
             newer = downlevel(text)
             tree = _try_parse(newer, path) if newer is not None else None
+            if tree is None:
+                swapped = swap_nested_quotes(newer or text)
+                tree = _try_parse(swapped, path) if swapped is not None else None
+                newer = newer or swapped
             if tree is None:
                 return cls(path, text, None, _explain(err, text, newer is not None))
             rewritten = True
