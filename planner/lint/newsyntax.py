@@ -167,10 +167,8 @@ class _QuoteSwapper:
         while j < len(self.text):
             if self.text.startswith(quote, j):
                 return j + len(quote)
-            if self.text[j] == "\\" and not raw:
-                j += 2
-            elif formatted and self.text.startswith("{{", j):
-                j += 2
+            if (self.text[j] == "\\" and not raw) or (formatted and self.text.startswith("{{", j)):
+                j += 2  # an escape, or a literal brace
             elif formatted and self.text[j] == "{":
                 j = self.expression(j + 1, quote)
             else:
