@@ -155,73 +155,57 @@ def _lint(
             gc.enable()
 
 
-def _passes(
-    texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None, skipped: Sequence[str],
-    where: dict[str, str] | None,
-) -> LintResult:
-    """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
-    engine. Trees are kept between passes only for small trees (an AST takes ~40x its source's size); a
-    large tree is parsed again in each pass so that one AST at a time is in memory, and the facts pass then
-    skips files that cannot contribute a fact (none of ``FACT_WORDS`` in the text)."""
-    keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
-    where = where or {}
-    cache: dict[str, SourceFile] = {}
-    broken: set[str] = set()
-    spare = [0 if keep else CARRY_TREES_CHARS]  # a large tree carries some facts-pass trees into the rules pass
+class _Trees:
+    """Parses files on demand and keeps trees between passes when memory allows: every tree of a small tree
+    of files (an AST takes ~40x its source's size), else up to ``CARRY_TREES_CHARS`` of facts-pass trees for
+    the rules pass. A file that does not parse becomes a ``parse-error`` finding, once."""
 
-    def parse(path: str, carry: bool = False) -> SourceFile | None:
-        if path in broken:
+    def __init__(self, texts: dict[str, str], where: dict[str, str], errors: list[CodeFinding]):
+        self.texts, self.where, self.errors = texts, where, errors
+        self.keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
+        self.spare = 0 if self.keep else CARRY_TREES_CHARS
+        self.cache: dict[str, SourceFile] = {}
+        self.broken: set[str] = set()
+
+    def get(self, path: str, carry: bool = False) -> SourceFile | None:
+        if path in self.broken:
             return None
-        src = (cache.get(path) if keep else cache.pop(path, None)) or SourceFile.parse(
-            path, texts[path], where.get(path, ""))
+        cached = self.cache.get(path) if self.keep else self.cache.pop(path, None)
+        src = cached or SourceFile.parse(path, self.texts[path], self.where.get(path, ""))
         if src.tree is None:
-            broken.add(path)
+            self.broken.add(path)
             err = src.error
-            errors.append(CodeFinding(
+            self.errors.append(CodeFinding(
                 path, err.lineno or 1, err.offset or 1, PARSE_ERROR, "critical",
                 f"cannot parse as Python: {err.msg} (no rule checked this file)",
                 "fix the syntax error (lint parses with the Python running it)",
             ))
             return None
-        if keep:
-            cache[path] = src
-        elif carry and len(texts[path]) <= spare[0]:
-            spare[0] -= len(texts[path])
-            cache[path] = src
+        if self.keep:
+            self.cache[path] = src
+        elif carry and len(self.texts[path]) <= self.spare:
+            self.spare -= len(self.texts[path])
+            self.cache[path] = src
         return src
 
+
+def _passes(
+    texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None, skipped: Sequence[str],
+    where: dict[str, str] | None,
+) -> LintResult:
+    """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
+    engine. In a large tree the facts pass skips files that cannot contribute a fact (none of
+    ``FACT_WORDS`` in the text)."""
+    trees = _Trees(texts, where or {}, errors)
     facts = ProjectFacts()
     for path, text in texts.items():
-        if keep or any(word in text for word in FACT_WORDS):
-            src = parse(path, carry=True)
+        if trees.keep or any(word in text for word in FACT_WORDS):
+            src = trees.get(path, carry=True)
             if src is not None:
                 facts.add(src)
-    parsed = []
-    engines: list[EngineInfo] = []
-    raw: dict[str, list[CodeFinding]] = {}
-    warmups = []
-    for path in texts:
-        src = parse(path)
-        if src is None:
-            continue
-        parsed.append(path)
-        try:
-            found, file_findings = engine_inventory(src, facts)
-            file_findings += url_findings(src) + sql_findings(src) + session_findings(src, facts)
-            file_findings += create_all_findings(src, facts)
-        except RecursionError:  # ast.unparse and friends on an expression nested thousands deep
-            parsed.remove(path)
-            errors.append(CodeFinding(path, 1, 1, PARSE_ERROR, "critical",
-                                      "too deeply nested for the linter (RecursionError): no rule checked this file",
-                                      "split the deeply nested expression"))
-            continue
-        engines.extend(found)
-        raw[path] = file_findings
-        if has_warmup(src):
-            warmups.append(path)
-    engines.sort(key=lambda e: (e.path, e.line, e.col))
+    raw, engines, warmups = _rules_pass(trees, facts)
     for path in warmups:
-        raw[path] += warmup_findings(parse(path), facts, engines)
+        raw[path] += warmup_findings(trees.get(path), facts, engines)
     notes: list[str] = list(skipped)
     budgets: tuple = ()
     if plan is not None:
@@ -229,23 +213,56 @@ def _passes(
         notes += plan_notes
         for finding in plan_found:
             raw.setdefault(finding.path, []).append(finding)
-    kept, silenced = list(errors), 0
-    for path in parsed:
-        ignored = ignored_ids(texts[path])
-        notes += unknown_ids(path, ignored, KNOWN_IDS)
-        for finding in _dedupe(raw.get(path, [])):
-            if is_silenced(finding, ignored):
-                silenced += 1
-            else:
-                kept.append(finding)
+    kept, silenced = _silence(texts, raw, notes)
     return LintResult(
-        findings=tuple(sorted(kept, key=lambda f: f.sort_key)),
+        findings=tuple(sorted([*errors, *kept], key=lambda f: f.sort_key)),
         engines=tuple(engines),
         files=len(texts) + sum(1 for e in errors if e.path not in texts) + len(skipped),
         notes=tuple(notes),
         budgets=budgets,
         suppressed=silenced,
     )
+
+
+def _rules_pass(trees: _Trees, facts: ProjectFacts):
+    """Findings per parsed file, every engine (sorted), and the files with a warm-up function."""
+    raw: dict[str, list[CodeFinding]] = {}
+    engines: list[EngineInfo] = []
+    warmups = []
+    for path in trees.texts:
+        src = trees.get(path)
+        if src is None:
+            continue
+        try:
+            found, file_findings = engine_inventory(src, facts)
+            file_findings += url_findings(src) + sql_findings(src) + session_findings(src, facts)
+            file_findings += create_all_findings(src, facts)
+        except RecursionError:  # ast.unparse and friends on an expression nested thousands deep
+            trees.errors.append(CodeFinding(
+                path, 1, 1, PARSE_ERROR, "critical",
+                "too deeply nested for the linter (RecursionError): no rule checked this file",
+                "split the deeply nested expression"))
+            continue
+        engines.extend(found)
+        raw[path] = file_findings
+        if has_warmup(src):
+            warmups.append(path)
+    engines.sort(key=lambda e: (e.path, e.line, e.col))
+    return raw, engines, warmups
+
+
+def _silence(texts: dict[str, str], raw: dict[str, list[CodeFinding]], notes: list[str]):
+    """Findings not silenced by a comment, and how many were; unknown ids in comments go to ``notes``."""
+    kept, silenced = [], 0
+    for path, findings in raw.items():
+        ignored = ignored_ids(texts[path])
+        notes += unknown_ids(path, ignored, KNOWN_IDS)
+        for finding in _dedupe(findings):
+            if is_silenced(finding, ignored):
+                silenced += 1
+            else:
+                kept.append(finding)
+    return kept, silenced
 
 
 def _judge(engines, plan):
