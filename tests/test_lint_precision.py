@@ -282,3 +282,19 @@ async def test_binds_in_set_and_notify_fail_as_the_finding_says(pg_url):
                 await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": "jobs", "p": "42"})
         finally:
             await engine.dispose()
+
+
+def test_an_unreadable_url_is_a_note_and_the_pools_are_still_judged(tmp_path):
+    (tmp_path / "db.py").write_text(
+        "from sqlalchemy.ext.asyncio import create_async_engine\n"
+        "heroku = create_async_engine('postgres://u@h/d', pool_size=40, max_overflow=0)\n"
+        "port = create_async_engine('postgresql+asyncpg://u@h:abc/d', pool_size=40, max_overflow=0)\n"
+    )
+    plan = Plan(servers=(Server(max_connections=100),), deployment=Deployment(workers=2, surge=0))
+    result = lint_paths([tmp_path], plan=plan)
+    assert [(f.line, f.id) for f in result.findings] == [(2, "too-many-connections")]  # 2 x 80 > 97
+    assert [n.split(": ", 1)[1] for n in result.notes[:2]] == [
+        "engine heroku: its URL is not checked: SQLAlchemy has no dialect for it (Can't load plugin: "
+        "sqlalchemy.dialects:postgres)",
+        "engine port: its URL is not checked: url: the port must be a number: postgresql+asyncpg://u@h:abc/d",
+    ]

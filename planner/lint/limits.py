@@ -18,6 +18,7 @@ import re
 from sqlalchemy.exc import NoSuchModuleError
 
 from planner.budget import ServerBudget, plan_budgets
+from planner.dsn import backend_and_driver, parse_url
 from planner.lint.engines import EngineInfo
 from planner.lint.findings import CODE_RULES, CodeFinding
 from planner.model import Engine, InputError, Plan
@@ -65,6 +66,20 @@ def _not_judged(info: EngineInfo) -> str | None:
     return None
 
 
+def _readable_url(info: EngineInfo, notes: list[str]) -> str | None:
+    """The URL literal when SQLAlchemy can read it and load its driver name; else None and a note (the pool is
+    still judged: one unreadable URL must not leave the whole plan unjudged)."""
+    if info.url.kind != "literal":
+        return None
+    try:
+        backend_and_driver(parse_url(info.url.value))
+    except (InputError, NoSuchModuleError) as err:
+        reason = str(err) if isinstance(err, InputError) else f"SQLAlchemy has no dialect for it ({err})"
+        notes.append(f"{info.path}:{info.line}: engine {info.name}: its URL is not checked: {reason}")
+        return None
+    return info.url.value
+
+
 def _to_engine(info: EngineInfo, name: str, base: Plan, notes: list[str]) -> Engine:
     config = {e.name: e for e in base.engines}.get(info.name)
     server = config.server if config else base.servers[0].name
@@ -76,7 +91,7 @@ def _to_engine(info: EngineInfo, name: str, base: Plan, notes: list[str]) -> Eng
                          f"SQLAlchemy's default")
         else:
             values[key] = setting.value
-    url = info.url.value if info.url.kind == "literal" else None
+    url = _readable_url(info, notes)
     return Engine(
         name=name, server=server, url=url, via_pgbouncer=bool(config and config.via_pgbouncer),
         **{k: v for k, v in values.items() if v is not None},
