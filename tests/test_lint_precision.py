@@ -184,6 +184,9 @@ def test_other_linters_sql_suppressions_are_honoured(comment, silenced):
         ("f\"SET LOCAL app.user = '{v}'\"", "sql-string-building", "critical"),
         ("f\"SELECT * FROM t LIMIT {n}\"", "sql-string-building", "warning"),
         ("f\"SELECT * FROM t WHERE id = '{u}'\"", "sql-string-building", "warning"),
+        ("f\"SELECT nextval('{v}_seq')\"", "sql-identifier-building", "warning"),
+        ("f\"SELECT '{v}'::regclass\"", "sql-identifier-building", "warning"),
+        ("f\"SELECT * FROM t WHERE note = '{v}'\"", "sql-string-building", "critical"),
     ],
 )
 def test_values_and_identifiers_are_told_apart(sql, rule, severity):

@@ -55,6 +55,8 @@ ROUTE_DECORATORS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "route", "websocket",
      "middleware"}
 )
+HANDLER_MODULES = ("litestar", "starlite", "sanic", "quart", "robyn", "blacksheep")
+"""Frameworks whose route decorators are bare names: ``from litestar import get``; ``@get("/")``."""
 ONCE_DECORATORS = frozenset(
     {"lru_cache", "cache", "cached_property", "cache_resource", "fixture", "asynccontextmanager",
      "contextmanager", "on_event", "command", "group", "callback"}
@@ -258,6 +260,9 @@ def _is_per_request(src: SourceFile, func: FunctionNode, facts: ProjectFacts, se
         target = dec.func if isinstance(dec, ast.Call) else dec
         if isinstance(target, ast.Attribute) and target.attr in ROUTE_DECORATORS:
             return f"a route handler (@{ast.unparse(target)})"
+        if isinstance(target, ast.Name) and target.id in ROUTE_DECORATORS and src.imports.get(
+                target.id, "").startswith(HANDLER_MODULES):
+            return f"a route handler (@{target.id} from {src.imports[target.id]})"
     if func.name in facts.dependencies:
         return f"a dependency (Depends({func.name}))"
     for caller in src.callers.get(func.name, []):

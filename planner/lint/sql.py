@@ -229,8 +229,9 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
     parts = roles(built, src)
     values = [p for p, r in parts if r == "value"]
     safe = [p for p, r in parts if r == "safe-value"]
-    identifiers = [p for p, r in parts if r == "identifier" and not allow_listed(src, p.expr, arg.lineno)
-                   and not bind_placeholders(src, p.expr)]
+    identifiers = [p for p, r in parts if r in ("identifier", "quoted-identifier")
+                   and not allow_listed(src, p.expr, arg.lineno) and not bind_placeholders(src, p.expr)]
+    quoted = any(r == "quoted-identifier" for _, r in parts)
     lines = [ln for ln in built.lines if ln != arg.lineno]
     where = f" (built at line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))})" if lines else ""
     hows = ", ".join(dict.fromkeys(p.how for p, _ in parts))
@@ -253,6 +254,9 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
         constants = all(_constant(src, p.expr) for p in identifiers)
         fix = IDENTIFIER_FIX if not _SET_STATEMENT.match(statement) else (
             _value_fix(statement) + "; or check the name against a fixed allow-list")
+        if quoted:
+            fix = ("inside quotes the name is a string to PostgreSQL, so bind it: nextval(:seq), "
+                   "CAST(:name AS regclass), schemaname = :schema with {\"seq\": ...}; " + fix)
         found.append(CodeFinding(
             src.path, line, col, "sql-identifier-building", "info" if constants else "warning",
             f"SQL built with {hows} from {_shown(identifiers)}{where}, passed to {name}(): an identifier or a "

@@ -354,10 +354,36 @@ def _typed_safe(src: SourceFile | None, expr: ast.expr) -> bool:
     return False
 
 
-def role(before: str, part: Part, statement: str, src: SourceFile | None = None) -> str:
+_NAME_FUNCTIONS = re.compile(
+    r"\b(nextval|currval|setval|to_regclass|to_regnamespace|to_regrole|to_regtype|pg_\w+|has_\w+_privilege|"
+    r"obj_description|col_description|quote_ident|format_type|current_setting)\s*\(\s*$",
+    re.IGNORECASE,
+)
+_IDENT_NAME = re.compile(
+    r"(^|_)(tables?|schemas?|tbl|relation|seq|sequences?|index|idx|views?|columns?|col|roles?|owner|database|"
+    r"db_name|dbname|tablespace|channel|trigger|constraint|ident|identifier|qualified_name|table_name|"
+    r"schema_name|relname|nspname)$",
+    re.IGNORECASE,
+)
+
+
+def _quoted_name(before: str, after: str, name: str | None) -> bool:
+    """A name inside quotes that PostgreSQL reads as a name: ``'{schema}.{table}'::regclass``,
+    ``nextval('{seq}')``, ``pg_total_relation_size('{table}')``, or a table/schema/role... named expression not
+    compared in a catalog query. Reported as an identifier, never as a critical value."""
+    opening = before[:before.rstrip().rfind("'") + 1] if "'" in before else before
+    if re.match(r"[^']*'\s*::\s*reg\w+", after):
+        return True
+    if _NAME_FUNCTIONS.search(opening[:-1]):
+        return True
+    return bool(name and _IDENT_NAME.search(name))  # where schemaname = '{schema}': a name from code
+
+
+def role(before: str, part: Part, statement: str, src: SourceFile | None = None, after: str = "") -> str:
     """"value", "safe-value" (a number by construction: ``int(x)``, ``len(...)``, a parameter annotated ``int``)
-    or "identifier" (a name or a SQL fragment built in code) for the expression put after ``before`` in
-    ``statement``. An unquoted value in ``SET`` counts as an identifier: ``SET search_path TO {schema}``."""
+    or "identifier" (a name or a SQL fragment built in code) for the expression put after ``before`` (and before
+    ``after``) in ``statement``. An unquoted value in ``SET`` counts as an identifier: ``SET search_path TO
+    {schema}``; so does a name in quotes that PostgreSQL reads as a name (``nextval('{seq}')``)."""
     expr = part.expr
     name = last_name(expr.func) if isinstance(expr, ast.Call) else last_name(expr)
     if isinstance(expr, ast.Call) and name and _QUOTING.search(name):
@@ -366,7 +392,7 @@ def role(before: str, part: Part, statement: str, src: SourceFile | None = None)
         return "safe-value"
     literal_quotes = before.replace("''", "").count("'")
     if literal_quotes % 2 == 1:
-        return "value"
+        return "quoted-identifier" if _quoted_name(before, after, name) else "value"
     if before.count('"') % 2 == 1 or _SET.match(statement):
         return "identifier"
     if part.how == "str.join()" or (name and _FRAGMENT_NAME.search(name)):
@@ -432,7 +458,8 @@ def bind_placeholders(src: SourceFile, expr: ast.expr) -> bool:
 
 def roles(built: Built, src: SourceFile | None = None) -> list[tuple[Part, str]]:
     joined = built.joined
-    return [(part, role(joined[:offset], part, joined, src)) for offset, part in built.exprs]
+    return [(part, role(joined[:offset], part, joined, src, joined[offset + len(PLACEHOLDER):]))
+            for offset, part in built.exprs]
 
 
 _SQL_WORDS = re.compile(
