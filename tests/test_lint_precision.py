@@ -301,3 +301,23 @@ def test_an_unreadable_url_is_a_note_and_the_pools_are_still_judged(tmp_path):
         "sqlalchemy.dialects:postgres)",
         "engine port: its URL is not checked: url: the port must be a number: postgresql+asyncpg://u@h:abc/d",
     ]
+
+
+def test_sql_followed_through_self_assignments():
+    result = lint_source(
+        "from sqlalchemy import text\n"
+        "async def a(db, v):\n"
+        "    q = 'SELECT * FROM t WHERE true'\n"
+        "    q = q + f\" AND x = '{v}'\"\n"
+        "    return await db.execute(text(q))\n"
+        "async def b(db, t):\n"
+        "    q = 'SELECT * FROM {table}'\n"
+        "    q = q.format(table=t)\n"
+        "    return await db.execute(text(q))\n"
+        "async def c(db):\n"
+        "    q = 'SELECT * FROM t WHERE true'\n"
+        "    q = f'({q}) UNION ALL (SELECT 1)'\n"
+        "    return await db.execute(text(q))\n"
+    )
+    assert [(f.line, f.id, f.severity) for f in result.findings] == [
+        (5, "sql-string-building", "critical"), (9, "sql-identifier-building", "warning")]

@@ -282,7 +282,10 @@ def _build(src: SourceFile, name: str, statements: list[ast.stmt]) -> Built | No
             built.lines.append(stmt.lineno)
             continue
         if _edits_itself(value, name):
-            built.parts = replace_parts(built.parts, value) if call_name(value) == "replace" else built.parts
+            if call_name(value) == "replace":
+                built.parts = replace_parts(built.parts, value)
+            elif call_name(value) == "format":
+                built.parts = format_parts(built.parts, value)
             built.lines.append(stmt.lineno)
             continue
         parts = template(src, value)
@@ -290,9 +293,29 @@ def _build(src: SourceFile, name: str, statements: list[ast.stmt]) -> Built | No
             if i == 0:
                 return None  # not a string: select(...), a helper's result, a parameter's default
             continue
-        built.parts += parts
+        if any(p.expr is not None and _is(p.expr, name) for p in parts):  # q = q + "..."; q = f"({q})"
+            built.parts = [q for p in parts for q in (built.parts if p.expr is not None and _is(p.expr, name)
+                                                      else [p])]
+        else:
+            built.parts += parts
         built.lines.append(stmt.lineno)
     return built if built.parts else None
+
+
+def format_parts(parts: list[Part], call: ast.Call) -> list[Part]:
+    """``parts`` after ``.format(...)`` on the text built so far: each ``{field}`` of a literal part becomes the
+    expression given for it."""
+    out: list[Part] = []
+    for part in parts:
+        if part.text is None or "{" not in part.text:
+            out.append(part)
+            continue
+        formatted = _format(ast.Constant(value=part.text), call)
+        if formatted is None:
+            out.append(part)
+        else:
+            out += [Part(text=p.text, node=part.node) if p.text is not None else p for p in formatted]
+    return out
 
 
 def _edits_itself(value: ast.expr, name: str) -> bool:
