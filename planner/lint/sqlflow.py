@@ -327,7 +327,7 @@ def _edits_itself(value: ast.expr, name: str) -> bool:
 # ------------------------------------------------------------------------------------------ what a part is
 
 _VALUE_BEFORE = re.compile(
-    r"(<>|!=|<=|>=|=|<|>|\|\||[+\-*/%]|\b(LIKE|ILIKE|LIMIT|OFFSET|BETWEEN|THEN|ELSE|WHEN|IS|INTERVAL|ANY|ALL|"
+    r"(<>|!=|<=|>=|=|<|>|\|\||[+\-*/%]|\b(LIKE|ILIKE|LIMIT|OFFSET|BETWEEN|THEN|ELSE|IS|IN|INTERVAL|ANY|ALL|"
     r"FIRST|SIMILAR\s+TO|DEFAULT))\s*$",
     re.IGNORECASE,
 )
