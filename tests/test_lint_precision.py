@@ -321,3 +321,17 @@ def test_sql_followed_through_self_assignments():
     )
     assert [(f.line, f.id, f.severity) for f in result.findings] == [
         (5, "sql-string-building", "critical"), (9, "sql-identifier-building", "warning")]
+
+
+def test_the_identifier_fix_quotes_what_it_says():
+    """The quoting the identifier finding proposes does quote: SQLAlchemy's preparer and quoted_name."""
+    from sqlalchemy import column, select, table
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.sql import quoted_name
+
+    result = lint_source("from sqlalchemy import text\nasync def f(db, t):\n    await db.execute(text(f'SELECT 1 FROM {t}'))\n")
+    assert "identifier_preparer.quote(name)" in result.findings[0].fix and "quoted_name(name" in result.findings[0].fix
+    dialect = postgresql.dialect()
+    assert dialect.identifier_preparer.quote('orders"; DROP TABLE x; --') == '"orders""; DROP TABLE x; --"'
+    stmt = select(column("id")).select_from(table(quoted_name("Orders x", True)))
+    assert str(stmt.compile(dialect=dialect)) == 'SELECT id \nFROM "Orders x"'

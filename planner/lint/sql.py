@@ -217,8 +217,9 @@ def _value_fix(statement: str) -> str:
 
 IDENTIFIER_FIX = (
     "identifiers cannot be bound: check the name against a fixed allow-list (if table not in ALLOWED: raise "
-    "ValueError), or quote it as an identifier (conn.dialect.identifier_preparer.quote(name) in SQLAlchemy, "
-    "psycopg.sql.Identifier(name) with psycopg 3, or build the statement with sqlalchemy.table()/column()); "
+    "ValueError), or quote it as an identifier: conn.dialect.identifier_preparer.quote(name) in SQLAlchemy, "
+    "psycopg.sql.Identifier(name) with psycopg 3, or build the statement with sqlalchemy.table(quoted_name(name, "
+    "True)) and column(); "
     "then mark the line # pool-planner: ignore[sql-identifier-building] (# noqa: S608 is honoured too)"
 )
 
