@@ -4,10 +4,17 @@ with other dialects, SQL followed through a function)."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import column, select, table, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.sql import quoted_name
 
 from benchmarks.lint_precision import CORPUS, expected, reported, score
 from planner.cli import main
@@ -66,8 +73,6 @@ def test_newer_syntax_is_rewritten_and_checked():
     ],
 )
 def test_each_newer_construct_parses(source, names):
-    import ast
-
     tree = ast.parse(downlevel(source))
     defined = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)] + [
         t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)]
@@ -263,11 +268,6 @@ def test_a_session_subclass_is_still_a_session():
 @pytest.mark.db
 async def test_binds_in_set_and_notify_fail_as_the_finding_says(pg_url):
     """The no-parameter claim on a real server, with both drivers the message names, and the fix working."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ProgrammingError
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     source = (CORPUS / "found" / "no_bind_statements.py").read_text()
     findings = [f for f in lint_source(source).findings if f.id == "bind-in-literal"]
     assert [f.message.split(":", 2)[1] for f in findings] == ["uid in a SET statement", "payload in a NOTIFY statement"]
@@ -325,11 +325,8 @@ def test_sql_followed_through_self_assignments():
 
 def test_the_identifier_fix_quotes_what_it_says():
     """The quoting the identifier finding proposes does quote: SQLAlchemy's preparer and quoted_name."""
-    from sqlalchemy import column, select, table
-    from sqlalchemy.dialects import postgresql
-    from sqlalchemy.sql import quoted_name
-
-    result = lint_source("from sqlalchemy import text\nasync def f(db, t):\n    await db.execute(text(f'SELECT 1 FROM {t}'))\n")
+    result = lint_source("from sqlalchemy import text\n"
+                         "async def f(db, t):\n    await db.execute(text(f'SELECT 1 FROM {t}'))\n")
     assert "identifier_preparer.quote(name)" in result.findings[0].fix and "quoted_name(name" in result.findings[0].fix
     dialect = postgresql.dialect()
     assert dialect.identifier_preparer.quote('orders"; DROP TABLE x; --') == '"orders""; DROP TABLE x; --"'
