@@ -438,6 +438,29 @@ def engine_inventory(src: SourceFile, facts: ProjectFacts) -> tuple[list[EngineI
     return engines, findings
 
 
+CACHE_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cache_resource", "alru_cache"})
+
+
+def _made_once_anyway(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
+    """A per-request function that still builds one engine per process: it is cached (``@lru_cache`` on a
+    dependency), or it creates the engine lazily under an ``if`` and keeps it in a global or on an object
+    (``if _engine is None: _engine = create_async_engine(url)``)."""
+    if CACHE_DECORATORS & set(decorator_names(func)):
+        return True
+    guarded = any(isinstance(p, ast.If) for p in src.ancestors(call) if p is not func and _inside(p, func))
+    parent = src.parents.get(call)
+    stored = isinstance(parent, ast.Assign) and any(
+        isinstance(t, ast.Attribute | ast.Subscript) for t in parent.targets)
+    if isinstance(parent, ast.Assign) and not stored:
+        names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+        stored = any(isinstance(n, ast.Global | ast.Nonlocal) and names & set(n.names) for n in own_nodes(func))
+    return guarded and stored
+
+
+def _inside(node: ast.AST, func: FunctionNode) -> bool:
+    return func.lineno <= getattr(node, "lineno", 0) <= (func.end_lineno or 0)
+
+
 def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
     where = function_label(func)
     fix = (
@@ -445,6 +468,8 @@ def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
         "share it, and hand out sessions with async_sessionmaker + Depends"
     )
     reason = _is_per_request(src, func, facts)
+    if reason and _made_once_anyway(src, func, call):
+        return None
     if reason:
         return CodeFinding(
             src.path, call.lineno, call.col_offset + 1, "engine-per-request", "critical",
