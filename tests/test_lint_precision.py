@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql import quoted_name
 
 from benchmarks.lint_precision import CORPUS, expected, reported, score
+import planner.lint as lint_module
 from planner.cli import main
 from planner.lint import lint_paths, lint_source
 from planner.lint.newsyntax import downlevel
@@ -332,3 +333,24 @@ def test_the_identifier_fix_quotes_what_it_says():
     assert dialect.identifier_preparer.quote('orders"; DROP TABLE x; --') == '"orders""; DROP TABLE x; --"'
     stmt = select(column("id")).select_from(table(quoted_name("Orders x", True)))
     assert str(stmt.compile(dialect=dialect)) == 'SELECT id \nFROM "Orders x"'
+
+
+def test_a_linter_bug_on_one_file_exits_3_and_is_not_a_finding(capsys, tmp_path, monkeypatch):
+    def broken(src):
+        if src.path.endswith("bad.py"):
+            raise KeyError("boom")
+        return []
+
+    monkeypatch.setattr(lint_module, "url_findings", broken)
+    (tmp_path / "bad.py").write_text("x = 1\n")
+    (tmp_path / "good.py").write_text("from sqlalchemy import text\nq = text(f'SELECT * FROM t WHERE id = {x}')\n")
+    result = lint_paths([tmp_path])
+    assert [Path(f.path).name for f in result.findings] == ["good.py"]
+    assert result.internal_errors == (
+        f"{tmp_path / 'bad.py'}: the linter failed on this file, no rule checked it (KeyError: 'boom'); "
+        "please report it",)
+    assert result.exit_code == 3
+    assert main(["lint", str(tmp_path), "--json"]) == 3
+    out, err = capsys.readouterr()
+    assert [Path(d["path"]).name for d in json.loads(out)] == ["good.py"]
+    assert err.startswith("internal error: ") and err.count("\n") == 1

@@ -1,12 +1,14 @@
 """``lint``: read the application's Python source for the lesson's pitfalls (no import, no execution).
 
 Exit codes: 0 no finding, 1 findings, 2 bad input (a missing path, a directory without Python files, a
-bad flag) or a file that does not parse (the other files are still linted and reported).
+bad flag) or a file that does not parse (the other files are still linted and reported), 3 the linter failed
+on a file (one ``internal error:`` line each; never shown as a finding).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from planner.cli import UsageError
 from planner.config import add_plan_arguments, plan_from_args
@@ -59,4 +61,6 @@ def run(args: argparse.Namespace) -> int:
     text = render_inventory(result, fmt) if args.inventory else render(result, fmt)
     if text:
         print(text)
+    for line in result.internal_errors if fmt != "text" or args.inventory else ():
+        print(f"internal error: {line}", file=sys.stderr)  # JSON and annotations stay parseable on stdout
     return result.exit_code

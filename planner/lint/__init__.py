@@ -5,7 +5,7 @@ Public API::
     from planner.lint import lint_paths, lint_source
     result = lint_paths(["app/"])                   # LintResult: findings, engines, notes, files
     result = lint_paths(["app/"], plan=base_plan)   # also judge the engines' pool settings against limits
-    result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse
+    result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse, 3 a linter bug
 
 Every finding has a rule id from DESIGN.md's table; ``# pool-planner: ignore[<id>]`` on the line (or on
 the first line of its statement) silences it.
@@ -166,6 +166,7 @@ class _Trees:
         self.spare = 0 if self.keep else CARRY_TREES_CHARS
         self.cache: dict[str, SourceFile] = {}
         self.broken: set[str] = set()
+        self.internal: list[str] = []
 
     def get(self, path: str, carry: bool = False) -> SourceFile | None:
         if path in self.broken:
@@ -221,6 +222,7 @@ def _passes(
         notes=tuple(notes),
         budgets=budgets,
         suppressed=silenced,
+        internal_errors=tuple(trees.internal),
     )
 
 
@@ -242,6 +244,11 @@ def _rules_pass(trees: _Trees, facts: ProjectFacts):
                 path, 1, 1, PARSE_ERROR, "critical",
                 "too deeply nested for the linter (RecursionError): no rule checked this file",
                 "split the deeply nested expression"))
+            continue
+        except Exception as err:  # a linter bug on one file: said once, the other files still linted
+            first = str(err).splitlines()[0] if str(err) else ""
+            trees.internal.append(f"{path}: the linter failed on this file, no rule checked it "
+                                  f"({type(err).__name__}{': ' + first if first else ''}); please report it")
             continue
         engines.extend(found)
         raw[path] = file_findings
