@@ -16,8 +16,8 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql import quoted_name
 
-from benchmarks.lint_precision import CORPUS, expected, reported, score
 import planner.lint as lint_module
+from benchmarks.lint_precision import CORPUS, expected, reported, score
 from planner.cli import main
 from planner.lint import lint_paths, lint_source
 from planner.lint.newsyntax import downlevel
