@@ -354,3 +354,12 @@ def test_a_linter_bug_on_one_file_exits_3_and_is_not_a_finding(capsys, tmp_path,
     out, err = capsys.readouterr()
     assert [Path(d["path"]).name for d in json.loads(out)] == ["good.py"]
     assert err.startswith("internal error: ") and err.count("\n") == 1
+
+
+def test_large_tree_mode_gives_the_same_findings(monkeypatch):
+    """A tree over 4 MB is parsed again per pass and its facts pass skips files without fact words; on the
+    corpus that must change nothing."""
+    before = reported()[0]
+    monkeypatch.setattr(lint_module, "KEEP_TREES_CHARS", 0)
+    monkeypatch.setattr(lint_module, "CARRY_TREES_CHARS", 0)
+    assert reported()[0] == before

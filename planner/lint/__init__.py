@@ -204,6 +204,8 @@ def _passes(
             src = trees.get(path, carry=True)
             if src is not None:
                 facts.add(src)
+        else:
+            facts.add_text(text)
     raw, engines, warmups = _rules_pass(trees, facts)
     for path in warmups:
         raw[path] += warmup_findings(trees.get(path), facts, engines)

@@ -134,6 +134,11 @@ class EngineInfo:
         }
 
 
+_CLASS_LINE = re.compile(r"^[ \t]*class[ \t]+(\w+)", re.MULTILINE)
+_TOP_CALL_LINE = re.compile(r"^(?:if __name__ == .__main__.:\s+)?(\w+)\(", re.MULTILINE)
+_RUNNER_CALL = re.compile(r"\b(?:asyncio|anyio|trio|uvloop|typer)\.run\(\s*(\w+)")
+
+
 @dataclass
 class ProjectFacts:
     """Names gathered over every file before the rules run (a dependency may be defined in one file and
@@ -155,6 +160,14 @@ class ProjectFacts:
     scoped_registries: set[str] = field(default_factory=set)
     """Names assigned from ``scoped_session(...)``: calling one returns the scope's session, which the
     framework's teardown removes (``registry.remove()``); it does not open a new one each time."""
+
+    def add_text(self, text: str) -> None:
+        """What a file that is not parsed in the facts pass (a large tree, none of the fact words) still tells,
+        read from its text: the classes it defines and the functions it calls at module level or hands to a
+        runner (``asyncio.run(main())``)."""
+        self.class_names.update(_CLASS_LINE.findall(text))
+        self.once_names.update(_TOP_CALL_LINE.findall(text))
+        self.once_names.update(_RUNNER_CALL.findall(text))
 
     def add(self, src: SourceFile) -> None:
         self.once_names |= src.run_once_names  # main() called at module level in another file
