@@ -429,10 +429,16 @@ def role(before: str, part: Part, statement: str, src: SourceFile | None = None,
     return "identifier"
 
 
+def _literal_strings(node: ast.expr) -> bool:
+    return isinstance(node, ast.Tuple | ast.List | ast.Set) and bool(node.elts) and all(
+        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+
+
 def allow_listed(src: SourceFile, expr: ast.expr, before: int) -> bool:
     """``expr`` (a name) is checked against a fixed set before line ``before`` in its function: ``if table not in
     ALLOWED: raise/return``, ``assert table in ALLOWED``, or the call sits under ``if table in ALLOWED:``; or it
-    is a parameter annotated ``Literal[...]`` (FastAPI and pydantic reject anything else)."""
+    is a parameter annotated ``Literal[...]`` (FastAPI and pydantic reject anything else), or the variable of a
+    loop over strings written in the code."""
     if not isinstance(expr, ast.Name):
         return False
     func = src.enclosing_function(expr)
@@ -444,6 +450,8 @@ def allow_listed(src: SourceFile, expr: ast.expr, before: int) -> bool:
     for node in own_nodes(func):
         if getattr(node, "lineno", before + 1) > before:
             continue
+        if isinstance(node, ast.For | ast.AsyncFor) and _is(node.target, expr.id) and _literal_strings(node.iter):
+            return True  # for view in ("daily", "weekly"): the names are written in the code
         test = node.test if isinstance(node, ast.If | ast.Assert) else None
         if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and _is(test.left, expr.id)):
             continue

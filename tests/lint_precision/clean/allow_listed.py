@@ -28,3 +28,8 @@ def upgrade():
     bind = op.get_bind()
     session = Session(bind=bind)
     session.execute(text("UPDATE users SET active = true"))
+
+
+async def refresh(db) -> None:
+    for view in ("daily_sales", "weekly_sales"):
+        await db.execute(text(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}"))
