@@ -147,6 +147,12 @@ def text_bind_findings(src: SourceFile, sql: str, locate, anchors: tuple[int, ..
             fix, anchors,
         ))
     found += _no_parameter_statement(src, sql, binds, spans, comments, locate, anchors)
+    return found + _cast_findings(src, sql, spans, comments, locate, anchors)
+
+
+def _cast_findings(src, sql, spans, comments, locate, anchors) -> list[CodeFinding]:
+    """``:name::type`` outside literals and comments: not a bind at all."""
+    found = []
     for match in CAST_NOT_BIND.finditer(sql):
         if _in_span(match.start(), spans) or _in_span(match.start(), comments):
             continue
