@@ -6,13 +6,15 @@ Rules here: ``unbounded-overflow`` (``max_overflow=-1`` or ``pool_size=0``), ``e
 engine-per-request heuristic (documented in docs/lint.md). An engine created at module level or in a class
 body is made once. One created inside a function is:
 - a finding (critical) when that function runs per request: it has a route decorator (``@app.get``,
-  ``@router.post``, ``@app.middleware``...), is named in ``Depends(...)``/``Security(...)`` anywhere in the
-  linted tree, or is called by such a function in the same file;
-- fine when the function runs once: decorated with ``lru_cache``/``cache``/``cached_property``/
-  ``st.cache_resource``/``pytest.fixture``/``asynccontextmanager``/``contextmanager``/``on_event(...)``,
-  named ``lifespan``/``startup``/``on_startup``/``main``, or passed as ``lifespan=``/``on_startup=``;
-- fine when the engine outlives the call or is cleaned up: returned (a factory), stored in a global or an
-  attribute (``app.state.engine``, ``self.engine``), or ``.dispose()``d in the same function;
+  ``@router.post``, ``@app.middleware``, Litestar's bare ``@get``...), is named in ``Depends(...)``/
+  ``Security(...)`` anywhere in the linted tree, or is called by such a function in the same file; unless it
+  still makes one engine per process (cached, or created under an ``if`` and kept: ``_made_once_anyway``);
+- fine when the function runs once, known from how it is registered or called (``_runs_once``): a cache,
+  fixture, context-manager, startup or CLI-command decorator, ``lifespan=``/``on_startup=``, handed to
+  ``asyncio.run``/``anyio.run``, called at module level or by such a function, or nested in one;
+- fine when the engine outlives the call or is cleaned up: returned, stored in a global or an attribute
+  (``app.state.engine``, ``self.engine``), handed to a constructor or cache that keeps it, or disposed;
+- fine in test code (a test file, a test function, a fixture);
 - otherwise a warning: a new pool on every call that nothing keeps or disposes.
 """
 

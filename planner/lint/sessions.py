@@ -1,11 +1,13 @@
 """Sessions and connections: ``session-without-context``, ``single-connection-warmup``,
 ``create-all-without-run-sync``.
 
-A session opener is a call to ``AsyncSession``/``Session``, to a name assigned from
-``async_sessionmaker``/``sessionmaker`` anywhere in the linted tree, or to a name spelled like one
-(``SessionLocal``, ``AsyncSessionFactory``, ``async_session``...): the factory often lives in another file.
-A connection opener is ``<engine>.connect()`` where the name is an engine (assigned from
-``create_async_engine``, or spelled ``engine``/``*_engine``).
+A session opener is a call to SQLAlchemy's ``AsyncSession``/``Session`` (or a subclass), to a name assigned
+from ``async_sessionmaker``/``sessionmaker`` (under any alias) anywhere in the linted tree, or, when the
+factory is not in the tree, to a name spelled like one called bare (``SessionLocal()``). Building a factory,
+a class defined in the tree and a ``scoped_session`` registry are not openers (see ``_is_session_open``).
+A connection opener is ``<engine>.connect()`` where the name is an engine (assigned from an engine factory,
+or spelled ``engine``/``*_engine``). Whether ``create_all``'s argument is async is read from the code around
+the call (``bind_kind``), never from a tree-wide set of names.
 """
 
 from __future__ import annotations
