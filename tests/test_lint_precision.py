@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, select, table, text
+from sqlalchemy import column, literal, select, table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
@@ -363,3 +363,30 @@ def test_large_tree_mode_gives_the_same_findings(monkeypatch):
     monkeypatch.setattr(lint_module, "KEEP_TREES_CHARS", 0)
     monkeypatch.setattr(lint_module, "CARRY_TREES_CHARS", 0)
     assert reported()[0] == before
+
+
+def test_ddl_values_get_a_literal_rendering_fix_that_quotes():
+    result = lint_source("from alembic import op\ndef upgrade(v):\n"
+                         "    op.execute(f\"ALTER TYPE order_status ADD VALUE '{v}'\")\n")
+    (finding,) = result.findings
+    assert (finding.id, finding.severity) == ("sql-string-building", "critical")
+    assert finding.fix.startswith("ALTER takes no bind parameters") and "literal_binds" in finding.fix
+    rendered = str(literal("it's'; DROP TABLE x; --").compile(dialect=postgresql.dialect(),
+                                                              compile_kwargs={"literal_binds": True}))
+    assert rendered == "'it''s''; DROP TABLE x; --'"
+
+
+def test_values_fixed_in_the_code_are_not_critical():
+    result = lint_source(
+        "from alembic import op\n"
+        "NEW = ('archived', 'deleted')\n"
+        "class Status:\n    ACTIVE = 'active'\n"
+        "def upgrade(user):\n"
+        "    for value in NEW:\n"
+        "        op.execute(f\"ALTER TYPE s ADD VALUE '{value}'\")\n"
+        "    op.execute(f\"UPDATE t SET s = '{Status.ACTIVE}'\")\n"
+        "    op.execute(f\"UPDATE t SET s = '{settings.DEFAULT_STATUS}'\")\n"
+        "    op.execute(f\"UPDATE t SET s = '{user.status}'\")\n"
+    )
+    assert [(f.line, f.severity) for f in result.findings] == [
+        (7, "warning"), (8, "warning"), (9, "warning"), (10, "critical")]

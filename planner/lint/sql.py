@@ -14,7 +14,16 @@ import re
 
 from planner.lint.findings import CodeFinding
 from planner.lint.source import SourceFile, call_name, first_arg, resolve_name
-from planner.lint.sqlflow import Built, Part, allow_listed, bind_placeholders, follow, looks_like_sql, roles
+from planner.lint.sqlflow import (
+    Built,
+    Part,
+    allow_listed,
+    bind_placeholders,
+    follow,
+    looks_like_sql,
+    loop_over_literals,
+    roles,
+)
 
 BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])", re.UNICODE)
 """sqlalchemy/sql/elements.py, TextClause._bind_params_regex (2.1)."""
@@ -196,9 +205,27 @@ def _unit(literal_text: str, name: str) -> str:
 
 
 def _constant(src: SourceFile, node: ast.expr) -> bool:
-    """A literal, or a name bound once to a literal (``TABLE = "orders"``)."""
+    """Fixed in the code: a literal, a name bound once to a literal (``TABLE = "orders"``), the variable of a
+    loop over literals (``for status in ("new", "done")``, also through a name bound once to such a tuple),
+    or a constant-style attribute (``Status.ACTIVE.value``, ``settings.DB_SCHEMA``)."""
     value, _ = resolve_name(src, node)
-    return isinstance(value, ast.Constant)
+    if isinstance(value, ast.Constant):
+        return True
+    if isinstance(node, ast.Name) and loop_over_literals(src, node):
+        return True
+    return isinstance(node, ast.Attribute) and _constant_attribute(node)
+
+
+def _constant_attribute(node: ast.Attribute) -> bool:
+    chain, base = [], node
+    while isinstance(base, ast.Attribute):
+        chain.append(base.attr)
+        base = base.value
+    if not isinstance(base, ast.Name):
+        return False
+    names = [base.id, *reversed(chain)]
+    meaningful = [n for n in names if n not in ("value", "name")]
+    return bool(meaningful) and (meaningful[-1].isupper() or (base.id[:1].isupper() and len(names) > 1))
 
 
 def _shown(parts: list[Part]) -> str:
@@ -206,6 +233,11 @@ def _shown(parts: list[Part]) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
+UTILITY_STATEMENTS = frozenset({
+    "CREATE", "ALTER", "DROP", "GRANT", "REVOKE", "COMMENT", "TRUNCATE", "VACUUM", "ANALYZE", "REFRESH",
+    "REINDEX", "CLUSTER", "DO", "LISTEN", "UNLISTEN", "SECURITY", "REASSIGN",
+})
+"""Statements PostgreSQL runs without bind parameters (DDL and other utility commands)."""
 _SET_STATEMENT = re.compile(r"\s*SET\b", re.IGNORECASE)
 
 
@@ -218,6 +250,10 @@ def _value_fix(statement: str) -> str:
     if first == "NOTIFY":
         return ("NOTIFY takes no bind parameters: run text(\"SELECT pg_notify(:channel, :payload)\") with "
                 "{\"channel\": channel, \"payload\": payload} instead")
+    if first in UTILITY_STATEMENTS:
+        return (f"{first} takes no bind parameters: check the value against a fixed allow-list, or render it "
+                f"as a quoted literal: str(literal(value).compile(dialect=conn.dialect, "
+                f"compile_kwargs={{\"literal_binds\": True}})) (from sqlalchemy import literal)")
     return "bind values instead: text(\"... WHERE id = :id\") with {\"id\": value}"
 
 

@@ -429,9 +429,19 @@ def role(before: str, part: Part, statement: str, src: SourceFile | None = None,
     return "identifier"
 
 
-def _literal_strings(node: ast.expr) -> bool:
-    return isinstance(node, ast.Tuple | ast.List | ast.Set) and bool(node.elts) and all(
-        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+def _literals(src: SourceFile, node: ast.expr) -> bool:
+    """A tuple/list/set of literals written in the code, directly or through a name bound once to it."""
+    value, _ = resolve_name(src, node)
+    return isinstance(value, ast.Tuple | ast.List | ast.Set) and bool(value.elts) and all(
+        isinstance(e, ast.Constant) and isinstance(e.value, str | int | float) for e in value.elts)
+
+
+def loop_over_literals(src: SourceFile, name: ast.Name) -> bool:
+    """``name`` is the variable of a ``for`` loop over literals around it (``for status in ("a", "b"):``)."""
+    return any(
+        isinstance(p, ast.For | ast.AsyncFor) and _is(p.target, name.id) and _literals(src, p.iter)
+        for p in src.ancestors(name)
+    )
 
 
 def allow_listed(src: SourceFile, expr: ast.expr, before: int) -> bool:
@@ -450,7 +460,7 @@ def allow_listed(src: SourceFile, expr: ast.expr, before: int) -> bool:
     for node in own_nodes(func):
         if getattr(node, "lineno", before + 1) > before:
             continue
-        if isinstance(node, ast.For | ast.AsyncFor) and _is(node.target, expr.id) and _literal_strings(node.iter):
+        if isinstance(node, ast.For | ast.AsyncFor) and _is(node.target, expr.id) and _literals(src, node.iter):
             return True  # for view in ("daily", "weekly"): the names are written in the code
         test = node.test if isinstance(node, ast.If | ast.Assert) else None
         if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and _is(test.left, expr.id)):
