@@ -390,3 +390,11 @@ def test_values_fixed_in_the_code_are_not_critical():
     )
     assert [(f.line, f.severity) for f in result.findings] == [
         (7, "warning"), (8, "warning"), (9, "warning"), (10, "critical")]
+
+
+def test_values_in_test_code_are_a_warning():
+    source = ("from sqlalchemy import text\n"
+              "def test_x(db, v):\n    db.execute(text(f'SELECT * FROM t WHERE id = {v}'))\n")
+    assert [f.severity for f in lint_source(source, "tests/test_a.py").findings] == ["warning"]
+    assert [f.severity for f in lint_source(source.replace("test_x", "handler"), "app/a.py").findings] == [
+        "critical"]

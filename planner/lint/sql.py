@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
+from planner.lint.engines import in_test_code
 from planner.lint.findings import CodeFinding
 from planner.lint.source import SourceFile, call_name, first_arg, resolve_name
 from planner.lint.sqlflow import (
@@ -286,6 +287,8 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
             else "only constants or numbers are interpolated today, but nothing stops the next edit from adding "
                  "a value"
         )
+        if dynamic and in_test_code(src, src.enclosing_function(arg)):
+            dynamic, risk = [], "test code: its values come from the test, but the habit travels to production code"
         also = f" (and {_shown(identifiers)} where an identifier goes)" if identifiers else ""
         found.append(CodeFinding(
             src.path, line, col, "sql-string-building", "critical" if dynamic else "warning",
