@@ -267,7 +267,8 @@ def _relevant_engines(src: SourceFile, engines: list[EngineInfo]) -> list[Engine
 
 def _warmups(src: SourceFile) -> list[FunctionNode]:
     """Functions named like a warm-up: warm_up, warmup_pool, prewarm, prepopulate, fill_pool..."""
-    return [f for defs in src.functions.values() for f in defs if _WARMUP_NAME.search(f.name)]
+    return [f for defs in src.functions.values() for f in defs
+            if _WARMUP_NAME.search(f.name) and not f.name.startswith("test_")]  # a test about warm-ups is not one
 
 
 def has_warmup(src: SourceFile) -> bool:
