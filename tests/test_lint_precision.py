@@ -72,6 +72,8 @@ def test_newer_syntax_is_rewritten_and_checked():
         ("class C[T](Base):\n    pass\n", ["C"]),
         ("try:\n    pass\nexcept ValueError, TypeError:\n    pass\n", []),
         ("x = t'hello {name}'\n", ["x"]),
+        ("def g[T = int, *Ts, **P](x: T) -> T:\n    return x\n", ["g"]),  # 3.13 defaults, variadics
+        ("type Pair[K, V = str] = dict[K, V]\n", ["Pair"]),
     ],
 )
 def test_each_newer_construct_parses(source, names):
