@@ -251,7 +251,8 @@ def live_panel(plan, static_findings) -> None:
         st.markdown(view_.headline)
         if view_.error:
             st.warning(view_.error)
-        fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "")
+        fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "",
+                                 gaps=view_.gaps)
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")
         if view_.table is not None and len(view_.table):
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")

@@ -414,6 +414,8 @@ class LiveView:
     """Counts over time, one column per state or application (``dashboard.timeline``)."""
     lines: dict[str, float | None]
     table: pd.DataFrame | None
+    gaps: pd.Series | None = None
+    """Per row of ``wide``: True where the sample failed (``charts.wide_figure``'s ``gaps``)."""
 
 
 def history_since(range_label: str, now: datetime) -> datetime | None:
@@ -458,11 +460,11 @@ def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: st
     """Everything the live panel needs for one server: the monitor's latest sample and the timeline's counts."""
     snapshot = monitor.latest().get(server)
     headline, error = live_headline(server, snapshot, monitor.status().get(server))
-    wide = timeline.window(by, history_since(range_label, now))
+    wide, gaps = timeline.window_with_gaps(by, history_since(range_label, now))
     lines: dict[str, float | None] = {}
     if plan is not None and server in {s.name for s in plan.servers}:
         lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
-    return LiveView(headline, error, wide, lines, latest_table(snapshot))
+    return LiveView(headline, error, wide, lines, latest_table(snapshot), gaps)
 
 
 # -- start-up -----------------------------------------------------------------------------------------------
