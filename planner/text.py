@@ -82,16 +82,37 @@ def plotly_text(text: object) -> str:
     return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def quote_ident(name: str) -> str:
-    """A PostgreSQL identifier as SQL: always double-quoted (``"Order-Svc"``, ``"app"``), quotes doubled.
+_PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+_KEYWORD_TEXT = """
+all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean both case cast
+char character check coalesce collate collation column concurrently constraint create cross current_catalog
+current_date current_role current_schema current_time current_timestamp current_user dec decimal default deferrable
+desc distinct do else end except exists extract false fetch float for foreign freeze from full grant greatest group
+grouping having ilike in initially inner inout int integer intersect interval into is isnull join json json_array
+json_arrayagg json_exists json_object json_objectagg json_query json_scalar json_serialize json_table json_value
+lateral leading least left like limit localtime localtimestamp merge_action national natural nchar none normalize
+not notnull null nullif numeric offset on only or order out outer overlaps overlay placing position precision
+primary real references returning right row select session_user setof similar smallint some substring symmetric
+system_user table tablesample then time timestamp to trailing treat trim true union unique user using values
+varchar variadic verbose when where window with xmlattributes xmlconcat xmlelement xmlexists xmlforest
+xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable
+"""
+SQL_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+"""PostgreSQL's keywords that are not unreserved (``pg_get_keywords()`` with catcode R, C or T; PostgreSQL 15 and
+16 as read from the servers, plus the JSON and SQL/JSON ones 16-17 added): ``quote_ident`` quotes them."""
 
-    Always quoting keeps a role's exact spelling (an unquoted ``Order_Svc`` would be folded to ``order_svc``)
-    and never collides with a keyword. A NUL cannot be in an identifier: ``ValueError``.
+
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier as SQL, as the server's ``quote_ident()`` writes it: bare when it is lower case
+    letters, digits and ``_`` and no keyword (``app``), otherwise double-quoted with quotes doubled
+    (``"Order-Svc"``, ``"user"``, ``"a""b"``), so a role keeps its exact spelling.
+
+    An empty name or one with NUL cannot be an identifier: ``ValueError``.
     """
-    if "\x00" in name:
-        raise ValueError("an SQL identifier cannot contain NUL")
-    if not name:
-        raise ValueError("an SQL identifier cannot be empty")
+    if not name or "\x00" in name:
+        raise ValueError(f"not an SQL identifier: {visible(name)!r}")
+    if _PLAIN_IDENT.fullmatch(name) and name not in SQL_KEYWORDS:
+        return name
     return '"' + name.replace('"', '""') + '"'
 
 
