@@ -16,11 +16,12 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, state  # noqa: E402
+from dashboard import charts, guard, pagestate, state  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
+from planner.text import md, md_code  # noqa: E402
 
 LIVE_REFRESH_S = 2.0
 VERDICT_BOX = {"safe": st.success, "tight": st.warning, "unsafe": st.error}
@@ -35,13 +36,19 @@ def get_demo():
 
 
 @st.cache_resource(show_spinner=False)
+def get_history(targets: tuple[tuple[str, str], ...]) -> pagestate.StoreOpening:
+    """A real server's history store in ``$POOL_PLANNER_DATA``, or why it cannot be opened (a state, not a crash)."""
+    return pagestate.open_history(state.history_path(targets), HistoryStore)
+
+
+@st.cache_resource(show_spinner=False)
 def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monitor:
     """One sampler per set of servers for the whole Streamlit process; it owns its own event loop thread.
 
-    The demo's history is temporary (its server goes away with the process); a real server's is kept in
-    ``$POOL_PLANNER_DATA``.
+    The demo's history is temporary (its server goes away with the process), and so is a real server's whose
+    store cannot be opened.
     """
-    history = None if demo_mode else HistoryStore(state.history_path(targets))
+    history = None if demo_mode else get_history(targets).store
     return Monitor(dict(targets), interval_s=1.0, history=history).start()
 
 
@@ -110,6 +117,7 @@ def use_live_limits(settings) -> None:
 # -- page ---------------------------------------------------------------------------------------------------
 
 st.set_page_config(page_title="Connection-pool planner", page_icon="🐘", layout="wide")
+guard.enforce(st)  # viewer-safe error details and toolbar; no page at all on every interface unless chosen
 targets = state.monitor_targets(st.secrets)
 demo = None
 if not targets:
@@ -121,14 +129,16 @@ latest = monitor.latest()
 
 if "pool_size" not in st.session_state:
     apply_inputs(state.initial_inputs(demo.plan if demo else None))
+    st.session_state["prefilled"] = demo is not None  # a plan's own numbers are kept, never overwritten
 live_settings = getattr(latest.get(state.PRIMARY), "settings", None)
 if not st.session_state.get("prefilled") and live_settings is not None:
     use_live_limits(live_settings)  # once per session, as soon as the first sample arrives
+limits_known = pagestate.limits_known(prefilled=bool(st.session_state.get("prefilled")), live_settings=live_settings)
 
 sb = st.sidebar
 sb.header("Plan")
 for name, url in state.masked_targets(targets).items():
-    sb.caption(f"**{name}**: `{url}`")
+    sb.caption(f"**{md(name)}**: {md_code(url)}")
 if demo is not None:
     sb.info(f"Demo: an embedded PostgreSQL (max_connections {demo.plan.servers[0].max_connections}) and "
             f"{len(demo.worker_pids)} worker processes. Set DATABASE_URL to monitor your own server.")
@@ -205,12 +215,17 @@ if demo is not None:
 plan = view = error = None
 try:
     plan = state.build_plan(state.inputs_from(st.session_state), targets)
-    view = state.evaluate(plan)
+    view = state.evaluate(plan) if limits_known else None
 except InputError as err:
     error = err
 
-if error is not None:
-    st.error(state.inline_error(error), icon="⛔")
+if not limits_known:
+    waiting = pagestate.waiting_for(state.PRIMARY, monitor.status().get(state.PRIMARY))
+    st.info(waiting.message, icon=":material/hourglass_top:")
+    if waiting.problem:
+        st.warning(waiting.problem)
+elif error is not None:
+    st.error(md(state.inline_error(error)), icon="⛔")
 else:
     VERDICT_BOX[view.verdict](view.verdict_line)
     cols = st.columns(6)
@@ -220,7 +235,7 @@ else:
     try:
         rec = state.recommendation(view.plan)
     except InputError as err:
-        st.info(f"No recommendation for these inputs: {err}")
+        st.info(f"No recommendation for these inputs: {md(err)}")
     else:
         with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
             for line in (*rec.reasons, *rec.why):
@@ -236,8 +251,13 @@ else:
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
-def live_panel(plan, static_findings) -> None:
+def live_panel(plan, static_findings, waiting: bool) -> None:
+    if waiting and getattr(monitor.latest().get(state.PRIMARY), "settings", None) is not None:
+        st.rerun(scope="app")  # the first sample: the whole page applies the server's limits, no click needed
     st.subheader("Live connections")
+    store_notice = pagestate.store_notice(get_history(target_key) if demo is None else None, monitor)
+    if store_notice:
+        st.warning(store_notice, icon=":material/database:")
     left, right = st.columns([2, 3])
     left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range", default="15 min")
     right.segmented_control("Split by", ["state", "application_name"], key="split_by", default="state")
@@ -250,7 +270,7 @@ def live_panel(plan, static_findings) -> None:
                                 by, now=now)
         st.markdown(view_.headline)
         if view_.error:
-            st.warning(view_.error)
+            st.warning(md(view_.error))
         fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "",
                                  gaps=view_.gaps)
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")
@@ -264,16 +284,16 @@ def live_panel(plan, static_findings) -> None:
     for row in rows:
         f = row.finding
         when = f"since {row.since:%H:%M:%S} UTC" if row.since else "in the plan"
-        with st.expander(f"**{f.id}** · {f.severity} · {when}" + (f" · {f.server}" if f.server else ""),
+        with st.expander(f"**{f.id}** · {f.severity} · {when}" + (f" · {md(f.server)}" if f.server else ""),
                          expanded=f.severity == "critical", icon=SEVERITY_ICON[f.severity]):
-            st.markdown(f"**Evidence:** {f.message}")
+            st.markdown(f"**Evidence:** {md(f.message)}")
             if f.fix:
                 st.markdown(f"**Fix:** {f.fix}")
             if f.snippet:
                 st.code(f.snippet, language=state.snippet_language(f.snippet))
 
 
-live_panel(plan, view.findings if view else ())
+live_panel(plan if limits_known else None, view.findings if view else (), not limits_known)
 
 if view is not None:
     st.subheader("Predicted wait for a connection")
@@ -283,7 +303,7 @@ if view is not None:
         curve, wait_error = None, err
     engine = view.plan.engines[0]
     if curve is None:
-        st.info(f"No prediction for these inputs: {wait_error}")
+        st.info(f"No prediction for these inputs: {md(wait_error)}")
     elif curve.empty:
         st.info("No prediction: the pool is unbounded or the workload holds no connection.")
     else:

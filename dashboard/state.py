@@ -33,6 +33,7 @@ from planner.model import (
     Workload,
 )
 from planner.snapshot import ServerSettings, Snapshot
+from planner.text import md
 
 PRIMARY = "primary"
 REPLICA = "replica"
@@ -438,21 +439,23 @@ def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
 
 
 def live_headline(server: str, snapshot: Snapshot | None, status=None) -> tuple[str, str | None]:
-    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus)."""
+    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus).
+
+    The headline is Markdown with every server string escaped; ``error`` is plain text (escape it to show it)."""
     if snapshot is None:
-        reason = f" ({status.state}: {status.reason})" if status is not None and status.reason else ""
-        return f"**{server}**: waiting for the first sample…{reason}", None
+        reason = f" ({md(status.state)}: {md(mask_url(status.reason))})" if status is not None and status.reason else ""
+        return f"**{md(server)}**: waiting for the first sample…{reason}", None
     when = f"{snapshot.taken_at:%H:%M:%S} UTC"
     if not snapshot.ok:
         retry = ""
         if status is not None and status.next_retry_at is not None:
             retry = f"; next attempt {status.next_retry_at:%H:%M:%S} UTC"
-        return (f"**{server}**: no sample at {when} ({snapshot.status}){retry}",
+        return (f"**{md(server)}**: no sample at {when} ({md(snapshot.status)}){retry}",
                 f"{snapshot.status}: {mask_url(snapshot.error or '')}")
     states = snapshot.count_by("state")
-    parts = ", ".join(f"{n} {s or 'hidden'}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
+    parts = ", ".join(f"{n} {md(s or 'hidden')}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
     latency = f" · query {snapshot.latency_ms:.1f} ms" if snapshot.latency_ms is not None else ""
-    return f"**{server}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
+    return f"**{md(server)}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
 
 
 def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: str, by: str, *,
