@@ -279,7 +279,9 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
 
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
-    if not rows:
+    if not rows and waiting:
+        st.caption("No pitfall to report before the server's first sample.")
+    elif not rows:
         st.success("No pitfall found in the plan or in the recent samples.")
     for row in rows:
         f = row.finding
