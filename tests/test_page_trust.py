@@ -170,3 +170,37 @@ def test_a_demo_plan_keeps_its_own_numbers():
     assert pagestate.limits_known(prefilled=True, live_settings=None)
     assert not pagestate.limits_known(prefilled=False, live_settings=None)
     assert pagestate.limits_known(prefilled=False, live_settings=object())
+
+
+@pytest.mark.parametrize("breakage", ["data folder is a file", "history file is not SQLite"])
+def test_a_broken_history_store_is_a_notice_and_the_page_works(small_server, tmp_path, monkeypatch, breakage):
+    """The store cannot be opened: the page says so (or the store recovers on its own) and everything else
+    works: the verdict from the server's limits, the live headline, no traceback."""
+    from dashboard import state
+
+    # a set of servers of its own per case: the process-wide cached store and monitor are not shared
+    url = small_server.url(application_name="broken-" + breakage.split()[1])
+    if breakage == "data folder is a file":
+        data = tmp_path / "not-a-folder"
+        data.write_text("a file where the data folder should be")
+    else:
+        data = tmp_path / "data"
+        data.mkdir()
+    monkeypatch.setenv("POOL_PLANNER_DATA", str(data))
+    if breakage == "history file is not SQLite":
+        state.history_path({state.PRIMARY: url}).write_bytes(b"not a database " * 100)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["DATABASE_URL"] = url
+    at.run()
+    assert not at.exception
+    wait_until(at, lambda a: bool(a.metric), what="the verdict")
+    wait_until(at, lambda a: any("client connections at" in m.value for m in a.markdown), what="a live sample")
+    notices = [plain(w.value) for w in at.warning if "History store" in w.value]
+    if breakage == "data folder is a file":
+        assert notices and "could not be opened" in notices[0] and "kept in memory only" in notices[0]
+    else:  # shown as a notice, or moved aside by the store: never overwritten
+        garbage = b"not a database " * 100
+        assert any(f.read_bytes() == garbage for f in data.iterdir() if f.is_file())
+        path = state.history_path({state.PRIMARY: url})
+        assert notices or not path.exists() or path.read_bytes() != garbage
+    assert {m.label: m.value for m in at.metric}["Usable slots"] == "17"
