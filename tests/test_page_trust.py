@@ -162,16 +162,6 @@ def test_server_error_text_is_escaped_while_waiting(small_server, tmp_path, monk
     assert not at.metric
 
 
-def test_a_demo_plan_keeps_its_own_numbers():
-    """The plan given with the page (the demo's; a plan file the same way) is judged at once and never
-    overwritten by the first sample: only the server's missing limits wait for it."""
-    from dashboard import pagestate
-
-    assert pagestate.limits_known(prefilled=True, live_settings=None)
-    assert not pagestate.limits_known(prefilled=False, live_settings=None)
-    assert pagestate.limits_known(prefilled=False, live_settings=object())
-
-
 @pytest.mark.parametrize("breakage", ["data folder is a file", "history file is not SQLite"])
 def test_a_broken_history_store_is_a_notice_and_the_page_works(small_server, tmp_path, monkeypatch, breakage):
     """The store cannot be opened: the page says so (or the store recovers on its own) and everything else
