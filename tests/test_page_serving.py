@@ -111,5 +111,8 @@ def test_without_its_config_the_page_refuses_to_show_itself(pg_url, tmp_path):
                 expect(page.get_by_text("refuses to show itself")).to_be_visible(timeout=60_000)
                 assert page.get_by_text("Connection-pool planner").count() == 0
                 assert page.locator(".js-plotly-plot").count() == 0
+                page.reload()  # the toolbar mode set at run time reaches the next session
+                expect(page.get_by_text("refuses to show itself")).to_be_visible(timeout=60_000)
+                assert page.get_by_role("button", name="Deploy").count() == 0
             finally:
                 browser.close()
