@@ -219,35 +219,39 @@ try:
 except InputError as err:
     error = err
 
-if not limits_known:
-    waiting = pagestate.waiting_for(state.PRIMARY, monitor.status().get(state.PRIMARY))
-    st.info(waiting.message, icon=":material/hourglass_top:")
-    if waiting.problem:
-        st.warning(waiting.problem)
-elif error is not None:
-    st.error(md(state.inline_error(error)), icon="⛔")
-else:
-    VERDICT_BOX[view.verdict](view.verdict_line)
-    cols = st.columns(6)
-    for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
-        col.metric(label, value)
-    st.caption(view.arithmetic)
-    try:
-        rec = state.recommendation(view.plan)
-    except InputError as err:
-        st.info(f"No recommendation for these inputs: {md(err)}")
+# One container for either the waiting notice or the verdict: the live panel below starts at the same place in
+# both, so its refreshes never write over the verdict when the first sample turns one into the other.
+with st.container():
+    if not limits_known:
+        waiting = pagestate.waiting_for(state.PRIMARY, monitor.status().get(state.PRIMARY))
+        st.info(waiting.message, icon=":material/hourglass_top:")
+        if waiting.problem:
+            st.warning(waiting.problem)
+    elif error is not None:
+        st.error(md(state.inline_error(error)), icon="⛔")
     else:
-        with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
-            for line in (*rec.reasons, *rec.why):
-                st.markdown(f"- {line}")
-            if rec.fits:
-                st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
-                          args=(rec,))
-            for alternative in rec.alternatives:
-                st.button(f"Apply: {alternative.summary}", key=f"apply_{alternative.change}",
-                          on_click=apply_alternative, args=(alternative,))
-    st.subheader("Connection budget")
-    st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch", key="budget_chart")
+        VERDICT_BOX[view.verdict](view.verdict_line)
+        cols = st.columns(6)
+        for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
+            col.metric(label, value)
+        st.caption(view.arithmetic)
+        try:
+            rec = state.recommendation(view.plan)
+        except InputError as err:
+            st.info(f"No recommendation for these inputs: {md(err)}")
+        else:
+            with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
+                for line in (*rec.reasons, *rec.why):
+                    st.markdown(f"- {line}")
+                if rec.fits:
+                    st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
+                              args=(rec,))
+                for alternative in rec.alternatives:
+                    st.button(f"Apply: {alternative.summary}", key=f"apply_{alternative.change}",
+                              on_click=apply_alternative, args=(alternative,))
+        st.subheader("Connection budget")
+        st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch",
+                        key="budget_chart")
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
