@@ -17,6 +17,7 @@ from dashboard.downsample import MAX_POINTS, downsample
 from planner.budget import PgBouncerBudget, ServerBudget
 from planner.model import Plan
 from planner.rules.autoscale import autoscale_peak
+from planner.text import plotly_text
 
 BUDGET_SEGMENTS: dict[str, str] = {
     "reserved": "#8c8c8c",
@@ -162,7 +163,35 @@ def live_figure(
     title: str = "",
 ) -> go.Figure:
     """Connections over time per value of ``by`` plus the total, with the plan's lines; gaps stay gaps."""
-    return wide_figure(wide_counts(frame, by), by, plan_lines, max_points=max_points, title=title)
+    return wide_figure(wide_counts(frame, by), by, plan_lines, max_points=max_points, title=title,
+                       gaps=gap_mask(frame))
+
+
+def gap_mask(frame: pd.DataFrame) -> pd.Series:
+    """Per sample time (naive UTC, sorted like ``wide_counts``' rows): True when the sample failed (a gap)."""
+    if frame.empty:
+        return pd.Series([], index=pd.DatetimeIndex([], name="taken_at"), dtype=bool)
+    status = frame.groupby("taken_at", sort=True)["status"].first()
+    index = pd.DatetimeIndex(status.index, name="taken_at")
+    if index.tz is not None:
+        index = index.tz_convert(None)
+    return pd.Series((status != "ok").to_numpy(), index=index, dtype=bool)
+
+
+def total_counts(wide: pd.DataFrame, gaps: pd.Series | None = None) -> np.ndarray:
+    """The total line: the sum over the columns, NaN where a sample failed.
+
+    With no column at all (every ok sample saw zero client backends) the failed samples are only known from
+    ``gaps``: they stay NaN, so an outage in a quiet window is drawn as a gap, never as 0.
+    """
+    if len(wide.columns):
+        total = wide.sum(axis=1, min_count=1).to_numpy(dtype=float, copy=True)
+    else:
+        total = np.zeros(len(wide.index))
+    if gaps is not None and len(gaps):
+        failed = gaps.reindex(wide.index, fill_value=False).to_numpy(dtype=bool)
+        total[failed] = np.nan
+    return total
 
 
 def wide_figure(
@@ -172,19 +201,22 @@ def wide_figure(
     *,
     max_points: int = MAX_POINTS,
     title: str = "",
+    gaps: pd.Series | None = None,
 ) -> go.Figure:
-    """``live_figure`` from counts already pivoted by ``wide_counts`` (what the live panel keeps between reruns)."""
+    """``live_figure`` from counts already pivoted by ``wide_counts`` (what the live panel keeps between reruns).
+
+    ``gaps`` (``gap_mask``; ``Timeline.gaps``) marks the failed samples; the column names (application names
+    from any client) reach the legend and the hover label as escaped text (``planner.text.plotly_text``).
+    """
     fig = go.Figure()
     x = wide.index.to_numpy()
     for column in wide.columns:
         px, py = downsample(x, wide[column].to_numpy(), max_points)
         colour = STATE_COLOURS.get(column) if by == "state" else None
-        fig.add_scatter(x=px, y=py, name=str(column), mode="lines", connectgaps=False, line={"width": 1.5,
-                        "color": colour}, hovertemplate="%{y:.0f}<extra>" + str(column) + "</extra>")
+        fig.add_scatter(x=px, y=py, name=plotly_text(column), mode="lines", connectgaps=False,
+                        line={"width": 1.5, "color": colour}, hovertemplate="%{y:.0f}<extra>%{fullData.name}</extra>")
     if len(wide.index):
-        # no column at all: every sample saw zero client backends
-        total = wide.sum(axis=1, min_count=1).to_numpy() if len(wide.columns) else np.zeros(len(wide.index))
-        px, py = downsample(x, total, max_points)
+        px, py = downsample(x, total_counts(wide, gaps), max_points)
         fig.add_scatter(x=px, y=py, name="total", mode="lines", connectgaps=False,
                         line={"width": 2.5, "color": "#444444"}, hovertemplate="%{y:.0f}<extra>total</extra>")
     for name, value in plan_lines.items():

@@ -9,22 +9,17 @@ shows as typed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from planner.model import SEVERITY_ORDER, Finding
+from planner.text import md
 
 MAX_NAMES_IN_HEADER = 4
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
-"""Every ASCII punctuation character: CommonMark lets each be backslash-escaped, and Streamlit's own syntax
-(``:red[...]``, ``:material/icon:``, ``$math$``) is made of them too."""
-
-
 def md_escape(text: str) -> str:
-    """``text`` as literal Markdown (one line): every punctuation character backslash-escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """``text`` as literal Markdown on one line: ``planner.text.md``, the page's one escaper."""
+    return md(" ".join(str(text).split()))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from planner.model import (
     Workload,
 )
 from planner.snapshot import ServerSettings, Snapshot
+from planner.text import md
 
 PRIMARY = "primary"
 REPLICA = "replica"
@@ -418,6 +419,8 @@ class LiveView:
     """Counts over time, one column per state or application (``dashboard.timeline``)."""
     lines: dict[str, float | None]
     table: pd.DataFrame | None
+    gaps: pd.Series | None = None
+    """Per row of ``wide``: True where the sample failed (``charts.wide_figure``'s ``gaps``)."""
 
 
 def history_since(range_label: str, now: datetime) -> datetime | None:
@@ -440,21 +443,23 @@ def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
 
 
 def live_headline(server: str, snapshot: Snapshot | None, status=None) -> tuple[str, str | None]:
-    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus)."""
+    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus).
+
+    The headline is Markdown with every server string escaped; ``error`` is plain text (escape it to show it)."""
     if snapshot is None:
-        reason = f" ({status.state}: {status.reason})" if status is not None and status.reason else ""
-        return f"**{server}**: waiting for the first sample…{reason}", None
+        reason = f" ({md(status.state)}: {md(mask_url(status.reason))})" if status is not None and status.reason else ""
+        return f"**{md(server)}**: waiting for the first sample…{reason}", None
     when = f"{snapshot.taken_at:%H:%M:%S} UTC"
     if not snapshot.ok:
         retry = ""
         if status is not None and status.next_retry_at is not None:
             retry = f"; next attempt {status.next_retry_at:%H:%M:%S} UTC"
-        return (f"**{server}**: no sample at {when} ({snapshot.status}){retry}",
+        return (f"**{md(server)}**: no sample at {when} ({md(snapshot.status)}){retry}",
                 f"{snapshot.status}: {mask_url(snapshot.error or '')}")
     states = snapshot.count_by("state")
-    parts = ", ".join(f"{n} {s or 'hidden'}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
+    parts = ", ".join(f"{n} {md(s or 'hidden')}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
     latency = f" · query {snapshot.latency_ms:.1f} ms" if snapshot.latency_ms is not None else ""
-    return f"**{server}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
+    return f"**{md(server)}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
 
 
 def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: str, by: str, *,
@@ -462,12 +467,12 @@ def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: st
     """Everything the live panel needs for one server: the monitor's latest sample and the timeline's counts."""
     snapshot = monitor.latest().get(server)
     headline, error = live_headline(server, snapshot, monitor.status().get(server))
-    wide = timeline.window(by, history_since(range_label, now))
+    wide, gaps = timeline.window_with_gaps(by, history_since(range_label, now))
     lines: dict[str, float | None] = {}
     if plan is not None and server in {s.name for s in plan.servers}:
         lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
     lines = with_server_limit(lines, getattr(snapshot, "settings", None))
-    return LiveView(headline, error, wide, lines, latest_table(snapshot))
+    return LiveView(headline, error, wide, lines, latest_table(snapshot), gaps)
 
 
 def with_server_limit(lines: dict[str, float | None], settings: ServerSettings | None) -> dict[str, float | None]:

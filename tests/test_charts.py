@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts
+from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts, wide_figure
 from planner.budget import pgbouncer_budget, plan_budgets
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server
 
@@ -177,3 +177,58 @@ def test_timeline_reads_incrementally_and_equals_a_full_pivot(tmp_path):
         assert recent.index.tolist() == [pd.Timestamp(T0 + timedelta(seconds=s)).tz_convert(None) for s in (13, 14)]
     finally:
         store.close()
+
+
+def test_an_outage_in_a_quiet_window_is_a_gap_not_zero():
+    """Only the monitor was connected (every ok sample saw zero client backends), then the server went down:
+    the total line breaks over the failed samples instead of lying flat at 0."""
+    frame = history([
+        (T0, "primary", "ok", None, None, 0),
+        (T0 + timedelta(seconds=1), "primary", "unreachable", None, None, float("nan")),
+        (T0 + timedelta(seconds=2), "primary", "unreachable", None, None, float("nan")),
+        (T0 + timedelta(seconds=3), "primary", "ok", None, None, 0),
+    ])
+    assert wide_counts(frame, "state").columns.tolist() == []
+    fig = live_figure(frame, "state", {})
+    (total,) = fig.data
+    assert total.name == "total" and total.connectgaps is False
+    assert total.y[0] == 0 and math.isnan(total.y[1]) and math.isnan(total.y[2]) and total.y[3] == 0
+
+
+def test_timeline_keeps_a_quiet_outage_as_a_gap(tmp_path):
+    """The same through the history store and the live panel's Timeline (what the page draws)."""
+    from dashboard.live.history import HistoryStore
+    from dashboard.timeline import Timeline
+
+    store = HistoryStore(tmp_path / "history.sqlite")
+    try:
+        for i, counts in enumerate([{}, None, None, {}]):
+            store.append(snapshot(i, counts))
+        store.flush()
+        timeline = Timeline(store, "primary")
+        for by in ("state", "application_name"):
+            wide, gaps = timeline.window_with_gaps(by, T0)
+            assert gaps.tolist() == [False, True, True, False]
+            (total,) = wide_figure(wide, by, {}, gaps=gaps).data
+            assert [math.isnan(v) for v in total.y] == [False, True, True, False]
+        store.append(snapshot(4, None))  # read incrementally: still a gap
+        store.flush()
+        wide, gaps = timeline.window_with_gaps("state", T0 + timedelta(seconds=3))
+        (total,) = wide_figure(wide, "state", {}, gaps=gaps).data
+        assert total.y[0] == 0 and math.isnan(total.y[1])
+    finally:
+        store.close()
+
+
+HOSTILE = '[x](http://127.0.0.1:1/a) <a href="http://127.0.0.1:1/l">l</a> <img src=x> %{y} **b**'
+
+
+def test_application_names_reach_legend_and_hover_as_text():
+    """A client-chosen application_name is a legend entry and a hover label: plotly's tags and entities are
+    escaped and the name is never part of a hovertemplate (where %{...} would be evaluated)."""
+    frame = history([(T0, "primary", "ok", HOSTILE, "idle", 2), (T0 + timedelta(seconds=1), "primary", "ok",
+                                                                   HOSTILE, "idle", 3)])
+    fig = live_figure(frame, "application_name", {})
+    trace = fig.data[0]
+    assert "<" not in trace.name and "&lt;a href=" in trace.name and "&lt;img src=x&gt;" in trace.name
+    assert HOSTILE not in trace.hovertemplate and trace.hovertemplate == "%{y:.0f}<extra>%{fullData.name}</extra>"

@@ -20,6 +20,7 @@ from planner.rules.monitor_role import monitor_superuser_finding
 from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
+from planner.text import quote_ident, quote_literal
 
 REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text in docs/facts.md (F) carries it
 NO_APP = "(no application_name)"
@@ -256,6 +257,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _role_sql(role: str | None, kind: str = "application") -> str:
+    """A role name from the server as an SQL identifier (``"Order-Svc"``), or a placeholder to fill in."""
+    return quote_ident(role) if role else f"<{kind} role>"
+
+
 def _quote(text: str | None, limit: int = 200) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -347,7 +353,7 @@ def _refused_findings(
         monitor_snippet = (
             "# postgresql.conf (restart)\nreserved_connections = 2\n\n"
             "-- then, as a superuser\n"
-            f"GRANT pg_use_reserved_connections TO {(settings.role if settings else None) or '<monitoring role>'};"
+            f"GRANT pg_use_reserved_connections TO {_role_sql(settings.role if settings else None, 'monitoring')};"
         )
     else:
         monitor_fix = (
@@ -425,8 +431,8 @@ def _no_idle_in_transaction_timeout(
         message += (f"; {_plural(waiting, 'session')} idle in transaction for "
                     f"{_s(th.idle_in_transaction_warning_s)} or more now")
     roles = sorted({g.usename for g in idle if g.usename}) or _app_roles(plan, server, snap)
-    value = f"'{th.recommended_idle_in_transaction_timeout_s:g}s'"
-    lines = [f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = {value};" for role in roles]
+    value = quote_literal(f"{th.recommended_idle_in_transaction_timeout_s:g}s")
+    lines = [f"ALTER ROLE {_role_sql(role)} SET idle_in_transaction_session_timeout = {value};" for role in roles]
     lines = lines or [f"ALTER ROLE <application role> SET idle_in_transaction_session_timeout = {value};"]
     snippet = "\n".join(
         [*lines, "-- or for every role, in postgresql.conf (reload):", f"idle_in_transaction_session_timeout = {value}"]
@@ -462,7 +468,7 @@ def _missing_monitor_privilege(
         "backends without a visible state): counts by state, ages and SSL are partial"
     )
     fix = "Grant pg_monitor to the role the dashboard connects as (no restart; takes effect on its next connection)."
-    snippet = f"GRANT pg_monitor TO {settings.role or '<monitoring role>'};"
+    snippet = f"GRANT pg_monitor TO {_role_sql(settings.role, 'monitoring')};"
     return [Hit("", Finding("missing-monitor-privilege", "warning", message, fix, snippet, snap.server))]
 
 
