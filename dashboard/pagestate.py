@@ -83,6 +83,10 @@ def store_notice(opening: StoreOpening | None, monitor) -> str | None:
 
 
 def _store_status_words(store) -> str | None:
+    health = getattr(store, "health", None)  # HistoryStore.health() -> StoreHealth (dashboard/live/store_health.py)
+    if callable(health):
+        state = health()
+        return None if state.ok and not state.moved_aside else state.line()
     status = getattr(store, "status", None)
     if callable(status):
         try:
