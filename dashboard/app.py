@@ -16,13 +16,25 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import charts, incident_page, pgbouncer_page, pgbouncer_view, presets, state  # noqa: E402
+from dashboard import (  # noqa: E402
+    charts,
+    guard,
+    incident_page,
+    pagestate,
+    pgbouncer_page,
+    pgbouncer_view,
+    pitfalls,
+    presets,
+    probe_panel,
+    state,
+)
 from dashboard.live.actions import actions_enabled  # noqa: E402
 from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
+from planner.text import md, md_code  # noqa: E402
 
 LIVE_REFRESH_S = 2.0
 VERDICT_BOX = {"safe": st.success, "tight": st.warning, "unsafe": st.error}
@@ -37,14 +49,25 @@ def get_demo():
 
 
 @st.cache_resource(show_spinner=False)
+def get_history(targets: tuple[tuple[str, str], ...]) -> pagestate.StoreOpening:
+    """A real server's history store in ``$POOL_PLANNER_DATA``, or why it cannot be opened (a state, not a crash)."""
+    return pagestate.open_history(state.history_path(targets), HistoryStore)
+
+
+def history_key(targets: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The servers among the targets (PgBouncer consoles apart): what names their history file."""
+    return tuple(sorted(split_targets(dict(targets))[0].items()))
+
+
+@st.cache_resource(show_spinner=False)
 def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monitor:
     """One sampler per set of servers for the whole Streamlit process; it owns its own event loop thread.
 
-    The demo's history is temporary (its server goes away with the process); a real server's is kept in
-    ``$POOL_PLANNER_DATA``.
+    The demo's history is temporary (its server goes away with the process), and so is a real server's whose
+    store cannot be opened.
     """
     servers, consoles = split_targets(dict(targets))  # PgBouncer consoles: URLs naming database pgbouncer
-    history = None if demo_mode else HistoryStore(state.history_path(servers))
+    history = None if demo_mode else get_history(history_key(targets)).store
     return Monitor(servers, interval_s=1.0, history=history, pgbouncers=consoles,
                    **incident_page.monitor_options()).start()
 
@@ -114,6 +137,7 @@ def use_live_limits(settings) -> None:
 # -- page ---------------------------------------------------------------------------------------------------
 
 st.set_page_config(page_title="Connection-pool planner", page_icon="🐘", layout="wide")
+guard.enforce(st)  # viewer-safe error details and toolbar; no page at all on every interface unless chosen
 targets = state.monitor_targets(st.secrets)
 demo = None
 if not targets:
@@ -128,14 +152,16 @@ latest = monitor.latest()
 
 if "pool_size" not in st.session_state:
     apply_inputs(state.initial_inputs(demo.plan if demo else None))
+    st.session_state["prefilled"] = demo is not None  # a plan's own numbers are kept, never overwritten
 live_settings = getattr(latest.get(state.PRIMARY), "settings", None)
 if not st.session_state.get("prefilled") and live_settings is not None:
     use_live_limits(live_settings)  # once per session, as soon as the first sample arrives
+limits_known = pagestate.limits_known(prefilled=bool(st.session_state.get("prefilled")), live_settings=live_settings)
 
 sb = st.sidebar
 sb.header("Plan")
 for name, url in state.masked_targets({**targets, **pgbouncers}).items():
-    sb.caption(f"**{name}**: `{url}`")
+    sb.caption(f"**{md(name)}**: {md_code(url)}")
 if pgbouncer_error:
     sb.text(pgbouncer_error)
 if demo is not None:
@@ -215,40 +241,56 @@ if demo is not None:
 
 plan = view = error = None
 try:
-    plan = state.build_plan(state.inputs_from(st.session_state))  # the monitor's URL is not the application's
-    view = state.evaluate(plan)
+    # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
+    plan = state.build_plan(state.inputs_from(st.session_state),
+                            application_name=demo.plan.engines[0].application_name if demo else None)
+    view = state.evaluate(plan) if limits_known else None
 except InputError as err:
     error = err
 
-if error is not None:
-    st.error(state.inline_error(error), icon="⛔")
-else:
-    VERDICT_BOX[view.verdict](view.verdict_line)
-    cols = st.columns(6)
-    for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
-        col.metric(label, value)
-    st.caption(view.arithmetic)
-    try:
-        rec = state.recommendation(view.plan)
-    except InputError as err:
-        st.info(f"No recommendation for these inputs: {err}")
+# One container for either the waiting notice or the verdict: the live panel below starts at the same place in
+# both, so its refreshes never write over the verdict when the first sample turns one into the other.
+with st.container():
+    if not limits_known:
+        waiting = pagestate.waiting_for(state.PRIMARY, monitor.status().get(state.PRIMARY))
+        st.info(waiting.message, icon=":material/hourglass_top:")
+        if waiting.problem:
+            st.warning(waiting.problem)
+    elif error is not None:
+        st.error(md(state.inline_error(error)), icon="⛔")
     else:
-        with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
-            for line in (*rec.reasons, *rec.why):
-                st.markdown(f"- {line}")
-            if rec.fits:
-                st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
-                          args=(rec,))
-            for alternative in rec.alternatives:
-                st.button(f"Apply: {alternative.summary}", key=f"apply_{alternative.change}",
-                          on_click=apply_alternative, args=(alternative,))
-    st.subheader("Connection budget")
-    st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch", key="budget_chart")
+        VERDICT_BOX[view.verdict](view.verdict_line)
+        cols = st.columns(6)
+        for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
+            col.metric(label, value, help=state.METRIC_HELP.get(label))
+        st.caption(view.arithmetic)
+        try:
+            rec = state.recommendation(view.plan)
+        except InputError as err:
+            st.info(f"No recommendation for these inputs: {md(err)}")
+        else:
+            with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
+                for line in (*rec.reasons, *rec.why):
+                    st.markdown(f"- {line}")
+                if rec.fits:
+                    st.button("Apply these settings", key="apply_recommendation", on_click=apply_recommendation,
+                              args=(rec,))
+                for alternative in rec.alternatives:
+                    st.button(f"Apply: {alternative.summary}", key=f"apply_{alternative.change}",
+                              on_click=apply_alternative, args=(alternative,))
+        st.subheader("Connection budget")
+        st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch",
+                        key="budget_chart")
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
-def live_panel(plan, static_findings) -> None:
+def live_panel(plan, static_findings, waiting: bool) -> None:
+    if waiting and getattr(monitor.latest().get(state.PRIMARY), "settings", None) is not None:
+        st.rerun(scope="app")  # the first sample: the whole page applies the server's limits, no click needed
     st.subheader("Live connections")
+    store_notice = pagestate.store_notice(get_history(history_key(target_key)) if demo is None else None, monitor)
+    if store_notice:
+        st.warning(store_notice, icon=":material/database:")
     left, right = st.columns([2, 3])
     left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range", default="15 min")
     right.segmented_control("Split by", ["state", "application_name"], key="split_by", default="state")
@@ -261,8 +303,9 @@ def live_panel(plan, static_findings) -> None:
                                 by, now=now)
         st.markdown(view_.headline)
         if view_.error:
-            st.warning(view_.error)
-        fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "")
+            st.warning(md(view_.error))
+        fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "",
+                                 gaps=view_.gaps)
         incident_page.annotate_live_chart(fig, monitor, server, state.history_since(
             st.session_state.get("time_range") or "15 min", now))
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")
@@ -270,25 +313,27 @@ def live_panel(plan, static_findings) -> None:
             st.dataframe(view_.table, hide_index=True, width="stretch", key=f"live_table_{server}")
 
     pgbouncer_page.render(monitor, plan, now)
+    probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
+
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
-    if not rows:
+    if not rows and waiting:
+        st.caption("No pitfall to report before the server's first sample.")
+    elif not rows:
         st.success("No pitfall found in the plan or in the recent samples.")
-    for row in rows:
-        f = row.finding
-        when = f"since {row.since:%H:%M:%S} UTC" if row.since else "in the plan"
-        with st.expander(f"**{f.id}** · {f.severity} · {when}" + (f" · {f.server}" if f.server else ""),
-                         expanded=f.severity == "critical", icon=SEVERITY_ICON[f.severity]):
-            st.markdown(f"**Evidence:** {f.message}")
-            if f.fix:
-                st.markdown(f"**Fix:** {f.fix}")
-            if f.snippet:
-                st.code(f.snippet, language=state.snippet_language(f.snippet))
+    for group in pitfalls.group_rows(rows):  # one entry per id and server; server-sent names escaped
+        with st.expander(group.label, expanded=group.severity == "critical", icon=SEVERITY_ICON[group.severity]):
+            for f in group.findings:
+                st.markdown(f"**Evidence:** {md(f.message)}")
+            for fix in group.fixes:
+                st.markdown(f"**Fix:** {md(fix)}")
+            for snippet in group.snippets:
+                st.code(snippet, language=state.snippet_language(snippet))
 
     incident_page.render(monitor, monitor.targets, allow=actions_enabled(secrets=st.secrets))
 
 
-live_panel(plan, view.findings if view else ())
+live_panel(plan if limits_known else None, view.findings if view else (), not limits_known)
 
 if view is not None:
     st.subheader("Predicted wait for a connection")
@@ -298,7 +343,7 @@ if view is not None:
         curve, wait_error = None, err
     engine = view.plan.engines[0]
     if curve is None:
-        st.info(f"No prediction for these inputs: {wait_error}")
+        st.info(f"No prediction for these inputs: {md(wait_error)}")
     elif curve.empty:
         st.info("No prediction: the pool is unbounded or the workload holds no connection.")
     else:

@@ -16,12 +16,15 @@ import plotly.graph_objects as go
 from dashboard.downsample import MAX_POINTS, downsample
 from planner.budget import PgBouncerBudget, ServerBudget
 from planner.model import Plan
+from planner.rules.autoscale import autoscale_peak
+from planner.text import plotly_text
 
 BUDGET_SEGMENTS: dict[str, str] = {
     "reserved": "#8c8c8c",
     "other clients": "#bcbd22",
     "steady": "#2b83ba",
     "overflow": "#fdae61",
+    "autoscale growth": "#e7298a",
     "rollout surge": "#d7191c",
     "free": "#abdda4",
 }
@@ -40,6 +43,7 @@ PLAN_LINES: dict[str, tuple[str, str]] = {
     "rollout peak": ("#7b3294", "dash"),
     "usable": ("#d7191c", "solid"),
     "max_connections": ("#67001f", "longdash"),
+    "server max_connections": ("#000000", "solid"),
 }
 UNKNOWN = "(hidden)"
 LABEL_POSITION = {"usable": "bottom left", "max_connections": "top left"}
@@ -51,27 +55,35 @@ def budget_segments(plan: Plan, budget: ServerBudget) -> dict[str, int]:
     server = plan.server(budget.name)
     reserved = server.superuser_reserved_connections + server.reserved_connections
     used_to = budget.rollout_peak if budget.rollout_peak is not None else budget.steady
+    at_max = autoscale_peak(plan, budget)
     return {
         "reserved": reserved,
         "other clients": server.other_clients,
         "steady": budget.steady,
         "overflow": (budget.peak - budget.steady) if budget.peak is not None else 0,
-        "rollout surge": (budget.rollout_peak - budget.peak) if budget.rollout_peak is not None else 0,
+        "autoscale growth": (at_max - budget.peak) if at_max is not None and budget.peak is not None else 0,
+        "rollout surge": (budget.rollout_peak - at_max) if budget.rollout_peak is not None and at_max is not None
+        else 0,
         "free": max(budget.usable - used_to, 0),
     }
 
 
-def pgbouncer_segments(bouncer: PgBouncerBudget) -> dict[str, int]:
+def pgbouncer_segments(bouncer: PgBouncerBudget, plan: Plan | None = None) -> dict[str, int]:
     """PgBouncer's client connections as the same segments (nothing reserved; its limit is max_client_conn,
     in session mode its server connections when fewer)."""
     used_to = bouncer.clients_rollout_peak if bouncer.clients_rollout_peak is not None else bouncer.clients_steady
+    peak, rollout = bouncer.clients_peak, bouncer.clients_rollout_peak
+    at_max = peak
+    if plan is not None and peak is not None:  # clients grow with the processes, like the server's connections
+        dep = plan.deployment
+        at_max = peak // dep.processes * dep.autoscale_processes
     return {
         "reserved": 0,
         "other clients": 0,
         "steady": bouncer.clients_steady,
-        "overflow": (bouncer.clients_peak - bouncer.clients_steady) if bouncer.clients_peak is not None else 0,
-        "rollout surge": (bouncer.clients_rollout_peak - bouncer.clients_peak)
-        if bouncer.clients_rollout_peak is not None and bouncer.clients_peak is not None else 0,
+        "overflow": (peak - bouncer.clients_steady) if peak is not None else 0,
+        "autoscale growth": (at_max - peak) if at_max is not None and peak is not None else 0,
+        "rollout surge": (rollout - at_max) if rollout is not None and at_max is not None else 0,
         "free": max(bouncer.limit - used_to, 0),
     }
 
@@ -91,7 +103,7 @@ def budget_figure(plan: Plan, budgets: Sequence[ServerBudget], bouncer: PgBounce
     limits = [(b.max_connections, f"max_connections {b.max_connections}", b.rollout_peak is None) for b in budgets]
     if bouncer is not None:
         names.append("PgBouncer clients")
-        segments.append(pgbouncer_segments(bouncer))
+        segments.append(pgbouncer_segments(bouncer, plan))
         limits.append((bouncer.limit, pgbouncer_limit_label(bouncer), bouncer.clients_rollout_peak is None))
     for label, colour in BUDGET_SEGMENTS.items():
         values = [s[label] for s in segments]
@@ -151,7 +163,35 @@ def live_figure(
     title: str = "",
 ) -> go.Figure:
     """Connections over time per value of ``by`` plus the total, with the plan's lines; gaps stay gaps."""
-    return wide_figure(wide_counts(frame, by), by, plan_lines, max_points=max_points, title=title)
+    return wide_figure(wide_counts(frame, by), by, plan_lines, max_points=max_points, title=title,
+                       gaps=gap_mask(frame))
+
+
+def gap_mask(frame: pd.DataFrame) -> pd.Series:
+    """Per sample time (naive UTC, sorted like ``wide_counts``' rows): True when the sample failed (a gap)."""
+    if frame.empty:
+        return pd.Series([], index=pd.DatetimeIndex([], name="taken_at"), dtype=bool)
+    status = frame.groupby("taken_at", sort=True)["status"].first()
+    index = pd.DatetimeIndex(status.index, name="taken_at")
+    if index.tz is not None:
+        index = index.tz_convert(None)
+    return pd.Series((status != "ok").to_numpy(), index=index, dtype=bool)
+
+
+def total_counts(wide: pd.DataFrame, gaps: pd.Series | None = None) -> np.ndarray:
+    """The total line: the sum over the columns, NaN where a sample failed.
+
+    With no column at all (every ok sample saw zero client backends) the failed samples are only known from
+    ``gaps``: they stay NaN, so an outage in a quiet window is drawn as a gap, never as 0.
+    """
+    if len(wide.columns):
+        total = wide.sum(axis=1, min_count=1).to_numpy(dtype=float, copy=True)
+    else:
+        total = np.zeros(len(wide.index))
+    if gaps is not None and len(gaps):
+        failed = gaps.reindex(wide.index, fill_value=False).to_numpy(dtype=bool)
+        total[failed] = np.nan
+    return total
 
 
 def wide_figure(
@@ -161,19 +201,22 @@ def wide_figure(
     *,
     max_points: int = MAX_POINTS,
     title: str = "",
+    gaps: pd.Series | None = None,
 ) -> go.Figure:
-    """``live_figure`` from counts already pivoted by ``wide_counts`` (what the live panel keeps between reruns)."""
+    """``live_figure`` from counts already pivoted by ``wide_counts`` (what the live panel keeps between reruns).
+
+    ``gaps`` (``gap_mask``; ``Timeline.gaps``) marks the failed samples; the column names (application names
+    from any client) reach the legend and the hover label as escaped text (``planner.text.plotly_text``).
+    """
     fig = go.Figure()
     x = wide.index.to_numpy()
     for column in wide.columns:
         px, py = downsample(x, wide[column].to_numpy(), max_points)
         colour = STATE_COLOURS.get(column) if by == "state" else None
-        fig.add_scatter(x=px, y=py, name=str(column), mode="lines", connectgaps=False, line={"width": 1.5,
-                        "color": colour}, hovertemplate="%{y:.0f}<extra>" + str(column) + "</extra>")
+        fig.add_scatter(x=px, y=py, name=plotly_text(column), mode="lines", connectgaps=False,
+                        line={"width": 1.5, "color": colour}, hovertemplate="%{y:.0f}<extra>%{fullData.name}</extra>")
     if len(wide.index):
-        # no column at all: every sample saw zero client backends
-        total = wide.sum(axis=1, min_count=1).to_numpy() if len(wide.columns) else np.zeros(len(wide.index))
-        px, py = downsample(x, total, max_points)
+        px, py = downsample(x, total_counts(wide, gaps), max_points)
         fig.add_scatter(x=px, y=py, name="total", mode="lines", connectgaps=False,
                         line={"width": 2.5, "color": "#444444"}, hovertemplate="%{y:.0f}<extra>total</extra>")
     for name, value in plan_lines.items():
@@ -188,9 +231,9 @@ def wide_figure(
         fig.add_annotation(text="no samples in this range yet", showarrow=False, xref="paper", yref="paper",
                            x=0.5, y=0.5)
     fig.update_layout(
-        title=title or None, height=360, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+        title=title or None, height=360, margin={"l": 10, "r": 10, "t": 70 if title else 40, "b": 10},
         yaxis_title="connections", yaxis_rangemode="tozero", hovermode="x unified", xaxis_title="UTC",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},  # above: below, it hid "UTC"
     )
     return fig
 

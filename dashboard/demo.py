@@ -31,6 +31,7 @@ from uuid import uuid4
 
 from dashboard import demo_pgbouncer
 from planner.model import Deployment, Engine, Plan, Server, Workload
+from planner.probe import instrument, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = Path(__file__).with_name("demo_sql")
@@ -42,15 +43,27 @@ APP_ROLE = "demo_app"
 RUN_AS = "pgserver" if os.geteuid() == 0 else None
 """PostgreSQL refuses to run as root: as root, the embedded server runs as pgserver's own system user."""
 SCENARIOS: dict[str, str] = {
-    "normal": "steady traffic well inside the pools",
+    "normal": "steady traffic: each pool keeps what it needed at once, at most pool_size (the steady line)",
     "leaking session": "handlers that open a transaction and never close it (idle in transaction)",
-    "cold start": "pools emptied every 20 s, then a burst of traffic opens new backends at once",
+    "cold start": "every 20 s the workers restart their pools with the lesson's one-connection warm-up; 10 s of "
+                  "quiet traffic, then a burst of 7 requests at once per worker opens new backends",
     "connection storm": "every worker's pool runs at pool_size + max_overflow: the fleet outgrows the server",
 }
 PGBOUNCER_SCENARIO = "PgBouncer queue"
 PGBOUNCER_CAPTION = (f"requests go through a PgBouncer with {demo_pgbouncer.DEFAULT_POOL_SIZE} server connections that "
                      "cannot keep up: clients wait in PgBouncer, unseen by the server")
 """Offered only when Debian's PgBouncer is installed (``Demo.scenarios``); ``Demo.pgbouncer_note`` says why not."""
+COLD_CYCLE_S = 20.0
+"""Cold start: one cycle (pools disposed and warmed up the lesson's way at its start)."""
+COLD_QUIET_S = 10.0
+"""Cold start: seconds of one-request-at-a-time traffic after the warm-up: each pool keeps its one connection,
+so the fleet sits at 1 per worker, below half the plan's pool_size x workers (cold-pool's threshold)."""
+COLD_BURST = 7
+"""Cold start: requests arriving at once in every worker when the quiet ends: 4 x 6 new backends within one
+sample interval, the jump cold-pool's burst rule looks for (at least 20 by default), and 4 x 7 = 28 stays below
+the 37 usable slots (no refusal muddles it)."""
+COLD_BURST_HOLD_S = 1.5
+
 
 DEMO_PLAN = Plan(
     servers=(Server(name="primary", max_connections=MAX_CONNECTIONS, superuser_reserved_connections=3),),
@@ -86,6 +99,8 @@ class WorkerConfig:
     stats: str
     pgbouncer_url: str = ""
     """The same database through the demo's PgBouncer (the "PgBouncer queue" scenario), "" without one."""
+    service: str = ""
+    """The service the probe reports (the plan's application_name; the workers' names add ``-N``)."""
 
 
 class Demo:
@@ -158,13 +173,13 @@ class Demo:
         engine = self.plan.engines[0]
         workers = self.plan.deployment.processes
         workload = self.plan.workload or Workload(rps=40, hold_ms=25)
-        base = engine.application_name or "demo-api"
+        base = self.service
         return [
             WorkerConfig(url=self.url(APP_ROLE), application_name=f"{base}-{i + 1}", pool_size=engine.pool_size,
                          max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
                          pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
                          rps=workload.per_worker_rps(self.plan.deployment), hold_ms=workload.hold_ms,
-                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"),
+                         control=str(self.control), stats=str(self.root / f"stats-{i + 1}.json"), service=base,
                          pgbouncer_url=self.pgbouncer.app_url() if self.pgbouncer else "")
             for i in range(workers)
         ]
@@ -226,6 +241,15 @@ class Demo:
                 data = json.loads(path.read_text())
                 out[data.pop("application_name")] = data
         return out
+
+    @property
+    def service(self) -> str:
+        """The service name the workers' probes report (their application_name without the ``-N``)."""
+        return self.plan.engines[0].application_name or "demo-api"
+
+    def probe_urls(self) -> list[str]:
+        """Every running worker's probe endpoint, as the workers wrote them into their stats files."""
+        return sorted({data["probe"] for data in self.stats().values() if isinstance(data.get("probe"), str)})
 
     def stop(self) -> None:
         """Stop the workers (SIGTERM, then SIGKILL after 5 s), then the server, then remove the folder."""
@@ -353,6 +377,14 @@ class _Worker:
         self.engine = self._engine()
         self.bouncer_engine = None
         self.leaks: list[asyncio.Task] = []
+        self.inflight: set[asyncio.Task] = set()
+        self.since = time.time()
+        """When the scenario was switched (wall clock, from the control file): the cold start cycle's origin."""
+        self._cold_cycle = -1
+        self._burst_fired = False
+        # the in-app probe, on its own port: the dashboard shows this pool next to the server's view
+        instrument(self.engine, service=config.service or config.application_name)
+        self.probe_server = serve(port=0)
 
     def _engine(self, url: str | None = None):
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -405,19 +437,58 @@ class _Worker:
 
     def read_scenario(self) -> str:
         try:
-            return json.loads(Path(self.config.control).read_text())["scenario"]
-        except (OSError, ValueError, KeyError):
+            control = json.loads(Path(self.config.control).read_text())
+            self.since = float(control.get("since", self.since))
+            return control["scenario"]
+        except (OSError, ValueError, KeyError, TypeError):
             return self.scenario
+
+    async def cold_start_step(self, hold_s: float) -> bool:
+        """One step of the cold start cycle (wall clock from the switch, so every worker is in step: a sample
+        sees all of them quiet, then all of them bursting). True when this step took the place of a request."""
+        elapsed = max(time.time() - self.since, 0.0)
+        cycle, phase = int(elapsed // COLD_CYCLE_S), elapsed % COLD_CYCLE_S
+        if cycle != self._cold_cycle:
+            self._cold_cycle, self._burst_fired = cycle, False
+            await self.drop_inflight()  # a restarted worker has no request in flight...
+            await self.engine.dispose()  # ...and an empty pool
+            await self.request(0)  # the lesson's warm-up: one SELECT 1 in one session opens one connection
+            return True
+        if phase < COLD_QUIET_S:
+            await self.request(hold_s * random.uniform(0.5, 1.5))  # one at a time: the pool stays at one
+            return True
+        if not self._burst_fired:
+            self._burst_fired = True
+            for _ in range(COLD_BURST):
+                self.spawn(self.request(COLD_BURST_HOLD_S))
+        # while the burst holds its connections, nothing else arrives: every new backend is the burst's own
+        return phase < COLD_QUIET_S + COLD_BURST_HOLD_S
+
+    async def drop_inflight(self) -> None:
+        """Cancel the requests in flight and wait for them: requests still queued for the pool (thousands after a
+        connection storm) would otherwise keep the disposed pool, and its connections, alive."""
+        tasks = list(self.inflight)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def spawn(self, coro) -> None:
+        if len(self.inflight) < 500:
+            task = asyncio.create_task(coro)
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+        else:
+            coro.close()
 
     def write_stats(self) -> None:
         path = Path(self.config.stats)
         tmp = path.with_suffix(".tmp")
+        probe = f"http://127.0.0.1:{self.probe_server.server_address[1]}/probe"
         tmp.write_text(json.dumps({"application_name": self.config.application_name, "scenario": self.scenario,
-                                   **self.counts}))
+                                   "probe": probe, **self.counts}))
         tmp.replace(path)
 
     async def run(self, stop: asyncio.Event) -> None:
-        inflight: set[asyncio.Task] = set()
         last_check = cycle_start = 0.0
         parent = os.getppid()
         hold_s = self.config.hold_ms / 1000
@@ -432,32 +503,24 @@ class _Worker:
                     for task in self.leaks:
                         task.cancel()
                     self.leaks.clear()
-                    self.scenario, cycle_start = scenario, now
+                    await self.drop_inflight()  # the new scenario starts from its own traffic
+                    self.scenario, cycle_start, self._cold_cycle = scenario, now, -1
                 self.write_stats()
             rate, hold = self.config.rps, hold_s
             if self.scenario == "leaking session" and len(self.leaks) < 3 and now - cycle_start > 3 * len(self.leaks):
                 self.leaks.append(asyncio.create_task(self.leak()))
-            elif self.scenario == "cold start":
-                phase = (now - cycle_start) % 20
-                if phase < 0.5 and now - cycle_start > 1 and not getattr(self, "_disposed", False):
-                    await self.engine.dispose()
-                    self._disposed = True
-                elif phase >= 0.5:
-                    self._disposed = False
-                if phase < 4:
-                    rate, hold = rate * 4, hold * 4
+            elif self.scenario == "cold start" and await self.cold_start_step(hold):
+                await asyncio.sleep(random.expovariate(max(rate, 0.1)))
+                continue
             elif self.scenario == "connection storm":
                 rate, hold = rate * 8, 0.3
             elif self.scenario == PGBOUNCER_SCENARIO:
                 hold = hold * 4  # 60 req/s x 0.1 s = 6 busy > PgBouncer's 2 server connections: a queue in PgBouncer
-            if len(inflight) < 500:
-                task = asyncio.create_task(self.request(hold * random.uniform(0.5, 1.5)))
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
+            self.spawn(self.request(hold * random.uniform(0.5, 1.5)))
             await asyncio.sleep(random.expovariate(max(rate, 0.1)))
-        for task in [*inflight, *self.leaks]:
+        for task in [*self.inflight, *self.leaks]:
             task.cancel()
-        await asyncio.gather(*inflight, *self.leaks, return_exceptions=True)
+        await asyncio.gather(*self.inflight, *self.leaks, return_exceptions=True)
         await self.engine.dispose()
         if self.bouncer_engine is not None:
             await self.bouncer_engine.dispose()

@@ -34,6 +34,7 @@ from planner.model import (
     Workload,
 )
 from planner.snapshot import ServerSettings, Snapshot
+from planner.text import md
 
 PRIMARY = "primary"
 REPLICA = "replica"
@@ -169,11 +170,11 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
         target = PRIMARY if inputs.replica_same_server else REPLICA
         if target == REPLICA:
             servers.append(replace(primary, name=REPLICA, max_connections=inputs.replica_max_connections,
-                                   other_clients=0))
+                                   other_clients=0, replica_of=PRIMARY))  # a hot standby: replica-below-primary
         engines.append(Engine(name=REPLICA, server=target, pool_size=inputs.replica_pool_size,
                               max_overflow=inputs.replica_max_overflow, pool_timeout=inputs.pool_timeout,
                               pool_recycle=inputs.pool_recycle, pool_pre_ping=inputs.pool_pre_ping,
-                              url=urls.get(REPLICA), application_name=application_name,
+                              url=urls.get(REPLICA), application_name=application_name, replica=True,
                               traffic_share=inputs.replica_share_percent / 100))
     deployment = Deployment(
         instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
@@ -258,8 +259,15 @@ def headline_metrics(view: PlanView) -> list[tuple[str, str]]:
         ("Peak", fmt(b.peak)),
         ("Rollout peak", fmt(b.rollout_peak)),
         ("Headroom", fmt(b.headroom)),
-        ("Lesson's rule (pool_size × processes)", fmt(b.lesson_rule_total)),
+        ("Lesson's rule", fmt(b.lesson_rule_total)),
     ]
+
+
+METRIC_HELP: dict[str, str] = {
+    "Lesson's rule": "pool_size × processes: what the lesson compares with max_connections (it leaves out "
+                     "max_overflow, the reserved slots, other clients and rollouts)",
+}
+"""Tooltips of the headline figures whose label alone would be too long for its column."""
 
 
 def plan_lines(budget: ServerBudget) -> dict[str, float | None]:
@@ -321,6 +329,8 @@ class FindingRow:
     """When it started (live findings); None for a finding of the plan itself."""
     source: str
     """``live`` or ``plan``."""
+    subject: str = ""
+    """What on the server a live finding concerns (an application, an engine), "" for the server itself."""
 
 
 def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[FindingRow]:
@@ -328,7 +338,7 @@ def finding_rows(static: Sequence[Finding], live: Sequence[object]) -> list[Find
 
     ``live`` holds ``planner.rules.live.LiveFinding`` objects (finding + since).
     """
-    rows = [FindingRow(item.finding, item.since, "live") for item in live]  # type: ignore[attr-defined]
+    rows = [FindingRow(item.finding, item.since, "live", item.subject) for item in live]  # type: ignore[attr-defined]
     rows.sort(key=lambda r: (r.since, -SEVERITY_ORDER[r.finding.severity]), reverse=True)
     live_ids = {(r.finding.id, r.finding.server) for r in rows}
     plan_rows = [FindingRow(f, None, "plan") for f in static if (f.id, f.server) not in live_ids]
@@ -410,6 +420,8 @@ class LiveView:
     """Counts over time, one column per state or application (``dashboard.timeline``)."""
     lines: dict[str, float | None]
     table: pd.DataFrame | None
+    gaps: pd.Series | None = None
+    """Per row of ``wide``: True where the sample failed (``charts.wide_figure``'s ``gaps``)."""
 
 
 def history_since(range_label: str, now: datetime) -> datetime | None:
@@ -432,21 +444,23 @@ def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
 
 
 def live_headline(server: str, snapshot: Snapshot | None, status=None) -> tuple[str, str | None]:
-    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus)."""
+    """``(headline, error)`` for the latest sample of one server (``status``: the monitor's ServerStatus).
+
+    The headline is Markdown with every server string escaped; ``error`` is plain text (escape it to show it)."""
     if snapshot is None:
-        reason = f" ({status.state}: {status.reason})" if status is not None and status.reason else ""
-        return f"**{server}**: waiting for the first sample…{reason}", None
+        reason = f" ({md(status.state)}: {md(mask_url(status.reason))})" if status is not None and status.reason else ""
+        return f"**{md(server)}**: waiting for the first sample…{reason}", None
     when = f"{snapshot.taken_at:%H:%M:%S} UTC"
     if not snapshot.ok:
         retry = ""
         if status is not None and status.next_retry_at is not None:
             retry = f"; next attempt {status.next_retry_at:%H:%M:%S} UTC"
-        return (f"**{server}**: no sample at {when} ({snapshot.status}){retry}",
+        return (f"**{md(server)}**: no sample at {when} ({md(snapshot.status)}){retry}",
                 f"{snapshot.status}: {mask_url(snapshot.error or '')}")
     states = snapshot.count_by("state")
-    parts = ", ".join(f"{n} {s or 'hidden'}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
+    parts = ", ".join(f"{n} {md(s or 'hidden')}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
     latency = f" · query {snapshot.latency_ms:.1f} ms" if snapshot.latency_ms is not None else ""
-    return f"**{server}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
+    return f"**{md(server)}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
 
 
 def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: str, by: str, *,
@@ -454,11 +468,20 @@ def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: st
     """Everything the live panel needs for one server: the monitor's latest sample and the timeline's counts."""
     snapshot = monitor.latest().get(server)
     headline, error = live_headline(server, snapshot, monitor.status().get(server))
-    wide = timeline.window(by, history_since(range_label, now))
+    wide, gaps = timeline.window_with_gaps(by, history_since(range_label, now))
     lines: dict[str, float | None] = {}
     if plan is not None and server in {s.name for s in plan.servers}:
         lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
-    return LiveView(headline, error, wide, lines, latest_table(snapshot))
+    lines = with_server_limit(lines, getattr(snapshot, "settings", None))
+    return LiveView(headline, error, wide, lines, latest_table(snapshot), gaps)
+
+
+def with_server_limit(lines: dict[str, float | None], settings: ServerSettings | None) -> dict[str, float | None]:
+    """The plan's lines, plus the server's own max_connections when the plan says another number (the
+    ``plan-differs-from-server`` finding explains it): the chart never shows only the plan's limit."""
+    if settings is None or lines.get("max_connections") in (None, settings.max_connections):
+        return lines
+    return {**lines, "server max_connections": settings.max_connections}
 
 
 # -- start-up -----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from dashboard.charts import wide_counts
+from dashboard.charts import gap_mask, wide_counts
 
 SPLITS = ("state", "application_name")
 
@@ -31,12 +31,7 @@ class _Chunk:
 
 
 def _chunk(frame: pd.DataFrame) -> _Chunk:
-    status = frame.groupby("taken_at", sort=True)["status"].first()
-    index = pd.DatetimeIndex(status.index)
-    if index.tz is not None:
-        index = index.tz_convert(None)
-    gaps = pd.Series((status != "ok").to_numpy(), index=index, dtype=bool)
-    return _Chunk({by: wide_counts(frame, by) for by in SPLITS}, gaps)
+    return _Chunk({by: wide_counts(frame, by) for by in SPLITS}, gap_mask(frame))
 
 
 def _merge(a: _Chunk, b: _Chunk) -> _Chunk:
@@ -69,6 +64,11 @@ class Timeline:
 
     def window(self, by: str, since: datetime | None) -> pd.DataFrame:
         """Counts per value of ``by`` from ``since`` (None: the whole history) up to the newest sample."""
+        return self.window_with_gaps(by, since)[0]
+
+    def window_with_gaps(self, by: str, since: datetime | None) -> tuple[pd.DataFrame, pd.Series]:
+        """``window`` and, for the same rows, which samples failed (``charts.wide_figure``'s ``gaps``): with no
+        client backend in the window the counts have no column, and only this says where the outage was."""
         if by not in SPLITS:
             raise ValueError(f"by must be one of {', '.join(SPLITS)}, got {by!r}")
         with self._lock:
@@ -81,5 +81,7 @@ class Timeline:
                 gaps = self._data.gaps
                 newest = gaps.index[-1].tz_localize(UTC).to_pydatetime() if len(gaps) else self._first
                 self._data = _merge(self._data, self._read(newest))
-            wide = self._data.wide[by]
-        return wide if since is None else wide.loc[wide.index >= _naive(since)]
+            wide, gaps = self._data.wide[by], self._data.gaps
+        if since is None:
+            return wide, gaps
+        return wide.loc[wide.index >= _naive(since)], gaps.loc[gaps.index >= _naive(since)]

@@ -11,6 +11,7 @@ The TOML keys are the model's field names (the names users paste into ``create_a
     name = "primary"
     server = "primary"
     pool_size = 10
+    probes = ["http://10.0.0.5:8000/probe"]   # optional: in-app probe endpoints (planner.probe)
     [deployment]
     instances = 3
     workers = 4
@@ -216,7 +217,7 @@ def load_plan(path: str | Path) -> Plan:
 _TABLES: dict[str, type] = {"servers": Server, "engines": Engine}
 _SECTIONS: dict[str, type] = {"deployment": Deployment, "workload": Workload, "pgbouncer": PgBouncer}
 _TOP_LEVEL = {"lb_idle_timeout_s"} | set(_TABLES) | set(_SECTIONS)
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple[str, ...]": (list,)}
 
 
 def _allowed_types(cls: type, name: str) -> tuple[type, ...]:
@@ -298,12 +299,12 @@ def _fields(obj: object, *, mask: bool) -> dict[str, Any]:
     out = {}
     for f in dataclasses.fields(obj):  # type: ignore[arg-type]
         value = getattr(obj, f.name)
-        if value is None:
+        if value is None or value == ():
             continue  # TOML has no null: absent means the default
-        if f.name in ("url", "admin_url") and mask:
+        if f.name in ("url", "admin_url", "probes") and mask:
             from planner.dsn import mask_url
 
-            value = mask_url(value)
+            value = tuple(mask_url(item) for item in value) if f.name == "probes" else mask_url(value)
         out[f.name] = value
     return out
 
@@ -325,6 +326,8 @@ def plan_to_data(plan: Plan, *, mask: bool = False) -> dict[str, Any]:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -57,6 +57,17 @@ def _name(field_name: str, value: object) -> str:
     return value
 
 
+STANDBY_SETTING_DEFAULTS: dict[str, int] = {
+    "max_connections": 100,
+    "max_worker_processes": 8,
+    "max_prepared_transactions": 0,
+    "max_locks_per_transaction": 64,
+    "max_wal_senders": 10,
+}
+"""Settings a hot standby must have at least as high as its primary (PostgreSQL docs, "Hot Standby",
+Administrator's Overview), with PostgreSQL's defaults (12-18)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     """One PostgreSQL server (a primary, a replica) and the slots it can give to the application."""
@@ -78,6 +89,19 @@ class Server:
     """Server ``idle_session_timeout`` in seconds, 0 = off. Pools must recycle below it."""
     ssl_required: bool = False
     """The application must connect with TLS (checked live against pg_stat_ssl)."""
+    replica_of: str | None = None
+    """Name of the primary this server is a hot standby of (``replica-below-primary`` compares their settings)."""
+    max_worker_processes: int | None = None
+    """These four: None = PostgreSQL's default (``STANDBY_SETTING_DEFAULTS``). A hot standby refuses to start
+    with less than its primary for them and for max_connections."""
+    max_prepared_transactions: int | None = None
+    max_locks_per_transaction: int | None = None
+    max_wal_senders: int | None = None
+
+    def standby_setting(self, name: str) -> int:
+        """One of ``STANDBY_SETTING_DEFAULTS`` as this server has it (the default when not given)."""
+        value = getattr(self, name)
+        return STANDBY_SETTING_DEFAULTS[name] if value is None else value
 
     def __post_init__(self) -> None:
         _name("server.name", self.name)
@@ -87,6 +111,11 @@ class Server:
         _int("other_clients", self.other_clients, 0)
         _int("major_version", self.major_version, 12, 18)
         _float("idle_session_timeout_s", self.idle_session_timeout_s, 0)
+        for setting in STANDBY_SETTING_DEFAULTS:
+            if setting != "max_connections" and getattr(self, setting) is not None:
+                _int(setting, getattr(self, setting), 0, MAX_CONNECTIONS_LIMIT)
+        if self.replica_of is not None:
+            _name("replica_of", self.replica_of)
         if self.major_version < 16 and self.reserved_connections:
             raise InputError("reserved_connections", "exists only on PostgreSQL 16 and later; must be 0")
         if self.superuser_reserved_connections + self.reserved_connections >= self.max_connections:
@@ -124,12 +153,19 @@ class Engine:
     """asyncpg ``connect_args={"statement_cache_size": N}``; None = asyncpg's default (100)."""
     via_pgbouncer: bool = False
     """Connects through the plan's PgBouncer rather than to the server directly."""
+    replica: bool = False
+    """The engine is meant to read from a replica (``replica-same-server`` fires when it connects to a server
+    the other engines use and that is not a replica). An engine named ``replica`` (or ``*-replica``) is one too."""
     traffic_share: float = 1.0
     """Fraction of the workload's requests that check out a connection from this engine: 1 (default) = every
     request uses it; a read replica taking 70% of requests: 0.7. The engine's pool is sized for its share."""
+    probes: tuple[str, ...] = ()
+    """URLs of this engine's in-app probe endpoints (``planner.probe``; ``http://host:8000/probe``), one per
+    port the service's workers answer on. The dashboard and ``live sample`` read them."""
 
     def __post_init__(self) -> None:
         _name("engine.name", self.name)
+        object.__setattr__(self, "probes", _urls("probes", self.probes))
         _float("traffic_share", self.traffic_share, 0, 1)
         if self.traffic_share <= 0:
             raise InputError("traffic_share", "must be more than 0 (a share of the requests) and at most 1, got 0")
@@ -144,6 +180,11 @@ class Engine:
             raise InputError("url", f"must be a string, got {type(self.url).__name__}")
 
     @property
+    def meant_as_replica(self) -> bool:
+        """Declared ``replica = true``, or named as one (``replica``, ``read-replica``, ``replica_2``)."""
+        return self.replica or bool(re.search(r"(^|[-_.])replica($|[-_.\d])", self.name.lower()))
+
+    @property
     def unbounded(self) -> bool:
         """True when the pool has no ceiling (``max_overflow=-1`` or ``pool_size=0``)."""
         return self.max_overflow == -1 or self.pool_size == 0
@@ -152,6 +193,15 @@ class Engine:
     def ceiling(self) -> int | None:
         """Most connections this engine can hold in one process, or None when unbounded."""
         return None if self.unbounded else self.pool_size + self.max_overflow
+
+
+def _urls(field_name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InputError(field_name, f"must be a list of http(s) URLs, got {value!r}")
+    for url in value:
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+            raise InputError(field_name, f"each must be an http:// or https:// URL, got {url!r}")
+    return tuple(value)
 
 
 _SURGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
@@ -191,6 +241,11 @@ class Deployment:
     def processes(self) -> int:
         """Worker processes in steady state: instances x workers."""
         return self.instances * self.workers
+
+    @property
+    def autoscale_processes(self) -> int:
+        """Worker processes at the autoscaling maximum, outside a rollout: max_instances x workers."""
+        return self.max_instances * self.workers
 
     @property
     def rollout_processes(self) -> int:
@@ -358,6 +413,10 @@ class Plan:
                 raise InputError(f"engine {engine.name}.server", f"names no server; known: {', '.join(names)}")
             if engine.via_pgbouncer and self.pgbouncer is None:
                 raise InputError(f"engine {engine.name}.via_pgbouncer", "the plan declares no [pgbouncer]")
+        for server in servers:
+            if server.replica_of is not None and (server.replica_of not in names or server.replica_of == server.name):
+                raise InputError(f"server {server.name}.replica_of",
+                                 f"names no other server; known: {', '.join(names)}")
         if self.pgbouncer is not None and self.pgbouncer.server not in names:
             raise InputError("pgbouncer.server", f"names no server; known: {', '.join(names)}")
         for engine in engines:

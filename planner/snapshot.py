@@ -46,6 +46,10 @@ class ActivityGroup:
         return asdict(self)
 
 
+STANDBY_SETTINGS = ("max_worker_processes", "max_prepared_transactions", "max_locks_per_transaction", "max_wal_senders")
+"""The ``ServerSettings`` a hot standby must have at least as high as its primary, besides max_connections."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """Read once per connection: the server's capacity and timeout settings, and what our role can see."""
@@ -65,6 +69,12 @@ class ServerSettings:
     """The monitoring role (current_user): ``GRANT pg_monitor TO <role>`` names it when can_see_all is false."""
     superuser: bool = False
     """The monitoring role is a superuser (the ``monitor-superuser`` finding: pg_monitor is enough)."""
+    max_worker_processes: int | None = None
+    """These four (None: not read, e.g. history from an older version) are what a hot standby must have at least
+    as high as its primary (``replica-below-primary``)."""
+    max_prepared_transactions: int | None = None
+    max_locks_per_transaction: int | None = None
+    max_wal_senders: int | None = None
     postmaster_start: str | None = None
     """pg_postmaster_start_time() as ISO 8601: a new value is a server restart (the incident chart marks it)."""
 

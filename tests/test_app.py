@@ -12,10 +12,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from mdtext import plain
 from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 
 from dashboard import demo_pgbouncer, state
+from dashboard.pitfalls import md_escape
 from planner.export import FORMATS, export
 from planner.model import InputError
 
@@ -58,7 +60,7 @@ def app(pg_url, tmp_path, monkeypatch) -> AppTest:
 def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
     assert metrics(app) == {
         "Usable slots": "97", "Steady": "5", "Peak": "15", "Rollout peak": "30", "Headroom": "67",
-        "Lesson's rule (pool_size × processes)": "5",
+        "Lesson's rule": "5",
     }
     assert verdict(app) == "**SAFE** · headroom 67 at rollout peak"
     assert any("headroom = usable 97 - rollout peak 30 = 67 (30 <= 97)" in c.value for c in app.caption)
@@ -77,7 +79,7 @@ def test_defaults_then_workers_slider_changes_verdict_and_numbers(app):
 @db
 def test_lesson_preset_shows_the_overflow_pitfall(app):
     app.selectbox(key="preset").set_value(LESSON).run()
-    assert metrics(app)["Peak"] == "120" and metrics(app)["Lesson's rule (pool_size × processes)"] == "80"
+    assert metrics(app)["Peak"] == "120" and metrics(app)["Lesson's rule"] == "80"
     assert verdict(app).startswith("**UNSAFE**")
     titles = [e.label for e in app.expander]
     assert any("overflow-exceeds-budget" in t and "critical" in t for t in titles)
@@ -113,7 +115,7 @@ def test_every_slider_and_number_input_feeds_the_plan(app):
     app.selectbox(key="major_version").set_value(15).run()
     assert app.session_state["major_version"] == 15
     # reserved_connections exists only on 16+: an inline error, not a traceback
-    assert any("reserved_connections" in e.value for e in app.error) and not app.exception
+    assert any("reserved_connections" in plain(e.value) for e in app.error) and not app.exception
 
 
 @db
@@ -137,7 +139,7 @@ def test_replica_on_the_same_server_is_found(app):
 def test_bad_combination_is_an_inline_error(app):
     app.number_input(key="superuser_reserved_connections").set_value(100).run()
     assert not app.exception
-    (error,) = [e.value for e in app.error]
+    (error,) = [plain(e.value) for e in app.error]
     assert error.startswith("Cannot build this plan: superuser_reserved_connections:")
     assert "must be less than max_connections (100)" in error
     assert not app.metric and not app.get("download_button")
@@ -328,7 +330,7 @@ def test_pgbouncer_section_routes_the_primary_and_judges_pgbouncer(app, pg_url):
     app.selectbox(key="pgbouncer_version").set_value("1.18").run()
     assert any("prepared-statement-cache" in e.label for e in app.expander)
     app.number_input(key="pgbouncer_max_prepared_statements").set_value(-5).run()
-    assert any("max_prepared_statements" in e.value for e in app.error) and not app.exception
+    assert any("max_prepared_statements" in plain(e.value) for e in app.error) and not app.exception
 
 
 def test_a_plan_with_pgbouncer_comes_back_as_the_same_inputs():
@@ -368,3 +370,18 @@ def test_applying_the_max_connections_alternative_sets_the_servers_limit():
     assert not applied.pgbouncer
     view = state.evaluate(state.build_plan(applied))
     assert view.verdict in ("safe", "tight") and state.recommendation(view.plan).fits
+
+
+@db
+def test_a_plan_that_is_not_the_server_is_a_pitfall_until_the_live_limits_are_used(app):
+    """Issue #13: after a preset the chart showed the plan's max_connections over a server with fewer."""
+    app.button(key="use_live_limits").click().run()
+    assert not any("plan-differs-from-server" in e.label for e in app.expander)
+    live = app.session_state["max_connections"]
+    app.number_input(key="max_connections").set_value(live + 100).run()
+    [entry] = [e for e in app.expander if "plan-differs-from-server" in e.label]
+    assert "warning" in entry.label
+    said = md_escape(f"max_connections {live + 100} in the plan, {live} on the server")  # shown escaped
+    assert any(said in m.value for m in entry.markdown)
+    app.button(key="use_live_limits").click().run()
+    assert not any("plan-differs-from-server" in e.label for e in app.expander) and not app.exception

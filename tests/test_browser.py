@@ -83,6 +83,8 @@ def test_browser_live_chart_and_verdict(dashboard, pg_url, tmp_path):
             page.goto(dashboard)
             # the live chart: a plotly figure whose headline reports a real sample
             expect(page.get_by_text("client connections at")).to_be_visible(timeout=60_000)
+            # the verdict comes with the first sample (the page waits for the server's limits before it)
+            expect(page.locator('[data-testid="stMetricValue"]').first).to_be_visible(timeout=60_000)
             expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=30_000)
             expect(page.locator(".js-plotly-plot").nth(1).locator(".scatterlayer .trace")).not_to_have_count(0)
             page.get_by_text("Preset").wait_for()

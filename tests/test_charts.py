@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts
+from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts, wide_figure
 from planner.budget import pgbouncer_budget, plan_budgets
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server
 
@@ -29,16 +29,34 @@ def history(rows):
 def test_budget_segments_of_the_lessons_example():
     (budget,) = plan_budgets(LESSON)
     assert budget_segments(LESSON, budget) == {
-        "reserved": 3, "other clients": 5, "steady": 80, "overflow": 40, "rollout surge": 120, "free": 0,
+        "reserved": 3, "other clients": 5, "steady": 80, "overflow": 40, "autoscale growth": 0, "rollout surge": 120,
+        "free": 0,
     }
+
+
+def test_autoscaling_growth_is_its_own_segment_not_the_rollout_surge():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=5),),
+                deployment=Deployment(instances=2, workers=2, surge=1, autoscale_max=4))
+    (budget,) = plan_budgets(plan)
+    # peak 2 x 2 x 10 = 40; at the autoscaling maximum 4 x 2 x 10 = 80; rollout (4 + 1) x 2 x 10 = 100
+    assert budget_segments(plan, budget) == {
+        "reserved": 3, "other clients": 0, "steady": 20, "overflow": 20, "autoscale growth": 40, "rollout surge": 20,
+        "free": 0,
+    }
+    routed = Plan(engines=(Engine(pool_size=5, max_overflow=5, via_pgbouncer=True),),
+                  deployment=plan.deployment, pgbouncer=PgBouncer(max_client_conn=1000))
+    fig = budget_figure(routed, plan_budgets(routed), pgbouncer_budget(routed))
+    clients = {t.name: t.x[1] for t in fig.data}
+    assert (clients["overflow"], clients["autoscale growth"], clients["rollout surge"]) == (20, 40, 20)
 
 
 def test_budget_figure_stacks_every_segment():
     plan = Plan(servers=(Server(max_connections=200),), engines=(Engine(pool_size=5, max_overflow=5),),
                 deployment=Deployment(workers=4, surge=0))
     fig = budget_figure(plan, plan_budgets(plan))
-    assert [t.name for t in fig.data] == ["reserved", "other clients", "steady", "overflow", "rollout surge", "free"]
-    assert [t.x[0] for t in fig.data] == [3, 0, 20, 20, 0, 157]
+    assert [t.name for t in fig.data] == ["reserved", "other clients", "steady", "overflow", "autoscale growth",
+                                          "rollout surge", "free"]
+    assert [t.x[0] for t in fig.data] == [3, 0, 20, 20, 0, 0, 157]
     assert sum(t.x[0] for t in fig.data) == 200
     assert fig.layout.shapes[0].x0 == 200
 
@@ -50,8 +68,8 @@ def test_pgbouncer_clients_get_their_own_bar_against_their_limit():
     fig = budget_figure(plan, plan_budgets(plan), pgbouncer_budget(plan))
     assert list(fig.data[0].y) == ["primary", "PgBouncer clients"]
     # clients: steady 2 x 4 x 5 = 40, peak 80, rollout (2 + 1) x 4 x 10 = 120 > max_client_conn 100
-    assert [t.x[1] for t in fig.data] == [0, 0, 40, 40, 40, 0]
-    assert [t.x[0] for t in fig.data] == [3, 0, 20, 0, 0, 77]  # the server holds PgBouncer's 20
+    assert [t.x[1] for t in fig.data] == [0, 0, 40, 40, 0, 40, 0]
+    assert [t.x[0] for t in fig.data] == [3, 0, 20, 0, 0, 0, 77]  # the server holds PgBouncer's 20
     assert (fig.layout.shapes[1].x0, fig.layout.annotations[1].text) == (100, "max_client_conn 100")
     session = dataclasses.replace(plan, pgbouncer=PgBouncer(pool_mode="session", default_pool_size=20,
                                                             max_client_conn=100))
@@ -159,3 +177,58 @@ def test_timeline_reads_incrementally_and_equals_a_full_pivot(tmp_path):
         assert recent.index.tolist() == [pd.Timestamp(T0 + timedelta(seconds=s)).tz_convert(None) for s in (13, 14)]
     finally:
         store.close()
+
+
+def test_an_outage_in_a_quiet_window_is_a_gap_not_zero():
+    """Only the monitor was connected (every ok sample saw zero client backends), then the server went down:
+    the total line breaks over the failed samples instead of lying flat at 0."""
+    frame = history([
+        (T0, "primary", "ok", None, None, 0),
+        (T0 + timedelta(seconds=1), "primary", "unreachable", None, None, float("nan")),
+        (T0 + timedelta(seconds=2), "primary", "unreachable", None, None, float("nan")),
+        (T0 + timedelta(seconds=3), "primary", "ok", None, None, 0),
+    ])
+    assert wide_counts(frame, "state").columns.tolist() == []
+    fig = live_figure(frame, "state", {})
+    (total,) = fig.data
+    assert total.name == "total" and total.connectgaps is False
+    assert total.y[0] == 0 and math.isnan(total.y[1]) and math.isnan(total.y[2]) and total.y[3] == 0
+
+
+def test_timeline_keeps_a_quiet_outage_as_a_gap(tmp_path):
+    """The same through the history store and the live panel's Timeline (what the page draws)."""
+    from dashboard.live.history import HistoryStore
+    from dashboard.timeline import Timeline
+
+    store = HistoryStore(tmp_path / "history.sqlite")
+    try:
+        for i, counts in enumerate([{}, None, None, {}]):
+            store.append(snapshot(i, counts))
+        store.flush()
+        timeline = Timeline(store, "primary")
+        for by in ("state", "application_name"):
+            wide, gaps = timeline.window_with_gaps(by, T0)
+            assert gaps.tolist() == [False, True, True, False]
+            (total,) = wide_figure(wide, by, {}, gaps=gaps).data
+            assert [math.isnan(v) for v in total.y] == [False, True, True, False]
+        store.append(snapshot(4, None))  # read incrementally: still a gap
+        store.flush()
+        wide, gaps = timeline.window_with_gaps("state", T0 + timedelta(seconds=3))
+        (total,) = wide_figure(wide, "state", {}, gaps=gaps).data
+        assert total.y[0] == 0 and math.isnan(total.y[1])
+    finally:
+        store.close()
+
+
+HOSTILE = '[x](http://127.0.0.1:1/a) <a href="http://127.0.0.1:1/l">l</a> <img src=x> %{y} **b**'
+
+
+def test_application_names_reach_legend_and_hover_as_text():
+    """A client-chosen application_name is a legend entry and a hover label: plotly's tags and entities are
+    escaped and the name is never part of a hovertemplate (where %{...} would be evaluated)."""
+    frame = history([(T0, "primary", "ok", HOSTILE, "idle", 2), (T0 + timedelta(seconds=1), "primary", "ok",
+                                                                   HOSTILE, "idle", 3)])
+    fig = live_figure(frame, "application_name", {})
+    trace = fig.data[0]
+    assert "<" not in trace.name and "&lt;a href=" in trace.name and "&lt;img src=x&gt;" in trace.name
+    assert HOSTILE not in trace.hovertemplate and trace.hovertemplate == "%{y:.0f}<extra>%{fullData.name}</extra>"

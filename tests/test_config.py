@@ -107,7 +107,8 @@ def test_unknown_flag_is_a_usage_error():
 @pytest.mark.parametrize(("text", "message"), [
     ("servers = 3", "servers: must be an array of tables ([[servers]]), got int"),
     ("[[servers]]\nmax_conections = 5", "servers[0].max_conections: unknown key; known: idle_session_timeout_s, "
-     "major_version, max_connections, name, other_clients, reserved_connections, ssl_required, "
+     "major_version, max_connections, max_locks_per_transaction, max_prepared_transactions, max_wal_senders, "
+     "max_worker_processes, name, other_clients, replica_of, reserved_connections, ssl_required, "
      "superuser_reserved_connections"),
     ('[[servers]]\nmax_connections = "100"', "servers[0].max_connections: must be int, got str '100'"),
     ("[[engines]]\npool_pre_ping = 1", "engines[0].pool_pre_ping: must be bool, got int 1"),

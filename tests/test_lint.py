@@ -40,9 +40,9 @@ EXPECTED: dict[str, list[tuple[int, str]]] = {
                                          (22, "session-without-context"), (28, "session-without-context")],
     "rules/single_connection_warmup.py": [(10, "single-connection-warmup"), (15, "single-connection-warmup")],
     "rules/sql_string_building.py": [(6, "sql-string-building"), (10, "sql-string-building"),
-                                     (14, "sql-string-building"), (18, "sql-string-building"),
+                                     (14, "sql-identifier-building"), (18, "sql-identifier-building"),
                                      (23, "sql-string-building"), (27, "sql-string-building"),
-                                     (43, "sql-string-building")],
+                                     (43, "sql-identifier-building")],
     "rules/suppressed.py": [(26, "sql-string-building"), (30, "sql-string-building")],
     "rules/unbounded_overflow.py": [(6, "unbounded-overflow"), (9, "unbounded-overflow"),
                                     (11, "unbounded-overflow")],
@@ -146,16 +146,19 @@ def test_lesson_engine_judged_against_limits_like_plan():
     assert "120 > 97 usable" in result.findings[1].message
 
 
-def test_sql_built_from_constants_only_is_a_warning():
+def test_values_are_critical_identifiers_are_not():
+    """A value put into SQL is critical; an identifier (ORDER BY, FROM) is a warning, an info when constant."""
     result = lint_paths([CORPUS / "rules" / "sql_string_building.py"])
     assert [(f.line, f.severity) for f in result.findings] == [
-        (6, "critical"), (10, "critical"), (14, "critical"), (18, "critical"), (23, "critical"), (27, "critical"),
-        (43, "warning"),
+        (6, "critical"), (10, "critical"), (14, "warning"), (18, "warning"), (23, "critical"), (27, "critical"),
+        (43, "info"),
     ]
     assert result.findings[-1].message == (
-        "SQL built with an f-string from ORDERS and passed to text(): only constants are interpolated today, but "
-        "nothing stops the next edit from adding a value"
+        "SQL built with an f-string from ORDERS, passed to text(): an identifier or a SQL fragment built in code "
+        "(a table, column or schema name, a clause). Safe only if it can never come from input (only constants "
+        "today)"
     )
+    assert "allow-list" in result.findings[-1].fix and "identifier_preparer.quote" in result.findings[-1].fix
 
 
 def test_references_are_reported_not_guessed(tmp_path):

@@ -104,8 +104,53 @@ def test_too_many_uses_live_settings_not_the_plan():
             "too-many-connections", "critical", "primary",
             "primary: 7 connections (6 clients + 1 monitor) = 100% of 7 usable (max_connections 10 - "
             "superuser_reserved 3 - reserved 0 - other clients 0), at or above 95%; largest: 'orders' 6",
-        )
+        ),
+        (
+            "plan-differs-from-server", "warning", "primary",
+            "primary: max_connections 100 in the plan, 10 on the server: the plan counts 97 usable slots, the server "
+            "gives 7: every budget figure and verdict from the plan is too optimistic",
+        ),
     ]
+
+
+def test_plan_differs_from_server_names_every_difference_and_clears_once_equal():
+    """Issue #13: a plan saying 200 against a server with 100 must say so; version and reserved slots too."""
+    planned = Plan(servers=(Server(max_connections=200, major_version=16),),
+                   engines=(Engine(application_name="orders", pool_size=5, max_overflow=5),))
+    live = conf(max_connections=100, reserved_connections=None, server_version_num=150004)
+    [finding] = live_findings(planned, [snap(settings=live)])
+    assert (finding.id, finding.severity) == ("plan-differs-from-server", "warning")
+    assert finding.message == (
+        "primary: max_connections 200 in the plan, 100 on the server, major_version 16 in the plan, 15 on the "
+        "server: the plan counts 197 usable slots, the server gives 97: every budget figure and verdict from the "
+        "plan is too optimistic")
+    assert finding.snippet == ('[[servers]]\nname = "primary"\nmax_connections = 100\n'
+                               "superuser_reserved_connections = 3\nmajor_version = 15")
+    roomier = live_findings(planned, [snap(settings=conf(max_connections=300))])
+    assert summary(roomier) == [("plan-differs-from-server", "info", "primary",
+                                 "primary: max_connections 200 in the plan, 300 on the server: the plan's budget "
+                                 "(197 usable) is not the server's (297 usable)")]
+    same = live_findings(Plan(servers=(Server(max_connections=100),), engines=planned.engines),
+                         [snap(settings=conf(max_connections=100))])
+    assert "plan-differs-from-server" not in ids(same)
+    assert "plan-differs-from-server" not in ids(live_findings(None, [snap(settings=live)]))  # no plan: nothing
+
+
+def test_replica_below_primary_live_when_both_servers_are_sampled():
+    planned = Plan(servers=(Server(max_connections=100), Server(name="replica", replica_of="primary")),
+                   engines=(Engine(pool_size=5, max_overflow=0),
+                            Engine(name="replica", server="replica", pool_size=5, max_overflow=0)))
+    primary = snap(settings=conf(max_connections=300, max_worker_processes=16, max_wal_senders=10))
+    replica = snap(server="replica", settings=conf(max_connections=100, max_worker_processes=8, max_wal_senders=10))
+    found = {(f.id, f.server): f for f in live_findings(planned, [primary, replica])}
+    standby = found[("replica-below-primary", "replica")]
+    assert standby.severity == "critical"
+    assert ("in the live servers max_connections 100 < 300, max_worker_processes 8 < 16 (standby < primary)"
+            in standby.message)
+    # one server alone, or both equal: nothing to compare
+    assert ("replica-below-primary", "replica") not in {(f.id, f.server) for f in live_findings(planned, [replica])}
+    equal = snap(server="replica", settings=conf(max_connections=300, max_worker_processes=16, max_wal_senders=10))
+    assert "replica-below-primary" not in ids(live_findings(planned, [primary, equal]))
 
 
 def test_refused_sample_is_the_server_full_and_the_monitor_refused():
@@ -176,9 +221,14 @@ def test_no_idle_in_transaction_timeout_names_the_roles_seen():
             "connection, locks and snapshot until the application closes it",
         )
     ]
-    leaking = snap(group(state="idle in transaction", usename="shop", oldest_idle_in_transaction_s=1), settings=off)
-    (finding,) = live_findings(None, [leaking])
-    assert (finding.severity, finding.message.endswith("; 1 session idle in transaction now")) == ("warning", True)
+    leaking = snap(group(state="idle in transaction", usename="shop", oldest_idle_in_transaction_s=30), settings=off)
+    found = live_findings(None, [leaking])
+    (finding,) = [f for f in found if f.id == "no-idle-in-transaction-timeout"]
+    assert (finding.severity, finding.message.endswith("; 1 session idle in transaction for 30 s or more now")) == (
+        "warning", True)
+    # a session caught between its statement and its commit (the demo's normal traffic) is no leak
+    passing = snap(group(state="idle in transaction", usename="shop", oldest_idle_in_transaction_s=0.001), settings=off)
+    assert [(f.id, f.severity) for f in live_findings(None, [passing])] == [("no-idle-in-transaction-timeout", "info")]
     assert finding.snippet.splitlines()[0] == "ALTER ROLE shop SET idle_in_transaction_session_timeout = '60s';"
     assert live_findings(None, [snap(group())]) == []  # 60 s on the server: nothing to say
 
@@ -460,3 +510,19 @@ def test_per_worker_suffixes_count_for_their_engine():
     assert finding.message.startswith("app 'orders': 48 connections to primary > plan's 4 workers x (5 + 5) = 40")
     # names that merely start alike are someone else's
     assert live_findings(plan(), [snap(group(app="orders-api", count=48), group(app="orders-x1", count=1))]) == []
+
+
+def test_snippets_are_filled_in_with_the_plans_own_numbers():
+    """Issue #13: no <instances> / <workers> / <application role> placeholders when the plan knows them."""
+    full = snap(group(count=95, usename="shop_app"), settings=conf(idle_in_transaction_session_timeout_ms=0))
+    planned = Plan(engines=(Engine(application_name="orders", pool_size=5, max_overflow=5),),
+                   deployment=Deployment(instances=3, workers=4, autoscale_max=5))
+    by_id = {f.id: f for f in live_findings(planned, [full])}
+    assert by_id["too-many-connections"].snippet == (
+        "python -m planner recommend --max-connections 100 --superuser-reserved 3 --other-clients 0 "
+        "--instances 3 --workers 4 --autoscale-max 5")
+    assert by_id["no-idle-in-transaction-timeout"].snippet.startswith(
+        "ALTER ROLE shop_app SET idle_in_transaction_session_timeout = '60s';")
+    assert not any("<" in f.snippet for f in by_id.values())
+    unplanned = {f.id: f for f in live_findings(None, [full])}  # without a plan the numbers are unknown
+    assert "--instances <instances> --workers <workers>" in unplanned["too-many-connections"].snippet

@@ -47,7 +47,8 @@ def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
             "id": "too-many-connections",
             "severity": "critical",
             "message": "primary: at peak, 4 processes x (20 + 10) = 120 > 97 usable (max_connections 100 - 3 "
-                       "reserved/other); the server refuses the rest with 'sorry, too many clients already'",
+                       "reserved/other); the server refuses the rest with 'remaining connection slots are reserved "
+                           "for roles with the SUPERUSER attribute'",
             "fix": "use the pools python -m planner recommend gives: primary: pool_size=5, max_overflow=10 (rollout "
                    "peak 60 <= 87 on primary); or PgBouncer, or a higher max_connections (recommend shows why each "
                    "number)",
@@ -94,11 +95,100 @@ def test_replica_engine_on_the_primary_server():
     plan = Plan(engines=(Engine(pool_size=5, max_overflow=0), Engine(name="replica", pool_size=5, max_overflow=0)))
     assert found(plan) == [{
         "id": "replica-same-server", "severity": "warning",
-        "message": "engines primary and replica of each process both connect to primary: its share per process is "
-                   "(5 + 0) + (5 + 0), not one pool",
-        "fix": "point the replica engine at the replica server, or size both pools together against this server",
+        "message": "engine replica, meant for a replica, connects to primary like primary: the primary carries every "
+                   "pool, (5 + 0) + (5 + 0) per process, and the reads are not offloaded",
+        "fix": 'point replica\'s URL at the replica server (and declare it as a [[servers]] entry with replica_of = '
+               '"primary"), or size all the pools together against primary',
         "snippet": "", "server": "primary",
     }]
+
+
+def test_several_engines_on_one_server_on_purpose_are_not_a_replica_pitfall():
+    """Issue #13: an application engine 20 + 30 and a workflow engine's two pools of 20, all on one server."""
+    plan = Plan(servers=(Server(max_connections=500),),
+                engines=(Engine(name="app", pool_size=20, max_overflow=30),
+                         Engine(name="dbos-system", pool_size=20, max_overflow=0),
+                         Engine(name="dbos-app", pool_size=20, max_overflow=0)),
+                deployment=Deployment(instances=2, workers=2, surge=0))
+    assert "replica-same-server" not in {f["id"] for f in found(plan)}
+    flagged = dataclasses.replace(plan, engines=(*plan.engines[:2], dataclasses.replace(plan.engines[2], replica=True)))
+    [finding] = [f for f in found(flagged) if f["id"] == "replica-same-server"]
+    assert finding["message"].startswith("engine dbos-app, meant for a replica, connects to primary like app and "
+                                         "dbos-system")
+
+
+@pytest.mark.parametrize(("name", "meant"), [("replica", True), ("read-replica", True), ("replica_2", True),
+                                             ("replicator", False), ("dbos-app", False), ("app", False)])
+def test_which_engine_names_mean_a_replica(name, meant):
+    assert Engine(name=name).meant_as_replica is meant
+
+
+def test_replica_below_primary_names_every_setting_lower_than_the_primary():
+    plan = Plan(servers=(Server(max_connections=300, max_locks_per_transaction=128, max_wal_senders=5),
+                         Server(name="replica", replica_of="primary", max_connections=100, max_wal_senders=10)),
+                engines=(Engine(pool_size=5, max_overflow=0),
+                         Engine(name="replica", server="replica", pool_size=5, max_overflow=0)))
+    [finding] = [f for f in found(plan) if f["id"] == "replica-below-primary"]
+    assert finding["severity"] == "critical" and finding["server"] == "replica"
+    assert ("in the plan max_connections 100 < 300, max_locks_per_transaction 64 < 128 (standby < primary)"
+            in finding["message"])
+    assert "max_wal_senders" not in finding["message"]  # the standby may have more than its primary
+    assert finding["snippet"] == ("# postgresql.conf on replica (restart)\nmax_connections = 300\n"
+                                  "max_locks_per_transaction = 128")
+    even = dataclasses.replace(plan, servers=(plan.servers[0], dataclasses.replace(
+        plan.servers[1], max_connections=300, max_locks_per_transaction=128)))
+    assert "replica-below-primary" not in {f["id"] for f in found(even)}
+
+
+def test_replica_of_must_name_another_server():
+    with pytest.raises(InputError, match="replica_of"):
+        Plan(servers=(Server(replica_of="nowhere"),))
+    with pytest.raises(InputError, match="replica_of"):
+        Plan(servers=(Server(replica_of="primary"),))
+
+
+def test_autoscaling_growth_is_not_called_a_rollout_surge():
+    """Issue #13: 2 instances fit, the autoscaler's 5 do not; maxSurge 0 cannot help, so it is not suggested."""
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=5),),
+                deployment=Deployment(instances=2, workers=2, surge=0, autoscale_max=5))
+    by_id = {f["id"]: f for f in found(plan)}
+    assert "rollout-surge" not in by_id
+    auto = by_id["autoscale-exceeds-budget"]
+    assert auto["severity"] == "critical"
+    assert auto["message"] == (
+        "primary: fits at 2 instances (4 processes: 40 <= 97 usable), but the autoscaler may run 5: 5 instances x 2 "
+        "workers x (5 + 5) = 100 > 97 (and 100 during a rollout at that size); maxSurge 0 would not help, the "
+        "growth is the autoscaler's")
+    assert "maxSurge" not in auto["fix"] + auto["snippet"]
+    assert auto["fix"].startswith("lower the autoscaler's maximum to 4 instances (HPA maxReplicas: 4; rollout peak "
+                                  "then within 87); or cap each process at 8 connections")
+    assert "PgBouncer" in auto["fix"]
+    assert "maxReplicas: 4" in auto["snippet"]
+    # the fix it gives clears it
+    fixed = dataclasses.replace(plan, deployment=dataclasses.replace(plan.deployment, autoscale_max=4))
+    assert not {"autoscale-exceeds-budget", "too-many-connections"} & set(by for by, _ in ids(fixed))
+
+
+def test_when_both_the_autoscaler_and_the_surge_break_the_plan_each_is_named_with_its_fix():
+    plan = Plan(servers=(Server(max_connections=100, other_clients=5),),
+                engines=(Engine(pool_size=4, max_overflow=2),),
+                deployment=Deployment(instances=3, workers=4, surge="25%", autoscale_max=4))
+    by_id = {f["id"]: f for f in found(plan)}
+    assert by_id["autoscale-exceeds-budget"]["message"].startswith(
+        "primary: fits at 3 instances (12 processes: 72 <= 92 usable), but the autoscaler may run 4")
+    assert by_id["rollout-surge"]["message"] == (
+        "primary: fits in steady state (12 processes: 72 <= 92 usable) but not while a rolling deploy overlaps old "
+        "and new instances: (3 instances + 1 surge) x 4 workers x (4 + 2) = 96 > 92")
+    assert "maxReplicas" not in by_id["autoscale-exceeds-budget"]["fix"]  # no maximum would fit: not offered
+
+
+def test_a_surge_on_top_of_an_autoscaling_maximum_that_fits_is_a_rollout_surge():
+    plan = Plan(engines=(Engine(pool_size=5, max_overflow=5),),
+                deployment=Deployment(instances=2, workers=2, surge=1, autoscale_max=4))
+    by_id = {f["id"]: f for f in found(plan)}
+    assert "autoscale-exceeds-budget" not in by_id
+    assert by_id["rollout-surge"]["message"].startswith(
+        "primary: fits in steady state and at the autoscaling maximum (8 processes: 80 <= 97 usable)")
 
 
 def test_replica_url_pointing_at_the_primary_host():

@@ -14,6 +14,7 @@ from test_sampler_support import Sessions, connect_kwargs, eventually, unique_na
 
 from dashboard.live import QUERY_CHARS, ServerSampler, permission_note, sample_once
 from dashboard.live.sampler import groups_from_rows, missing_names
+from planner.snapshot import STANDBY_SETTINGS
 
 pytestmark = pytest.mark.db
 TOLERANCE_S = 0.25  # server and test share a clock; this covers scheduling, not skew
@@ -86,7 +87,7 @@ async def test_settings_match_the_server(pg_url):
         shown = {
             name: await conn.fetchval("SELECT current_setting($1, true)", name)
             for name in ("max_connections", "superuser_reserved_connections", "reserved_connections",
-                         "server_version_num", "ssl")
+                         "server_version_num", "ssl", *STANDBY_SETTINGS)
         }
         timeouts = {
             name: int(await conn.fetchval("SELECT setting FROM pg_settings WHERE name = $1", name))
@@ -104,6 +105,7 @@ async def test_settings_match_the_server(pg_url):
         "reserved_connections": int(shown["reserved_connections"]) if version >= 160000 else None,
         "idle_in_transaction_session_timeout_ms": timeouts["idle_in_transaction_session_timeout"],
         "idle_session_timeout_ms": timeouts["idle_session_timeout"],
+        **{name: int(shown[name]) for name in STANDBY_SETTINGS},
         "ssl": shown["ssl"] == "on",
         "server_version_num": version,
         "can_see_all": True,

@@ -27,10 +27,12 @@ from pathlib import Path
 from dashboard.live import db, incident_cli, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
+from dashboard.live.probes import probe_targets, render_probes, sample_probes
 from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
 from dashboard.live.terminal import visible
 from planner.cli import internal_error_line
+from planner.rules.probe import probe_findings
 from planner.snapshot import Snapshot
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -133,14 +135,18 @@ def run_sample(args: argparse.Namespace) -> int:
     if not url:
         return pgbouncer_cli.report_alone(bouncer, console, args.json)
     server = _server_name(args.server, plan)
+    targets = probe_targets(plan)
     snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout,
                            collect_sessions=args.sessions)
+    probes = sample_probes(targets, timeout_s=min(args.timeout, 5.0))  # in-app probes: a gap each, never a stall
     findings, findings_note = _findings(plan, snapshot)
     findings += bouncer.findings if bouncer else []
+    findings += probe_findings(plan, [probes])
     notes = [note for note in (permission_note(snapshot.settings), findings_note) if note]
     if args.json:
         document = {**snapshot.as_dict(), "url": db.mask_url(url), "notes": notes,
                     "findings": [finding.as_dict() for finding in findings],
+                    "probes": [reading.as_dict() for reading in probes],
                     **incident_cli.sessions_document(snapshot.sessions)}
         if bouncer:
             document["pgbouncer"] = pgbouncer_cli.document(bouncer)
@@ -149,6 +155,7 @@ def run_sample(args: argparse.Namespace) -> int:
         print(render_sample(snapshot, db.mask_url(url), notes, findings))
         if snapshot.sessions is not None:
             print(incident_cli.render_sessions(snapshot.sessions))
+        print(render_probes(probes), end="")
         if bouncer:
             print(pgbouncer_cli.render(bouncer))
     if not snapshot.ok:
@@ -336,4 +343,4 @@ def run_record(args: argparse.Namespace) -> int:
         store.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return record_exit_code(monitor.status())
+    return record_exit_code({**monitor.status(), **monitor.pgbouncer_status()})

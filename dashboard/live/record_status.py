@@ -24,7 +24,7 @@ def print_store_change(health: StoreHealth, shown: StoreState) -> StoreState:
 
 
 def record_exit_code(statuses: Mapping[str, ServerStatus]) -> int:
-    """0 when some server gave a sample; else 2, with one line per server saying why it never did."""
+    """0 when some server or PgBouncer gave a sample; else 2, with one line per server saying why it never did."""
     never = [status for status in statuses.values() if status.last_ok_at is None]
     if len(never) < len(statuses):
         return EXIT_OK

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dashboard.live import db
 from dashboard.live import sessions as live_sessions
 from planner.sessions import QUERY_CHARS
-from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
+from planner.snapshot import STANDBY_SETTINGS, ActivityGroup, ServerSettings, Snapshot
 
 
 def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
@@ -39,8 +39,13 @@ def settings_from_row(row: Mapping[str, Any]) -> ServerSettings:
         can_see_all=bool(row["can_see_all"]),
         role=row["role"],
         superuser=bool(row.get("superuser")),
+        **{name: _int_or_none(row.get(name)) for name in STANDBY_SETTINGS},
         postmaster_start=row["postmaster_start"].isoformat() if row.get("postmaster_start") else None,
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _age_s(sampled_at: datetime, moment: datetime | None) -> float | None:

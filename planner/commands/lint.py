@@ -2,16 +2,18 @@
 
 Exit codes: 0 no finding at or above ``--fail-on`` (default warning), 1 such findings, 2 bad input (a missing
 path, a directory without Python files, a bad flag) or a file that does not parse (the other files are still
-linted and reported). ``--inventory`` lists engines, not findings: 0 (or 2 for a file that does not parse).
+linted and reported), 3 the linter failed on a file (one ``internal error:`` line each; never shown as a
+finding). ``--inventory`` lists engines, not findings: 0 (or 2 / 3 as above).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from planner.cli import UsageError
 from planner.config import add_plan_arguments, plan_from_args
-from planner.lint import lint_paths
+from planner.lint import MAX_FILE_BYTES, lint_paths
 from planner.lint.report import FORMATS, render, render_inventory
 from planner.model import SEVERITY_ORDER
 
@@ -44,6 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="exit 1 on a finding of this severity or worse (default warning)")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip files or directories matching GLOB (repeatable)")
+    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_BYTES / 1e6, metavar="MB",
+                        help="skip (with a note) files larger than this; default %(default)g")
     add_plan_arguments(parser)
     for action in parser._actions:  # the engine flags are read from the code: hide them (run() rejects them)
         if action.dest in _ENGINE_FLAGS:
@@ -56,17 +60,23 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"lint reads pool settings from the code; {given[0]} is for plan/check")
     limits = any(getattr(args, name, None) is not None for name in _LIMIT_FLAGS)
     plan = plan_from_args(args) if limits else None
-    result = lint_paths(args.paths, exclude=args.exclude, plan=plan)
+    if not args.max_file_mb > 0:
+        raise UsageError(f"--max-file-mb: must be a positive number of megabytes, got {args.max_file_mb:g}")
+    result = lint_paths(args.paths, exclude=args.exclude, plan=plan, max_file_bytes=int(args.max_file_mb * 1e6))
     fmt = "json" if args.json else args.format
     text = render_inventory(result, fmt) if args.inventory else render(result, fmt)
     if text:
         print(text)
+    for line in result.internal_errors if fmt != "text" or args.inventory else ():
+        print(f"internal error: {line}", file=sys.stderr)  # JSON and annotations stay parseable on stdout
     return exit_code(result, args.fail_on, inventory=args.inventory)
 
 
 def exit_code(result, fail_on: str, *, inventory: bool = False) -> int:
-    """2 when a file did not parse (the verdict is incomplete); else 1 for a finding at or above ``fail_on``
-    (never for ``--inventory``, which lists engines)."""
+    """3 when the linter failed on a file (never reported as a finding); 2 when a file did not parse (the
+    verdict is incomplete); else 1 for a finding at or above ``fail_on`` (never for ``--inventory``)."""
+    if result.internal_errors:
+        return 3
     if result.parse_errors:
         return 2
     if inventory:

@@ -5,7 +5,7 @@ Public API::
     from planner.lint import lint_paths, lint_source
     result = lint_paths(["app/"])                   # LintResult: findings, engines, notes, files
     result = lint_paths(["app/"], plan=base_plan)   # also judge the engines' pool settings against limits
-    result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse
+    result.exit_code                                # 0 clean, 1 findings, 2 a file did not parse, 3 a linter bug
 
 Every finding has a rule id from the table in docs/pitfalls.md; ``# pool-planner: ignore[<id>]`` on the line (or on
 the first line of its statement) silences it.
@@ -13,6 +13,7 @@ the first line of its statement) silences it.
 
 from __future__ import annotations
 
+import gc
 import os
 import tokenize
 from collections.abc import Iterable, Sequence
@@ -33,17 +34,24 @@ SKIP_DIRS = frozenset({
     ".ruff_cache", ".pytest_cache",
 })
 BUDGET_RULES = (
-    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "replica-same-server",
+    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "autoscale-exceeds-budget",
+    "replica-same-server", "replica-below-primary",
     "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
-FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "sessionmaker",
-              "scoped_session")
+FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "create_engine",
+              "sessionmaker", "session_maker", "SessionMaker", "scoped_session")
 """A file without any of these words adds nothing to ``ProjectFacts`` (see ``ProjectFacts.add``)."""
+MAX_FILE_BYTES = 2_000_000
+"""Files larger than this are skipped with a note: hand-written modules stay far below (the largest in
+SQLAlchemy is 0.2 MB); a 50 MB generated file took 82 s and 6.6 GB to parse."""
+CARRY_TREES_CHARS = 2_000_000
+"""In a larger tree, facts-pass trees up to this much source are kept for the rules pass (about 80 MB of AST)
+instead of parsed twice."""
 KEEP_TREES_CHARS = 4_000_000
 """Source size up to which parsed trees are kept between passes (about 160 MB of AST at most)."""
 
-__all__ = ["CodeFinding", "EngineInfo", "LintResult", "lint_paths", "lint_source", "python_files"]
+__all__ = ["MAX_FILE_BYTES", "CodeFinding", "EngineInfo", "LintResult", "lint_paths", "lint_source", "python_files"]
 
 
 def python_files(paths: Sequence[str | os.PathLike], exclude: Sequence[str] = ()) -> list[Path]:
@@ -86,6 +94,15 @@ def _excluded(path: Path, top: Path, patterns: Iterable[str]) -> bool:
     return any(fnmatch(rel, p) or fnmatch(path.name, p) or fnmatch(path.as_posix(), p) for p in patterns)
 
 
+def _relative(path: Path, roots: Sequence[Path]) -> str:
+    """``path`` relative to the directory given that holds it (``tests/conftest.py`` under ``repo/``): what
+    ``SourceFile.is_test_file`` reads, so a repository that lives under someone's ``tests/`` is not all tests."""
+    for root in roots:
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.name
+
+
 def _read(path: Path) -> tuple[str | None, str | None]:
     try:
         with tokenize.open(path) as handle:  # honours a PEP 263 coding line, like Python itself
@@ -94,20 +111,40 @@ def _read(path: Path) -> tuple[str | None, str | None]:
         return None, f"cannot read: {err}"
 
 
+def _too_large(path: Path, limit: int) -> str | None:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # _read reports it
+    if size <= limit:
+        return None
+    return (f"{path}: skipped, {size / 1e6:.1f} MB is above the {limit / 1e6:g} MB size limit (generated code "
+            f"or data?); no rule checked it (--max-file-mb raises the limit)")
+
+
 def lint_paths(
-    paths: Sequence[str | os.PathLike], *, exclude: Sequence[str] = (), plan: Plan | None = None
+    paths: Sequence[str | os.PathLike], *, exclude: Sequence[str] = (), plan: Plan | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> LintResult:
     """Lint every Python file under ``paths``. With ``plan`` (servers, deployment...: its engines are
-    replaced by the ones found in the code), the engines' pool settings are judged like ``plan`` does."""
-    texts, errors = {}, []
+    replaced by the ones found in the code), the engines' pool settings are judged like ``plan`` does.
+    A file above ``max_file_bytes`` is not read; a note says so."""
+    texts, errors, skipped = {}, [], []
+    where: dict[str, str] = {}
+    roots = [Path(p) for p in paths if Path(p).is_dir()]
     for path in python_files(paths, exclude):
+        where[str(path)] = _relative(path, roots)
+        reason = _too_large(path, max_file_bytes)
+        if reason:
+            skipped.append(reason)
+            continue
         text, problem = _read(path)
         if text is None:
             errors.append(CodeFinding(str(path), 1, 1, PARSE_ERROR, "critical", problem or "cannot read",
                                       "fix the file so Python can read it"))
         else:
             texts[str(path)] = text
-    return _lint(texts, errors, plan)
+    return _lint(texts, errors, plan, skipped, where)
 
 
 def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) -> LintResult:
@@ -115,88 +152,139 @@ def lint_source(text: str, path: str = "<string>", *, plan: Plan | None = None) 
     return _lint({path: text}, [], plan)
 
 
-def _lint(texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None) -> LintResult:
-    """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
-    engine. Trees are kept between passes only for small trees (an AST takes ~40x its source's size); a
-    large tree is parsed again in each pass so that one AST at a time is in memory, and the facts pass then
-    skips files that cannot contribute a fact (none of ``FACT_WORDS`` in the text)."""
-    keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
-    cache: dict[str, SourceFile] = {}
-    broken: set[str] = set()
+def _lint(
+    texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None, skipped: Sequence[str] = (),
+    where: dict[str, str] | None = None,
+) -> LintResult:
+    """``_passes`` with the cyclic garbage collector paused: syntax trees hold no reference cycles (parents are
+    in a separate dict), so reference counting frees each one, while the collector would walk every live node
+    again and again (17% of the CPU time on SQLAlchemy's tree)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _passes(texts, errors, plan, skipped, where)
+    finally:
+        if enabled:
+            gc.enable()
 
-    def parse(path: str) -> SourceFile | None:
-        if path in broken:
+
+class _Trees:
+    """Parses files on demand and keeps trees between passes when memory allows: every tree of a small tree
+    of files (an AST takes ~40x its source's size), else up to ``CARRY_TREES_CHARS`` of facts-pass trees for
+    the rules pass. A file that does not parse becomes a ``parse-error`` finding, once."""
+
+    def __init__(self, texts: dict[str, str], where: dict[str, str], errors: list[CodeFinding]):
+        self.texts, self.where, self.errors = texts, where, errors
+        self.keep = sum(map(len, texts.values())) <= KEEP_TREES_CHARS
+        self.spare = 0 if self.keep else CARRY_TREES_CHARS
+        self.cache: dict[str, SourceFile] = {}
+        self.broken: set[str] = set()
+        self.internal: list[str] = []
+
+    def get(self, path: str, carry: bool = False) -> SourceFile | None:
+        if path in self.broken:
             return None
-        src = cache.get(path) or SourceFile.parse(path, texts[path])
+        cached = self.cache.get(path) if self.keep else self.cache.pop(path, None)
+        src = cached or SourceFile.parse(path, self.texts[path], self.where.get(path, ""))
         if src.tree is None:
-            broken.add(path)
+            self.broken.add(path)
             err = src.error
-            errors.append(CodeFinding(
+            self.errors.append(CodeFinding(
                 path, err.lineno or 1, err.offset or 1, PARSE_ERROR, "critical",
                 f"cannot parse as Python: {err.msg} (no rule checked this file)",
                 "fix the syntax error (lint parses with the Python running it)",
             ))
             return None
-        if keep:
-            cache[path] = src
+        if self.keep:
+            self.cache[path] = src
+        elif carry and len(self.texts[path]) <= self.spare:
+            self.spare -= len(self.texts[path])
+            self.cache[path] = src
         return src
 
+
+def _passes(
+    texts: dict[str, str], errors: list[CodeFinding], plan: Plan | None, skipped: Sequence[str],
+    where: dict[str, str] | None,
+) -> LintResult:
+    """Three passes: facts over all files, then the rules file by file, then warm-ups, which need every
+    engine. In a large tree the facts pass skips files that cannot contribute a fact (none of
+    ``FACT_WORDS`` in the text)."""
+    trees = _Trees(texts, where or {}, errors)
     facts = ProjectFacts()
     for path, text in texts.items():
-        if keep or any(word in text for word in FACT_WORDS):
-            src = parse(path)
+        if trees.keep or any(word in text for word in FACT_WORDS):
+            src = trees.get(path, carry=True)
             if src is not None:
                 facts.add(src)
-    parsed = []
-    engines: list[EngineInfo] = []
-    raw: dict[str, list[CodeFinding]] = {}
-    warmups = []
-    for path in texts:
-        src = parse(path)
-        if src is None:
-            continue
-        parsed.append(path)
-        try:
-            found, file_findings = engine_inventory(src, facts)
-            file_findings += url_findings(src) + sql_findings(src) + session_findings(src, facts)
-            file_findings += create_all_findings(src, facts)
-        except RecursionError:  # ast.unparse and friends on an expression nested thousands deep
-            parsed.remove(path)
-            errors.append(CodeFinding(path, 1, 1, PARSE_ERROR, "critical",
-                                      "too deeply nested for the linter (RecursionError): no rule checked this file",
-                                      "split the deeply nested expression"))
-            continue
-        engines.extend(found)
-        raw[path] = file_findings
-        if has_warmup(src):
-            warmups.append(path)
-    engines.sort(key=lambda e: (e.path, e.line, e.col))
+        else:
+            facts.add_text(text)
+    raw, engines, warmups = _rules_pass(trees, facts)
     for path in warmups:
-        raw[path] += warmup_findings(parse(path), facts, engines)
-    notes: list[str] = []
+        raw[path] += warmup_findings(trees.get(path), facts, engines)
+    notes: list[str] = list(skipped)
     budgets: tuple = ()
     if plan is not None:
         plan_found, budgets, plan_notes = _judge(engines, plan)
         notes += plan_notes
         for finding in plan_found:
             raw.setdefault(finding.path, []).append(finding)
-    kept, silenced = list(errors), 0
-    for path in parsed:
+    kept, silenced = _silence(texts, raw, notes)
+    return LintResult(
+        findings=tuple(sorted([*errors, *kept], key=lambda f: f.sort_key)),
+        engines=tuple(engines),
+        files=len(texts) + sum(1 for e in errors if e.path not in texts) + len(skipped),
+        notes=tuple(notes),
+        budgets=budgets,
+        suppressed=silenced,
+        internal_errors=tuple(trees.internal),
+    )
+
+
+def _rules_pass(trees: _Trees, facts: ProjectFacts):
+    """Findings per parsed file, every engine (sorted), and the files with a warm-up function."""
+    raw: dict[str, list[CodeFinding]] = {}
+    engines: list[EngineInfo] = []
+    warmups = []
+    for path in trees.texts:
+        src = trees.get(path)
+        if src is None:
+            continue
+        try:
+            found, file_findings = engine_inventory(src, facts)
+            file_findings += url_findings(src) + sql_findings(src) + session_findings(src, facts)
+            file_findings += create_all_findings(src, facts)
+        except RecursionError:  # ast.unparse and friends on an expression nested thousands deep
+            trees.errors.append(CodeFinding(
+                path, 1, 1, PARSE_ERROR, "critical",
+                "too deeply nested for the linter (RecursionError): no rule checked this file",
+                "split the deeply nested expression"))
+            continue
+        except Exception as err:  # a linter bug on one file: said once, the other files still linted
+            first = str(err).splitlines()[0] if str(err) else ""
+            trees.internal.append(f"{path}: the linter failed on this file, no rule checked it "
+                                  f"({type(err).__name__}{': ' + first if first else ''}); please report it")
+            continue
+        engines.extend(found)
+        raw[path] = file_findings
+        if has_warmup(src):
+            warmups.append(path)
+    engines.sort(key=lambda e: (e.path, e.line, e.col))
+    return raw, engines, warmups
+
+
+def _silence(texts: dict[str, str], raw: dict[str, list[CodeFinding]], notes: list[str]):
+    """Findings not silenced by a comment, and how many were; unknown ids in comments go to ``notes``."""
+    kept, silenced = [], 0
+    for path, findings in raw.items():
         ignored = ignored_ids(texts[path])
         notes += unknown_ids(path, ignored, KNOWN_IDS)
-        for finding in _dedupe(raw.get(path, [])):
+        for finding in _dedupe(findings):
             if is_silenced(finding, ignored):
                 silenced += 1
             else:
                 kept.append(finding)
-    return LintResult(
-        findings=tuple(sorted(kept, key=lambda f: f.sort_key)),
-        engines=tuple(engines),
-        files=len(texts) + sum(1 for e in errors if e.path not in texts),
-        notes=tuple(notes),
-        budgets=budgets,
-        suppressed=silenced,
-    )
+    return kept, silenced
 
 
 def _judge(engines, plan):

@@ -6,13 +6,15 @@ Rules here: ``unbounded-overflow`` (``max_overflow=-1`` or ``pool_size=0``), ``e
 engine-per-request heuristic (documented in docs/lint.md). An engine created at module level or in a class
 body is made once. One created inside a function is:
 - a finding (critical) when that function runs per request: it has a route decorator (``@app.get``,
-  ``@router.post``, ``@app.middleware``...), is named in ``Depends(...)``/``Security(...)`` anywhere in the
-  linted tree, or is called by such a function in the same file;
-- fine when the function runs once: decorated with ``lru_cache``/``cache``/``cached_property``/
-  ``st.cache_resource``/``pytest.fixture``/``asynccontextmanager``/``contextmanager``/``on_event(...)``,
-  named ``lifespan``/``startup``/``on_startup``/``main``, or passed as ``lifespan=``/``on_startup=``;
-- fine when the engine outlives the call or is cleaned up: returned (a factory), stored in a global or an
-  attribute (``app.state.engine``, ``self.engine``), or ``.dispose()``d in the same function;
+  ``@router.post``, ``@app.middleware``, Litestar's bare ``@get``...), is named in ``Depends(...)``/
+  ``Security(...)`` anywhere in the linted tree, or is called by such a function in the same file; unless it
+  still makes one engine per process (cached, or created under an ``if`` and kept: ``_made_once_anyway``);
+- fine when the function runs once, known from how it is registered or called (``_runs_once``): a cache,
+  fixture, context-manager, startup or CLI-command decorator, ``lifespan=``/``on_startup=``, handed to
+  ``asyncio.run``/``anyio.run``, called at module level or by such a function, or nested in one;
+- fine when the engine outlives the call or is cleaned up: returned, stored in a global or an attribute
+  (``app.state.engine``, ``self.engine``), handed to a constructor or cache that keeps it, or disposed;
+- fine in test code (a test file, a test function, a fixture);
 - otherwise a warning: a new pool on every call that nothing keeps or disposes.
 """
 
@@ -55,12 +57,19 @@ ROUTE_DECORATORS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "route", "websocket",
      "middleware"}
 )
+HANDLER_MODULES = ("litestar", "starlite", "sanic", "quart", "robyn", "blacksheep")
+"""Frameworks whose route decorators are bare names: ``from litestar import get``; ``@get("/")``."""
 ONCE_DECORATORS = frozenset(
     {"lru_cache", "cache", "cached_property", "cache_resource", "fixture", "asynccontextmanager",
-     "contextmanager", "on_event"}
+     "contextmanager", "on_event", "command", "group", "callback"}
 )
+"""Decorators of code that runs once per process or per invocation: caches, fixtures, context managers for a
+lifespan, startup hooks, and CLI commands (typer/click ``@app.command()``, ``@click.group()``)."""
+ENGINE_KINDS = {"create_async_engine": "async", "create_engine": "sync"}
 ONCE_NAMES = frozenset({"lifespan", "startup", "on_startup", "main"})
 
+_HANDLES_SSLMODE = re.compile(r"""["']sslmode["']\s*(,|\)|\s+(not\s+)?in\b)""")
+"""A standalone 'sslmode' string given to a call or tested for membership: the code converts the parameter."""
 _ASYNCPG_SSLMODE = re.compile(r"\+asyncpg://[^\s'\"]*[?&]sslmode=", re.IGNORECASE)
 
 
@@ -100,6 +109,11 @@ class EngineInfo:
     """True when engine-per-request flagged it (critical or warning): not a once-per-process engine."""
     splat: bool = False
     """``**kwargs`` passed: some settings may come from there."""
+    in_test: bool = False
+    """Created in test code (a test file, a test function or a fixture): not counted in production's budget."""
+    script: bool = False
+    """Created and not returned in a one-off entry point (a CLI command, an ``asyncio.run`` target, a function
+    called at module level): it runs when someone runs the script, not in the workers."""
 
     @property
     def is_async(self) -> bool:
@@ -122,6 +136,11 @@ class EngineInfo:
         }
 
 
+_CLASS_LINE = re.compile(r"^[ \t]*class[ \t]+(\w+)", re.MULTILINE)
+_TOP_CALL_LINE = re.compile(r"^(?:if __name__ == .__main__.:\s+)?(\w+)\(", re.MULTILINE)
+_RUNNER_CALL = re.compile(r"\b(?:asyncio|anyio|trio|uvloop|typer)\.run\(\s*(\w+)")
+
+
 @dataclass
 class ProjectFacts:
     """Names gathered over every file before the rules run (a dependency may be defined in one file and
@@ -129,10 +148,37 @@ class ProjectFacts:
 
     dependencies: set[str] = field(default_factory=set)
     once_names: set[str] = field(default_factory=lambda: set(ONCE_NAMES))
-    async_engine_names: set[str] = field(default_factory=set)
+    engine_kinds: dict[str, set[str]] = field(default_factory=dict)
+    """Name (or attribute) -> {"async", "sync"}: what it is assigned from anywhere in the tree. Used only for a
+    name imported from another file; inside a file the assignments themselves are read."""
     session_factories: set[str] = field(default_factory=set)
+    module_engines: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(module path without ``.py``, name) -> kinds, for engines assigned at a module's top level."""
+    called_once: set[str] = field(default_factory=set)
+    """Names called by a lifespan, a startup hook, a cached or CLI function anywhere in the tree (``init_db()``
+    called from ``main.py``'s lifespan and defined in ``db.py``)."""
+    class_names: set[str] = field(default_factory=set)
+    """Classes defined anywhere in the tree (``RoutingSessionMaker`` in one file, called in another)."""
+    scoped_registries: set[str] = field(default_factory=set)
+    """Names assigned from ``scoped_session(...)``: calling one returns the scope's session, which the
+    framework's teardown removes (``registry.remove()``); it does not open a new one each time."""
+
+    def add_text(self, text: str) -> None:
+        """What a file that is not parsed in the facts pass (a large tree, none of the fact words) still tells,
+        read from its text: the classes it defines and the functions it calls at module level or hands to a
+        runner (``asyncio.run(main())``)."""
+        self.class_names.update(_CLASS_LINE.findall(text))
+        self.once_names.update(_TOP_CALL_LINE.findall(text))
+        self.once_names.update(_RUNNER_CALL.findall(text))
 
     def add(self, src: SourceFile) -> None:
+        self.once_names |= src.run_once_names  # main() called at module level in another file
+        self.class_names |= src.class_names
+        for defs in src.functions.values():
+            for func in defs:
+                if ONCE_DECORATORS & set(decorator_names(func)) or func.name in ONCE_NAMES:
+                    self.called_once.update(
+                        n for n in (last_name(c.func) for c in own_nodes(func) if isinstance(c, ast.Call)) if n)
         for call in src.calls:
             name = call_name(call)
             if name in ("Depends", "Security"):
@@ -145,10 +191,39 @@ class ProjectFacts:
                 if kw.arg == "on_startup" and isinstance(kw.value, ast.List | ast.Tuple):
                     self.once_names.update(n for n in map(last_name, kw.value.elts) if n)
             target = _assigned_name(src, call)
-            if target and name == "create_async_engine":
-                self.async_engine_names.add(target)
-            if target and name in ("async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"):
+            if target and name in ENGINE_KINDS:
+                self.engine_kinds.setdefault(target, set()).add(ENGINE_KINDS[name])
+                if src.enclosing_scope(call) is None:
+                    key = (src.path.replace("\\", "/").removesuffix(".py"), target)
+                    self.module_engines.setdefault(key, set()).add(ENGINE_KINDS[name])
+            if target and src.original_name(call.func) in SCOPED_BUILDERS:
+                self.scoped_registries.add(target)
+            elif target and is_factory_builder(src, call):
                 self.session_factories.add(target)
+
+
+FACTORY_BUILDERS = frozenset({"async_sessionmaker", "sessionmaker", "scoped_session", "async_scoped_session"})
+SCOPED_BUILDERS = frozenset({"scoped_session", "async_scoped_session"})
+_BUILDER_NAME = re.compile(r"^(create|make|build|new|init|setup|get)_\w*(session_?maker|session_?factory)$",
+                           re.IGNORECASE)
+
+
+def is_factory_builder(src: SourceFile, call: ast.Call) -> bool:
+    """A call that returns a session factory: ``async_sessionmaker(...)`` (also imported under another name),
+    or a helper named like one (``create_async_sessionmaker(engine)``, ``config.make_session_factory()``)."""
+    name = src.original_name(call.func)
+    return name in FACTORY_BUILDERS or bool(name and _BUILDER_NAME.search(name))
+
+
+def imported_engine_kind(facts: ProjectFacts, module: str, name: str) -> str | None:
+    """async/sync for ``name`` imported from ``module`` (``app.db``): what that module assigns at top level,
+    else what the name is assigned from anywhere in the tree when that is always the same kind."""
+    suffix = module.replace(".", "/")
+    for (path, target), kinds in facts.module_engines.items():
+        if target == name and (path.endswith(suffix) or path.endswith(suffix + "/__init__")) and len(kinds) == 1:
+            return next(iter(kinds))
+    kinds = facts.engine_kinds.get(name, set())
+    return next(iter(kinds)) if len(kinds) == 1 else None
 
 
 def _assigned_name(src: SourceFile, call: ast.Call) -> str | None:
@@ -200,27 +275,86 @@ def _is_per_request(src: SourceFile, func: FunctionNode, facts: ProjectFacts, se
         target = dec.func if isinstance(dec, ast.Call) else dec
         if isinstance(target, ast.Attribute) and target.attr in ROUTE_DECORATORS:
             return f"a route handler (@{ast.unparse(target)})"
+        if isinstance(target, ast.Name) and target.id in ROUTE_DECORATORS and src.imports.get(
+                target.id, "").startswith(HANDLER_MODULES):
+            return f"a route handler (@{target.id} from {src.imports[target.id]})"
     if func.name in facts.dependencies:
         return f"a dependency (Depends({func.name}))"
-    for name, defs in src.functions.items():
-        if name in seen:
+    for caller in src.callers.get(func.name, []):
+        if caller.name in seen or isinstance(caller, ast.Lambda):
             continue
-        for caller in defs:
-            calls_it = any(
-                isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == func.name
-                for n in own_nodes(caller)
-            )
-            if calls_it and _is_per_request(src, caller, facts, seen):
-                return f"called by {caller.name}(), which runs per request"
+        calls_it = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == func.name
+            for n in own_nodes(caller)
+        )
+        if calls_it and _is_per_request(src, caller, facts, seen):
+            return f"called by {caller.name}(), which runs per request"
     return None
 
 
-def _runs_once(func: FunctionNode, facts: ProjectFacts) -> bool:
+def _runs_once(src: SourceFile, func: FunctionNode, facts: ProjectFacts, seen: set | None = None) -> bool:
+    """Known from how ``func`` is registered or called, not from its name alone: a once-decorator, a test, a
+    function this file calls at module level or hands to ``asyncio.run``, passed as ``lifespan=``; a function
+    nested in one of those, or one called only by such functions in this file."""
     if isinstance(func, ast.Lambda):
         return False
     if func.name.startswith("test_"):
         return True  # a test function: runs once per test, not per request
-    return bool(ONCE_DECORATORS & set(decorator_names(func))) or func.name in facts.once_names
+    if ONCE_DECORATORS & set(decorator_names(func)) or func.name in facts.once_names:
+        return True
+    if func.name in src.run_once_names or func.name in facts.called_once:
+        return True
+    seen = (seen or set()) | {func}
+    outer = src.enclosing_function(func)
+    if outer is not None and outer not in seen and _runs_once(src, outer, facts, seen):
+        return True
+    callers = _callers(src, func.name)
+    return bool(callers) and all(c not in seen and _runs_once(src, c, facts, seen) for c in callers)
+
+
+SCRIPT_DECORATORS = frozenset({"command", "group", "callback"})
+
+
+def _script_entry(src: SourceFile, func: FunctionNode, seen: frozenset = frozenset()) -> bool:
+    """``func`` runs when a script or command runs: a typer/click command, a function handed to
+    ``asyncio.run``/``anyio.run`` or called at module level, or one nested in or only called by those."""
+    if isinstance(func, ast.Lambda) or func in seen:
+        return False
+    if SCRIPT_DECORATORS & set(decorator_names(func)) or func.name in src.run_once_names:
+        return True
+    seen = seen | {func}
+    outer = src.enclosing_function(func)
+    if outer is not None and _script_entry(src, outer, seen):
+        return True
+    callers = _callers(src, func.name)
+    return bool(callers) and all(_script_entry(src, c, seen) for c in callers)
+
+
+def _returned(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.Return | ast.Yield):
+        return True
+    name = last_name(parent.targets[0]) if isinstance(parent, ast.Assign) and len(parent.targets) == 1 else None
+    return name is not None and any(
+        isinstance(n, ast.Return | ast.Yield) and n.value is not None
+        and any(_is_name(v, name) for v in ast.walk(n.value))
+        for n in own_nodes(func)
+    )
+
+
+def _callers(src: SourceFile, name: str) -> list[FunctionNode]:
+    return src.callers.get(name, [])
+
+
+def in_test_code(src: SourceFile, func: FunctionNode | None) -> bool:
+    """A test file, a test function or a pytest fixture: not production code."""
+    if src.is_test_file:
+        return True
+    while func is not None and not isinstance(func, ast.Lambda):
+        if func.name.startswith("test_") or "fixture" in decorator_names(func):
+            return True
+        func = src.enclosing_function(func)
+    return False
 
 
 def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
@@ -228,6 +362,8 @@ def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
     global or on an object, or disposed (called, or registered: ``stack.callback(eng.dispose)``)."""
     parent = src.parents.get(call)
     if isinstance(parent, ast.Return | ast.Yield | ast.YieldFrom):
+        return True
+    if _handed_over(src, call):
         return True
     name = None
     if isinstance(parent, ast.Assign | ast.AnnAssign):
@@ -237,18 +373,43 @@ def _outlives_call(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
         name = next((t.id for t in targets if isinstance(t, ast.Name)), None)
     if name is None:
         return False
-    for node in own_nodes(func):
-        if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
-            return True
+    nodes = list(own_nodes(func))
+    shared = {n for node in nodes if isinstance(node, ast.Global | ast.Nonlocal) for n in node.names}
+    if name in shared:
+        return True
+    for node in nodes:
         if isinstance(node, ast.Attribute) and node.attr == "dispose" and _is_name(node.value, name):
             return True
         stored = isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Attribute | ast.Subscript) for t in node.targets
-        )
+            isinstance(t, ast.Attribute | ast.Subscript) or (isinstance(t, ast.Name) and t.id in shared)
+            for t in node.targets
+        )  # self.factory = async_sessionmaker(engine); global Session; Session = sessionmaker(engine)
         escapes = stored or isinstance(node, ast.Return | ast.Yield)
         if escapes and node.value is not None and any(_is_name(n, name) for n in ast.walk(node.value)):
             return True
     return False
+
+
+def _handed_over(src: SourceFile, call: ast.Call) -> bool:
+    """The engine is built as an argument of a call whose result is kept: ``cache.setdefault(url,
+    create_engine(url))``, ``return Database(create_async_engine(url))``, ``self.db = Database(create_engine(..))``."""
+    parent = src.parents.get(call)
+    if isinstance(parent, ast.keyword):
+        parent = src.parents.get(parent)
+    if not isinstance(parent, ast.Call) or parent.func is call:
+        return False
+    name = call_name(parent) or ""
+    if name in ("setdefault", "append", "register", "add", "set"):
+        return True
+    if not name[:1].isupper():
+        return False  # pd.read_sql(q, create_engine(url)) uses it and drops it
+    node: ast.AST = parent
+    parent = src.parents.get(node)
+    while isinstance(parent, ast.Call | ast.keyword):
+        node, parent = parent, src.parents.get(parent)
+    if isinstance(parent, ast.Return | ast.Yield):
+        return True
+    return isinstance(parent, ast.Assign) and any(isinstance(t, ast.Attribute | ast.Subscript) for t in parent.targets)
 
 
 def _is_name(node: ast.AST, name: str) -> bool:
@@ -285,9 +446,34 @@ def engine_inventory(src: SourceFile, facts: ProjectFacts) -> tuple[list[EngineI
                 scope="module" if func is None else function_label(func),
                 per_request=flagged,
                 splat=any(k.arg is None for k in call.keywords),
+                in_test=in_test_code(src, func),
+                script=func is not None and _script_entry(src, func) and not _returned(src, func, call),
             )
         )
     return engines, findings
+
+
+CACHE_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cache_resource", "alru_cache"})
+
+
+def _made_once_anyway(src: SourceFile, func: FunctionNode, call: ast.Call) -> bool:
+    """A per-request function that still builds one engine per process: it is cached (``@lru_cache`` on a
+    dependency), or it creates the engine lazily under an ``if`` and keeps it in a global or on an object
+    (``if _engine is None: _engine = create_async_engine(url)``)."""
+    if CACHE_DECORATORS & set(decorator_names(func)):
+        return True
+    guarded = any(isinstance(p, ast.If) for p in src.ancestors(call) if p is not func and _inside(p, func))
+    parent = src.parents.get(call)
+    stored = isinstance(parent, ast.Assign) and any(
+        isinstance(t, ast.Attribute | ast.Subscript) for t in parent.targets)
+    if isinstance(parent, ast.Assign) and not stored:
+        names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+        stored = any(isinstance(n, ast.Global | ast.Nonlocal) and names & set(n.names) for n in own_nodes(func))
+    return guarded and stored
+
+
+def _inside(node: ast.AST, func: FunctionNode) -> bool:
+    return func.lineno <= getattr(node, "lineno", 0) <= (func.end_lineno or 0)
 
 
 def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
@@ -297,6 +483,8 @@ def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
         "share it, and hand out sessions with async_sessionmaker + Depends"
     )
     reason = _is_per_request(src, func, facts)
+    if reason and _made_once_anyway(src, func, call):
+        return None
     if reason:
         return CodeFinding(
             src.path, call.lineno, call.col_offset + 1, "engine-per-request", "critical",
@@ -304,7 +492,7 @@ def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
             f"are opened per request and pile up until garbage collection (no pooling, no ceiling)",
             fix, src.anchors(call),
         )
-    if _runs_once(func, facts) or _outlives_call(src, func, call):
+    if _runs_once(src, func, facts) or _outlives_call(src, func, call) or in_test_code(src, func):
         return None
     return CodeFinding(
         src.path, call.lineno, call.col_offset + 1, "engine-per-request", "warning",
@@ -358,6 +546,8 @@ def _connect_args_ssl(src: SourceFile, call: ast.Call, settings: dict[str, Setti
 def url_findings(src: SourceFile) -> list[CodeFinding]:
     """``sslmode=`` in any asyncpg URL string literal of the file (where it is written, not where used)."""
     found = []
+    if "sslmode" not in src.text.lower() or src.is_test_file or _HANDLES_SSLMODE.search(src.text):
+        return found  # a test, or code that rewrites sslmode (url.query.pop("sslmode"), .replace("sslmode", ...))
     for node in src.nodes:
         if isinstance(node, ast.Constant) and isinstance(src.parents.get(node), ast.JoinedStr):
             continue  # judged with the whole f-string below

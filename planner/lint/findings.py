@@ -16,6 +16,7 @@ PARSE_ERROR = "parse-error"
 CODE_RULES = (
     "bind-in-literal",
     "sql-string-building",
+    "sql-identifier-building",
     "session-without-context",
     "single-connection-warmup",
     "create-all-without-run-sync",
@@ -69,6 +70,8 @@ class LintResult:
     """``planner.budget.ServerBudget`` per server when limits were given."""
     suppressed: int = 0
     """Findings silenced by ``# pool-planner: ignore[...]`` comments."""
+    internal_errors: tuple[str, ...] = ()
+    """One line per file a rule failed on (a bug in the linter, not in the code): exit code 3."""
 
     @property
     def parse_errors(self) -> tuple[CodeFinding, ...]:
@@ -76,7 +79,10 @@ class LintResult:
 
     @property
     def exit_code(self) -> int:
-        """0 clean, 1 findings, 2 when a file could not be parsed (the verdict is incomplete)."""
+        """0 clean, 1 findings, 2 when a file could not be parsed (the verdict is incomplete), 3 when the linter
+        itself failed on a file (never reported as a finding)."""
+        if self.internal_errors:
+            return 3
         if self.parse_errors:
             return 2
         return 1 if self.findings else 0

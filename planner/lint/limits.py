@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from sqlalchemy.exc import NoSuchModuleError
+
 from planner.budget import ServerBudget, plan_budgets
+from planner.dsn import backend_and_driver, parse_url
 from planner.lint.engines import EngineInfo
 from planner.lint.findings import CODE_RULES, CodeFinding
 from planner.model import Engine, InputError, Plan
@@ -33,7 +36,25 @@ def _engine_name(info: EngineInfo, taken: set[str]) -> str:
     return name
 
 
+POSTGRES_BACKENDS = frozenset({"postgresql", "postgres"})
+
+
+def _backend(info: EngineInfo) -> str | None:
+    """The URL literal's backend (``duckdb`` for ``duckdb:///:memory:``), read without loading any dialect."""
+    if info.url.kind != "literal" or not isinstance(info.url.value, str) or "://" not in info.url.value:
+        return None
+    return info.url.value.split("://", 1)[0].split("+", 1)[0].strip().lower() or None
+
+
 def _not_judged(info: EngineInfo) -> str | None:
+    if info.in_test:
+        return "created in test code (a tests/ directory, conftest.py or a fixture), not in production's budget"
+    if info.script:
+        return "created in a one-off entry point (a CLI command, an asyncio.run() target or a function called at " \
+               "module level), not by the workers"
+    backend = _backend(info)
+    if backend is not None and backend not in POSTGRES_BACKENDS:
+        return f"its URL is {backend}, not PostgreSQL (no server budget to count it in)"
     poolclass = info.settings.get("poolclass")
     if poolclass is not None:
         shown = poolclass.value if poolclass.kind == "literal" else poolclass.text
@@ -43,6 +64,20 @@ def _not_judged(info: EngineInfo) -> str | None:
         if info.setting(key).kind == "reference":
             return f"{key} is {info.setting(key).text}, a reference lint cannot read"
     return None
+
+
+def _readable_url(info: EngineInfo, notes: list[str]) -> str | None:
+    """The URL literal when SQLAlchemy can read it and load its driver name; else None and a note (the pool is
+    still judged: one unreadable URL must not leave the whole plan unjudged)."""
+    if info.url.kind != "literal":
+        return None
+    try:
+        backend_and_driver(parse_url(info.url.value))
+    except (InputError, NoSuchModuleError) as err:
+        reason = str(err) if isinstance(err, InputError) else f"SQLAlchemy has no dialect for it ({err})"
+        notes.append(f"{info.path}:{info.line}: engine {info.name}: its URL is not checked: {reason}")
+        return None
+    return info.url.value
 
 
 def _to_engine(info: EngineInfo, name: str, base: Plan, notes: list[str]) -> Engine:
@@ -56,7 +91,7 @@ def _to_engine(info: EngineInfo, name: str, base: Plan, notes: list[str]) -> Eng
                          f"SQLAlchemy's default")
         else:
             values[key] = setting.value
-    url = info.url.value if info.url.kind == "literal" else None
+    url = _readable_url(info, notes)
     return Engine(
         name=name, server=server, url=url, via_pgbouncer=bool(config and config.via_pgbouncer),
         **{k: v for k, v in values.items() if v is not None},
@@ -95,7 +130,7 @@ def judge(engines: list[EngineInfo], base: Plan) -> tuple[list[CodeFinding], tup
                      f"URLs do not say otherwise); name them in --config [[engines]] to place them on other servers")
     try:
         plan_findings = static_findings(plan)
-    except InputError as err:
+    except (InputError, NoSuchModuleError) as err:  # a URL whose driver SQLAlchemy cannot load
         notes.append(f"not judged: {err}")
         return [], (), notes
     by_name = {engine.name: info for info, engine in judged}
@@ -107,6 +142,8 @@ def judge(engines: list[EngineInfo], base: Plan) -> tuple[list[CodeFinding], tup
         if finding.id == "replica-same-server" and len(literal_urls) < 2 and assumed:
             continue  # only our assumption put them together
         place = _place(finding.message, by_name, finding.server, plan)
+        if finding.id == "sync-driver" and not place.is_async:
+            continue  # create_engine with a sync driver is what it should be
         found.append(CodeFinding(
             place.path, place.line, place.col, finding.id, finding.severity, finding.message, finding.fix,
         ))

@@ -44,6 +44,7 @@ def render_text(result: LintResult) -> str:
         lines.append(f"budget of server {budget.name}: verdict {budget.verdict}")
         lines += [f"    {line}" for line in budget.explanation]
     lines += [f"note: {note}" for note in result.notes]
+    lines += [f"internal error: {line}" for line in result.internal_errors]
     lines.append(summary(result))
     return "\n".join(lines)
 

@@ -7,10 +7,16 @@ in ``text``; rules match on that last name so re-exports (``sqlmodel.create_engi
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from planner.lint.newsyntax import downlevel, swap_nested_quotes
+
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+RUNNERS = frozenset({"run", "run_until_complete", "Fire"})
+"""Calls that run the function (or coroutine) given as first argument once: ``asyncio.run``, ``anyio.run``,
+``trio.run``, ``uvloop.run``, ``typer.run``, ``loop.run_until_complete``, ``fire.Fire``."""
 SQLALCHEMY_MODULES = ("sqlalchemy", "sqlmodel")
 
 
@@ -26,15 +32,29 @@ class SourceFile:
     nodes: list[ast.AST] = field(default_factory=list)
     """Every node of the tree, from one walk (the rules filter this list instead of walking again)."""
 
+    where: str = ""
+    """The path relative to the directory given to lint (test code is recognised from it); ``path`` if empty."""
+    rewritten: bool = False
+    """Syntax newer than the running Python was rewritten before parsing (``newsyntax.downlevel``)."""
+
     @classmethod
-    def parse(cls, path: str, text: str) -> SourceFile:
+    def parse(cls, path: str, text: str, where: str = "") -> SourceFile:
+        rewritten = False
         try:
             tree = ast.parse(text, filename=path)
         except SyntaxError as err:
-            return cls(path, text, None, err)
+            newer = downlevel(text)
+            tree = _try_parse(newer, path) if newer is not None else None
+            if tree is None:
+                swapped = swap_nested_quotes(newer or text)
+                tree = _try_parse(swapped, path) if swapped is not None else None
+                newer = newer or swapped
+            if tree is None:
+                return cls(path, text, None, _explain(err, text, newer is not None))
+            rewritten = True
         except (ValueError, RecursionError, MemoryError) as err:  # null bytes; nesting too deep for the parser
             return cls(path, text, None, SyntaxError(f"{type(err).__name__}: {err}".rstrip(": ")))
-        src = cls(path, text, tree)
+        src = cls(path, text, tree, where=where, rewritten=rewritten)
         stack: list[ast.AST] = [tree]
         while stack:  # one traversal for both the node list and the parent links
             node = stack.pop()
@@ -106,6 +126,106 @@ class SourceFile:
         return False
 
     @cached_property
+    def class_names(self) -> set[str]:
+        """Classes defined in this file, except subclasses of SQLAlchemy's Session/AsyncSession."""
+        return {n.name for n in self.nodes if isinstance(n, ast.ClassDef)} - self.session_classes
+
+    @cached_property
+    def session_classes(self) -> set[str]:
+        """Classes defined in this file that subclass ``Session``/``AsyncSession``: calling one opens a session."""
+        return {
+            n.name for n in self.nodes
+            if isinstance(n, ast.ClassDef) and {last_name(b) for b in n.bases} & {"Session", "AsyncSession"}
+        }
+
+    @cached_property
+    def import_origins(self) -> dict[str, str]:
+        """Local name -> the name it has in its module (``sm`` -> ``sessionmaker`` for
+        ``from sqlalchemy.orm import sessionmaker as sm``)."""
+        return {
+            alias.asname or alias.name: alias.name
+            for node in self.nodes if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+
+    def original_name(self, func: ast.expr) -> str | None:
+        """The called name as its module spells it: an alias is followed back through its import."""
+        name = last_name(func)
+        if isinstance(func, ast.Name):
+            return self.import_origins.get(name, name)
+        return name
+
+    @cached_property
+    def run_once_names(self) -> set[str]:
+        """Functions this file runs once, known from how they are called: at module level (Alembic's
+        ``run_migrations_online()``, ``if __name__ == "__main__": main()``), or handed to an event-loop
+        runner (``asyncio.run(main())``, ``anyio.run(main)``, ``loop.run_until_complete(f())``, ``typer.run(f)``)."""
+        found: set[str] = set()
+        for call in self.calls:
+            name = last_name(call.func)
+            if name in RUNNERS and call.args:
+                target = call.args[0]
+                target = target.func if isinstance(target, ast.Call) else target
+                if last_name(target):
+                    found.add(last_name(target))
+            if isinstance(call.func, ast.Name) and self.enclosing_scope(call) is None:
+                found.add(call.func.id)
+        return found
+
+    def enclosing_scope(self, node: ast.AST) -> ast.AST | None:
+        """The innermost function or class around ``node`` (None at module level)."""
+        for parent in self.ancestors(node):
+            if isinstance(parent, FunctionNode | ast.ClassDef):
+                return parent
+        return None
+
+    @cached_property
+    def is_test_file(self) -> bool:
+        """``tests/``/``test/`` directories, ``test_*.py``, ``*_test.py``, ``conftest.py``."""
+        parts = (self.where or self.path).replace("\\", "/").split("/")
+        name = parts[-1]
+        return (
+            any(p in ("tests", "test", "testing") for p in parts[:-1])
+            or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+        )
+
+    @cached_property
+    def callers(self) -> dict[str, list[FunctionNode]]:
+        """Called name (last part: ``f`` for ``f()`` and ``self.f()``) -> the functions whose own body calls it."""
+        found: dict[str, list[FunctionNode]] = {}
+        for defs in self.functions.values():
+            for func in defs:
+                for name in {last_name(n.func) for n in own_nodes(func) if isinstance(n, ast.Call)}:
+                    if name:
+                        found.setdefault(name, []).append(func)
+        return found
+
+    def assigned(self, scope: ast.AST) -> dict[str, list[ast.stmt]]:
+        """Name -> the statements assigning it directly in ``scope`` (a function's own body, or the module's top
+        level), in source order: ``x = ...``, ``x: T = ...``, ``x += ...``, ``with ... as x`` (computed once per
+        scope)."""
+        cache = self.__dict__.setdefault("_assigned", {})
+        if scope not in cache:
+            found: dict[str, list[ast.stmt]] = {}
+            nodes = own_nodes(scope) if isinstance(scope, FunctionNode) else _module_level(scope)
+            for n in nodes:
+                if isinstance(n, ast.With | ast.AsyncWith):
+                    targets = [i.optional_vars for i in n.items if i.optional_vars is not None]
+                elif isinstance(n, ast.Assign):
+                    targets = n.targets
+                elif isinstance(n, ast.AnnAssign | ast.AugAssign) and n.value is not None:
+                    targets = [n.target]
+                else:
+                    targets = []
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        found.setdefault(t.id, []).append(n)
+            for stmts in found.values():
+                stmts.sort(key=lambda n: (n.lineno, n.col_offset))
+            cache[scope] = found
+        return cache[scope]
+
+    @cached_property
     def functions(self) -> dict[str, list[FunctionNode]]:
         """Functions and methods by name (a name may be defined more than once)."""
         found: dict[str, list[FunctionNode]] = {}
@@ -113,6 +233,30 @@ class SourceFile:
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
                 found.setdefault(n.name, []).append(n)
         return found
+
+
+def _try_parse(text: str, path: str) -> ast.Module | None:
+    try:
+        return ast.parse(text, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _explain(err: SyntaxError, text: str, has_newer: bool) -> SyntaxError:
+    """The parser's error, with what it means when the line may be valid in a newer Python."""
+    lines = text.splitlines()
+    line = lines[err.lineno - 1] if err.lineno and err.lineno <= len(lines) else ""
+    hint = ""
+    if "f'" in line or 'f"' in line or "F'" in line or 'F"' in line:
+        hint = (f"; if this is a Python 3.12+ f-string (its own quotes or a line break inside the braces), "
+                f"Python {RUNNING}, which runs lint, cannot read it: run lint with Python 3.12+")
+    elif has_newer:
+        hint = (f" (the file also uses Python 3.12+ syntax; lint, running on Python {RUNNING}, rewrote what it "
+                f"could and still cannot read this line)")
+    return SyntaxError(f"{err.msg}{hint}", (err.filename, err.lineno, err.offset, err.text))
 
 
 def last_name(node: ast.AST) -> str | None:

@@ -3,6 +3,10 @@
 The comment counts on the finding's own line or on the first line of the statement that contains it, so a
 multi-line call (a triple-quoted ``text()``) is silenced from its first line. A comment without ids
 silences nothing: naming the rule keeps each exception deliberate and reviewable.
+
+The codes other Python linters use for SQL built from strings are honoured alike, for the two SQL-building
+rules: ``# noqa: S608`` (ruff, flake8-bandit) and ``# nosec`` / ``# nosec B608`` (bandit). An
+``ignore[sql-string-building]`` written before ``sql-identifier-building`` existed still covers it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import tokenize
 from planner.lint.findings import CodeFinding
 
 _IGNORE = re.compile(r"#\s*pool-planner:\s*ignore\[([^\]]*)\]")
+_NOQA_S608 = re.compile(r"#\s*noqa\s*:[\sA-Z0-9,]*\bS608\b|#\s*nosec\b(?![\s:]*B(?!608)\d)", re.IGNORECASE)
+SQL_BUILDING = frozenset({"sql-string-building", "sql-identifier-building"})
+COVERS = {"sql-string-building": {"sql-identifier-building"}}
+"""An id in an ignore comment also silences these (the rule was split in two)."""
 
 
 def ignored_ids(text: str) -> dict[int, set[str]]:
     """Line number -> rule ids silenced by a comment on that line (comments only, never string contents)."""
     found: dict[int, set[str]] = {}
-    if "pool-planner" not in text:
+    if "pool-planner" not in text and "S608" not in text and "nosec" not in text:
         return found
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
@@ -28,6 +36,8 @@ def ignored_ids(text: str) -> dict[int, set[str]]:
                 if match:
                     ids = {part.strip() for part in match.group(1).split(",") if part.strip()}
                     found.setdefault(tok.start[0], set()).update(ids)
+                if _NOQA_S608.search(tok.string):
+                    found.setdefault(tok.start[0], set()).update(SQL_BUILDING)
     except (tokenize.TokenError, SyntaxError):  # the parser already reports broken files
         pass
     return found
@@ -35,7 +45,11 @@ def ignored_ids(text: str) -> dict[int, set[str]]:
 
 def is_silenced(finding: CodeFinding, ignored: dict[int, set[str]]) -> bool:
     lines = {finding.line, *finding.anchor_lines}
-    return any(finding.id in ignored.get(line, ()) for line in lines)
+    for line in lines:
+        ids = ignored.get(line, ())
+        if finding.id in ids or any(finding.id in COVERS.get(i, ()) for i in ids):
+            return True
+    return False
 
 
 def unknown_ids(path: str, ignored: dict[int, set[str]], known: set[str]) -> list[str]:

@@ -17,9 +17,11 @@ from typing import NamedTuple
 
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
 from planner.rules.monitor_role import monitor_superuser_finding
+from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.sessions import idle_blockers
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
+from planner.text import quote_ident, quote_literal
 
 REFUSED_SQLSTATE = "53300"  # too_many_connections: every refusal text in docs/facts.md (F) carries it
 NO_APP = "(no application_name)"
@@ -131,6 +133,10 @@ def tracked_live_findings(
         for hit in hits:
             since = hit.since or runs.get((hit.finding.id, hit.subject), latest.taken_at)
             found.append(LiveFinding(hit.finding, hit.subject, since, latest.taken_at))
+    latest_by_server = latest_ok(by_server)
+    for finding in standby_below_primary(plan, latest_by_server):  # judged across servers: both latest samples
+        taken = latest_by_server[finding.server or ""].taken_at
+        found.append(LiveFinding(finding, "", taken, taken))
     return _dedupe(found)
 
 
@@ -166,7 +172,7 @@ def _point_findings(
 ) -> list[Hit]:
     """Rules that judge one sample alone (with the plan)."""
     if _refused(snap):
-        return _refused_findings(snap, _last_settings(history, snap), server, th)
+        return _refused_findings(snap, _last_settings(history, snap), server, th, plan)
     if not snap.ok or snap.settings is None:
         return []
     hits: list[Hit] = []
@@ -181,6 +187,7 @@ def _point_findings(
         _recycle_after_idle_timeout,
         _over_plan,
         _older_than_recycle,
+        _plan_differs_from_server,
     ):
         hits += rule(plan, server, snap, snap.settings, th)
     return hits
@@ -252,6 +259,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _role_sql(role: str | None, kind: str = "application") -> str:
+    """A role name from the server as an SQL identifier (``"Order-Svc"``), or a placeholder to fill in."""
+    return quote_ident(role) if role else f"<{kind} role>"
+
+
 def _quote(text: str | None, limit: int = 200) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -272,7 +284,7 @@ def _usable(settings: ServerSettings, server: Server | None) -> tuple[int, str]:
     return usable, words
 
 
-def _budget_fix(server: Server | None, settings: ServerSettings | None) -> tuple[str, str]:
+def _budget_fix(server: Server | None, settings: ServerSettings | None, plan: Plan | None = None) -> tuple[str, str]:
     fix = (
         "Make the fleet's peak fit the usable slots: lower pool_size / max_overflow or the worker count "
         "(python -m planner recommend), put PgBouncer in front, or raise max_connections (needs a restart)."
@@ -281,10 +293,16 @@ def _budget_fix(server: Server | None, settings: ServerSettings | None) -> tuple
     max_c = source.max_connections if source else 100
     su = source.superuser_reserved_connections if source else 3
     other = server.other_clients if server else 0
+    dep = plan.deployment if plan is not None else None
+    instances, workers = (dep.instances, dep.workers) if dep else ("<instances>", "<workers>")
+    reserved = (settings.reserved_connections if settings else None) or (server.reserved_connections if server else 0)
     snippet = (
         f"python -m planner recommend --max-connections {max_c} --superuser-reserved {su} "
-        f"--other-clients {other} --instances <instances> --workers <workers>"
+        + (f"--reserved {reserved} " if reserved else "")
+        + f"--other-clients {other} --instances {instances} --workers {workers}"
     )
+    if dep is not None and dep.autoscale_max:
+        snippet += f" --autoscale-max {dep.autoscale_max}"
     return fix, snippet
 
 
@@ -292,7 +310,7 @@ def _too_many_connections(plan, server, snap: Snapshot, settings: ServerSettings
     usable, words = _usable(settings, server)
     total = snap.total or 0
     in_use = total + snap.own_connections
-    fix, snippet = _budget_fix(server, settings)
+    fix, snippet = _budget_fix(server, settings, plan)
     if usable <= 0:
         message = f"{snap.server}: no slot is usable by ordinary roles: {words} = {usable}"
         return [Hit("", Finding("too-many-connections", "critical", message, fix, snippet, snap.server))]
@@ -314,11 +332,11 @@ def _too_many_connections(plan, server, snap: Snapshot, settings: ServerSettings
 
 
 def _refused_findings(
-    snap: Snapshot, settings: ServerSettings | None, server: Server | None, th: Thresholds
+    snap: Snapshot, settings: ServerSettings | None, server: Server | None, th: Thresholds, plan: Plan | None = None
 ) -> list[Hit]:
     words = _quote(snap.error) or "no message"
     code = snap.sqlstate or REFUSED_SQLSTATE
-    fix, snippet = _budget_fix(server, settings)
+    fix, snippet = _budget_fix(server, settings, plan)
     full = Finding(
         "too-many-connections",
         "critical",
@@ -337,7 +355,7 @@ def _refused_findings(
         monitor_snippet = (
             "# postgresql.conf (restart)\nreserved_connections = 2\n\n"
             "-- then, as a superuser\n"
-            f"GRANT pg_use_reserved_connections TO {(settings.role if settings else None) or '<monitoring role>'};"
+            f"GRANT pg_use_reserved_connections TO {_role_sql(settings.role if settings else None, 'monitoring')};"
         )
     else:
         monitor_fix = (
@@ -355,6 +373,10 @@ def _refused_findings(
         snap.server,
     )
     return [Hit("", full), Hit("", monitor)]
+
+
+def _plan_differs_from_server(plan, server, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
+    return [Hit("", finding) for finding in plan_differs(server, snap, settings)]
 
 
 # --- sessions left in a transaction ---------------------------------------------------------------------------
@@ -427,17 +449,20 @@ def _no_idle_in_transaction_timeout(
     if settings.idle_in_transaction_session_timeout_ms != 0:
         return []
     idle = _idle_groups(snap)
-    waiting = sum(g.count for g in idle)
+    # A session caught between its statement and its commit is idle in transaction for a millisecond: only
+    # the ones stuck as long as idle-in-transaction's own threshold make the missing timeout urgent.
+    waiting = sum(g.count for g in idle if (g.oldest_idle_in_transaction_s or 0) >= th.idle_in_transaction_warning_s)
     severity: Severity = "warning" if waiting else "info"
     message = (
         f"{snap.server}: idle_in_transaction_session_timeout = 0 (off): a session left in a transaction keeps its "
         "connection, locks and snapshot until the application closes it"
     )
     if waiting:
-        message += f"; {_plural(waiting, 'session')} idle in transaction now"
-    roles = sorted({g.usename for g in idle if g.usename})
-    value = f"'{th.recommended_idle_in_transaction_timeout_s:g}s'"
-    lines = [f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = {value};" for role in roles]
+        message += (f"; {_plural(waiting, 'session')} idle in transaction for "
+                    f"{_s(th.idle_in_transaction_warning_s)} or more now")
+    roles = sorted({g.usename for g in idle if g.usename}) or _app_roles(plan, server, snap)
+    value = quote_literal(f"{th.recommended_idle_in_transaction_timeout_s:g}s")
+    lines = [f"ALTER ROLE {_role_sql(role)} SET idle_in_transaction_session_timeout = {value};" for role in roles]
     lines = lines or [f"ALTER ROLE <application role> SET idle_in_transaction_session_timeout = {value};"]
     snippet = "\n".join(
         [*lines, "-- or for every role, in postgresql.conf (reload):", f"idle_in_transaction_session_timeout = {value}"]
@@ -453,6 +478,13 @@ def _no_idle_in_transaction_timeout(
 # --- visibility -----------------------------------------------------------------------------------------------
 
 
+def _app_roles(plan: Plan | None, server: Server | None, snap: Snapshot) -> list[str]:
+    """The roles the plan's applications connect as on this server (seen in the sample), for a snippet."""
+    apps = _engines_by_app(plan, server)
+    return sorted({g.usename for g in snap.groups
+                   if g.usename and any(_belongs(g.application_name, app) for app in apps)})
+
+
 def _missing_monitor_privilege(
     plan, server, snap: Snapshot, settings: ServerSettings, th: Thresholds
 ) -> list[Hit]:
@@ -466,7 +498,7 @@ def _missing_monitor_privilege(
         "backends without a visible state): counts by state, ages and SSL are partial"
     )
     fix = "Grant pg_monitor to the role the dashboard connects as (no restart; takes effect on its next connection)."
-    snippet = f"GRANT pg_monitor TO {settings.role or '<monitoring role>'};"
+    snippet = f"GRANT pg_monitor TO {_role_sql(settings.role, 'monitoring')};"
     return [Hit("", Finding("missing-monitor-privilege", "warning", message, fix, snippet, snap.server))]
 
 

@@ -18,6 +18,9 @@ from planner.dsn import (
 )
 from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
 from planner.queueing import OVERLOAD_ID
+from planner.refusal import first_refusal
+from planner.rules.autoscale import growth_findings
+from planner.rules.replica import replica_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 
@@ -80,9 +83,8 @@ def _recommendation(plan: Plan):
 
 
 def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
-    """too-many-connections, overflow-exceeds-budget, rollout-surge, unbounded-overflow."""
+    """too-many-connections, overflow-exceeds-budget, rollout-surge, autoscale-exceeds-budget, unbounded-overflow."""
     out: list[Finding] = []
-    dep = plan.deployment
     for budget in plan_budgets(plan):
         name, usable = budget.name, budget.usable
         spare_needed = math.ceil(thresholds.tight_fraction * usable) if usable > 0 else 0
@@ -109,7 +111,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
                 f"{name}: {when}, {procs} processes x {terms}{bouncer} = {worst} > {usable} usable "
                 f"(max_connections {budget.max_connections} - {budget.max_connections - usable} reserved/other)"
                 + (f", rollout peak {budget.rollout_peak}" if worst != budget.rollout_peak else "") + "; "
-                "the server refuses the rest with 'sorry, too many clients already'",
+                f"the server refuses the rest with '{_refusal(plan, name)}'",
                 fix, snippet, name,
             ))
         elif budget.verdict == "tight":
@@ -131,16 +133,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
                 _budget_fix(plan, budget, allowed)[1], name,
             ))
         if budget.peak is not None and budget.peak <= usable < budget.rollout_peak:
-            out.append(Finding(
-                "rollout-surge", "critical",
-                f"{name}: fits in steady state ({budget.processes} processes: {budget.peak} <= {usable} usable) but "
-                f"not while a rolling deploy overlaps old and new instances: ({dep.max_instances} instances + "
-                f"{dep.surge_instances} surge) x {dep.workers} workers x {terms}{bouncer} = {budget.rollout_peak} "
-                f"> {usable}",
-                "lower the pools so the rollout peak fits, or deploy with maxSurge 0 / maxUnavailable >= 1 "
-                "(old pods stop before new ones start)",
-                "strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1", name,
-            ))
+            out += growth_findings(plan, budget, terms, allowed)  # autoscaler's growth and rollout surge apart
     for engine in plan.engines:
         if engine.unbounded:
             what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
@@ -150,40 +143,6 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
                 f"as many as it has concurrent requests, until {engine.server} refuses them",
                 "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
                 _advised_line(plan, engine.name), engine.server,
-            ))
-    return out
-
-
-def replica_same_server(plan: Plan) -> list[Finding]:
-    """Two engines of one process on one server (declared, or two server entries with the same host:port)."""
-    out: list[Finding] = []
-    for server in plan.servers:
-        engines = [e for e in plan.engines_on(server.name) if not e.via_pgbouncer]
-        if len(engines) > 1:
-            names = " and ".join(e.name for e in engines)
-            total = " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
-            out.append(Finding(
-                "replica-same-server", "warning",
-                f"engines {names} of each process both connect to {server.name}: its share per process is "
-                f"{total}, not one pool",
-                "point the replica engine at the replica server, or size both pools together against this server",
-                "", server.name,
-            ))
-    seen: dict[tuple, Engine] = {}
-    for engine in plan.engines:
-        if not engine.url:
-            continue
-        url = parse_url(engine.url)
-        key = (url.host, url.port or 5432, url.database)
-        other = seen.setdefault(key, engine)
-        if other is not engine and other.server != engine.server:
-            out.append(Finding(
-                "replica-same-server", "warning",
-                f"engines {other.name} (server {other.server}) and {engine.name} (server {engine.server}) have the "
-                f"same host {url.host}:{url.port or 5432}/{url.database}: one server carries both pools, but the "
-                f"plan counts them on two",
-                f"use the replica's own host in {engine.name}'s URL, or declare both engines on {other.server}",
-                "", other.server,
             ))
     return out
 
@@ -333,6 +292,12 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     return out
 
 
+def _refusal(plan: Plan, server_name: str) -> str:
+    """The refusal text the application's (ordinary) role gets first on this server's version."""
+    server = plan.server(server_name)
+    return first_refusal(server.major_version, server.superuser_reserved_connections, server.reserved_connections)
+
+
 def _per_engine(engines: list[Engine]) -> str:
     return " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
 
@@ -342,7 +307,7 @@ def static_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
     findings = (
         budget_findings(plan, thresholds)
         + pgbouncer_clients(plan)
-        + replica_same_server(plan)
+        + replica_findings(plan)
         + prepared_statements(plan)
         + url_findings(plan)
         + timeout_findings(plan, thresholds)

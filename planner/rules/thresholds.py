@@ -59,11 +59,27 @@ class Thresholds:
     pgbouncer_client_critical_fraction: float = 0.95
     """... critical at this share (PgBouncer refuses the next clients)."""
 
+    probe_wait_p99_ms: float = 10.0
+    """In-app probe: a p99 queue wait (blocked because no connection was free) above this (ms) means requests
+    wait in the application pool (the joined view's verdict; ``pool-exhausted`` fires on waiters or timeouts)."""
+    pool_oversized_fraction: float = 0.5
+    """``pool-oversized``: p99 of the connections checked out at most this share of pool_size ..."""
+    pool_oversized_window_s: float = 600.0
+    """... over at least this many seconds of a process's life ..."""
+    pool_oversized_min_checkouts: int = 1000
+    """... and at least this many checkouts (fewer say too little about the pool's use)."""
+    pool_oversized_min_pool_size: int = 4
+    """``pool-oversized`` is not reported for pools smaller than this (a few idle connections cost little)."""
+    hold_drift_fraction: float = 0.5
+    """``hold-time-drift``: measured mean hold off the plan's ``hold_ms`` by more than this share."""
+    hold_drift_min_checkouts: int = 200
+    """``hold-time-drift`` needs this many measured holds in the window."""
+
     def __post_init__(self) -> None:
         for name in ("tight_fraction", "live_warning_fraction", "live_critical_fraction", "cold_pool_fraction",
                      "recycle_fraction_of_idle_timeout", "pool_timeout_fraction_of_request_timeout",
                      "pgbouncer_maxwait_critical_fraction", "pgbouncer_client_warning_fraction",
-                     "pgbouncer_client_critical_fraction"):
+                     "pgbouncer_client_critical_fraction", "pool_oversized_fraction", "hold_drift_fraction"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
                 raise InputError(name, f"must be a fraction in (0, 1], got {value!r}")

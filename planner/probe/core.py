@@ -1,0 +1,275 @@
+"""The in-process pool probe: one ``PoolProbe`` per engine, fed by SQLAlchemy's pool events and two thin
+wrappers on the pool instance.
+
+What is hooked, and why each hook is the least intrusive one that gives the figure:
+
+* public pool events (listened on the engine, so they move to the new pool on ``engine.dispose()``):
+  ``checkin`` / ``detach`` end the hold, ``connect`` / ``close`` count new and closed DBAPI connections,
+  ``invalidate`` / ``soft_invalidate`` count invalidations; an invalidation whose exception is
+  ``InvalidatePoolError`` is SQLAlchemy's pre-ping failure (``_ConnectionFairy._checkout`` raises it when
+  the ping finds the connection dead). No engine-level event: one would put every ``Connection`` on
+  SQLAlchemy's slower with-events path;
+* ``pool.connect`` (the public method ``Engine.raw_connection`` calls) is wrapped on this one pool
+  instance: the time from asking to having a connection (the checkout wait: queue wait, plus opening a new
+  connection and the pre-ping when they happen), the checkout itself and the hold's start (in the
+  connection's ``record_info``), and ``sqlalchemy.exc.TimeoutError`` (``QueuePool limit ... timed out``)
+  as a timeout. Waits that end in a timeout or another error are recorded too;
+* the pool's queue ``get`` is wrapped on the instance to count the requests blocked on it right now
+  (``waiting``) and time the blocked part (``queue_wait``): SQLAlchemy only blocks there when no connection
+  is idle and the overflow is used up;
+* ``pool.recreate`` is wrapped so that the pool ``engine.dispose()`` makes is wrapped too.
+
+The pool's own ``checkedout()``, ``checkedin()`` and ``overflow()`` give the gauges. No extra database
+connection, no thread; one lock taken for a few counter updates per checkout and per check-in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from bisect import bisect_left
+from time import perf_counter
+from typing import Any
+
+from sqlalchemy import event, exc
+
+from planner.probe.histogram import BOUNDS_S, Histogram, summary
+
+_REGISTRY_LOCK = threading.Lock()
+_PROBES: list[PoolProbe] = []
+_HOLD_KEY = "pool_probe_checked_out_at"  # in the connection record_info while checked out
+COUNTERS = ("checkouts", "timeouts", "connect_errors", "connects", "closes", "invalidations",
+            "soft_invalidations", "pre_ping_failures")
+
+
+class PoolProbe:
+    """Counters, gauges and histograms of one engine's pool in this process."""
+
+    def __init__(self, engine: Any, service: str, engine_name: str | None = None):
+        self.engine = getattr(engine, "sync_engine", engine)  # AsyncEngine -> its Engine
+        self.service = str(service)
+        self.engine_name = engine_name or "default"
+        self.started_at = time.time()
+        self._lock = threading.Lock()
+        self._held = 0  # checked out and not yet checked in, as the probe saw it
+        self._waiting = 0
+        self._checkouts = 0
+        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._wait = Histogram()
+        self._hold = Histogram()
+        self._queue = Histogram()  # time blocked on the pool's queue (only when the pool is at its ceiling)
+        self._at_checkout: list[int] = []  # checkouts seen with n connections checked out, index n
+        self._pool: Any = None
+        self._listen()
+        self._wrap_pool(self.engine.pool)
+
+    # ---------------------------------------------------------------------------------------- hooks
+
+    def _listen(self) -> None:
+        engine = self.engine
+        event.listen(engine, "checkin", self._on_checkin)
+        event.listen(engine, "detach", self._on_detach)
+        event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "close", self._on_close)
+        event.listen(engine, "invalidate", self._on_invalidate)
+        event.listen(engine, "soft_invalidate", self._on_soft_invalidate)
+
+    def _wrap_pool(self, pool: Any) -> None:
+        """Wrap ``connect``, ``recreate`` and the queue's ``get`` on this pool instance only."""
+        self._pool = pool
+        self._wrap_connect(pool)
+        self._wrap_recreate(pool)
+        queue = getattr(pool, "_pool", None)
+        if queue is not None and callable(getattr(queue, "get", None)):
+            self._wrap_queue(queue)
+
+    def _wrap_connect(self, pool: Any) -> None:
+        original_connect = pool.connect
+        probe = self
+
+        def connect() -> Any:
+            started = perf_counter()
+            try:
+                connection = original_connect()
+            except exc.TimeoutError:
+                probe._failed(started, "timeouts")
+                raise
+            except BaseException:
+                probe._failed(started, "connect_errors")
+                raise
+            probe._checked_out(started, connection)
+            return connection
+
+        pool.connect = connect
+
+    def _wrap_recreate(self, pool: Any) -> None:
+        original_recreate = pool.recreate
+
+        def recreate() -> Any:  # engine.dispose(): the events move to the new pool, the wrappers come along here
+            new_pool = original_recreate()
+            self._wrap_pool(new_pool)
+            return new_pool
+
+        pool.recreate = recreate
+
+    def _wrap_queue(self, queue: Any) -> None:
+        original_get = queue.get
+        probe = self
+
+        def get(block: bool = True, timeout: float | None = None) -> Any:
+            if not block:
+                return original_get(block, timeout)
+            started = probe._queued()
+            try:
+                return original_get(block, timeout)
+            finally:
+                probe._dequeued(started)
+
+        queue.get = get
+
+    def _queued(self) -> float:
+        with self._lock:
+            self._waiting += 1
+        return perf_counter()
+
+    def _dequeued(self, started: float) -> None:
+        """Blocked on the queue (no idle connection, overflow used up) until now: the pure queue wait."""
+        elapsed = perf_counter() - started
+        with self._lock:
+            self._waiting -= 1
+            self._queue.observe(elapsed)
+
+    def _failed(self, started: float, counter: str) -> None:
+        elapsed = perf_counter() - started
+        with self._lock:
+            self._wait.observe(elapsed)
+            self._counts[counter] += 1
+
+    def _checked_out(self, started: float, connection: Any) -> None:
+        """The hot path: one lock for the wait, the checkout and the hold's start (kept in the record_info)."""
+        now = perf_counter()
+        elapsed = now - started
+        bucket = bisect_left(BOUNDS_S, elapsed)
+        info = connection.record_info
+        wait = self._wait
+        with self._lock:
+            wait.counts[bucket] += 1
+            wait.sum_s += elapsed
+            wait.count += 1
+            self._checkouts += 1
+            if info is not None and _HOLD_KEY not in info:
+                info[_HOLD_KEY] = now
+                self._held += 1
+            n = self._held
+            at = self._at_checkout
+            if n < len(at):
+                at[n] += 1
+            else:
+                at.extend([0] * (n + 1 - len(at)))
+                at[n] += 1  # a new peak: len(at) - 1
+
+    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
+        now = perf_counter()
+        started = record.record_info.pop(_HOLD_KEY, None)
+        if started is not None:
+            elapsed = now - started
+            bucket = bisect_left(BOUNDS_S, elapsed)
+            hold = self._hold
+            with self._lock:
+                self._held -= 1
+                hold.counts[bucket] += 1
+                hold.sum_s += elapsed
+                hold.count += 1
+
+    def _on_detach(self, dbapi_connection: Any, record: Any) -> None:
+        if record.record_info.pop(_HOLD_KEY, None) is not None:
+            with self._lock:
+                self._held -= 1
+
+    def _bump(self, counter: str) -> None:
+        with self._lock:
+            self._counts[counter] += 1
+
+    def _on_connect(self, dbapi_connection: Any, record: Any) -> None:
+        self._bump("connects")
+
+    def _on_close(self, dbapi_connection: Any, record: Any) -> None:
+        self._bump("closes")
+
+    def _on_invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        self._bump("pre_ping_failures" if isinstance(exception, exc.InvalidatePoolError) else "invalidations")
+
+    def _on_soft_invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        self._bump("soft_invalidations")
+
+    # ---------------------------------------------------------------------------------------- reading
+
+    def _gauges(self) -> dict[str, Any]:
+        pool = self._pool
+        size = _call(pool, "size")
+        if size is None:  # not a QueuePool: count what the events saw
+            return {"pool_size": None, "max_overflow": None, "checked_out": self._held, "idle": None,
+                    "overflow": 0}
+        max_overflow = getattr(pool, "_max_overflow", None)
+        return {"pool_size": size, "max_overflow": max_overflow, "checked_out": _call(pool, "checkedout"),
+                "idle": _call(pool, "checkedin"), "overflow": max(0, _call(pool, "overflow") or 0)}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the probe knows, as plain data (the JSON endpoint's document for this engine).
+
+        ``wait_ms`` / ``hold_ms`` are over the process lifetime (``window``); the raw bucket counts let a
+        collector compute any window by differencing two scrapes (``planner.probe.histogram.difference``)."""
+        gauges = self._gauges()
+        with self._lock:
+            counts = {**self._counts, "checkouts": self._checkouts}
+            wait = self._wait.as_dict()
+            hold = self._hold.as_dict()
+            queue = self._queue.as_dict()
+            waiting, at_checkout = self._waiting, list(self._at_checkout)
+        pool = self._pool
+        return {
+            "service": self.service, "engine": self.engine_name, "pid": os.getpid(),
+            "pool_class": type(pool).__name__, **gauges,
+            "pool_timeout_s": _call(pool, "timeout"), "pre_ping": bool(getattr(pool, "_pre_ping", False)),
+            "waiting": waiting, "peak_checked_out": max(0, len(at_checkout) - 1), **counts,
+            "wait_ms": summary(wait["counts"], wait["sum_s"], wait["count"]).as_dict(),
+            "hold_ms": summary(hold["counts"], hold["sum_s"], hold["count"]).as_dict(),
+            "queue_wait_ms": summary(queue["counts"], queue["sum_s"], queue["count"]).as_dict(),
+            "window": "lifetime", "started_at": self.started_at, "taken_at": time.time(),
+            "histograms": {"bounds_s": list(BOUNDS_S), "wait": wait, "hold": hold, "queue": queue},
+            "checked_out_at_checkout": at_checkout,
+        }
+
+
+def _call(obj: Any, name: str) -> Any:
+    method = getattr(obj, name, None)
+    return method() if callable(method) else None
+
+
+def instrument(engine: Any, service: str, *, engine_name: str | None = None) -> PoolProbe:
+    """Probe ``engine`` (``create_async_engine`` or ``create_engine``) in this process; idempotent per engine.
+
+    ``service`` names the application (use its ``application_name``, so the dashboard joins the probe with
+    the server's view); ``engine_name`` the engine within it (``primary``, ``replica``)."""
+    sync = getattr(engine, "sync_engine", engine)
+    with _REGISTRY_LOCK:
+        for probe in _PROBES:
+            if probe.engine is sync:
+                return probe
+        probe = PoolProbe(sync, service, engine_name)
+        _PROBES.append(probe)
+        return probe
+
+
+def probes() -> list[PoolProbe]:
+    """Every probe instrumented in this process, in order."""
+    with _REGISTRY_LOCK:
+        return list(_PROBES)
+
+
+def uninstrument(probe: PoolProbe) -> None:
+    """Forget a probe (its counters stop being exposed; the hooks stay until the engine is disposed of)."""
+    with _REGISTRY_LOCK:
+        if probe in _PROBES:
+            _PROBES.remove(probe)
