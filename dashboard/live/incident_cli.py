@@ -21,6 +21,13 @@ from dashboard.live.terminal import visible
 from planner.sessions import BlockingNode, Session, blocking_trees, walk
 
 EXIT_OK, EXIT_REFUSED = 0, 2
+ACTION_EPILOG = """exit codes: 0 done; 2 not done, with the reason on stderr: acting is off (the default), refused (the
+monitor's own backend, a superuser's, a non-client backend, a cancel of an idle session, a role without
+pg_signal_backend, no such pid), failed, or bad input
+
+example:
+  POOL_PLANNER_ALLOW_ACTIONS=1 pool-planner live {action} --url postgresql://monitor@db/app --pid 12345
+"""
 URL_ENV = "DATABASE_URL"
 
 
@@ -34,7 +41,8 @@ def add_action_commands(sub, usage_error: type[Exception]) -> None:
     for action, words in ((Action.CANCEL, "cancel a backend's current statement (pg_cancel_backend)"),
                           (Action.TERMINATE, "terminate a backend's session (pg_terminate_backend)")):
         parser = sub.add_parser(str(action), help=words, description=f"{words[0].upper()}{words[1:]}; only with "
-                                f"POOL_PLANNER_ALLOW_ACTIONS=1.")
+                                f"POOL_PLANNER_ALLOW_ACTIONS=1.", epilog=ACTION_EPILOG.format(action=action),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--url", help=f"SQLAlchemy/libpq URL of the server (default: ${URL_ENV})")
         parser.add_argument("--pid", type=int, required=True, help="the backend's pid (sample --sessions lists them)")
         parser.add_argument("--server", default="primary", help="server name for the history (primary)")
@@ -49,8 +57,8 @@ def run_action(args: argparse.Namespace, action: Action, usage_error: type[Excep
     url = args.url or os.environ.get(URL_ENV)
     if not url:
         raise usage_error(f"{action}: give --url or set {URL_ENV}")
-    if args.pid <= 0:
-        raise usage_error(f"{action}: --pid must be a positive backend pid, got {args.pid}")
+    if not 0 < args.pid < 2**31:
+        raise usage_error(f"{action}: --pid must be a backend pid (1 to {2**31 - 1}), got {args.pid}")
     if not (0.1 <= args.timeout <= 600):
         raise usage_error(f"{action}: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
     enabled = actions_enabled()
