@@ -16,11 +16,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboard.joined import JoinedService, endpoint_table, joined_services
+from dashboard.joined import JoinedService, endpoint_table, joined_services, services_in
 from dashboard.live.probes import ProbeMonitor, ProbeTarget, probe_targets
 from planner.config import load_plan
 from planner.model import InputError
-from planner.pool_verdict import WaitPlace
+from planner.pool_verdict import WaitPlace, pgbouncer_sides
 from planner.rules.probe import probe_findings
 
 WINDOW_S = 300.0
@@ -101,7 +101,9 @@ def render(probes: ProbeMonitor, monitor, plan, server: str) -> None:
         return
     since = datetime.now(UTC) - timedelta(seconds=WINDOW_S)
     rounds = probes.recent(WINDOW_S)
-    joined = joined_services(rounds, monitor.history.snapshots(server, since=since), plan)
+    clients = [group for snap in monitor.pgbouncer_latest().values() for group in snap.clients]  # the middle tier
+    joined = joined_services(rounds, monitor.history.snapshots(server, since=since), plan,
+                             pgbouncer=pgbouncer_sides(clients, services_in(rounds)))
     if not joined:
         st.info("Waiting for the first probe reading…")
     for finding in probe_findings(plan, [readings for _, readings in rounds]):

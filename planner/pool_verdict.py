@@ -14,10 +14,11 @@ connections). Only when neither is true is the application pool itself the bottl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from planner.pgbouncer_snapshot import ConnectionGroup
 from planner.probe.reading import ProbeReading
 from planner.rules.live import REFUSED_SQLSTATE
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -98,6 +99,21 @@ def belongs(application_name: str | None, service: str) -> bool:
     with a per-worker suffix (``orders-3``): the one join key between the probe and ``pg_stat_activity``."""
     return bool(application_name) and (application_name == service or (
         application_name.startswith(service + "-") and application_name[len(service) + 1:].isdigit()))
+
+
+def pgbouncer_sides(clients: Iterable[ConnectionGroup], services: Iterable[str]) -> dict[str, PgBouncerSide]:
+    """Each service's clients waiting in PgBouncer (``SHOW CLIENTS`` grouped, of every PgBouncer sampled), joined
+    by ``application_name`` like the server side; a service with no client in PgBouncer is left out."""
+    clients = tuple(clients)
+    waiting = [group for group in clients if group.state == "waiting"]
+    sides = {}
+    for service in services:
+        mine = [group for group in waiting if belongs(group.application_name, service)]
+        seen = any(belongs(group.application_name, service) for group in clients)
+        if seen:
+            sides[service] = PgBouncerSide(sum(group.count for group in mine),
+                                           max((group.max_wait_s for group in mine), default=0.0))
+    return sides
 
 
 def server_side(service: str, snapshot: Snapshot | None) -> ServerSide | None:

@@ -17,6 +17,7 @@ from conftest import require_binary
 from dashboard import demo_pgbouncer
 from dashboard.demo import DEMO_PLAN, PGBOUNCER_SCENARIO, SCENARIOS, Demo, sweep_orphaned_demos
 from dashboard.live.pgbouncer import sample_pgbouncer_once
+from planner.pool_verdict import WaitPlace, judge, pgbouncer_sides
 
 pytestmark = pytest.mark.db
 
@@ -43,6 +44,10 @@ def test_the_pgbouncer_scenario_makes_clients_wait_in_pgbouncer():
         assert seen.user == "demo_app" and seen.pool_mode == "transaction"
         assert snap.config.default_pool_size == demo_pgbouncer.DEFAULT_POOL_SIZE
         assert any(g.application_name.startswith("demo-api-") and g.state == "waiting" for g in snap.clients)
+        # the joined view's middle tier: the service's verdict says where its requests wait
+        side = pgbouncer_sides(snap.clients, ["demo-api"])["demo-api"]
+        assert side.cl_waiting >= 1 and side.maxwait_s >= 0
+        assert judge(None, None, side, service="demo-api").place is WaitPlace.PGBOUNCER
         served = sum(s["served"] for s in demo.stats().values())
         time.sleep(1.5)
         assert sum(s["served"] for s in demo.stats().values()) > served  # still served, through PgBouncer

@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.pool_verdict import AppSide, PgBouncerSide, ServerSide, WaitPlace, app_side, judge, verdict_line
+from planner.pool_verdict import (
+    AppSide,
+    PgBouncerSide,
+    ServerSide,
+    WaitPlace,
+    app_side,
+    judge,
+    pgbouncer_sides,
+    verdict_line,
+)
 from planner.probe.histogram import Summary
 from planner.probe.reading import ProbeReading
 
@@ -68,3 +77,19 @@ def test_app_side_sums_the_processes_and_skips_failed_ones():
     assert (side.processes, side.checked_out, side.waiting, side.timeouts, side.ceiling) == (2, 20, 4, 2, 20)
     assert side.wait_p99_ms == 302.0
     assert app_side("nobody", [r(1)]) is None
+
+
+def test_pgbouncer_sides_join_clients_by_application_name():
+    from planner.pgbouncer_snapshot import ConnectionGroup
+
+    clients = [ConnectionGroup("app", "u", "waiting", "orders-1", 3, 0.8),
+               ConnectionGroup("app", "u", "waiting", "orders-2", 2, 1.5),
+               ConnectionGroup("app", "u", "active", "orders-2", 4, 0.0),
+               ConnectionGroup("app", "u", "active", "search", 1, 0.0),
+               ConnectionGroup("app", "u", "waiting", "orders-api", 7, 9.0)]  # another service, not orders
+    sides = pgbouncer_sides(clients, ["orders", "search", "billing"])
+    assert sides["orders"] == PgBouncerSide(5, 1.5)
+    assert sides["search"] == PgBouncerSide(0, 0.0)
+    assert "billing" not in sides  # no client in PgBouncer: nothing to say about its middle tier
+    assert judge(None, None, sides["orders"], service="orders").place is WaitPlace.PGBOUNCER
+    assert judge(None, None, sides["search"], service="search").place is not WaitPlace.PGBOUNCER
