@@ -1,0 +1,121 @@
+"""The measured-workload estimator (planner.observe) and its sizing (planner.observe_sizing): arithmetic
+properties with hypothesis, and the source priority probe > pgbouncer > transactions > none."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.observe import (
+    BouncerWindow,
+    ProbeWindow,
+    Source,
+    TransactionWindow,
+    busy_quantiles,
+    censoring,
+    fold_service,
+    hold_shape,
+    observe_service,
+    rate_hold,
+)
+from planner.observe_sizing import ServerFacts, measured_workload, recommend_observed
+from planner.rules.thresholds import DEFAULT_THRESHOLDS
+
+busy_lists = st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=300)
+
+
+@given(busy_lists, st.integers(min_value=1, max_value=64))
+def test_offered_load_is_the_busy_mean_split_over_processes(busy, processes):
+    obs = observe_service("orders", busy, busy, processes=processes)
+    assert math.isclose(obs.offered_fleet, sum(busy) / len(busy))
+    assert math.isclose(obs.offered_per_process * processes, obs.offered_fleet)
+    assert obs.samples == len(busy)
+
+
+@given(busy_lists)
+def test_busy_quantiles_are_ordered_observed_values(busy):
+    q = busy_quantiles(busy)
+    assert min(busy) <= q.mean <= q.max == max(busy)
+    assert q.p95 <= q.p99 <= q.max
+    assert q.p95 in busy and q.p99 in busy
+
+
+@given(st.floats(0.01, 500), st.integers(1, 10**6), st.floats(0.1, 3600), st.floats(0.01, 10_000))
+def test_probe_rate_and_hold_are_checkouts_over_window_and_mean_hold(busy_mean, checkouts, window, hold):
+    probe = ProbeWindow(checkouts=checkouts, window_s=window, hold_sum_ms=checkouts * hold)
+    measured = rate_hold(busy_mean, probe, BouncerWindow(10, 1.0, 10.0), TransactionWindow(10, 1.0, alone=True))
+    assert measured.source is Source.PROBE
+    assert math.isclose(measured.rate_rps, checkouts / window)
+    assert math.isclose(measured.hold_ms, hold, rel_tol=1e-9)
+
+
+@given(st.floats(0.01, 500), st.integers(1, 10**6), st.integers(0, 10**6), st.floats(0.1, 3600))
+def test_transactions_give_hold_by_littles_law_minus_the_monitor(busy_mean, total, own, window):
+    measured = rate_hold(busy_mean, None, None, TransactionWindow(total + own, window, own, alone=True))
+    assert measured.source is Source.TRANSACTIONS
+    assert math.isclose(measured.rate_rps, total / window)
+    assert math.isclose(measured.rate_rps * measured.hold_ms / 1000.0, busy_mean)  # Little's law, back again
+
+
+def test_source_priority_and_none():
+    bouncer = BouncerWindow(xacts=500, window_s=10.0, xact_time_ms=500 * 8.0)
+    assert rate_hold(1.0, None, bouncer, TransactionWindow(9, 1.0, alone=True)).source is Source.PGBOUNCER
+    assert rate_hold(1.0, None, bouncer, None).hold_ms == 8.0
+    shared = rate_hold(1.0, None, None, TransactionWindow(900, 10.0, alone=False))
+    assert (shared.source, shared.rate_rps, shared.hold_ms) == (Source.NONE, None, None)
+    only_monitor = rate_hold(1.0, None, None, TransactionWindow(20, 10.0, monitor_transactions=20, alone=True))
+    assert only_monitor.source is Source.NONE
+    empty_probe = ProbeWindow(checkouts=0, window_s=10.0, hold_sum_ms=0.0)
+    assert rate_hold(1.0, empty_probe, bouncer, None).source is Source.PGBOUNCER
+
+
+@given(busy_lists, st.integers(1, 50))
+def test_censored_exactly_when_at_the_cap_often_enough(busy, cap):
+    censored, by, share = censoring(busy, cap, None, None)
+    at_cap = sum(b >= cap for b in busy) / len(busy)
+    assert censored == (at_cap >= DEFAULT_THRESHOLDS.observe_censored_fraction)
+    assert math.isclose(share, at_cap)
+    assert (by == "pool cap") == censored
+
+
+def test_censoring_by_server_slots_and_cap_times_processes():
+    obs = observe_service("orders", [8] * 10, [8] * 10, processes=2, cap_per_process=4)
+    assert obs.censored and obs.censored_by == "pool cap"
+    assert not observe_service("orders", [7] * 10, [8] * 10, processes=2, cap_per_process=4).censored
+    full = censoring([5] * 10, None, [97] * 10, 97)
+    assert full[:2] == (True, "server slots")
+
+
+def test_fold_and_shape():
+    assert fold_service("orders-3") == "orders"
+    assert fold_service("orders") == "orders"
+    assert fold_service("a-b") == "a-b"
+    assert fold_service("-3") == "-3"
+    assert fold_service("") is None
+    assert hold_shape((10.0, 10.5, 11.0)) == "constant"
+    assert hold_shape((6.9, 30.0, 46.0)) == "exponential"  # exp mean 10: p50 6.9, p95 30, p99 46
+    assert hold_shape((10.0, 52.0, 102.0)) == "lognormal"  # sigma 1
+    assert hold_shape(None) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(5, 2000), st.floats(0.5, 200), st.integers(1, 8))
+def test_recommendation_is_the_sizing_of_the_measured_workload(rate, hold, processes):
+    busy_mean = rate * hold / 1000
+    probe = ProbeWindow(checkouts=int(rate * 60), window_s=60.0, hold_sum_ms=int(rate * 60) * hold)
+    obs = observe_service("orders", [round(busy_mean)] * 5, [10] * 5, processes=processes, probe=probe)
+    workload = measured_workload(obs)
+    assert workload is not None and math.isclose(workload.hold_ms, hold, rel_tol=1e-3)
+    advice = recommend_observed(obs, server=ServerFacts(max_connections=10_000))
+    assert advice.fits and advice.method == "queueing"
+    assert advice.pool_size >= math.floor(workload.rps / processes * workload.hold_ms / 1000)
+    assert advice.p99_wait_ms is not None and advice.p99_wait_ms <= workload.target_p99_wait_ms * 1.5
+
+
+def test_without_rate_and_hold_littles_law_from_the_offered_load():
+    obs = observe_service("orders", [4] * 10, [6] * 10, processes=2)
+    advice = recommend_observed(obs, server=ServerFacts(max_connections=100))
+    assert (advice.method, advice.p99_wait_ms, advice.workload) == ("littles-law", None, None)
+    assert advice.pool_size == 3  # 2 erlangs per process x 1.5
