@@ -85,6 +85,9 @@ class ProbeWindow:
     """Processes that reported."""
     pool_cap: int | None = None
     """pool_size + max_overflow of one process, as the probe reported it."""
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    """One process's pool as the probe reported it (the model check predicts for this pool)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,22 @@ class TransactionWindow:
     """The monitor's own transactions in that database (subtracted)."""
     alone: bool = False
     """The service was the only application in that database during the window (else not attributable)."""
+
+
+def counter_rate(times: Sequence[float], counts: Sequence[float]) -> float | None:
+    """A cumulative counter's rate per second, from the first to the last reading at which it moved.
+
+    pg_stat_database's counters move in steps: a backend adds its pending counts when it flushes them, at
+    most once a second and, while it stays busy, as rarely as once a minute (PostgreSQL 15+). The difference
+    of the first and last readings errs by up to a minute of traffic at each end; between two steps the counter
+    has counted every transaction of the backends that flushed (all of it for one busy backend). None when the
+    counter moved fewer than twice in the window (too short to tell: the source is then absent)."""
+    moved = [i for i in range(1, min(len(times), len(counts))) if counts[i] != counts[i - 1]]
+    if len(moved) < 2:
+        return None
+    first, last = moved[0], moved[-1]
+    span = times[last] - times[first]
+    return (counts[last] - counts[first]) / span if span > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

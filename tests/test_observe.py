@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +120,22 @@ def test_without_rate_and_hold_littles_law_from_the_offered_load():
     advice = recommend_observed(obs, server=ServerFacts(max_connections=100))
     assert (advice.method, advice.p99_wait_ms, advice.workload) == ("littles-law", None, None)
     assert advice.pool_size == 3  # 2 erlangs per process x 1.5
+
+
+@given(st.integers(1, 5000), st.integers(0, 10**6), st.lists(st.integers(0, 3600), min_size=3, max_size=200,
+                                                             unique=True))
+def test_counter_rate_is_exact_on_a_straight_counter(rate, offset, times):
+    from planner.observe import counter_rate
+
+    times = sorted(times)
+    counts = [offset + rate * t for t in times]
+    assert counter_rate(times, counts) == pytest.approx(rate)
+
+
+def test_counter_rate_averages_out_steps():
+    from planner.observe import counter_rate
+
+    times = [i * 0.2 for i in range(600)]  # 2 minutes; the counter jumps once every 5 s by 5 s of traffic
+    counts = [50 * 5 * math.floor(t / 5) for t in times]
+    assert counter_rate(times, counts) == pytest.approx(50)  # exact between the first and the last step
+    assert counter_rate([1.0], [3]) is None and counter_rate([0.0, 1.0, 2.0], [1, 2, 2]) is None  # moved once
