@@ -53,10 +53,11 @@ class Workload:
 
     def __init__(self, url: str, application_name: str, *, rate: float, hold_ms: float, dist: str = "exp",
                  sigma: float = 0.8, pool_size: int = 5, max_overflow: int = 0, pool_timeout: float = 30.0,
-                 threads: int = 64, seed: int = 1, probe: str | None = None):
+                 threads: int = 64, seed: int = 1, probe: str | None = None, via_pgbouncer: bool = False):
+        extra = {"prepare_threshold": None} if via_pgbouncer else {}  # transaction pooling: no prepared statements
         self.engine = create_engine(sync_url(url), pool_size=pool_size, max_overflow=max_overflow,
                                     pool_timeout=pool_timeout,
-                                    connect_args={"application_name": application_name})
+                                    connect_args={"application_name": application_name, **extra})
         self.probe = None
         if probe:
             from planner.probe import instrument

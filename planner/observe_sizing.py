@@ -51,9 +51,11 @@ class ObservedAdvice:
     """``queueing`` (rate and hold measured) or ``littles-law`` (offered load only)."""
     workload: Workload | None
     reasons: tuple[str, ...] = ()
+    plan: Plan | None = None
+    """The recommended plan (for ``export``), None when nothing fits."""
 
     def as_dict(self) -> dict[str, object]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("workload",)}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("workload", "plan")}
         out["reasons"] = list(self.reasons)
         out["workload"] = None if self.workload is None else dataclasses.asdict(self.workload)
         return out
@@ -107,7 +109,7 @@ def recommend_observed(obs: Observation, *, plan: Plan | None = None, server: Se
                 f"alone ({offered:.2f} erlangs, fed as {offered:.4g} req/s x {LITTLE_NOMINAL_HOLD_MS:g} ms); no "
                 "p99 wait can be predicted without the hold")
         return ObservedAdvice(rec.pool_size, rec.max_overflow, None, None, rec.fits, "littles-law", None,
-                              (note, *(rec.reasons or rec.why)))
+                              (note, *(rec.reasons or rec.why)), rec.plan)
     sized = observed_plan(obs, workload, plan, server)
     rec = recommend_for_plan(sized)
     if not rec.fits or rec.pool_size is None:
@@ -116,4 +118,18 @@ def recommend_observed(obs: Observation, *, plan: Plan | None = None, server: Se
     prediction = predict_wait(per_process, workload_hold(workload), rec.pool_size, rec.max_overflow or 0,
                               rec.pool_timeout or 30.0)
     return ObservedAdvice(rec.pool_size, rec.max_overflow, round(prediction.wait_p99_ms, 3),
-                          round(prediction.p_wait, 4), True, "queueing", workload, rec.reasons)
+                          round(prediction.p_wait, 4), True, "queueing", workload, rec.reasons, rec.plan)
+
+
+def provenance_note(obs: Observation, advice: ObservedAdvice, server: str, window_s: float, taken: str) -> str:
+    """One line saying where the exported numbers came from (``export``'s comment line)."""
+    floor = "at least " if obs.censored else ""
+    if obs.measurable:
+        measured = (f"rate {floor}{obs.rate_rps:.4g} req/s and hold {obs.hold_ms:.4g} ms from {obs.source}"
+                    + (f" ({obs.hold_shape})" if obs.hold_shape else ""))
+    else:
+        measured = f"offered load {floor}{obs.offered_fleet:.3g} erlangs only (rate and hold not measurable here)"
+    target = f", sized for p99 wait <= {advice.workload.target_p99_wait_ms:g} ms" if advice.workload else ""
+    return (f"workload measured by pool-planner live observe on {server} at {taken} over {window_s:.0f} s "
+            f"({obs.samples} samples): {obs.name} {measured}, busy mean {obs.busy.mean:.2f} over {obs.processes} "
+            f"processes; pool by {advice.method}{target}")

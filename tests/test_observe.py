@@ -139,3 +139,23 @@ def test_counter_rate_averages_out_steps():
     counts = [50 * 5 * math.floor(t / 5) for t in times]
     assert counter_rate(times, counts) == pytest.approx(50)  # exact between the first and the last step
     assert counter_rate([1.0], [3]) is None and counter_rate([0.0, 1.0, 2.0], [1, 2, 2]) is None  # moved once
+
+
+def test_export_carries_the_provenance_line():
+    import json as json_module
+
+    from planner.export import FORMATS, export
+    from planner.observe_sizing import provenance_note
+
+    probe = ProbeWindow(checkouts=6000, window_s=60.0, hold_sum_ms=6000 * 20.0)
+    obs = observe_service("orders", [2] * 60, [5] * 60, processes=2, probe=probe)
+    advice = recommend_observed(obs, server=ServerFacts(max_connections=100))
+    note = provenance_note(obs, advice, "primary", 60.0, "2026-11-26T08:00:00+00:00")
+    assert "100 req/s" in note and "20 ms from probe" in note and "p99 wait <= 10 ms" in note
+    for fmt in (f for f in FORMATS if f != "pgbouncer"):  # this plan has no [pgbouncer]
+        snippet = export(advice.plan, fmt, provenance=note + "\nimport os")  # a newline cannot end the comment
+        if fmt == "json":
+            assert json_module.loads(snippet)["provenance"].startswith("workload measured by")
+        else:
+            assert snippet.splitlines()[0] == "# " + note + " import os"
+    assert export(advice.plan, "env") == export(advice.plan, "env", provenance=None)

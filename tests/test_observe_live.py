@@ -121,6 +121,12 @@ def test_none_when_two_services_share_a_database(database):
         assert (obs.source, obs.rate_rps, obs.hold_ms) == ("none", None, None)
         assert obs.offered_fleet > 0
         assert results[name].advice.method == "littles-law" and results[name].advice.pool_size >= 1
+    out = io.StringIO()
+    with running(*[Workload(database, f"{n}-1", rate=30, hold_ms=20, pool_size=4) for n in (a, b)], warm=4), \
+            contextlib.redirect_stdout(out):
+        assert main(["observe", "--url", database, "--seconds", "3", "--export", "env"]) == 0
+    heads = [line for line in out.getvalue().splitlines() if line.startswith("# workload measured")]
+    assert len(heads) == 2 and all("offered load" in line and "littles-law" in line for line in heads)
 
 
 def test_censored_saturated_pool_through_the_cli(database, tmp_path):
@@ -158,3 +164,31 @@ def test_bad_input_exits_2(capsys):
     assert main(["observe", "--since", "yesterday", "--data", "/nonexistent"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 3
+
+
+def test_pgbouncer_source(pg_url):
+    """Through a real PgBouncer (transaction pooling) in front of its own PostgreSQL: rate and hold from
+    PgBouncer's transactions of the service's database."""
+    from conftest import require_binary
+    from pgbouncer_kit import USERS, running_pgbouncer
+    from pgcluster import Cluster
+
+    require_binary("/usr/sbin/pgbouncer", "pgbouncer")
+    cluster = Cluster().start()
+    try:
+        settings = "pool_mode = transaction\ndefault_pool_size = 8\nmax_client_conn = 100\n"
+        with running_pgbouncer(cluster, "observe", settings, auth_type="md5") as bouncer:
+            name = f"{PREFIX}bnc"
+            app_url = f"postgresql://app:{USERS['app']}@127.0.0.1:{bouncer.port}/appdb"
+            workload = Workload(app_url, f"{name}-1", rate=60, hold_ms=20, dist="exp", pool_size=5,
+                                via_pgbouncer=True)
+            with running(workload, warm=5):
+                window = observe_live(cluster.url(), seconds=8, console=bouncer.url("stats"))
+                figures = workload.end_count()
+    finally:
+        cluster.destroy()
+    obs = by_name(observe(window, processes={name: 1}))[name].observation
+    assert obs.source == "pgbouncer"
+    assert obs.rate_rps == pytest.approx(figures.checkouts / (figures.stopped - figures.started), rel=0.25)
+    assert obs.hold_ms == pytest.approx(figures.busy_s / figures.checkouts * 1000, rel=0.3)
+    assert obs.offered_fleet == pytest.approx(figures.busy_mean(), rel=0.4)

@@ -20,6 +20,8 @@ from dashboard.live.history import HistoryStore, default_data_dir
 from dashboard.live.observe import ServiceResult, Window, observe, observe_live, window_from_history
 from dashboard.live.probes import probe_targets
 from dashboard.live.terminal import visible
+from planner.export import FORMATS, export
+from planner.observe_sizing import provenance_note
 from planner.rules.model_check import model_mismatch_findings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -51,6 +53,9 @@ def add_parser(sub, usage_error: type[Exception]) -> None:
                                 "for (default: the plan's, else 10)")
     observe_parser.add_argument("--timeout", type=float, default=5.0, help="connect and query timeout (5 s)")
     observe_parser.add_argument("--json", action="store_true", help="print JSON")
+    observe_parser.add_argument("--export", choices=FORMATS, metavar="FORMAT",
+                                help="print each service's recommended snippet instead (python, env, ...), with a "
+                                     "comment line saying where its numbers came from")
     observe_parser.set_defaults(run=lambda args: run_observe(args, usage_error))
 
 
@@ -111,11 +116,27 @@ def run_observe(args: argparse.Namespace, usage_error: type[Exception]) -> int:
         return EXIT_BAD_INPUT
     results = observe(window, plan=plan, processes=processes, target_p99_ms=args.target_p99_wait_ms)
     findings = model_mismatch_findings([r.model for r in results])
-    if args.json:
+    if args.export:
+        print(export_snippets(window, results, args), end="")
+    elif args.json:
         print(json.dumps(document(window, results, findings, args), indent=2, default=str))
     else:
         print(render(window, results, findings, args))
     return EXIT_FINDINGS if findings or any(r.observation.censored for r in results) else EXIT_OK
+
+
+def export_snippets(window: Window, results: list[ServiceResult], args) -> str:
+    """The recommended snippet per service, each headed by its provenance line (planner.export)."""
+    snaps = window.ok_snapshots
+    taken = snaps[-1].taken_at.isoformat(timespec="seconds")
+    parts = []
+    for result in results:
+        if result.advice is None or result.advice.plan is None:
+            parts.append(visible(f"# {result.observation.name}: nothing fits as deployed; no snippet\n"))
+            continue
+        note = provenance_note(result.observation, result.advice, args.server, _window_seconds(window), taken)
+        parts.append(export(result.advice.plan, args.export, provenance=visible(note)))
+    return "\n".join(parts)
 
 
 def document(window: Window, results: list[ServiceResult], findings, args) -> dict[str, object]:
