@@ -19,6 +19,8 @@ import streamlit as st  # noqa: E402
 from dashboard import (  # noqa: E402
     charts,
     guard,
+    observe_panel,
+    observe_view,
     pagestate,
     pgbouncer_page,
     pgbouncer_view,
@@ -124,6 +126,11 @@ def apply_recommendation(rec) -> None:
 
 def apply_alternative(alternative) -> None:
     apply_inputs(state.apply_alternative(state.inputs_from(st.session_state), alternative))
+
+
+def use_measured_workload(change: dict) -> None:
+    apply_inputs(observe_view.apply_measured(state.inputs_from(st.session_state), change))
+    st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
 def use_live_limits(settings) -> None:
@@ -309,6 +316,7 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
 
     pgbouncer_page.render(monitor, plan, now)
     probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
+    observe_panel.section(demo, monitor, servers[0], use_measured_workload)  # the what-if starts from reality
 
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))

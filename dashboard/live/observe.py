@@ -197,6 +197,20 @@ def window_from_history(store, server: str, since: datetime, bouncer: str | None
     return Window(snapshots=snapshots, bouncers=bouncers, interval_s=round(interval, 3), source="history")
 
 
+def window_from_monitor(monitor, server: str, since: datetime, probe_rounds=()) -> Window:
+    """The dashboard's window: the monitor's recorded samples since ``since`` (and its PgBouncer's), with the
+    probe collector's rounds of the same span (each reading windowed over its round)."""
+    snapshots = monitor.history.snapshots(server, since=since)
+    bouncers = []
+    for name in getattr(monitor, "pgbouncers", {}) or {}:
+        bouncers += monitor.history.pgbouncer_snapshots(name, since=since)
+    times = [s.taken_at.timestamp() for s in snapshots]
+    interval = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
+    probes = [r for _, readings in probe_rounds for r in readings if r.ok and r.window_s]
+    return Window(snapshots=snapshots, bouncers=bouncers, probes=probes, interval_s=round(interval, 3),
+                  source="dashboard")
+
+
 # ------------------------------------------------------------------------------------------------ assembly
 
 
@@ -258,14 +272,18 @@ def probe_window(readings: Sequence[ProbeReading], service: str) -> ProbeWindow 
         return sum(v * w for v, w in pairs) / total if total else None
 
     caps = [r.pool_size + r.max_overflow for r in mine if r.pool_size is not None and r.max_overflow is not None]
+    covered: dict[tuple[str, int | None, str], float] = {}
+    for r in mine:  # one reading per process, or one per round and process (the dashboard's rounds): add up
+        key = (r.endpoint, r.pid, r.engine)
+        covered[key] = covered.get(key, 0.0) + (r.window_s or 0.0)
     return ProbeWindow(
-        checkouts=checkouts, window_s=max(r.window_s for r in mine), hold_sum_ms=hold_sum,  # type: ignore[type-var]
+        checkouts=checkouts, window_s=max(covered.values()), hold_sum_ms=hold_sum,
         hold_p50_ms=weighted(lambda r: r.hold_ms.p50 if r.hold_ms else None),
         hold_p95_ms=weighted(lambda r: r.hold_ms.p95 if r.hold_ms else None),
         hold_p99_ms=weighted(lambda r: r.hold_ms.p99 if r.hold_ms else None),
         waited=sum(r.queue_wait_ms.count for r in mine if r.queue_wait_ms),
         wait_p99_ms=weighted(lambda r: r.wait_ms.p99 if r.wait_ms else None),
-        processes=len({(r.endpoint, r.pid) for r in mine}), pool_cap=max(caps) if caps else None,
+        processes=len(covered), pool_cap=max(caps) if caps else None,
         pool_size=mine[0].pool_size, max_overflow=mine[0].max_overflow)
 
 

@@ -25,6 +25,14 @@ from planner.observe_sizing import provenance_note
 from planner.rules.model_check import model_mismatch_findings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+EPILOG = """exit codes: 0 observed; 1 observed, and a service is censored (its demand is higher than what the pool or
+the server let through) or the model check disagrees (model-mismatch); 2 bad input or no sample; 3 internal error
+
+examples:
+  pool-planner live observe --url postgresql://monitor@db.internal/app --seconds 120 --processes orders=8
+  pool-planner live observe --since 30m --data ./data --json
+  pool-planner live observe --url postgresql://monitor@db.internal/app --seconds 60 --config plan.toml \\
+      --export python"""
 URL_ENV = "DATABASE_URL"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -35,7 +43,8 @@ def add_parser(sub, usage_error: type[Exception]) -> None:
     observe_parser = sub.add_parser(
         "observe", help="measure each service's workload and the pool it needs",
         description="Per service: busy connections, offered load, rate and hold with their source, censoring, "
-                    "and the recommended pool (through the same sizing as `recommend`).")
+                    "and the recommended pool (through the same sizing as recommend).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     observe_parser.add_argument("--url", help=f"URL of the server (default: ${URL_ENV})")
     observe_parser.add_argument("--server", default="primary", help="server name (primary; the history's key)")
     observe_parser.add_argument("--config", help="plan TOML: deployment, pools, probes, PgBouncer and target")
