@@ -159,3 +159,45 @@ def test_export_carries_the_provenance_line():
         else:
             assert snippet.splitlines()[0] == "# " + note + " import os"
     assert export(advice.plan, "env") == export(advice.plan, "env", provenance=None)
+
+
+def _probe_obs(p_wait_count: int, wait_p99: float, checkouts: int = 6000):
+    probe = ProbeWindow(checkouts=checkouts, window_s=60.0, hold_sum_ms=checkouts * 20.0, waited=p_wait_count,
+                        wait_p99_ms=wait_p99, processes=1, pool_size=4, max_overflow=0, pool_cap=4)
+    return observe_service("orders", [2] * 60, [4] * 60, processes=1, probe=probe), probe
+
+
+def test_model_mismatch_fires_only_beyond_the_tolerance():
+    from planner.queueing import HoldTime, predict_wait
+    from planner.rules.model_check import model_check, model_mismatch_findings
+
+    predicted = predict_wait(100.0, HoldTime(20.0, "exp"), 4, 0, 30.0)
+    agree, probe = _probe_obs(round(predicted.p_wait * 6000), predicted.wait_p99_ms)
+    check = model_check(agree, probe)
+    assert check is not None and check.predicted_p_wait == pytest.approx(predicted.p_wait, abs=1e-3)
+    assert model_mismatch_findings([check]) == []
+    off, probe = _probe_obs(round(min(1.0, predicted.p_wait + 0.2) * 6000), predicted.wait_p99_ms * 3 + 20)
+    findings = model_mismatch_findings([model_check(off, probe)])
+    assert [f.id for f in findings] == ["model-mismatch"] and "orders" in findings[0].message
+    few, probe = _probe_obs(100, 500.0, checkouts=100)
+    assert model_mismatch_findings([model_check(few, probe)]) == []  # too few checkouts to judge
+    none_source = observe_service("orders", [2] * 60, [4] * 60, processes=1)
+    assert model_check(none_source, None) is None
+
+
+def test_observed_view_says_at_least_and_fills_the_inputs():
+    from dashboard.live.observe import ServiceResult
+    from dashboard.observe_view import apply_measured, service_view
+    from dashboard.state import initial_inputs
+
+    probe = ProbeWindow(checkouts=2400, window_s=60.0, hold_sum_ms=2400 * 50.0, hold_p50_ms=50.0,
+                        hold_p95_ms=51.0, hold_p99_ms=52.0, pool_cap=2)
+    obs = observe_service("orders", [2] * 60, [2] * 60, processes=1, probe=probe)
+    view = service_view(ServiceResult(obs, None, "--processes"))
+    assert obs.censored and "at least" in view.line
+    assert "at least" in " ".join(view.table["value"])
+    assert view.inputs_change == {"rps": 40.0, "hold_ms": 50.0, "hold_dist": "const"}
+    inputs = apply_measured(initial_inputs(), view.inputs_change)
+    assert (inputs.rps, inputs.hold_ms, inputs.hold_dist) == (40.0, 50.0, "const")
+    unmeasured = service_view(ServiceResult(observe_service("a", [1], [1], processes=1), None, "assumed"))
+    assert unmeasured.inputs_change is None and "only the offered load" in unmeasured.line
