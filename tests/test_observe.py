@@ -201,3 +201,32 @@ def test_observed_view_says_at_least_and_fills_the_inputs():
     assert (inputs.rps, inputs.hold_ms, inputs.hold_dist) == (40.0, 50.0, "const")
     unmeasured = service_view(ServiceResult(observe_service("a", [1], [1], processes=1), None, "assumed"))
     assert unmeasured.inputs_change is None and "only the offered load" in unmeasured.line
+
+
+def test_since_reads_the_recorded_history(tmp_path, capsys):
+    import json as json_module
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.live.cli import main
+    from dashboard.live.history import HistoryStore
+    from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
+
+    settings = ServerSettings(max_connections=100, superuser_reserved_connections=3, reserved_connections=None,
+                              idle_in_transaction_session_timeout_ms=0, idle_session_timeout_ms=0, ssl=False,
+                              server_version_num=150000, can_see_all=True)
+    now = datetime.now(UTC)
+    with HistoryStore(tmp_path / "history.sqlite") as store:
+        for i in range(30):
+            groups = (ActivityGroup("app", "app", "orders-1", None, "active", None, 1 + i % 2, 0),
+                      ActivityGroup("app", "app", "orders-2", None, "idle", None, 3, 0))
+            store.append(Snapshot("primary", now - timedelta(seconds=30 - i), "ok", groups=groups,
+                                  settings=settings, own_connections=1))
+        store.flush()
+    assert main(["observe", "--since", "10m", "--data", str(tmp_path), "--json"]) == 0
+    document = json_module.loads(capsys.readouterr().out)
+    (orders,) = document["services"]
+    assert document["from"] == "history" and orders["name"] == "orders" and orders["samples"] == 30
+    assert orders["processes"] == 2 and orders["processes_from"] == "per-worker suffixes"
+    assert orders["busy"]["mean"] == pytest.approx(1.5) and orders["busy"]["max"] == 2
+    assert orders["source"] == "none" and orders["rate_rps"] is None and orders["hold_ms"] is None
+    assert orders["recommendation"]["pool_size"] >= 1
