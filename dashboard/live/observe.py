@@ -338,6 +338,7 @@ class ServiceResult:
         out["processes_from"] = self.processes_from
         advice = self.advice.as_dict() if self.advice else {"pool_size": None, "max_overflow": None,
                                                                "p99_wait_ms": None}
+        advice["floor"] = self.observation.censored  # sized for the censored (lower) demand: at least this
         out["recommendation"] = advice
         out["model_check"] = None if self.model is None else {
             **asdict(self.model), "mismatch": self.model.disagrees()}

@@ -188,8 +188,9 @@ def render_service(result: ServiceResult) -> list[str]:
                      "the true demand is at least this (requests queued where the server cannot see them)")
     a = result.advice
     if a is not None and a.pool_size is not None:
-        lines.append(f"  recommended: pool_size={a.pool_size}, max_overflow={a.max_overflow} ({a.method}), "
-                     f"predicted p99 wait {_ms(a.p99_wait_ms)}")
+        lines.append(f"  recommended: {floor}pool_size={a.pool_size}, max_overflow={a.max_overflow} ({a.method}), "
+                     f"predicted p99 wait {_ms(a.p99_wait_ms)}"
+                     + (" for the demand seen, which is a floor" if o.censored else ""))
     elif a is not None:
         lines.append("  recommended: nothing fits as deployed: " + "; ".join(a.reasons[:2]))
     if result.model is not None:
