@@ -48,6 +48,7 @@ class Service:
     pool_size: int
     max_overflow: int = 0
     sigma: float = 0.8
+    pool_timeout: float = 60.0
 
 
 @dataclass
@@ -65,7 +66,7 @@ CASES = [
     Case("probe-exp", [Service("bexp", 100, 20, "exp", 6)], probe=True),
     Case("probe-const", [Service("bconst", 60, 30, "const", 4, 2)], probe=True),
     Case("probe-lognormal", [Service("blogn", 40, 50, "lognormal", 8, sigma=1.0)], probe=True),
-    Case("saturated", [Service("bsat", 80, 50, "const", 2)], probe=True, saturated=True),
+    Case("saturated", [Service("bsat", 80, 50, "const", 2, pool_timeout=1.0)], probe=True, saturated=True),
     Case("shared-db", [Service("bsha", 50, 20, "exp", 4), Service("bshb", 30, 40, "exp", 4)]),
     Case("pgbouncer", [Service("bbnc", 60, 20, "exp", 5)], bouncer=True),
     Case("transactions", [Service("btx", 50, 20, "exp", 5)]),
@@ -114,7 +115,7 @@ def workloads(case: Case, app_url: str, pools: dict[str, tuple[int, int]] | None
     for i, s in enumerate(case.services):
         size, overflow = (pools or {}).get(s.name, (s.pool_size, s.max_overflow))
         out.append(Workload(app_url, f"{s.name}-1", rate=s.rate, hold_ms=s.hold_ms, dist=s.dist, sigma=s.sigma,
-                            pool_size=size, max_overflow=overflow, pool_timeout=60, seed=7 + i,
+                            pool_size=size, max_overflow=overflow, pool_timeout=s.pool_timeout, seed=7 + i,
                             probe=s.name if case.probe else None, via_pgbouncer=case.bouncer, threads=96))
     return out
 

@@ -47,7 +47,8 @@ def service_view(result: ServiceResult) -> ObservedService:
             ("censored", f"yes: busy at the {o.censored_by} in {o.at_cap_fraction:.0%} of samples" if o.censored
              else "no")]
     if result.advice is not None and result.advice.pool_size is not None:
-        rows.append(("recommended", f"{floor}pool_size {result.advice.pool_size}, max_overflow {result.advice.max_overflow}"
+        advice = result.advice
+        rows.append(("recommended", f"{floor}pool_size {advice.pool_size}, max_overflow {advice.max_overflow}"
                      f" ({result.advice.method}), predicted p99 wait {_num(result.advice.p99_wait_ms, 1)} ms"))
     table = pd.DataFrame(rows, columns=["measure", "value"])
     if o.measurable:

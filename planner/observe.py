@@ -88,6 +88,9 @@ class ProbeWindow:
     pool_size: int | None = None
     max_overflow: int | None = None
     """One process's pool as the probe reported it (the model check predicts for this pool)."""
+    arrivals: int | None = None
+    """Checkouts asked for in the window: completed + timed out + the growth of the queue of waiters. Above
+    ``checkouts`` when the pool is saturated: the demand the server cannot see."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,9 @@ class Observation:
     p_wait: float | None = None
     wait_p99_ms: float | None = None
     checkouts: int | None = None
+    demand_rps: float | None = None
+    """Requests per second that asked for a connection (the probe's arrivals), when the probe counted them:
+    the demand of a censored service, where ``rate_rps`` is only what the pool let through."""
 
     @property
     def measurable(self) -> bool:
@@ -243,4 +249,5 @@ def observe_service(name: str, busy: Sequence[int], open_: Sequence[int], *, pro
         p_wait=None if waited is None else waited / probe.checkouts,  # type: ignore[union-attr]
         wait_p99_ms=probe.wait_p99_ms if probe and probe.checkouts > 0 else None,
         checkouts=probe.checkouts if probe else None,
+        demand_rps=probe.arrivals / probe.window_s if probe and probe.arrivals and probe.window_s > 0 else None,
     )

@@ -66,7 +66,10 @@ def measured_workload(obs: Observation, target_p99_ms: float = 10.0,
     """The fleet's workload as measured (None when rate and hold are not measurable here)."""
     if not obs.measurable or obs.rate_rps <= 0 or obs.hold_ms <= 0:  # type: ignore[operator]
         return None
-    rps, hold = round(obs.rate_rps, 4), round(obs.hold_ms, 4)  # type: ignore[arg-type]
+    rate = obs.rate_rps
+    if obs.censored and obs.demand_rps is not None and obs.demand_rps > rate:  # type: ignore[operator]
+        rate = obs.demand_rps  # the probe counted the requests the saturated pool kept waiting or timed out
+    rps, hold = round(rate, 4), round(obs.hold_ms, 4)  # type: ignore[arg-type]
     common = {"rps": rps, "hold_ms": hold, "target_p99_wait_ms": target_p99_ms, "request_timeout_s": request_timeout_s}
     if obs.hold_shape == "constant" or (obs.hold_percentiles is None and obs.source is Source.PROBE):
         return Workload(**common, hold_dist="const" if obs.hold_shape == "constant" else None)

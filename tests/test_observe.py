@@ -230,3 +230,12 @@ def test_since_reads_the_recorded_history(tmp_path, capsys):
     assert orders["busy"]["mean"] == pytest.approx(1.5) and orders["busy"]["max"] == 2
     assert orders["source"] == "none" and orders["rate_rps"] is None and orders["hold_ms"] is None
     assert orders["recommendation"]["pool_size"] >= 1
+
+
+def test_a_censored_pool_is_sized_for_the_demand_the_probe_counted():
+    probe = ProbeWindow(checkouts=2400, window_s=60.0, hold_sum_ms=2400 * 50.0, pool_cap=2, arrivals=4800)
+    obs = observe_service("orders", [2] * 60, [2] * 60, processes=1, probe=probe)
+    assert obs.censored and obs.rate_rps == 40.0 and obs.demand_rps == 80.0
+    assert measured_workload(obs).rps == 80.0  # not the 40/s the saturated pool let through
+    calm = observe_service("orders", [1] * 60, [2] * 60, processes=1, probe=probe, cap_per_process=10)
+    assert not calm.censored and measured_workload(calm).rps == 40.0

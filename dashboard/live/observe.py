@@ -59,6 +59,8 @@ class Window:
     bouncers: list[PgBouncerSnapshot] = field(default_factory=list)
     probes: list[ProbeReading] = field(default_factory=list)
     """Readings windowed over the observation (from the round at its end against the round at its start)."""
+    probes_start: list[ProbeReading] = field(default_factory=list)
+    """The round at the start (its ``waiting`` gauges: the queue's growth counts as demand)."""
     xacts: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     """(monotonic seconds, pg_stat_database transactions per database), one reading per interval."""
     own_database: str | None = None
@@ -163,7 +165,7 @@ async def _observe_live(url: str, server: str, seconds: float, interval_s: float
     xacts = _XactReader(db.create_monitor_engine(sampler.url, timeout_s=timeout_s) if sampler.url else None)
     try:
         if collector:
-            await asyncio.to_thread(collector.collect)
+            window.probes_start = [r for r in await asyncio.to_thread(collector.collect) if r.ok]
         statements = await _loop(sampler, bouncer, xacts, window, seconds)
         if collector:
             window.probes = [r for r in await asyncio.to_thread(collector.collect) if r.ok]
@@ -258,7 +260,19 @@ def _shared_databases(snapshots: Sequence[Snapshot]) -> set[str]:
     return {database for database, apps in users.items() if len(apps) > 1}
 
 
-def probe_window(readings: Sequence[ProbeReading], service: str) -> ProbeWindow | None:
+def _arrivals(mine: Sequence[ProbeReading], start: Sequence[ProbeReading], checkouts: int) -> int | None:
+    """Completed + timed out checkouts + the growth of the waiters, for processes seen at both ends."""
+    before = {(r.endpoint, r.pid, r.engine): r.waiting for r in start if r.waiting is not None}
+    if not before:
+        return None
+    growth = sum((r.waiting or 0) - before[(r.endpoint, r.pid, r.engine)] for r in mine
+                 if (r.endpoint, r.pid, r.engine) in before)
+    timeouts = sum(r.timeouts_window or 0 for r in mine)
+    return max(checkouts, checkouts + timeouts + growth)
+
+
+def probe_window(readings: Sequence[ProbeReading], service: str,
+                 start: Sequence[ProbeReading] = ()) -> ProbeWindow | None:
     """The service's probe readings summed over its processes (percentiles: checkout-weighted means)."""
     mine = [r for r in readings if r.service == service and r.checkouts_window is not None and r.window_s]
     if not mine:
@@ -284,7 +298,8 @@ def probe_window(readings: Sequence[ProbeReading], service: str) -> ProbeWindow 
         waited=sum(r.queue_wait_ms.count for r in mine if r.queue_wait_ms),
         wait_p99_ms=weighted(lambda r: r.wait_ms.p99 if r.wait_ms else None),
         processes=len(covered), pool_cap=max(caps) if caps else None,
-        pool_size=mine[0].pool_size, max_overflow=mine[0].max_overflow)
+        pool_size=mine[0].pool_size, max_overflow=mine[0].max_overflow,
+        arrivals=_arrivals(mine, start, checkouts))
 
 
 def bouncer_window(bouncers: Sequence[PgBouncerSnapshot], databases: frozenset[str],
@@ -389,7 +404,7 @@ def observe(window: Window, *, plan: Plan | None = None, processes: Mapping[str,
     target = target_p99_ms or (plan.workload.target_p99_wait_ms if plan and plan.workload else 10.0)
     results = []
     for name, s in all_series.items():
-        probe = probe_window(window.probes, name)
+        probe = probe_window(window.probes, name, window.probes_start)
         count, where = _processes(name, s, plan, processes or {}, probe)
         engine = _plan_engine(plan, name)
         cap = engine.pool_size + engine.max_overflow if engine and engine.max_overflow >= 0 else None

@@ -186,6 +186,9 @@ def render_service(result: ServiceResult) -> list[str]:
     if o.censored:
         lines.append(f"  censored: busy was at the {o.censored_by} in {o.at_cap_fraction:.0%} of the samples, so "
                      "the true demand is at least this (requests queued where the server cannot see them)")
+        if o.demand_rps is not None:
+            lines.append(f"  demand counted by the probe: {o.demand_rps:.1f} req/s asked for a connection (completed,"
+                         " timed out or still waiting): the pool is sized for that")
     a = result.advice
     if a is not None and a.pool_size is not None:
         lines.append(f"  recommended: {floor}pool_size={a.pool_size}, max_overflow={a.max_overflow} ({a.method}), "
