@@ -88,7 +88,8 @@ class Workload:
             conn.close()
 
     def _request(self, hold_s: float, arrived: float) -> None:
-        try:
+        arrived = time.perf_counter()  # the checkout wait starts when the request asks the pool, not when queued
+        try:                           # for a thread (the executor's dispatch is this harness's, not the pool's)
             with self.engine.connect() as conn:
                 got = time.perf_counter()
                 began = time.perf_counter()
