@@ -128,8 +128,18 @@ def apply_alternative(alternative) -> None:
     apply_inputs(state.apply_alternative(state.inputs_from(st.session_state), alternative))
 
 
+MEASURED_SLIDERS = {"rps": (0.0, 5000.0), "hold_ms": (0.0, 1000.0)}
+
+
 def use_measured_workload(change: dict) -> None:
-    apply_inputs(observe_view.apply_measured(state.inputs_from(st.session_state), change))
+    """Only the workload keys (and their sliders, clamped), not apply_inputs: this runs from the live fragment,
+    where dropping every slider's key would fire the sidebar's slider callbacks on missing keys."""
+    inputs = observe_view.apply_measured(state.inputs_from(st.session_state), change)
+    for name in change:
+        st.session_state[name] = getattr(inputs, name)
+        if name in MEASURED_SLIDERS and f"{name}__s" in st.session_state:
+            low, high = MEASURED_SLIDERS[name]
+            st.session_state[f"{name}__s"] = min(max(getattr(inputs, name), low), high)
     st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 

@@ -20,7 +20,17 @@ WINDOW_S = 300.0
 MIN_SAMPLES = 10
 
 
+RERUN_KEY = "_observed_applied"
+
+
+def _use(on_use: Callable[[dict[str, object]], None], change: dict[str, object]) -> None:
+    on_use(change)
+    st.session_state[RERUN_KEY] = True  # this panel lives in the live fragment: the sidebar needs a full rerun
+
+
 def section(demo, monitor, server: str, on_use: Callable[[dict[str, object]], None]) -> None:
+    if st.session_state.pop(RERUN_KEY, False):
+        st.rerun(scope="app")  # the sidebar shows the measured workload the button just set
     st.subheader("Observed", anchor="observed")
     targets = probe_panel.targets_for(demo)
     probes = probe_panel.get_probe_monitor(targets) if targets else None
@@ -46,5 +56,6 @@ def section(demo, monitor, server: str, on_use: Callable[[dict[str, object]], No
             if view.model is not None:
                 st.dataframe(view.model, hide_index=True, width="stretch", key=f"observed_model_{index}")
             if view.inputs_change is not None:
-                st.button("Use measured workload", key=f"use_measured_{index}", on_click=on_use,
-                          args=(view.inputs_change,), help="fill the sidebar's workload inputs with these numbers")
+                st.button("Use measured workload", key=f"use_measured_{index}", on_click=_use,
+                          args=(on_use, view.inputs_change),
+                          help="fill the sidebar's workload inputs with these numbers")
