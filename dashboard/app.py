@@ -20,6 +20,8 @@ from dashboard import (  # noqa: E402
     charts,
     guard,
     incident_page,
+    observe_panel,
+    observe_view,
     pagestate,
     pgbouncer_page,
     pgbouncer_view,
@@ -127,6 +129,21 @@ def apply_recommendation(rec) -> None:
 
 def apply_alternative(alternative) -> None:
     apply_inputs(state.apply_alternative(state.inputs_from(st.session_state), alternative))
+
+
+MEASURED_SLIDERS = {"rps": (0.0, 5000.0), "hold_ms": (0.0, 1000.0)}
+
+
+def use_measured_workload(change: dict) -> None:
+    """Only the workload keys (and their sliders, clamped), not apply_inputs: this runs from the live fragment,
+    where dropping every slider's key would fire the sidebar's slider callbacks on missing keys."""
+    inputs = observe_view.apply_measured(state.inputs_from(st.session_state), change)
+    for name in change:
+        st.session_state[name] = getattr(inputs, name)
+        if name in MEASURED_SLIDERS and f"{name}__s" in st.session_state:
+            low, high = MEASURED_SLIDERS[name]
+            st.session_state[f"{name}__s"] = min(max(getattr(inputs, name), low), high)
+    st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
 def use_live_limits(settings) -> None:
@@ -314,6 +331,7 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
 
     pgbouncer_page.render(monitor, plan, now)
     probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
+    observe_panel.section(demo, monitor, servers[0], use_measured_workload)  # the what-if starts from reality
 
     st.subheader("Pitfalls")
     rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))

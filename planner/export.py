@@ -297,8 +297,19 @@ def plan_json(plan: Plan, findings=None) -> str:
     }, indent=2) + "\n"
 
 
-def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP) -> str:
-    """The snippet of ``fmt`` (one of FORMATS) for the plan."""
+def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, provenance: str | None = None) -> str:
+    """The snippet of ``fmt`` (one of FORMATS) for the plan; ``provenance`` (where the workload's numbers came
+    from, e.g. ``live observe``'s measurement) goes first as a comment line (a ``provenance`` key in JSON)."""
+    snippet = _snippet(plan, fmt, app)
+    if not provenance:
+        return snippet
+    note = " ".join(provenance.split())  # one line, whatever it was given
+    if fmt == "json":
+        return json.dumps({"provenance": note, **json.loads(snippet)}, indent=2) + "\n"
+    return f"# {note}\n{snippet}"
+
+
+def _snippet(plan: Plan, fmt: str, app: str) -> str:
     if fmt == "python":
         return python_snippet(plan)
     if fmt == "env":

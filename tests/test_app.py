@@ -189,8 +189,9 @@ def test_live_panel_shows_the_real_counts(app, pg_url):
         deadline = time.monotonic() + 15
         while True:
             app.run()
-            # the live table (the incident section's tables follow it, without a count column)
-            table = next((d.value for d in app.dataframe if "count" in d.value.columns), None)
+            # the live table: counts per application (the incident and "Observed" sections' tables have no count)
+            live = [d.value for d in app.dataframe if {"count", "application_name"} <= set(d.value.columns)]
+            table = live[0] if live else None
             held = None if table is None else table[table["application_name"] == "apptest-held"]
             if held is not None and len(held) and held["count"].sum() == 3:
                 break

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db, incident_cli, pgbouncer_cli
+from dashboard.live import db, incident_cli, observe_cli, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.probes import probe_targets, render_probes, sample_probes
@@ -42,7 +42,8 @@ EPILOG = """exit codes: 0 fine; 1 a finding at or above --fail-on; 2 bad input o
 examples:
   {prog} sample --url postgresql://monitor@db.internal/app --config plan.toml
   {prog} sample --json --fail-on warning      (URL from $DATABASE_URL)
-  {prog} record --url primary=postgresql://monitor@db1/app --url replica=postgresql://monitor@db2/app"""
+  {prog} record --url primary=postgresql://monitor@db1/app --url replica=postgresql://monitor@db2/app
+  {prog} observe --url postgresql://monitor@db.internal/app --seconds 60 --processes orders=8 --json"""
 URL_ENV = "DATABASE_URL"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
@@ -94,6 +95,7 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
     record.add_argument("--config", help="plan TOML: record its [pgbouncer] admin_url too")
     record.set_defaults(run=run_record)
     incident_cli.add_action_commands(sub, UsageError)
+    observe_cli.add_parser(sub, UsageError)
     return parser
 
 

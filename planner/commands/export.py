@@ -22,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recommended", action="store_true",
                         help="export the recommended pool settings (as recommend gives them) instead of the given ones")
     parser.add_argument("--app", default=DEFAULT_APP, help=f"ASGI app for uvicorn/gunicorn (default {DEFAULT_APP})")
+    parser.add_argument("--provenance", metavar="TEXT", help="where the workload's numbers came from: printed first "
+                        "as a comment line (live observe --export writes its measurement here)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                   "that would)", file=sys.stderr)
             return 1
         plan = rec.plan
-    sys.stdout.write(export(plan, args.format, app=args.app))
+    sys.stdout.write(export(plan, args.format, app=args.app, provenance=args.provenance))
     if plan_verdict(plan) == "unsafe":
         print("warning: this plan is unsafe (check --config shows why); exit 1", file=sys.stderr)
         return 1

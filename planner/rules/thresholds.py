@@ -74,6 +74,19 @@ class Thresholds:
     """``hold-time-drift``: measured mean hold off the plan's ``hold_ms`` by more than this share."""
     hold_drift_min_checkouts: int = 200
     """``hold-time-drift`` needs this many measured holds in the window."""
+    observe_censored_fraction: float = 0.2
+    """``live observe``: busy connections at the pool cap (or the server's usable slots) in at least this share
+    of the samples means the measurement is censored: the true demand is at least what was seen."""
+    model_mismatch_p_wait: float = 0.05
+    """``model-mismatch``: measured P(wait) off the queueing model's prediction by more than this (absolute;
+    benchmarks/pool_wait.py's largest in-scope error is 0.037, docs/queueing.md) ..."""
+    model_mismatch_p99_fraction: float = 0.5
+    """... or the measured p99 checkout wait off the prediction by more than this share (the benchmark's p95
+    limit is 25 %; a p99 over a short window is noisier, so twice that) ..."""
+    model_mismatch_p99_floor_ms: float = 5.0
+    """... and by more than this many ms (below it, waits are noise: event-loop lag, a connect) ..."""
+    model_mismatch_min_checkouts: int = 500
+    """... over at least this many checkouts in the window."""
 
     def __post_init__(self) -> None:
         for name in ("tight_fraction", "live_warning_fraction", "live_critical_fraction", "cold_pool_fraction",

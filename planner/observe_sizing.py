@@ -1,0 +1,138 @@
+"""The recommendation from a measured workload: a ``Workload`` built from an ``Observation``, sized by the one
+sizing function (``planner.sizing.recommend_for_plan``), with the queueing model's predicted p99 wait.
+
+Pure. With a plan, the plan's servers, deployment and the engine whose ``application_name`` is the service are
+kept and only the workload is replaced; without one, the server is the sampled one (its max_connections and
+reserved slots, the other applications' connections as ``other_clients``) and the deployment is the observed
+processes, one worker each, no surge (a rollout was not observed: give a plan for that).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from planner.model import Deployment, Engine, InputError, Plan, Server, Workload
+from planner.observe import Observation, Source
+from planner.queueing import predict_wait
+from planner.queueing.requirement import workload_hold
+from planner.sizing import recommend_for_plan
+
+LITTLE_NOMINAL_HOLD_MS = 1000.0
+"""Without a measured rate and hold only their product (the offered load) is known: Little's law sizes from it
+alone, so it is fed as rate = offered load per second at this nominal hold."""
+_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFacts:
+    """The sampled server, for a plan built without a plan file."""
+
+    max_connections: int
+    superuser_reserved_connections: int = 3
+    reserved_connections: int = 0
+    major_version: int = 16
+    other_clients: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedAdvice:
+    """What the measured workload needs: pool numbers, their predicted p99 wait and how they were found."""
+
+    pool_size: int | None
+    max_overflow: int | None
+    p99_wait_ms: float | None
+    """Predicted by the queueing model for the recommended pool at the measured rate and hold (None without a
+    measured rate and hold)."""
+    p_wait: float | None
+    fits: bool
+    method: str
+    """``queueing`` (rate and hold measured) or ``littles-law`` (offered load only)."""
+    workload: Workload | None
+    reasons: tuple[str, ...] = ()
+    plan: Plan | None = None
+    """The recommended plan (for ``export``), None when nothing fits."""
+
+    def as_dict(self) -> dict[str, object]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("workload", "plan")}
+        out["reasons"] = list(self.reasons)
+        out["workload"] = None if self.workload is None else dataclasses.asdict(self.workload)
+        return out
+
+
+def measured_workload(obs: Observation, target_p99_ms: float = 10.0,
+                      request_timeout_s: float | None = None) -> Workload | None:
+    """The fleet's workload as measured (None when rate and hold are not measurable here)."""
+    if not obs.measurable or obs.rate_rps <= 0 or obs.hold_ms <= 0:  # type: ignore[operator]
+        return None
+    rate = obs.rate_rps
+    if obs.censored and obs.demand_rps is not None and obs.demand_rps > rate:  # type: ignore[operator]
+        rate = obs.demand_rps  # the probe counted the requests the saturated pool kept waiting or timed out
+    rps, hold = round(rate, 4), round(obs.hold_ms, 4)  # type: ignore[arg-type]
+    common = {"rps": rps, "hold_ms": hold, "target_p99_wait_ms": target_p99_ms, "request_timeout_s": request_timeout_s}
+    if obs.hold_shape == "constant" or (obs.hold_percentiles is None and obs.source is Source.PROBE):
+        return Workload(**common, hold_dist="const" if obs.hold_shape == "constant" else None)
+    if obs.hold_percentiles is not None:
+        p50, p95, p99 = (max(0.001, round(v, 4)) for v in obs.hold_percentiles)
+        return Workload(**common, hold_p50_ms=p50, hold_p95_ms=max(p50, p95), hold_p99_ms=max(p50, p95, p99))
+    return Workload(**common)
+
+
+def engine_name(service: str) -> str:
+    return (_SAFE.sub("_", service)[:63]) or "service"
+
+
+def observed_plan(obs: Observation, workload: Workload, plan: Plan | None, server: ServerFacts | None) -> Plan:
+    """The plan to size: the given plan with the measured workload, or one built from the sampled server."""
+    if plan is not None:
+        engines = tuple(e for e in plan.engines if (e.application_name or e.name) == obs.name) or plan.engines[:1]
+        engines = tuple(dataclasses.replace(e, traffic_share=1.0) for e in engines[:1])
+        return dataclasses.replace(plan, engines=engines, workload=workload)
+    if server is None:
+        raise InputError("server", "give a plan or the sampled server's settings")
+    facts = Server(max_connections=server.max_connections,
+                   superuser_reserved_connections=server.superuser_reserved_connections,
+                   reserved_connections=server.reserved_connections if server.major_version >= 16 else 0,
+                   major_version=server.major_version, other_clients=server.other_clients)
+    return Plan(servers=(facts,), engines=(Engine(name=engine_name(obs.name), application_name=obs.name[:63]),),
+                deployment=Deployment(instances=obs.processes, workers=1, surge=0), workload=workload)
+
+
+def recommend_observed(obs: Observation, *, plan: Plan | None = None, server: ServerFacts | None = None,
+                       target_p99_ms: float = 10.0) -> ObservedAdvice:
+    """Pool numbers for the measured workload through ``recommend_for_plan``, with the predicted p99 wait."""
+    workload = measured_workload(obs, target_p99_ms, plan.workload.request_timeout_s if plan and plan.workload
+                                 else None)
+    if workload is None:
+        offered = max(obs.offered_fleet, 0.0)
+        nominal = Workload(rps=round(offered, 6), hold_ms=LITTLE_NOMINAL_HOLD_MS, target_p99_wait_ms=target_p99_ms)
+        rec = recommend_for_plan(observed_plan(obs, nominal, plan, server), model="littles-law")
+        note = (f"rate and hold not measurable here ({obs.source}): sized by Little's law from the offered load "
+                f"alone ({offered:.2f} erlangs, fed as {offered:.4g} req/s x {LITTLE_NOMINAL_HOLD_MS:g} ms); no "
+                "p99 wait can be predicted without the hold")
+        return ObservedAdvice(rec.pool_size, rec.max_overflow, None, None, rec.fits, "littles-law", None,
+                              (note, *(rec.reasons or rec.why)), rec.plan)
+    sized = observed_plan(obs, workload, plan, server)
+    rec = recommend_for_plan(sized)
+    if not rec.fits or rec.pool_size is None:
+        return ObservedAdvice(None, None, None, None, False, "queueing", workload, rec.why)
+    per_process = workload.per_worker_rps(sized.deployment)
+    prediction = predict_wait(per_process, workload_hold(workload), rec.pool_size, rec.max_overflow or 0,
+                              rec.pool_timeout or 30.0)
+    return ObservedAdvice(rec.pool_size, rec.max_overflow, round(prediction.wait_p99_ms, 3),
+                          round(prediction.p_wait, 4), True, "queueing", workload, rec.reasons, rec.plan)
+
+
+def provenance_note(obs: Observation, advice: ObservedAdvice, server: str, window_s: float, taken: str) -> str:
+    """One line saying where the exported numbers came from (``export``'s comment line)."""
+    floor = "at least " if obs.censored else ""
+    if obs.measurable:
+        measured = (f"rate {floor}{obs.rate_rps:.4g} req/s and hold {obs.hold_ms:.4g} ms from {obs.source}"
+                    + (f" ({obs.hold_shape})" if obs.hold_shape else ""))
+    else:
+        measured = f"offered load {floor}{obs.offered_fleet:.3g} erlangs only (rate and hold not measurable here)"
+    target = f", sized for p99 wait <= {advice.workload.target_p99_wait_ms:g} ms" if advice.workload else ""
+    return (f"workload measured by pool-planner live observe on {server} at {taken} over {window_s:.0f} s "
+            f"({obs.samples} samples): {obs.name} {measured}, busy mean {obs.busy.mean:.2f} over {obs.processes} "
+            f"processes; pool by {advice.method}{target}")
