@@ -26,6 +26,7 @@ from dashboard import (  # noqa: E402
     pitfalls,
     presets,
     probe_panel,
+    rerun,
     state,
 )
 from dashboard.live.actions import actions_enabled  # noqa: E402
@@ -239,12 +240,13 @@ if demo is not None:
     st.caption("**Demo mode**: the charts show a real embedded PostgreSQL and real worker processes "
                f"(scenario: *{demo.scenario}*), not your database.")
 
-plan = view = error = None
+plan = view = error = judged = None
 try:
     # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
     plan = state.build_plan(state.inputs_from(st.session_state),
                             application_name=demo.plan.engines[0].application_name if demo else None)
-    view = state.evaluate(plan) if limits_known else None
+    judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
+    view = judged.view if judged else None
 except InputError as err:
     error = err
 
@@ -264,10 +266,9 @@ with st.container():
         for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
             col.metric(label, value, help=state.METRIC_HELP.get(label))
         st.caption(view.arithmetic)
-        try:
-            rec = state.recommendation(view.plan)
-        except InputError as err:
-            st.info(f"No recommendation for these inputs: {md(err)}")
+        rec = judged.recommendation
+        if rec is None:
+            st.info(f"No recommendation for these inputs: {md(judged.recommendation_error)}")
         else:
             with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
                 for line in (*rec.reasons, *rec.why):
@@ -353,7 +354,7 @@ if view is not None:
         st.caption(state.wait_caption(view.plan, curve))
 
     st.subheader("Export")
-    files = state.export_files(view.plan)
+    files = judged.exports
     tabs = st.tabs([f.title for f in files])
     for tab, f in zip(tabs, files, strict=True):
         with tab:

@@ -33,6 +33,7 @@ from planner.model import (
     Server,
     Workload,
 )
+from planner.queueing.requirement import SIM_ARRIVALS
 from planner.snapshot import ServerSettings, Snapshot
 from planner.text import md
 
@@ -358,8 +359,9 @@ def live_findings_for(plan: Plan | None, monitor, servers: Sequence[str], *, now
 
 # -- predicted wait -----------------------------------------------------------------------------------------
 
-WAIT_CURVE_SIM_ARRIVALS = 5_000
-"""Simulated checkouts per point of the wait chart (the CLI's ``wait`` uses more; this keeps a rerun fast)."""
+WAIT_CURVE_SIM_ARRIVALS = SIM_ARRIVALS
+"""Simulated checkouts per point of the wait chart: the recommendation's own (``planner.queueing.requirement``),
+so the chart and the recommended pool read p99 from the same simulation size (the CLI's ``wait`` uses more)."""
 
 
 def wait_curve(plan: Plan, engine_name: str = PRIMARY, *, points: int = 30) -> pd.DataFrame:
@@ -539,10 +541,11 @@ EXPORT_FILES: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def export_files(plan: Plan) -> list[ExportFile]:
+def export_files(plan: Plan, findings: Sequence[Finding] | None = None) -> list[ExportFile]:
     """Every format ``planner.export`` knows, with the exact text ``python -m planner export`` prints.
 
-    A format that does not apply to the plan (pgbouncer.ini without PgBouncer) is left out.
+    A format that does not apply to the plan (pgbouncer.ini without PgBouncer) is left out. ``findings``: the
+    plan's static findings when the caller has them (None: the JSON export computes them).
     """
     from planner.export import FORMATS, export
 
@@ -550,7 +553,7 @@ def export_files(plan: Plan) -> list[ExportFile]:
     for fmt in FORMATS:
         title, file_name, language, mime = EXPORT_FILES.get(fmt, (fmt, f"{fmt}.txt", "text", "text/plain"))
         try:
-            text = export(plan, fmt)
+            text = export(plan, fmt, findings=findings)
         except InputError:
             continue
         files.append(ExportFile(fmt, title, file_name, language, mime, text))
