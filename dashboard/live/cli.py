@@ -31,11 +31,20 @@ from dashboard.live.probes import probe_targets, render_probes, sample_probes
 from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
 from dashboard.live.terminal import visible
-from planner.cli import internal_error_line
+from planner.cli_support import (  # noqa: F401 - EXIT_* and UsageError: the names other modules import from here
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    Parser,
+    UsageError,
+    run_guarded,
+)
+from planner.config import load_plan
+from planner.rules.live import live_findings
 from planner.rules.probe import probe_findings
 from planner.snapshot import Snapshot
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 FAIL_ON = {"critical": ("critical",), "warning": ("critical", "warning"), "info": ("critical", "warning", "info")}
 EPILOG = """exit codes: 0 fine; 1 a finding at or above --fail-on; 2 bad input or no sample; 3 internal error
 
@@ -47,19 +56,10 @@ URL_ENV = "DATABASE_URL"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
 
-class UsageError(Exception):
-    """Bad command-line input: one line on stderr, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: {message}")
-
-
 def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
                      epilog=EPILOG.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     sample = sub.add_parser("sample", help="print one sample of a server", description="Print one sample.")
     sample.add_argument("--url", help=f"SQLAlchemy/libpq URL of the server (default: ${URL_ENV})")
@@ -98,26 +98,17 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.live") -> int:
+    """Run one command: bad input or no sample exits 2, a defect 3 (one line each, ``planner.cli_support``)."""
     parser = build_parser(prog)
     if not list(sys.argv[1:] if argv is None else argv):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
-    try:
+
+    def run() -> int:
         args = parser.parse_args(argv)
         return int(args.run(args))
-    except (UsageError, db.ServerFault) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as err:
-        from planner.model import InputError
 
-        if isinstance(err, InputError):
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        print(internal_error_line(err), file=sys.stderr)  # a defect, never mistaken for a finding
-        return EXIT_INTERNAL
+    return run_guarded(run, bad_input=(db.ServerFault,))
 
 
 # ---------------------------------------------------------------------------------------------- sample
@@ -127,7 +118,7 @@ def run_sample(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get(URL_ENV)
     if not (0.1 <= args.timeout <= 600):
         raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
-    plan = _load_plan(args.config) if args.config else None
+    plan = load_plan(args.config) if args.config else None
     url, console = pgbouncer_cli.console_for_sample(url, args.pgbouncer, plan)
     if not url and console is None:
         raise UsageError(f"sample: give --url or set {URL_ENV}")
@@ -166,14 +157,6 @@ def run_sample(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
 
 
-def _load_plan(path: str):
-    try:
-        from planner.config import load_plan
-    except ImportError:
-        raise UsageError("--config: planner.config is not in this checkout, so plans cannot be read") from None
-    return load_plan(path)
-
-
 def _server_name(given: str | None, plan) -> str:
     if given is not None:
         if not _NAME.match(given):
@@ -188,11 +171,7 @@ def _server_name(given: str | None, plan) -> str:
 
 
 def _findings(plan, snapshot: Snapshot) -> tuple[list, str | None]:
-    """Live findings for this one sample (with the plan when given); a note instead if the rules are missing."""
-    try:
-        from planner.rules.live import live_findings
-    except ImportError:
-        return [], "live findings unavailable: planner.rules.live is not part of this checkout"
+    """Live findings for this one sample (with the plan when given), and a note (None: nothing to add)."""
     return list(live_findings(plan, [snapshot])), None
 
 
@@ -291,7 +270,7 @@ def _status_line(status: ServerStatus) -> str:
 
 def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
     """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
-    plan = _load_plan(args.config) if args.config else None
+    plan = load_plan(args.config) if args.config else None
     urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
     targets = parse_targets(urls, args.server) if urls or os.environ.get(URL_ENV) or not consoles else {}
     if set(targets) & set(consoles):
