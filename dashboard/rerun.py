@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard.state import ExportFile, PlanView, evaluate, export_files
+from dashboard.exports_view import ExportFile, export_files
+from dashboard.planview import PlanView, evaluate
 from planner.model import InputError, Plan
 from planner.sizing import Recommendation, recommend_for_plan
 
