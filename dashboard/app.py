@@ -44,6 +44,7 @@ SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:"
 
 @st.cache_resource(show_spinner="Starting the embedded PostgreSQL and the demo workload…")
 def get_demo():
+    # lazy, documented (tests/test_imports_at_top.py): the embedded server (pgserver) loads only in demo mode
     from dashboard import demo
 
     return demo.start_demo()
@@ -284,6 +285,24 @@ with st.container():
                         key="budget_chart")
 
 
+def pitfalls_section(plan, static_findings, servers: list[str], now: datetime, waiting: bool) -> None:
+    """The plan's findings (computed once per rerun) and the live rules' over the recent samples, grouped."""
+    st.subheader("Pitfalls")
+    rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
+    if not rows and waiting:
+        st.caption("No pitfall to report before the server's first sample.")
+    elif not rows:
+        st.success("No pitfall found in the plan or in the recent samples.")
+    for group in pitfalls.group_rows(rows):  # one entry per id and server; server-sent names escaped
+        with st.expander(group.label, expanded=group.severity == "critical", icon=SEVERITY_ICON[group.severity]):
+            for f in group.findings:
+                st.markdown(f"**Evidence:** {md(f.message)}")
+            for fix in group.fixes:
+                st.markdown(f"**Fix:** {md(fix)}")
+            for snippet in group.snippets:
+                st.code(snippet, language=state.snippet_language(snippet))
+
+
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_panel(plan, static_findings, waiting: bool) -> None:
     if waiting and getattr(monitor.latest().get(state.PRIMARY), "settings", None) is not None:
@@ -316,21 +335,7 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
     pgbouncer_page.render(monitor, plan, now)
     probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
 
-    st.subheader("Pitfalls")
-    rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
-    if not rows and waiting:
-        st.caption("No pitfall to report before the server's first sample.")
-    elif not rows:
-        st.success("No pitfall found in the plan or in the recent samples.")
-    for group in pitfalls.group_rows(rows):  # one entry per id and server; server-sent names escaped
-        with st.expander(group.label, expanded=group.severity == "critical", icon=SEVERITY_ICON[group.severity]):
-            for f in group.findings:
-                st.markdown(f"**Evidence:** {md(f.message)}")
-            for fix in group.fixes:
-                st.markdown(f"**Fix:** {md(fix)}")
-            for snippet in group.snippets:
-                st.code(snippet, language=state.snippet_language(snippet))
-
+    pitfalls_section(plan, static_findings, servers, now, waiting)
     incident_page.render(monitor, monitor.targets, allow=actions_enabled(secrets=st.secrets))
 
 

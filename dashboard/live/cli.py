@@ -185,6 +185,30 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+GROUP_HEADER = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
+                "idle-in-tx", "xact", "oldest", "newest")
+
+
+def _group_lines(snapshot: Snapshot) -> list[str]:
+    """The sample's groups as an aligned table, then the last statement of each group idle in a transaction."""
+    if not snapshot.groups:
+        return []
+    rows = [
+        tuple(visible(cell) for cell in (
+            str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
+            g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
+            _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
+            _age(g.youngest_backend_s)))
+        for g in snapshot.groups
+    ]
+    widths = [max(len(row[i]) for row in [GROUP_HEADER, *rows]) for i in range(len(GROUP_HEADER))]
+    lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [GROUP_HEADER, *rows]]
+    lines += [f"  last statement of {g.application_name or '(none)'} idle in transaction: {g.last_query}"
+              for g in snapshot.groups if g.last_query]
+    return lines
+
+
 def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], findings: list) -> str:
     """A human-readable sample: header, settings, one line per group, notes and findings."""
     taken = snapshot.taken_at.isoformat(timespec="seconds")
@@ -205,24 +229,7 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         f"  client backends: {snapshot.total} (the monitor's own {snapshot.own_connections} excluded), "
         f"sample took {snapshot.latency_ms:.1f} ms"
     )
-    if snapshot.groups:
-        header = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
-                  "idle-in-tx", "xact", "oldest", "newest")
-        rows = [
-            tuple(visible(cell) for cell in (
-                str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
-                g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
-                _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
-                _age(g.youngest_backend_s)))
-            for g in snapshot.groups
-        ]
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        for g in snapshot.groups:
-            if g.last_query:
-                app = g.application_name or "(none)"
-                lines.append(f"  last statement of {app} idle in transaction: {g.last_query}")
+    lines += _group_lines(snapshot)
     for note in notes:
         lines.append(f"note: {note}")
     for finding in findings:
@@ -278,6 +285,20 @@ def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str,
     return targets, consoles
 
 
+def _report_changes(monitor: Monitor, store: HistoryStore, stop: threading.Event, deadline: float | None) -> None:
+    """Until stopped or the deadline: one line each time a server's or the history store's state changes."""
+    shown: dict[str, tuple[str, str | None]] = {}
+    shown_store = store.health().state
+    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+        for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
+            key = (status.state, status.reason)
+            if status.state != "starting" and shown.get(name) != key:
+                shown[name] = key
+                print(_status_line(status), flush=True)
+        shown_store = print_store_change(store.health(), shown_store)
+        stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+
+
 def run_record(args: argparse.Namespace) -> int:
     if not (0.1 <= args.interval <= 3600):
         raise UsageError(f"record: --interval must be between 0.1 and 3600 seconds, got {args.interval:g}")
@@ -303,18 +324,9 @@ def run_record(args: argparse.Namespace) -> int:
     names = ", ".join([*targets, *consoles])
     print(f"recording {names} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
-    shown: dict[str, tuple[str, str | None]] = {}
-    shown_store = store.health().state
     monitor.start()
     try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
-                key = (status.state, status.reason)
-                if status.state != "starting" and shown.get(name) != key:
-                    shown[name] = key
-                    print(_status_line(status), flush=True)
-            shown_store = print_store_change(store.health(), shown_store)
-            stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+        _report_changes(monitor, store, stop, deadline)
     finally:
         monitor.stop()
         for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
