@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from planner.budget import VERDICT_ORDER, PgBouncerBudget, ServerBudget, overall_verdict, pgbouncer_budget, plan_budgets
 from planner.model import Finding, InputError, Plan
 from planner.rules import static_findings
-from planner.sizing import recommend_for_plan
+from planner.sizing import Recommendation, recommend_for_plan
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,12 @@ def inline_error(error: InputError) -> str:
     return f"Cannot build this plan: {error}"
 
 
-def recommendation(plan: Plan):
+def recommendation(plan: Plan) -> Recommendation:
     """``planner.sizing.recommend_for_plan``: pool settings that fit, each number with its reason."""
     return recommend_for_plan(plan)
 
 
-def recommendation_summary(rec) -> str:
+def recommendation_summary(rec: Recommendation) -> str:
     """One line: the recommended numbers, or that nothing fits."""
     if not rec.fits:
         return "Nothing fits as deployed: " + "; ".join(a.summary for a in rec.alternatives)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dashboard.exports_view import ExportFile, export_files
-from dashboard.planview import PlanView, evaluate
+from dashboard.planview import PlanView, evaluate, recommendation
 from planner.model import InputError, Plan
-from planner.sizing import Recommendation, recommend_for_plan
+from planner.sizing import Recommendation
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def judge(plan: Plan) -> RerunView:
     """Everything the page shows about a plan, each from its one function, each computed once."""
     view = evaluate(plan)
     try:
-        rec, rec_error = recommend_for_plan(plan), None
+        rec, rec_error = recommendation(plan), None
     except InputError as err:
         rec, rec_error = None, err
     return RerunView(view, rec, rec_error, tuple(export_files(plan, view.findings)))
