@@ -28,6 +28,7 @@ from dashboard import (  # noqa: E402
     pitfalls,
     presets,
     probe_panel,
+    rerun,
     state,
 )
 from dashboard.live.actions import actions_enabled  # noqa: E402
@@ -45,6 +46,7 @@ SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:"
 
 @st.cache_resource(show_spinner="Starting the embedded PostgreSQL and the demo workload…")
 def get_demo():
+    # lazy, documented (tests/test_imports_at_top.py): the embedded server (pgserver) loads only in demo mode
     from dashboard import demo
 
     return demo.start_demo()
@@ -256,12 +258,13 @@ if demo is not None:
     st.caption("**Demo mode**: the charts show a real embedded PostgreSQL and real worker processes "
                f"(scenario: *{demo.scenario}*), not your database.")
 
-plan = view = error = None
+plan = view = error = judged = None
 try:
     # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
     plan = state.build_plan(state.inputs_from(st.session_state),
                             application_name=demo.plan.engines[0].application_name if demo else None)
-    view = state.evaluate(plan) if limits_known else None
+    judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
+    view = judged.view if judged else None
 except InputError as err:
     error = err
 
@@ -281,10 +284,9 @@ with st.container():
         for col, (label, value) in zip(cols, state.headline_metrics(view), strict=True):
             col.metric(label, value, help=state.METRIC_HELP.get(label))
         st.caption(view.arithmetic)
-        try:
-            rec = state.recommendation(view.plan)
-        except InputError as err:
-            st.info(f"No recommendation for these inputs: {md(err)}")
+        rec = judged.recommendation
+        if rec is None:
+            st.info(f"No recommendation for these inputs: {md(judged.recommendation_error)}")
         else:
             with st.expander(f"Recommended: {state.recommendation_summary(rec)}", icon=":material/tune:"):
                 for line in (*rec.reasons, *rec.why):
@@ -298,6 +300,24 @@ with st.container():
         st.subheader("Connection budget")
         st.plotly_chart(charts.budget_figure(view.plan, view.budgets, view.bouncer), width="stretch",
                         key="budget_chart")
+
+
+def pitfalls_section(plan, static_findings, servers: list[str], now: datetime, waiting: bool) -> None:
+    """The plan's findings (computed once per rerun) and the live rules' over the recent samples, grouped."""
+    st.subheader("Pitfalls")
+    rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
+    if not rows and waiting:
+        st.caption("No pitfall to report before the server's first sample.")
+    elif not rows:
+        st.success("No pitfall found in the plan or in the recent samples.")
+    for group in pitfalls.group_rows(rows):  # one entry per id and server; server-sent names escaped
+        with st.expander(group.label, expanded=group.severity == "critical", icon=SEVERITY_ICON[group.severity]):
+            for f in group.findings:
+                st.markdown(f"**Evidence:** {md(f.message)}")
+            for fix in group.fixes:
+                st.markdown(f"**Fix:** {md(fix)}")
+            for snippet in group.snippets:
+                st.code(snippet, language=state.snippet_language(snippet))
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -333,21 +353,7 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
     probe_panel.section(demo, monitor, plan, servers[0])  # the in-app probes next to the server's view
     observe_panel.section(demo, monitor, servers[0], use_measured_workload)  # the what-if starts from reality
 
-    st.subheader("Pitfalls")
-    rows = state.finding_rows(static_findings, state.live_findings_for(plan, monitor, servers, now=now))
-    if not rows and waiting:
-        st.caption("No pitfall to report before the server's first sample.")
-    elif not rows:
-        st.success("No pitfall found in the plan or in the recent samples.")
-    for group in pitfalls.group_rows(rows):  # one entry per id and server; server-sent names escaped
-        with st.expander(group.label, expanded=group.severity == "critical", icon=SEVERITY_ICON[group.severity]):
-            for f in group.findings:
-                st.markdown(f"**Evidence:** {md(f.message)}")
-            for fix in group.fixes:
-                st.markdown(f"**Fix:** {md(fix)}")
-            for snippet in group.snippets:
-                st.code(snippet, language=state.snippet_language(snippet))
-
+    pitfalls_section(plan, static_findings, servers, now, waiting)
     incident_page.render(monitor, monitor.targets, allow=actions_enabled(secrets=st.secrets))
 
 
@@ -371,7 +377,7 @@ if view is not None:
         st.caption(state.wait_caption(view.plan, curve))
 
     st.subheader("Export")
-    files = state.export_files(view.plan)
+    files = judged.exports
     tabs = st.tabs([f.title for f in files])
     for tab, f in zip(tabs, files, strict=True):
         with tab:

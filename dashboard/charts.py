@@ -154,19 +154,6 @@ def wide_counts(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return pd.DataFrame(grid, index=index, columns=list(cat_index))
 
 
-def live_figure(
-    frame: pd.DataFrame,
-    by: str,
-    plan_lines: Mapping[str, float | None],
-    *,
-    max_points: int = MAX_POINTS,
-    title: str = "",
-) -> go.Figure:
-    """Connections over time per value of ``by`` plus the total, with the plan's lines; gaps stay gaps."""
-    return wide_figure(wide_counts(frame, by), by, plan_lines, max_points=max_points, title=title,
-                       gaps=gap_mask(frame))
-
-
 def gap_mask(frame: pd.DataFrame) -> pd.Series:
     """Per sample time (naive UTC, sorted like ``wide_counts``' rows): True when the sample failed (a gap)."""
     if frame.empty:
@@ -203,7 +190,8 @@ def wide_figure(
     title: str = "",
     gaps: pd.Series | None = None,
 ) -> go.Figure:
-    """``live_figure`` from counts already pivoted by ``wide_counts`` (what the live panel keeps between reruns).
+    """Connections over time per value of ``by`` plus the total, with the plan's lines; gaps stay gaps. From
+    counts already pivoted by ``wide_counts`` (what the live panel's ``Timeline`` keeps between reruns).
 
     ``gaps`` (``gap_mask``; ``Timeline.gaps``) marks the failed samples; the column names (application names
     from any client) reach the legend and the hover label as escaped text (``planner.text.plotly_text``).

@@ -17,6 +17,9 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from streamlit import config
+from streamlit.runtime import Runtime
+
 ADDRESS_OPTION = "server.address"
 SAFE_CLIENT_OPTIONS: dict[str, object] = {
     "client.showErrorDetails": "none",
@@ -78,8 +81,6 @@ def unsafe_client_defaults(get_where_defined: Callable[[str], str]) -> dict[str,
 def served_by_streamlit() -> bool:
     """True under ``streamlit run`` (a real Runtime with a listening server); False under Streamlit's AppTest,
     which runs the script with a stand-in Runtime and no socket at all."""
-    from streamlit.runtime import Runtime
-
     return Runtime.exists() and type(Runtime.instance()) is Runtime
 
 
@@ -88,8 +89,6 @@ def enforce(st) -> ServingCheck | None:
 
     None when no server listens (AppTest): there is no address to check.
     """
-    from streamlit import config
-
     for key, value in unsafe_client_defaults(config.get_where_defined).items():
         st.set_option(key, value)
     if not served_by_streamlit():

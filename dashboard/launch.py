@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from planner.cli_support import EXIT_OK, Parser, UsageError, run_guarded
+
 APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -22,14 +24,8 @@ EXAMPLE = ("pool-planner dashboard --port 8600\n"
            "  DATABASE_URL=postgresql+asyncpg://monitor@db/app pool-planner dashboard")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
                      epilog=f"exit codes: 0 stopped (Ctrl-C); 2 bad input; 3 internal error\n\nexamples:\n  {EXAMPLE}",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--address", default=DEFAULT_ADDRESS,
@@ -53,22 +49,25 @@ def flag_options(address: str, port: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.launch") -> int:
-    args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-    if not 1 <= args.port <= 65535:
-        print(f"error: {prog}: --port must be between 1 and 65535, got {args.port}", file=sys.stderr)
-        return 2
-    try:
-        from streamlit.web import bootstrap
+    """Serve the page until Ctrl-C (exit 0); bad input one line and exit 2, a defect one line and exit 3."""
+    return run_guarded(lambda: _serve(build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv)),
+                                      prog))
 
-        options = flag_options(args.address, args.port)
-        bootstrap.load_config_options(flag_options=options)
+
+def _serve(args: argparse.Namespace, prog: str) -> int:
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"{prog}: --port must be between 1 and 65535, got {args.port}")
+    # lazy, documented (tests/test_imports_at_top.py): Streamlit's server is loaded only to serve, so the
+    # command's --help and its bad-input errors stay instant
+    from streamlit.web import bootstrap
+
+    options = flag_options(args.address, args.port)
+    bootstrap.load_config_options(flag_options=options)
+    try:
         bootstrap.run(str(APP), False, [], options)
     except KeyboardInterrupt:
-        return 0
-    except Exception as err:  # a defect: one line, exit 3
-        print(f"internal error: {type(err).__name__}: {' '.join(str(err).split())[:300]}", file=sys.stderr)
-        return 3
-    return 0
+        return EXIT_OK
+    return EXIT_OK
 
 
 if __name__ == "__main__":

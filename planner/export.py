@@ -297,10 +297,12 @@ def plan_json(plan: Plan, findings=None) -> str:
     }, indent=2) + "\n"
 
 
-def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, provenance: str | None = None) -> str:
+def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, provenance: str | None = None, findings=None) -> str:
     """The snippet of ``fmt`` (one of FORMATS) for the plan; ``provenance`` (where the workload's numbers came
-    from, e.g. ``live observe``'s measurement) goes first as a comment line (a ``provenance`` key in JSON)."""
-    snippet = _snippet(plan, fmt, app)
+    from, e.g. ``live observe``'s measurement) goes first as a comment line (a ``provenance`` key in JSON).
+    ``findings``: the plan's static findings when the caller has them already (the dashboard judges a plan once
+    per rerun); None computes them for ``json``."""
+    snippet = _snippet(plan, fmt, app, findings)
     if not provenance:
         return snippet
     note = " ".join(provenance.split())  # one line, whatever it was given
@@ -309,7 +311,7 @@ def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, provenance: str | No
     return f"# {note}\n{snippet}"
 
 
-def _snippet(plan: Plan, fmt: str, app: str) -> str:
+def _snippet(plan: Plan, fmt: str, app: str, findings=None) -> str:
     if fmt == "python":
         return python_snippet(plan)
     if fmt == "env":
@@ -323,5 +325,5 @@ def _snippet(plan: Plan, fmt: str, app: str) -> str:
     if fmt == "postgresql":
         return postgresql_conf(plan)
     if fmt == "json":
-        return plan_json(plan)
+        return plan_json(plan, findings)
     raise InputError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from dashboard.charts import budget_figure, budget_segments, live_figure, wait_figure, wide_counts, wide_figure
+from dashboard.charts import budget_figure, budget_segments, gap_mask, wait_figure, wide_counts, wide_figure
 from planner.budget import pgbouncer_budget, plan_budgets
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server
 
@@ -20,6 +20,11 @@ LESSON = Plan(
 )
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def live_figure(frame: pd.DataFrame, by: str, lines) -> object:
+    """The live chart of raw history rows, as the page draws it: pivoted, with the failed samples as gaps."""
+    return wide_figure(wide_counts(frame, by), by, lines, gaps=gap_mask(frame))
 
 
 def history(rows):

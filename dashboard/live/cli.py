@@ -31,11 +31,20 @@ from dashboard.live.probes import probe_targets, render_probes, sample_probes
 from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
 from dashboard.live.terminal import visible
-from planner.cli import internal_error_line
+from planner.cli_support import (  # noqa: F401 - EXIT_* and UsageError: the names other modules import from here
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    Parser,
+    UsageError,
+    run_guarded,
+)
+from planner.config import load_plan
+from planner.rules.live import live_findings
 from planner.rules.probe import probe_findings
 from planner.snapshot import Snapshot
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 FAIL_ON = {"critical": ("critical",), "warning": ("critical", "warning"), "info": ("critical", "warning", "info")}
 EPILOG = """exit codes: 0 fine; 1 a finding at or above --fail-on; 2 bad input or no sample; 3 internal error
 
@@ -48,19 +57,10 @@ URL_ENV = "DATABASE_URL"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
 
-class UsageError(Exception):
-    """Bad command-line input: one line on stderr, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: {message}")
-
-
 def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""),
                      epilog=EPILOG.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     sample = sub.add_parser("sample", help="print one sample of a server", description="Print one sample.")
     sample.add_argument("--url", help=f"SQLAlchemy/libpq URL of the server (default: ${URL_ENV})")
@@ -100,26 +100,17 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.live") -> int:
+    """Run one command: bad input or no sample exits 2, a defect 3 (one line each, ``planner.cli_support``)."""
     parser = build_parser(prog)
     if not list(sys.argv[1:] if argv is None else argv):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
-    try:
+
+    def run() -> int:
         args = parser.parse_args(argv)
         return int(args.run(args))
-    except (UsageError, db.ServerFault) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as err:
-        from planner.model import InputError
 
-        if isinstance(err, InputError):
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        print(internal_error_line(err), file=sys.stderr)  # a defect, never mistaken for a finding
-        return EXIT_INTERNAL
+    return run_guarded(run, bad_input=(db.ServerFault,))
 
 
 # ---------------------------------------------------------------------------------------------- sample
@@ -129,7 +120,7 @@ def run_sample(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get(URL_ENV)
     if not (0.1 <= args.timeout <= 600):
         raise UsageError(f"sample: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
-    plan = _load_plan(args.config) if args.config else None
+    plan = load_plan(args.config) if args.config else None
     url, console = pgbouncer_cli.console_for_sample(url, args.pgbouncer, plan)
     if not url and console is None:
         raise UsageError(f"sample: give --url or set {URL_ENV}")
@@ -168,14 +159,6 @@ def run_sample(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
 
 
-def _load_plan(path: str):
-    try:
-        from planner.config import load_plan
-    except ImportError:
-        raise UsageError("--config: planner.config is not in this checkout, so plans cannot be read") from None
-    return load_plan(path)
-
-
 def _server_name(given: str | None, plan) -> str:
     if given is not None:
         if not _NAME.match(given):
@@ -190,11 +173,7 @@ def _server_name(given: str | None, plan) -> str:
 
 
 def _findings(plan, snapshot: Snapshot) -> tuple[list, str | None]:
-    """Live findings for this one sample (with the plan when given); a note instead if the rules are missing."""
-    try:
-        from planner.rules.live import live_findings
-    except ImportError:
-        return [], "live findings unavailable: planner.rules.live is not part of this checkout"
+    """Live findings for this one sample (with the plan when given), and a note (None: nothing to add)."""
     return list(live_findings(plan, [snapshot])), None
 
 
@@ -206,6 +185,30 @@ def _age(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+GROUP_HEADER = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
+                "idle-in-tx", "xact", "oldest", "newest")
+
+
+def _group_lines(snapshot: Snapshot) -> list[str]:
+    """The sample's groups as an aligned table, then the last statement of each group idle in a transaction."""
+    if not snapshot.groups:
+        return []
+    rows = [
+        tuple(visible(cell) for cell in (
+            str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
+            g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
+            _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
+            _age(g.youngest_backend_s)))
+        for g in snapshot.groups
+    ]
+    widths = [max(len(row[i]) for row in [GROUP_HEADER, *rows]) for i in range(len(GROUP_HEADER))]
+    lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [GROUP_HEADER, *rows]]
+    lines += [f"  last statement of {g.application_name or '(none)'} idle in transaction: {g.last_query}"
+              for g in snapshot.groups if g.last_query]
+    return lines
 
 
 def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], findings: list) -> str:
@@ -228,24 +231,7 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
         f"  client backends: {snapshot.total} (the monitor's own {snapshot.own_connections} excluded), "
         f"sample took {snapshot.latency_ms:.1f} ms"
     )
-    if snapshot.groups:
-        header = ("count", "ssl", "state", "application_name", "usename", "datname", "client_addr", "wait",
-                  "idle-in-tx", "xact", "oldest", "newest")
-        rows = [
-            tuple(visible(cell) for cell in (
-                str(g.count), str(g.ssl_count), g.state or "(hidden)", g.application_name or "(none)", g.usename or "-",
-                g.datname or "-", g.client_addr or "local", g.wait_event_type or "-",
-                _age(g.oldest_idle_in_transaction_s), _age(g.oldest_xact_s), _age(g.oldest_backend_s),
-                _age(g.youngest_backend_s)))
-            for g in snapshot.groups
-        ]
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        for g in snapshot.groups:
-            if g.last_query:
-                app = g.application_name or "(none)"
-                lines.append(f"  last statement of {app} idle in transaction: {g.last_query}")
+    lines += _group_lines(snapshot)
     for note in notes:
         lines.append(f"note: {note}")
     for finding in findings:
@@ -293,12 +279,26 @@ def _status_line(status: ServerStatus) -> str:
 
 def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
     """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
-    plan = _load_plan(args.config) if args.config else None
+    plan = load_plan(args.config) if args.config else None
     urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
     targets = parse_targets(urls, args.server) if urls or os.environ.get(URL_ENV) or not consoles else {}
     if set(targets) & set(consoles):
         raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
     return targets, consoles
+
+
+def _report_changes(monitor: Monitor, store: HistoryStore, stop: threading.Event, deadline: float | None) -> None:
+    """Until stopped or the deadline: one line each time a server's or the history store's state changes."""
+    shown: dict[str, tuple[str, str | None]] = {}
+    shown_store = store.health().state
+    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+        for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
+            key = (status.state, status.reason)
+            if status.state != "starting" and shown.get(name) != key:
+                shown[name] = key
+                print(_status_line(status), flush=True)
+        shown_store = print_store_change(store.health(), shown_store)
+        stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -326,18 +326,9 @@ def run_record(args: argparse.Namespace) -> int:
     names = ", ".join([*targets, *consoles])
     print(f"recording {names} every {args.interval:g} s into {store.path} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
-    shown: dict[str, tuple[str, str | None]] = {}
-    shown_store = store.health().state
     monitor.start()
     try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():
-                key = (status.state, status.reason)
-                if status.state != "starting" and shown.get(name) != key:
-                    shown[name] = key
-                    print(_status_line(status), flush=True)
-            shown_store = print_store_change(store.health(), shown_store)
-            stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+        _report_changes(monitor, store, stop, deadline)
     finally:
         monitor.stop()
         for name, status in {**monitor.status(), **monitor.pgbouncer_status()}.items():

@@ -132,7 +132,6 @@ class Monitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
-        self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.history_error: str | None = None
         """The last failure to hand a sample to the history (sampling goes on), or None."""
@@ -149,7 +148,6 @@ class Monitor:
         def run() -> None:
             asyncio.set_event_loop(loop)
             self._stopping = asyncio.Event()
-            self._wake = asyncio.Event()
             self._tasks = [loop.create_task(self._sample_forever(name, url)) for name, url in self.targets.items()]
             self._tasks += [loop.create_task(self._sample_forever(name, url, pgbouncer=True))
                             for name, url in self.pgbouncers.items()]
@@ -184,13 +182,6 @@ class Monitor:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def retry_now(self) -> None:
-        """Wake every server waiting for its next attempt (a "retry now" button)."""
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(wake.set)
-
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -220,7 +211,7 @@ class Monitor:
     # ------------------------------------------------------------------------------------------ the loop
 
     async def _sample_forever(self, name: str, url: str, *, pgbouncer: bool = False) -> None:
-        assert self._stopping is not None and self._wake is not None
+        assert self._stopping is not None
         sampler: ServerSampler | PgBouncerSampler
         if pgbouncer:
             sampler = PgBouncerSampler(name, url, timeout_s=self.timeout_s, application_name=self.application_name)
@@ -249,20 +240,12 @@ class Monitor:
             await sampler.close()
 
     async def _sleep_until(self, deadline: float) -> None:
-        assert self._stopping is not None and self._wake is not None
+        assert self._stopping is not None
         delay = deadline - asyncio.get_running_loop().time()
         if delay <= 0:
             return
-        stop = asyncio.ensure_future(self._stopping.wait())
-        wake = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({stop, wake}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            wake.cancel()
-        if self._wake.is_set():
-            await asyncio.sleep(0)  # let every waiting server see the wake-up before it is cleared
-            self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     def _books(self, pgbouncer: bool) -> tuple[dict[str, ServerStatus], dict]:
         """(statuses, latest samples) of the servers, or of the PgBouncers."""

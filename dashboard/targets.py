@@ -1,0 +1,55 @@
+"""Which servers the page monitors (secrets or environment), their URLs as the page may show them, and
+where their history is kept.
+
+Part of the page's view-model (``dashboard.state`` re-exports every name); no Streamlit here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import unquote
+
+from dashboard.inputs import PRIMARY, REPLICA
+from dashboard.live.history import default_data_dir
+from planner.dsn import mask_url
+
+URL_KEYS = {PRIMARY: "DATABASE_URL", REPLICA: "REPLICA_DATABASE_URL"}
+
+
+def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Servers to monitor: DATABASE_URL (+ REPLICA_DATABASE_URL) from st.secrets, else the environment.
+
+    Empty means: nothing configured, so the dashboard runs its embedded demo.
+    """
+    environ = os.environ if environ is None else environ
+    targets: dict[str, str] = {}
+    for server, key in URL_KEYS.items():
+        value = None
+        if secrets is not None:
+            try:
+                value = secrets.get(key)
+            except Exception:  # st.secrets raises when no secrets.toml exists at all
+                value = None
+        value = str(value or "").strip() or environ.get(key, "").strip()
+        if value:
+            targets[server] = value
+    return targets
+
+
+def masked_targets(targets: Mapping[str, str]) -> dict[str, str]:
+    """The URLs as the page may show them: passwords replaced by ***, and readable (a socket folder as /tmp/x,
+    not URL-encoded as %2Ftmp%2Fx over four lines of the sidebar)."""
+    return {name: unquote(mask_url(url)) for name, url in targets.items()}
+
+
+def history_path(targets: Sequence[tuple[str, str]] | Mapping[str, str]) -> Path:
+    """Where the live history of these servers is kept: ``$POOL_PLANNER_DATA`` (default ``./data``).
+
+    One file per set of servers, named by a hash of the masked URLs (no secret reaches the file system).
+    """
+    items = sorted(dict(targets).items())
+    digest = hashlib.sha1(repr([(k, mask_url(v)) for k, v in items]).encode()).hexdigest()[:12]
+    return default_data_dir() / f"history-{digest}.sqlite"
