@@ -20,6 +20,7 @@ from dashboard.live.history import HistoryStore, default_data_dir
 from dashboard.live.observe import ServiceResult, Window, observe, observe_live, window_from_history
 from dashboard.live.probes import probe_targets
 from dashboard.live.terminal import visible
+from planner.config import load_plan
 from planner.export import FORMATS, export
 from planner.observe_sizing import provenance_note
 from planner.rules.model_check import model_mismatch_findings
@@ -109,12 +110,10 @@ def _window(args: argparse.Namespace, plan, usage_error: type[Exception]) -> Win
 
 
 def run_observe(args: argparse.Namespace, usage_error: type[Exception]) -> int:
-    from dashboard.live.cli import _load_plan
-
     if not 0.1 <= args.timeout <= 600:
         raise usage_error(f"observe: --timeout must be between 0.1 and 600 seconds, got {args.timeout:g}")
     processes = parse_processes(args.processes, usage_error)
-    plan = _load_plan(args.config) if args.config else None
+    plan = load_plan(args.config) if args.config else None
     window = _window(args, plan, usage_error)
     if not window.ok_snapshots:
         last = window.snapshots[-1] if window.snapshots else None
