@@ -27,7 +27,7 @@ from dashboard import (  # noqa: E402
     probe_panel,
     state,
 )
-from dashboard.live.history import HistoryStore  # noqa: E402
+from dashboard.live import collector_reader  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
@@ -49,7 +49,7 @@ def get_demo():
 @st.cache_resource(show_spinner=False)
 def get_history(targets: tuple[tuple[str, str], ...]) -> pagestate.StoreOpening:
     """A real server's history store in ``$POOL_PLANNER_DATA``, or why it cannot be opened (a state, not a crash)."""
-    return pagestate.open_history(state.history_path(targets), HistoryStore)
+    return pagestate.open_history(state.history_path(targets), collector_reader.open_store)
 
 
 def history_key(targets: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
@@ -66,6 +66,10 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
     """
     servers, consoles = split_targets(dict(targets))  # PgBouncer consoles: URLs naming database pgbouncer
     history = None if demo_mode else get_history(history_key(targets)).store
+    if history is not None:  # `pool-planner collect` runs for these servers: read its history, sample nothing
+        reader = collector_reader.attach(history.path, servers, history)
+        if reader is not None:
+            return reader
     return Monitor(servers, interval_s=1.0, history=history, pgbouncers=consoles).start()
 
 

@@ -16,7 +16,7 @@ from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements
 from planner.model import Engine, InputError, Plan
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
-FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json")
+FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json", "prometheus-rules", "grafana")
 DEFAULT_APP = "app.main:app"
 
 
@@ -313,4 +313,9 @@ def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP) -> str:
         return postgresql_conf(plan)
     if fmt == "json":
         return plan_json(plan)
+    if fmt in ("prometheus-rules", "grafana"):  # alerts and panels reading the collector's /metrics
+        from planner import export_prometheus  # lazy: it imports the live rules, which import this module
+
+        return export_prometheus.prometheus_rules(plan) if fmt == "prometheus-rules" else \
+            export_prometheus.grafana_dashboard(plan)
     raise InputError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")

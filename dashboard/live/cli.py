@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db, pgbouncer_cli
+from dashboard.live import collect_cli, db, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.probes import probe_targets, render_probes, sample_probes
@@ -92,6 +92,7 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
                              "is one too)")
     record.add_argument("--config", help="plan TOML: record its [pgbouncer] admin_url too")
     record.set_defaults(run=run_record)
+    collect_cli.add_parser(sub)  # the always-on collector (dashboard.live.collect_cli)
     return parser
 
 
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.
     try:
         args = parser.parse_args(argv)
         return int(args.run(args))
-    except (UsageError, db.ServerFault) as err:
+    except (UsageError, collect_cli.UsageError, db.ServerFault) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
