@@ -297,7 +297,7 @@ def plan_json(plan: Plan, findings=None) -> str:
     }, indent=2) + "\n"
 
 
-def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP) -> str:
+def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, alert_for_s: float = 60.0) -> str:
     """The snippet of ``fmt`` (one of FORMATS) for the plan."""
     if fmt == "python":
         return python_snippet(plan)
@@ -316,6 +316,6 @@ def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP) -> str:
     if fmt in ("prometheus-rules", "grafana"):  # alerts and panels reading the collector's /metrics
         from planner import export_prometheus  # lazy: it imports the live rules, which import this module
 
-        return export_prometheus.prometheus_rules(plan) if fmt == "prometheus-rules" else \
+        return export_prometheus.prometheus_rules(plan, for_s=alert_for_s) if fmt == "prometheus-rules" else \
             export_prometheus.grafana_dashboard(plan)
     raise InputError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
