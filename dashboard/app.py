@@ -30,6 +30,7 @@ from dashboard import (  # noqa: E402
 from dashboard.live import collector_reader  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
+from dashboard.live.prometheus_history import PrometheusHistory  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
 from planner.text import md, md_code  # noqa: E402
@@ -76,7 +77,8 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
 @st.cache_resource(show_spinner=False)
 def get_timeline(targets: tuple[tuple[str, str], ...], demo_mode: bool, server: str) -> Timeline:
     """The live chart's counts, kept between reruns and sessions (only new samples are read each time)."""
-    return Timeline(get_monitor(targets, demo_mode).history, server)
+    shared = None if demo_mode else PrometheusHistory.from_env()  # PROMETHEUS_URL: the team's shared history
+    return Timeline(shared or get_monitor(targets, demo_mode).history, server)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
