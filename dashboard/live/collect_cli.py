@@ -16,11 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from prometheus_client import start_http_server
-
 from dashboard.live.collector import Collector
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore
-from dashboard.live.metrics import DEFAULT_MAX_SERVICES, registry_for
+from dashboard.live.metrics import DEFAULT_MAX_SERVICES, MetricsEndpoint, registry_for
 from dashboard.live.probes import probe_targets
 from dashboard.live.record_status import record_exit_code
 from planner.model import InputError
@@ -96,15 +94,16 @@ def _open_store(path: Path, retention_s: float) -> HistoryStore:
 
 
 def _serve_metrics(collector: Collector, args: argparse.Namespace):
+    """(HTTP server, metrics) serving /metrics, or (None, None) with --metrics-port -1."""
     if args.metrics_port < 0:
-        return None
+        return None, None
+    registry, metrics = registry_for(collector, args.max_services)
     try:
-        server, _ = start_http_server(args.metrics_port, addr=METRICS_HOST,
-                                      registry=registry_for(collector, args.max_services))
+        server = MetricsEndpoint(registry, METRICS_HOST, args.metrics_port).start()
     except OSError as err:
         raise UsageError(f"collect: cannot serve /metrics on {METRICS_HOST}:{args.metrics_port}: {err}") from None
-    print(f"metrics at http://{METRICS_HOST}:{server.server_port}/metrics", flush=True)
-    return server
+    print(f"metrics at http://{METRICS_HOST}:{server.port}/metrics", flush=True)
+    return server, metrics
 
 
 def run_collect(args: argparse.Namespace) -> int:
@@ -122,16 +121,16 @@ def run_collect(args: argparse.Namespace) -> int:
     collector = Collector(plan, servers, consoles, probes, store, interval_s=args.interval, timeout_s=args.timeout)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    metrics = None
+    server = metrics = None
     try:
-        metrics = _serve_metrics(collector, args)
+        server, metrics = _serve_metrics(collector, args)
         names = ", ".join([*servers, *consoles, *(f"probe {t.service}" for t in probes)])
         print(f"collecting {names} every {args.interval:g} s into {store.path} (SIGTERM or Ctrl-C stops)", flush=True)
         collector.start()
-        _loop(collector, stop, args)
+        _loop(collector, stop, args, metrics, server)
     finally:
-        if metrics is not None:
-            metrics.shutdown()
+        if server is not None:
+            server.shutdown()
         collector.stop()
         store.close()
         for signum, handler in previous.items():
@@ -142,7 +141,7 @@ def run_collect(args: argparse.Namespace) -> int:
     return record_exit_code(statuses)
 
 
-def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace) -> None:
+def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace, metrics, server) -> None:
     from dashboard.live.cli import _status_line
 
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -150,6 +149,9 @@ def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace)
     next_at = time.monotonic()
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         state = collector.tick()
+        if metrics is not None:
+            metrics.refresh(state)
+            server.publish()  # a scrape then only sends these bytes
         for name, status in {**state.status, **state.pgbouncer_status}.items():
             key = (status.state, status.reason)
             if status.state != "starting" and shown.get(name) != key:

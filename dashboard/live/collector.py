@@ -37,8 +37,9 @@ from planner.rules.pgbouncer_live import pgbouncer_live_findings
 from planner.rules.probe import probe_findings
 from planner.snapshot import Snapshot
 
-RECENT_SAMPLES = 120
-"""Samples per server the live rules see each tick (the cold-pool and waiting windows fit in it at 1 s)."""
+RECENT_SAMPLES = 60
+"""Samples per server the live rules see each tick (judging cost grows with it: 10 servers x 120 samples took
+55 ms a tick in benchmarks/collector_scale.py; the waiting and burst windows fit in 60 s at 1 s)."""
 HEARTBEAT_SUFFIX = ".collector.json"
 FRESH_INTERVALS = 3
 """A heartbeat older than this many intervals (and at least ``FRESH_MIN_S``) means no collector runs."""
@@ -68,6 +69,8 @@ class CollectorState:
     """PgBouncer and probe findings."""
     failed_samples: dict[tuple[str, str], int] = field(default_factory=dict)
     """(kind, target) -> failed samples since the collector started (a counter)."""
+    tick_s: float = 0.0
+    """Seconds this tick took to take in the samples and judge them."""
 
 
 class Collector:
@@ -113,6 +116,7 @@ class Collector:
     def tick(self, now: datetime | None = None) -> CollectorState:
         """Take in the newest samples, judge them, rewrite the heartbeat; returns the new state."""
         now = now or datetime.now(UTC)
+        started = time.perf_counter()
         latest, bouncers = self.monitor.latest(), self.monitor.pgbouncer_latest()
         self._remember(latest, self._recent, "server")
         self._remember(bouncers, self._recent_bouncer, "pgbouncer")
@@ -122,7 +126,8 @@ class Collector:
         other = pgbouncer_live_findings(self.plan, [s for r in self._recent_bouncer.values() for s in r])
         other += probe_findings(self.plan, rounds)
         state = CollectorState(now, latest, self.monitor.status(), bouncers, self.monitor.pgbouncer_status(),
-                               self.probe_monitor.latest(), findings, other, dict(self._failed))
+                               self.probe_monitor.latest(), findings, other, dict(self._failed),
+                               time.perf_counter() - started)
         with self._lock:
             self._state = state
         self.write_heartbeat(state)

@@ -11,9 +11,13 @@ the others, biggest first, up to ``max_services`` in all; the rest are folded in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector as RegistryCollector
 from prometheus_client.registry import CollectorRegistry
 
@@ -58,9 +62,22 @@ class CollectorMetrics(RegistryCollector):
     def __init__(self, collector: Collector, max_services: int = DEFAULT_MAX_SERVICES):
         self.collector = collector
         self.max_services = max_services
+        self._built: tuple[int, list] | None = None
+
+    def refresh(self, state: CollectorState) -> None:
+        """Build the families of ``state`` now (the collector's loop calls this after each tick), so a scrape
+        only serialises them."""
+        self._built = (id(state), list(self._families(state)))
 
     def collect(self) -> Iterator:
         state = self.collector.state()
+        built = self._built
+        if built is None or built[0] != id(state):
+            self.refresh(state)
+            built = self._built
+        yield from built[1]
+
+    def _families(self, state: CollectorState) -> Iterator:
         plan = self.collector.plan
         yield from self._targets(state)
         yield from self._connections(state, plan)
@@ -92,7 +109,9 @@ class CollectorMetrics(RegistryCollector):
                     latency.add_metric([kind, name], snap.latency_ms / 1000)
         collector = GaugeMetricFamily(f"{P}_collector_interval_seconds", "Seconds between samples")
         collector.add_metric([], self.collector.interval_s)
-        yield from (up, latency, failures, last, collector)
+        tick = GaugeMetricFamily(f"{P}_collector_tick_seconds", "Time the last tick took to judge the samples")
+        tick.add_metric([], state.tick_s)
+        yield from (up, latency, failures, last, collector, tick)
 
     def _connections(self, state: CollectorState, plan: Plan | None) -> Iterator:
         conns = GaugeMetricFamily(f"{P}_connections", "Client backends by service (application_name) and state",
@@ -216,8 +235,52 @@ class CollectorMetrics(RegistryCollector):
         yield from (*gauges.values(), up, p99)
 
 
-def registry_for(collector: Collector, max_services: int = DEFAULT_MAX_SERVICES) -> CollectorRegistry:
-    """A registry holding only the collector's metrics (no process/platform collectors: stable output)."""
+def registry_for(collector: Collector, max_services: int = DEFAULT_MAX_SERVICES) -> tuple[CollectorRegistry,
+                                                                                         CollectorMetrics]:
+    """A registry holding only the collector's metrics (no process/platform collectors: stable output), and the
+    metrics object (``refresh`` it after each tick)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CollectorMetrics(collector, max_services))
-    return registry
+    metrics = CollectorMetrics(collector, max_services)
+    registry.register(metrics)
+    return registry, metrics
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """No access log on stderr."""
+
+
+class MetricsEndpoint:
+    """Serves ``/metrics`` from text rendered once per tick (``publish``), so a scrape costs no Python work
+    beyond sending bytes, even while the collector judges its samples."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int):
+        self.registry = registry
+        self._body = generate_latest(registry)
+        self.server = make_server(host, port, self._app, server_class=_Server, handler_class=_Quiet)
+        self.port = self.server.server_port
+        self._thread = threading.Thread(target=self.server.serve_forever, name="metrics-http", daemon=True)
+
+    def start(self) -> MetricsEndpoint:
+        self._thread.start()
+        return self
+
+    def publish(self) -> None:
+        """Render the registry now (after a tick)."""
+        self._body = generate_latest(self.registry)
+
+    def _app(self, environ, start_response):
+        if environ.get("PATH_INFO") not in ("/metrics", "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found: try /metrics\n"]
+        body = self._body
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
