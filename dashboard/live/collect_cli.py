@@ -25,6 +25,12 @@ from planner.model import InputError
 
 DEFAULT_METRICS_PORT = 9648
 METRICS_HOST = "127.0.0.1"
+EPILOG = """exit codes: 0 stopped after some target gave a sample; 2 bad input, or no target ever gave a sample;
+3 internal error
+
+example:
+  pool-planner collect --config plan.toml --url primary=postgresql://monitor@db1/app --retention-days 30
+  (then scrape http://127.0.0.1:9648/metrics; docs/metrics.md)"""
 
 
 class UsageError(Exception):
@@ -34,7 +40,8 @@ class UsageError(Exception):
 def add_parser(sub) -> None:
     collect = sub.add_parser("collect", help="sample every target of the plan continuously; history + /metrics",
                              description="Sample every server, PgBouncer console and probe endpoint of the plan "
-                                         "concurrently into the history, serve /metrics, until SIGTERM or Ctrl-C.")
+                                         "concurrently into the history, serve /metrics, until SIGTERM or Ctrl-C.",
+                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     collect.add_argument("--config", help="plan TOML: judges the samples, names the probes and [pgbouncer] admin_url")
     collect.add_argument("--url", action="append",
                          help="URL, or NAME=URL for several servers (repeat); default: $DATABASE_URL")
