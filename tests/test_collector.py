@@ -225,3 +225,34 @@ def test_export_rules_pass_promtool_and_grafana_is_json(tmp_path):
                               "--format", "grafana"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     panels = json.loads(grafana.stdout)["panels"]
     assert any("pool_planner_connections" in t["expr"] for p in panels for t in p["targets"])
+
+
+@pytest.mark.db
+def test_a_failing_history_store_is_exported_and_sampling_goes_on(pg_url, tmp_path):
+    from test_history_faults import chattr
+
+    data = tmp_path / "data"
+    data.mkdir()
+    chattr("+i", data)
+    chattr("-i", data)
+    args = ["--url", f"primary={pg_url}", "--data", str(data), "--interval", "0.3"]
+    with CollectorProcess(args) as collector:
+        wait_until(lambda: collector.value("pool_planner_up", kind="server", target="primary") == 1)
+        files = [p for p in data.iterdir() if not p.name.endswith("-shm")] + [data]  # -shm: see test_history_faults
+        subprocess.run(["chattr", "+i", *map(str, files)], check=True)
+        try:
+            wait_until(lambda: collector.value("pool_planner_history_ok") == 0, 15)
+            wait_until(lambda: collector.value("pool_planner_history_unsaved_samples") >= 3, 15)
+            before = collector.value("pool_planner_last_sample_timestamp_seconds", target="primary")
+            time.sleep(1.0)
+            assert collector.value("pool_planner_last_sample_timestamp_seconds", target="primary") > before
+            assert collector.value("pool_planner_up", kind="server", target="primary") == 1
+        finally:
+            subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+        wait_until(lambda: collector.value("pool_planner_history_ok") == 1, 15)
+        assert collector.terminate() == 0
+    assert "history" in "".join(collector.lines).lower()
+    history = next(data.glob("history-*.sqlite"))
+    with HistoryStore(history) as store:
+        errors = [s.error or "" for s in store.snapshots("primary") if not s.ok]
+    assert any(e.startswith("not recorded: the history store failed") for e in errors)

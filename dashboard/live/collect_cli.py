@@ -20,7 +20,7 @@ from dashboard.live.collector import Collector
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore
 from dashboard.live.metrics import DEFAULT_MAX_SERVICES, MetricsEndpoint, registry_for
 from dashboard.live.probes import probe_targets
-from dashboard.live.record_status import record_exit_code
+from dashboard.live.record_status import print_store_change, record_exit_code
 from planner.model import InputError
 
 DEFAULT_METRICS_PORT = 9648
@@ -153,6 +153,7 @@ def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace,
 
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
+    shown_store = collector.store.health().state
     next_at = time.monotonic()
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         state = collector.tick()
@@ -164,6 +165,7 @@ def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace,
             if status.state != "starting" and shown.get(name) != key:
                 shown[name] = key
                 print(_status_line(status), flush=True)
+        shown_store = print_store_change(collector.store.health(), shown_store)  # failing / writing again
         next_at = max(next_at + args.interval, time.monotonic())
         wait = next_at - time.monotonic()
         if deadline is not None:

@@ -71,6 +71,10 @@ class CollectorState:
     """(kind, target) -> failed samples since the collector started (a counter)."""
     tick_s: float = 0.0
     """Seconds this tick took to take in the samples and judge them."""
+    store_ok: bool = True
+    """The history store writes (``HistoryStore.health().ok``); sampling and /metrics go on when it does not."""
+    unsaved: int = 0
+    """Samples not saved while the store fails (a gap is written for them when it works again)."""
 
 
 class Collector:
@@ -122,12 +126,13 @@ class Collector:
         self._remember(bouncers, self._recent_bouncer, "pgbouncer")
         snapshots = [snap for recent in self._recent.values() for snap in recent]
         findings = tracked_live_findings(self.plan, snapshots) if snapshots else []
+        health = self.store.health()
         rounds = [readings for _, readings in self.probe_monitor.recent(60 * self.interval_s)]
         other = pgbouncer_live_findings(self.plan, [s for r in self._recent_bouncer.values() for s in r])
         other += probe_findings(self.plan, rounds)
         state = CollectorState(now, latest, self.monitor.status(), bouncers, self.monitor.pgbouncer_status(),
                                self.probe_monitor.latest(), findings, other, dict(self._failed),
-                               time.perf_counter() - started)
+                               time.perf_counter() - started, health.ok, health.unsaved)
         with self._lock:
             self._state = state
         self.write_heartbeat(state)

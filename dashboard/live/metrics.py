@@ -111,7 +111,11 @@ class CollectorMetrics(RegistryCollector):
         collector.add_metric([], self.collector.interval_s)
         tick = GaugeMetricFamily(f"{P}_collector_tick_seconds", "Time the last tick took to judge the samples")
         tick.add_metric([], state.tick_s)
-        yield from (up, latency, failures, last, collector, tick)
+        store = GaugeMetricFamily(f"{P}_history_ok", "1 while the history store writes, 0 while it fails")
+        store.add_metric([], 1.0 if state.store_ok else 0.0)
+        unsaved = GaugeMetricFamily(f"{P}_history_unsaved_samples", "Samples not saved while the store fails")
+        unsaved.add_metric([], float(state.unsaved))
+        yield from (up, latency, failures, last, collector, tick, store, unsaved)
 
     def _connections(self, state: CollectorState, plan: Plan | None) -> Iterator:
         conns = GaugeMetricFamily(f"{P}_connections", "Client backends by service (application_name) and state",
