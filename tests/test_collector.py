@@ -256,3 +256,33 @@ def test_a_failing_history_store_is_exported_and_sampling_goes_on(pg_url, tmp_pa
     with HistoryStore(history) as store:
         errors = [s.error or "" for s in store.snapshots("primary") if not s.ok]
     assert any(e.startswith("not recorded: the history store failed") for e in errors)
+
+
+def test_cached_point_findings_give_the_same_findings_as_judging_every_sample_again():
+    from planner.model import Deployment, Engine, Plan, Server
+    from planner.rules.live import tracked_live_findings
+    from planner.snapshot import ActivityGroup, ServerSettings
+
+    plan = Plan(servers=(Server(max_connections=40),), engines=(Engine(application_name="api", pool_size=2,
+                                                                        max_overflow=1),),
+                deployment=Deployment(instances=2, workers=2))
+    settings = ServerSettings(40, 3, 0, 0, 0, False, 160000, True, "monitor")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    pattern = [(4, None), (20, None), (20, 45.0), (36, 400.0), (5, None), (0, None)]
+    samples = []
+    for i in range(60):
+        count, idle_tx = pattern[(i // 7) % len(pattern)]
+        groups = (ActivityGroup("app", "app", "api", "10.0.0.1", "idle in transaction" if idle_tx else "idle",
+                                None, count, 0, oldest_idle_in_transaction_s=idle_tx, oldest_backend_s=600.0),)
+        status = "unreachable" if i % 13 == 12 else "ok"
+        samples.append(Snapshot("primary", start + timedelta(seconds=i), status,
+                                groups if status == "ok" else (), settings if status == "ok" else None))
+    cache: dict = {}
+    seen = set()
+    for end in range(1, len(samples) + 1):
+        window = samples[max(0, end - 20):end]
+        fresh = [f.as_dict() for f in tracked_live_findings(plan, window)]
+        cached = [f.as_dict() for f in tracked_live_findings(plan, window, point_keys=cache)]
+        assert cached == fresh
+        seen |= {f["id"] for f in fresh}
+    assert {"too-many-connections", "idle-in-transaction", "connection-leak"} <= seen

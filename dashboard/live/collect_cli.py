@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,9 @@ from dashboard.live.probes import probe_targets
 from dashboard.live.record_status import print_store_change, record_exit_code
 from planner.model import InputError
 
+SWITCH_INTERVAL_S = 0.001
+"""The interpreter hands the GIL over at least this often (default 5 ms), so a /metrics scrape is answered
+while the collector's tick judges samples."""
 DEFAULT_METRICS_PORT = 9648
 METRICS_HOST = "127.0.0.1"
 EPILOG = """exit codes: 0 stopped after some target gave a sample; 2 bad input, or no target ever gave a sample;
@@ -117,6 +121,7 @@ def run_collect(args: argparse.Namespace) -> int:
     from dashboard.live import cli  # the shared target parsing of ``record``
 
     _check(args)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     plan = cli._load_plan(args.config) if args.config else None
     args.server = cli._server_name(args.server, plan)
     servers, consoles = cli._record_targets(args)

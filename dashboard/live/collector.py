@@ -38,8 +38,10 @@ from planner.rules.probe import probe_findings
 from planner.snapshot import Snapshot
 
 RECENT_SAMPLES = 60
-"""Samples per server the live rules see each tick (judging cost grows with it: 10 servers x 120 samples took
-55 ms a tick in benchmarks/collector_scale.py; the waiting and burst windows fit in 60 s at 1 s)."""
+"""Samples per server the live rules see each tick (the waiting and burst windows fit in 60 s at 1 s; the
+cold-pool grace also reads the backends' own ages). Each sample's one-sample findings are judged once and cached,
+so a tick costs one new sample per server plus the cold-pool rule, which reads the whole window (most of the
+remaining cost: benchmarks/collector_scale.py)."""
 HEARTBEAT_SUFFIX = ".collector.json"
 FRESH_INTERVALS = 3
 """A heartbeat older than this many intervals (and at least ``FRESH_MIN_S``) means no collector runs."""
@@ -94,6 +96,8 @@ class Collector:
         self._recent: dict[str, deque[Snapshot]] = {}
         self._recent_bouncer: dict[str, deque[PgBouncerSnapshot]] = {}
         self._failed: dict[tuple[str, str], int] = {}
+        self._point_keys: dict = {}
+        """Each kept sample's one-sample findings, judged once (``tracked_live_findings``' cache)."""
         self._lock = threading.Lock()
         self._state = CollectorState(datetime.now(UTC), {}, {}, {}, {}, [], [], [])
         self.started_at = time.time()
@@ -125,7 +129,8 @@ class Collector:
         self._remember(latest, self._recent, "server")
         self._remember(bouncers, self._recent_bouncer, "pgbouncer")
         snapshots = [snap for recent in self._recent.values() for snap in recent]
-        findings = tracked_live_findings(self.plan, snapshots) if snapshots else []
+        findings = tracked_live_findings(self.plan, snapshots, point_keys=self._point_keys) if snapshots else []
+        self._forget_point_keys()
         health = self.store.health()
         rounds = [readings for _, readings in self.probe_monitor.recent(60 * self.interval_s)]
         other = pgbouncer_live_findings(self.plan, [s for r in self._recent_bouncer.values() for s in r])
@@ -137,6 +142,11 @@ class Collector:
             self._state = state
         self.write_heartbeat(state)
         return state
+
+    def _forget_point_keys(self) -> None:
+        kept = {(snap.server, snap.taken_at) for recent in self._recent.values() for snap in recent}
+        for key in [key for key in self._point_keys if key not in kept]:
+            del self._point_keys[key]
 
     def _remember(self, latest: dict, recent: dict[str, deque], kind: str) -> None:
         for name, snap in latest.items():
