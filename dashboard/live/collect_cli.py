@@ -124,7 +124,10 @@ def run_collect(args: argparse.Namespace) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     plan = cli._load_plan(args.config) if args.config else None
     args.server = cli._server_name(args.server, plan)
-    servers, consoles = cli._record_targets(args)
+    try:
+        servers, consoles = cli._record_targets(args)  # record's parsing: its messages name "record"
+    except cli.UsageError as err:
+        raise UsageError(str(err).replace("record:", "collect:", 1)) from None
     try:
         probes = probe_targets(plan)
     except InputError as err:
