@@ -31,10 +31,11 @@ from dashboard import (  # noqa: E402
     rerun,
     state,
 )
+from dashboard.live import collector_reader  # noqa: E402
 from dashboard.live.actions import actions_enabled  # noqa: E402
-from dashboard.live.history import HistoryStore  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
+from dashboard.live.prometheus_history import PrometheusHistory  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
 from planner.text import md, md_code  # noqa: E402
@@ -55,7 +56,7 @@ def get_demo():
 @st.cache_resource(show_spinner=False)
 def get_history(targets: tuple[tuple[str, str], ...]) -> pagestate.StoreOpening:
     """A real server's history store in ``$POOL_PLANNER_DATA``, or why it cannot be opened (a state, not a crash)."""
-    return pagestate.open_history(state.history_path(targets), HistoryStore)
+    return pagestate.open_history(state.history_path(targets), collector_reader.open_store)
 
 
 def history_key(targets: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
@@ -72,6 +73,10 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
     """
     servers, consoles = split_targets(dict(targets))  # PgBouncer consoles: URLs naming database pgbouncer
     history = None if demo_mode else get_history(history_key(targets)).store
+    if history is not None:  # `pool-planner collect` runs for these servers: read its history, sample nothing
+        reader = collector_reader.attach(history.path, servers, history)
+        if reader is not None:
+            return reader
     return Monitor(servers, interval_s=1.0, history=history, pgbouncers=consoles,
                    **incident_page.monitor_options()).start()
 
@@ -79,7 +84,8 @@ def get_monitor(targets: tuple[tuple[str, str], ...], demo_mode: bool) -> Monito
 @st.cache_resource(show_spinner=False)
 def get_timeline(targets: tuple[tuple[str, str], ...], demo_mode: bool, server: str) -> Timeline:
     """The live chart's counts, kept between reruns and sessions (only new samples are read each time)."""
-    return Timeline(get_monitor(targets, demo_mode).history, server)
+    shared = None if demo_mode else PrometheusHistory.from_env()  # PROMETHEUS_URL: the team's shared history
+    return Timeline(shared or get_monitor(targets, demo_mode).history, server)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

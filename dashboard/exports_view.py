@@ -32,6 +32,8 @@ EXPORT_FILES: dict[str, tuple[str, str, str, str]] = {
     "pgbouncer": ("pgbouncer.ini", "pgbouncer.ini", "ini", "text/plain"),
     "postgresql": ("postgresql.conf", "postgresql.conf", "ini", "text/plain"),
     "json": ("JSON", "plan.json", "json", "application/json"),
+    "prometheus-rules": ("Prometheus alerts", "pool-planner-rules.yml", "yaml", "text/plain"),
+    "grafana": ("Grafana", "pool-planner-dashboard.json", "json", "application/json"),
 }
 
 

@@ -16,7 +16,7 @@ from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements
 from planner.model import Engine, InputError, Plan
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
-FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json")
+FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json", "prometheus-rules", "grafana")
 DEFAULT_APP = "app.main:app"
 
 
@@ -297,21 +297,24 @@ def plan_json(plan: Plan, findings=None) -> str:
     }, indent=2) + "\n"
 
 
-def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, provenance: str | None = None, findings=None) -> str:
+def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, provenance: str | None = None, findings=None,
+           alert_for_s: float = 60.0) -> str:
     """The snippet of ``fmt`` (one of FORMATS) for the plan; ``provenance`` (where the workload's numbers came
     from, e.g. ``live observe``'s measurement) goes first as a comment line (a ``provenance`` key in JSON).
     ``findings``: the plan's static findings when the caller has them already (the dashboard judges a plan once
-    per rerun); None computes them for ``json``."""
-    snippet = _snippet(plan, fmt, app, findings)
+    per rerun); None computes them for ``json``. ``alert_for_s``: the ``for:`` of the Prometheus alert rules."""
+    snippet = _snippet(plan, fmt, app, findings, alert_for_s)
     if not provenance:
         return snippet
     note = " ".join(provenance.split())  # one line, whatever it was given
     if fmt == "json":
         return json.dumps({"provenance": note, **json.loads(snippet)}, indent=2) + "\n"
+    if fmt == "grafana":
+        return json.dumps({"description": note, **json.loads(snippet)}, indent=2) + "\n"
     return f"# {note}\n{snippet}"
 
 
-def _snippet(plan: Plan, fmt: str, app: str, findings=None) -> str:
+def _snippet(plan: Plan, fmt: str, app: str, findings=None, alert_for_s: float = 60.0) -> str:
     if fmt == "python":
         return python_snippet(plan)
     if fmt == "env":
@@ -326,4 +329,9 @@ def _snippet(plan: Plan, fmt: str, app: str, findings=None) -> str:
         return postgresql_conf(plan)
     if fmt == "json":
         return plan_json(plan, findings)
+    if fmt in ("prometheus-rules", "grafana"):  # alerts and panels reading the collector's /metrics
+        from planner import export_prometheus  # lazy: it imports the live rules, which import this module
+
+        return export_prometheus.prometheus_rules(plan, for_s=alert_for_s) if fmt == "prometheus-rules" else \
+            export_prometheus.grafana_dashboard(plan)
     raise InputError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")

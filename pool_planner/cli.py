@@ -21,6 +21,12 @@ def _live(argv: list[str]) -> int:
     return live_cli.main(argv, prog=f"{PROG} live")
 
 
+def _collect(argv: list[str]) -> int:
+    from dashboard.live import cli as live_cli
+
+    return live_cli.main(["collect", *argv], prog=f"{PROG} live")
+
+
 def _dashboard(argv: list[str]) -> int:
     from dashboard import launch  # lazy: importing Streamlit takes a second
 
@@ -29,6 +35,7 @@ def _dashboard(argv: list[str]) -> int:
 
 DELEGATES: dict[str, planner_cli.Delegate] = {
     "live": ("live sampler: sample, record, ... (pool-planner live --help lists them)", _live),
+    "collect": ("always-on collector: every target of the plan into the history, /metrics", _collect),
     "dashboard": ("start the dashboard on 127.0.0.1 (the demo when no DATABASE_URL is set)", _dashboard),
 }
 

@@ -160,7 +160,8 @@ def test_downloads_are_the_planners_export(app, pg_url):
         export(plan, "pgbouncer")
     buttons = app.get("download_button")
     assert [b.label for b in buttons] == [f"Download {f.file_name}" for f in files]
-    assert [b.proto.url.rsplit(".", 1)[-1] for b in buttons] == ["py", "txt", "sh", "sh", "txt", "json"]  # by mime
+    by_mime = ["py", "txt", "sh", "sh", "txt", "json", "txt", "json"]
+    assert [b.proto.url.rsplit(".", 1)[-1] for b in buttons] == by_mime
     code = [c.value for c in app.code]
     for f in files:
         assert f.text.rstrip("\n") in [c.rstrip("\n") for c in code], f.format

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.live import db, incident_cli, observe_cli, pgbouncer_cli
+from dashboard.live import collect_cli, db, incident_cli, observe_cli, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
 from dashboard.live.monitor import Monitor, ServerStatus
 from dashboard.live.probes import probe_targets, render_probes, sample_probes
@@ -96,6 +96,7 @@ def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentPar
     record.set_defaults(run=run_record)
     incident_cli.add_action_commands(sub, UsageError)
     observe_cli.add_parser(sub, UsageError)
+    collect_cli.add_parser(sub)  # the always-on collector (dashboard.live.collect_cli)
     return parser
 
 
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.
         args = parser.parse_args(argv)
         return int(args.run(args))
 
-    return run_guarded(run, bad_input=(db.ServerFault,))
+    return run_guarded(run, bad_input=(db.ServerFault, collect_cli.UsageError))
 
 
 # ---------------------------------------------------------------------------------------------- sample

@@ -21,6 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS, help="snippet format")
     parser.add_argument("--recommended", action="store_true",
                         help="export the recommended pool settings (as recommend gives them) instead of the given ones")
+    parser.add_argument("--alert-for", type=float, default=60.0, metavar="SECONDS",
+                        help="prometheus-rules: how long a condition holds before its alert fires (60)")
     parser.add_argument("--app", default=DEFAULT_APP, help=f"ASGI app for uvicorn/gunicorn (default {DEFAULT_APP})")
     parser.add_argument("--provenance", metavar="TEXT", help="where the workload's numbers came from: printed first "
                         "as a comment line (live observe --export writes its measurement here)")
@@ -35,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
                   "that would)", file=sys.stderr)
             return 1
         plan = rec.plan
-    sys.stdout.write(export(plan, args.format, app=args.app, provenance=args.provenance))
+    if not 0 <= args.alert_for <= 86_400:
+        print(f"error: --alert-for must be between 0 and 86400 seconds, got {args.alert_for:g}", file=sys.stderr)
+        return 2
+    sys.stdout.write(export(plan, args.format, app=args.app, provenance=args.provenance, alert_for_s=args.alert_for))
     if plan_verdict(plan) == "unsafe":
         print("warning: this plan is unsafe (check --config shows why); exit 1", file=sys.stderr)
         return 1

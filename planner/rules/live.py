@@ -104,8 +104,12 @@ def tracked_live_findings(
     thresholds: Thresholds | None = None,
     *,
     now: datetime | None = None,
+    point_keys: dict[tuple[str, datetime], frozenset[tuple[str, str]]] | None = None,
 ) -> list[LiveFinding]:
     """Like ``live_findings``, with the subject and since when each finding has fired.
+
+    ``point_keys``: a cache the caller keeps between calls with the same plan and thresholds (the collector
+    does), so each sample's one-sample findings are computed once rather than at every call.
 
     Only each server's latest sample decides what fires now; the earlier ones (the caller chooses how far
     back, e.g. ``HistoryStore.snapshots(server, since)``) give the start of the unbroken run and the history
@@ -127,7 +131,7 @@ def tracked_live_findings(
         server = _plan_server(plan, name)
         runs: dict[tuple[str, str], datetime] = {}
         for snap in history:
-            keys = {(hit.finding.id, hit.subject) for hit in _point_findings(plan, server, snap, history, th)}
+            keys = _point_keys(plan, server, snap, history, th, point_keys)
             runs = {key: runs.get(key, snap.taken_at) for key in keys}
         hits = _point_findings(plan, server, latest, history, th) + _cold_pool(plan, server, history, th, now)
         for hit in hits:
@@ -138,6 +142,18 @@ def tracked_live_findings(
         taken = latest_by_server[finding.server or ""].taken_at
         found.append(LiveFinding(finding, "", taken, taken))
     return _dedupe(found)
+
+
+def _point_keys(plan, server: Server | None, snap: Snapshot, history: Sequence[Snapshot], th: Thresholds,
+                cache: dict | None) -> frozenset[tuple[str, str]]:
+    """(id, subject) of the one-sample findings of ``snap``, from ``cache`` when it has them."""
+    key = (snap.server, snap.taken_at)
+    if cache is not None and key in cache:
+        return cache[key]
+    keys = frozenset((hit.finding.id, hit.subject) for hit in _point_findings(plan, server, snap, history, th))
+    if cache is not None:
+        cache[key] = keys
+    return keys
 
 
 def _dedupe(found: Iterable[LiveFinding]) -> list[LiveFinding]:
