@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -26,10 +25,17 @@ from pathlib import Path
 
 from dashboard.live import collect_cli, db, incident_cli, observe_cli, pgbouncer_cli
 from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore, default_data_dir
-from dashboard.live.monitor import Monitor, ServerStatus
+from dashboard.live.monitor import Monitor
 from dashboard.live.probes import probe_targets, render_probes, sample_probes
 from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
+from dashboard.live.targets import (  # noqa: F401 - parse_targets and URL_ENV: names others import from here
+    URL_ENV,
+    _record_targets,
+    _server_name,
+    _status_line,
+    parse_targets,
+)
 from dashboard.live.terminal import visible
 from planner.cli_support import (  # noqa: F401 - EXIT_* and UsageError: the names other modules import from here
     EXIT_BAD_INPUT,
@@ -53,8 +59,6 @@ examples:
   {prog} sample --json --fail-on warning      (URL from $DATABASE_URL)
   {prog} record --url primary=postgresql://monitor@db1/app --url replica=postgresql://monitor@db2/app
   {prog} observe --url postgresql://monitor@db.internal/app --seconds 60 --processes orders=8 --json"""
-URL_ENV = "DATABASE_URL"
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
 
 def build_parser(prog: str = "python -m dashboard.live") -> argparse.ArgumentParser:
@@ -160,19 +164,6 @@ def run_sample(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(f.severity in FAIL_ON[args.fail_on] for f in findings) else EXIT_OK
 
 
-def _server_name(given: str | None, plan) -> str:
-    if given is not None:
-        if not _NAME.match(given):
-            raise UsageError(f"--server must be 1-63 letters, digits, '_', '.' or '-', got {given!r}")
-        if plan is not None and given not in [s.name for s in plan.servers]:
-            names = ", ".join(s.name for s in plan.servers)
-            raise UsageError(f"--server {given!r} is not a server of the plan (its servers: {names})")
-        return given
-    if plan is not None and len(plan.servers) == 1:
-        return plan.servers[0].name
-    return "primary"
-
-
 def _findings(plan, snapshot: Snapshot) -> tuple[list, str | None]:
     """Live findings for this one sample (with the plan when given), and a note (None: nothing to add)."""
     return list(live_findings(plan, [snapshot])), None
@@ -243,49 +234,6 @@ def render_sample(snapshot: Snapshot, masked_url: str, notes: list[str], finding
 
 
 # ---------------------------------------------------------------------------------------------- record
-
-
-def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, str]:
-    """``--url`` values (``URL`` or ``NAME=URL``) as {name: url}; ``DATABASE_URL`` when none is given."""
-    values = list(urls or [])
-    if not values:
-        env = os.environ.get(URL_ENV)
-        if not env:
-            raise UsageError(f"record: give --url or set {URL_ENV}")
-        values = [env]
-    targets: dict[str, str] = {}
-    for value in values:
-        name, url = default_name, value
-        head, sep, tail = value.partition("=")
-        if sep and _NAME.match(head) and "://" not in head:
-            name, url = head, tail
-        if name in targets:
-            raise UsageError(f"record: server {name!r} given twice; name them: --url NAME=URL")
-        db.monitor_url(url)  # a bad URL stops here, one line, exit 2
-        targets[name] = url
-    if not _NAME.match(default_name):
-        raise UsageError(f"--server must be 1-63 letters, digits, '_', '.' or '-', got {default_name!r}")
-    return targets
-
-
-def _status_line(status: ServerStatus) -> str:
-    if status.state == "ok":
-        pid = "" if status.own_pid is None else f", backend pid {status.own_pid}"  # a PgBouncer console has none
-        return visible(f"{status.server}: ok (sampling {status.url}{pid})")
-    retry = ""
-    if status.next_retry_at is not None:
-        retry = f"; retrying at {status.next_retry_at.isoformat(timespec='seconds')}"
-    return visible(f"{status.server}: {status.state}: {status.reason}{retry}")
-
-
-def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
-    """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
-    plan = load_plan(args.config) if args.config else None
-    urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)
-    targets = parse_targets(urls, args.server) if urls or os.environ.get(URL_ENV) or not consoles else {}
-    if set(targets) & set(consoles):
-        raise UsageError(f"record: {sorted(set(targets) & set(consoles))[0]!r} names a server and a PgBouncer")
-    return targets, consoles
 
 
 def _report_changes(monitor: Monitor, store: HistoryStore, stop: threading.Event, deadline: float | None) -> None:

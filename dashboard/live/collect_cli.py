@@ -22,6 +22,10 @@ from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore
 from dashboard.live.metrics import DEFAULT_MAX_SERVICES, MetricsEndpoint, registry_for
 from dashboard.live.probes import probe_targets
 from dashboard.live.record_status import print_store_change, record_exit_code
+from dashboard.live.targets import _record_targets, _server_name, _status_line
+from dashboard.targets import history_path
+from planner.cli_support import UsageError as SharedUsageError
+from planner.config import load_plan
 from planner.model import InputError
 
 SWITCH_INTERVAL_S = 0.001
@@ -88,8 +92,6 @@ def _history_file(args: argparse.Namespace, servers: dict[str, str]) -> Path:
         return Path(args.history)
     if args.data:
         os.environ["POOL_PLANNER_DATA"] = args.data  # history_path reads it, as the dashboard does
-    from dashboard.state import history_path  # lazy: pandas and the page's helpers
-
     return history_path(servers)
 
 
@@ -118,15 +120,13 @@ def _serve_metrics(collector: Collector, args: argparse.Namespace):
 
 
 def run_collect(args: argparse.Namespace) -> int:
-    from dashboard.live import cli  # the shared target parsing of ``record``
-
     _check(args)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    plan = cli._load_plan(args.config) if args.config else None
-    args.server = cli._server_name(args.server, plan)
+    plan = load_plan(args.config) if args.config else None
+    args.server = _server_name(args.server, plan)
     try:
-        servers, consoles = cli._record_targets(args)  # record's parsing: its messages name "record"
-    except cli.UsageError as err:
+        servers, consoles = _record_targets(args)  # record's parsing: its messages name "record"
+    except SharedUsageError as err:
         raise UsageError(str(err).replace("record:", "collect:", 1)) from None
     try:
         probes = probe_targets(plan)
@@ -157,8 +157,6 @@ def run_collect(args: argparse.Namespace) -> int:
 
 
 def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace, metrics, server) -> None:
-    from dashboard.live.cli import _status_line
-
     deadline = time.monotonic() + args.duration if args.duration else None
     shown: dict[str, tuple[str, str | None]] = {}
     shown_store = collector.store.health().state
