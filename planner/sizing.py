@@ -13,6 +13,7 @@ by default the queueing model's smallest pool for a p99 checkout-wait target
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ class Recommendation:
     why: tuple[str, ...] = ()
     """When nothing fits: the arithmetic that shows it."""
     alternatives: tuple[Alternative, ...] = ()
+    shortfalls: tuple[Shortfall, ...] = ()
+    """When nothing fits: the typed form of ``why`` (which limit, on which server, need against have)."""
 
     def _first(self, name: str):
         return getattr(self.engines[0], name) if self.engines else None
@@ -163,13 +166,50 @@ class Recommendation:
 # --------------------------------------------------------------------------------------------- the sizing
 
 
+class Limit(enum.Enum):
+    """Which limit a plan does not fit under (the alternatives choose by this, never by a sentence)."""
+
+    NO_USABLE_SLOTS = "no-usable-slots"
+    """The reserved slots and other clients take all of a server's max_connections."""
+    PGBOUNCER_OVER_ALLOWED = "pgbouncer-over-allowed"
+    """PgBouncer's server connections exceed what the server allows at rollout peak."""
+    SERVER_CONNECTIONS = "server-connections"
+    """The fleet's direct pools, at the least the workload needs, exceed what the server allows."""
+    PGBOUNCER_MAX_CLIENT_CONN = "pgbouncer-max-client-conn"
+    PGBOUNCER_POOL = "pgbouncer-pool"
+    """PgBouncer's server pool is smaller than the fleet's traffic needs for the p99 wait target."""
+    PGBOUNCER_SESSION_CLIENTS = "pgbouncer-session-clients"
+    """Session mode: more clients than server connections (each pins one)."""
+
+    @property
+    def on_pgbouncer(self) -> bool:
+        """True for PgBouncer's own limits (its settings can fix them); False for a server's."""
+        return self in (Limit.PGBOUNCER_MAX_CLIENT_CONN, Limit.PGBOUNCER_POOL, Limit.PGBOUNCER_SESSION_CLIENTS)
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """One reason a plan does not fit: which limit, on which server (PgBouncer's limits name the server behind
+    it), what is needed against what there is, and the sentence with the arithmetic (rendered here from these
+    numbers, for the edge to show; nothing reads it back)."""
+
+    limit: Limit
+    server: str
+    need: float
+    have: float
+    sentence: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"limit": self.limit.value, "server": self.server, "need": self.need, "have": self.have}
+
+
 @dataclass
 class _Attempt:
     fits: bool
     engines: list[Engine]
     advice: list[EngineAdvice]
     reasons: list[str]
-    why: list[str]
+    shortfalls: list[Shortfall]
     min_per_process: dict[str, int]  # server -> smallest per-process ceiling the engines need
     allowed: dict[str, int]  # server -> most connections allowed at rollout peak
 
@@ -242,6 +282,7 @@ def _attempt(
     rollout_processes = deployment.rollout_processes
     per_worker_rps = workload.per_worker_rps(deployment) if workload else 0.0
     result = _Attempt(True, [], [], [], [], {}, {})
+    why = result.shortfalls
     sized: dict[str, tuple[int, int, list[str]]] = {}
     need_of: dict[str, PoolRequirement | None] = {
         e.name: requirement(workload.engine_rps(deployment, e), workload.hold_ms) if workload else None
@@ -273,8 +314,9 @@ def _attempt(
         result.min_per_process[server.name] = sum(floors)
         if usable <= 0:
             result.fits = False
-            result.why.append(f"{server.name}: usable slots {usable} <= 0: the reserved slots and other clients "
-                              f"take all {server.max_connections} connections")
+            why.append(Shortfall(Limit.NO_USABLE_SLOTS, server.name, 1, usable,
+                                 f"{server.name}: usable slots {usable} <= 0: the reserved slots and other clients "
+                                 f"take all {server.max_connections} connections"))
             continue
         if not on:
             continue
@@ -294,16 +336,18 @@ def _attempt(
             )
         if bouncer > allowed:
             result.fits = False
-            result.why.append(f"{server.name}: PgBouncer's {bouncer} server connections exceed the {allowed} "
-                              f"allowed ({usable} usable - {spare} spare)")
+            why.append(Shortfall(Limit.PGBOUNCER_OVER_ALLOWED, server.name, bouncer, allowed,
+                                 f"{server.name}: PgBouncer's {bouncer} server connections exceed the {allowed} "
+                                 f"allowed ({usable} usable - {spare} spare)"))
         if direct and sum(floors) > share:
             result.fits = False
             need_text = " + ".join(str(f) for f in floors)
-            result.why.append(
+            why.append(Shortfall(
+                Limit.SERVER_CONNECTIONS, server.name, rollout_processes * sum(floors), allowed,
                 f"{server.name}: {rollout_processes} rollout processes x {sum(floors)} connections per process "
                 f"({need_text}, the least the workload needs) = {rollout_processes * sum(floors)} > {allowed} "
                 f"allowed ({usable} usable - {spare} spare)"
-            )
+            ))
             continue
         if workload:
             pool_targets = floors
@@ -324,27 +368,30 @@ def _attempt(
             clients = rollout_processes * sum(sized[e.name][0] + sized[e.name][1] for e in routed)
             if clients > pgbouncer.max_client_conn:
                 result.fits = False
-                result.why.append(
+                why.append(Shortfall(
+                    Limit.PGBOUNCER_MAX_CLIENT_CONN, server.name, clients, pgbouncer.max_client_conn,
                     f"PgBouncer max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
                     f"rollout peak ({rollout_processes} processes x their pools)"
-                )
+                ))
             fleet = pgbouncer_pool_need(pgbouncer, engines, workload, requirement)
             if fleet is not None and fleet[2].pool_size > pgbouncer.server_connections:
                 fleet_rps, busy, pool = fleet
                 result.fits = False
-                result.why.append(
+                why.append(Shortfall(
+                    Limit.PGBOUNCER_POOL, server.name, pool.pool_size, pgbouncer.server_connections,
                     f"PgBouncer: {fleet_rps:g} req/s x {workload.hold_ms:g} ms = {busy:.1f} server connections busy "
                     f"fleet-wide; its pool needs {pool.pool_size} for the p99 wait target, it has "
                     f"{pgbouncer.server_connections} (default_pool_size x pools)"
-                )
+                ))
             if pgbouncer.pool_mode == "session" and clients > pgbouncer.server_connections:
                 result.fits = False
-                result.why.append(
+                why.append(Shortfall(
+                    Limit.PGBOUNCER_SESSION_CLIENTS, server.name, clients, pgbouncer.server_connections,
                     f"PgBouncer in session mode: {clients} client connections at rollout peak > its "
                     f"{pgbouncer.server_connections} server connections (default_pool_size x pools); each client "
                     f"pins one until it disconnects, so the rest wait in PgBouncer: use transaction mode or a "
                     f"larger default_pool_size"
-                )
+                ))
 
     if not result.fits:
         return result
@@ -504,7 +551,8 @@ def _recommend(template: Plan, margin: float, model: RequirementModel, *, altern
         assert overall_verdict(budgets, bouncer) != "unsafe", budgets  # the sizing's own invariant
         return Recommendation(True, plan, tuple(attempt.advice), dep.workers, tuple(reasons))
     alts = _alternatives(template, attempt, margin, model) if alternatives else ()
-    return Recommendation(False, None, (), dep.workers, tuple(attempt.reasons), tuple(attempt.why), alts)
+    return Recommendation(False, None, (), dep.workers, tuple(attempt.reasons),
+                          tuple(w.sentence for w in attempt.shortfalls), alts, tuple(attempt.shortfalls))
 
 
 def _alternatives(template: Plan, failed: _Attempt, margin: float, model: RequirementModel) -> tuple[Alternative, ...]:
@@ -536,7 +584,7 @@ def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: fl
     for the fleet's traffic; in session mode one server connection per client if the server has room for
     them, else transaction mode (where the clients share them, sized for the traffic)."""
     bouncer = template.pgbouncer
-    if bouncer is None or not any(w.startswith("PgBouncer") for w in failed.why):
+    if bouncer is None or not any(w.limit.on_pgbouncer for w in failed.shortfalls):
         return []
     need = pgbouncer_pool_need(dataclasses.replace(bouncer, pool_mode="transaction"), template.engines,
                                template.workload, model)
@@ -572,6 +620,11 @@ def _pgbouncer_settings_alternative(template: Plan, failed: _Attempt, margin: fl
     return [Alternative("pgbouncer-settings", f"in pgbouncer.ini: {'; '.join(changes)}", rec.plan)]
 
 
+def _server_short(failed: _Attempt, server: str) -> bool:
+    """True when one of ``server``'s own limits (not PgBouncer's) is short."""
+    return any(w.server == server and not w.limit.on_pgbouncer for w in failed.shortfalls)
+
+
 def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:
     """True when even the least any model can give (one more connection than the busy ones) overflows a
     server at this worker count: the fewer-workers search skips it without sizing anything."""
@@ -589,7 +642,7 @@ def _surely_too_many(plan: Plan, failed: _Attempt) -> bool:
 
 def _pgbouncer_alternative(template: Plan, failed: _Attempt, margin: float, model: RequirementModel):
     failing = [s for s in template.servers
-               if failed.min_per_process.get(s.name, 0) and any(w.startswith(f"{s.name}:") for w in failed.why)]
+               if failed.min_per_process.get(s.name, 0) and _server_short(failed, s.name)]
     if template.pgbouncer is not None or len(failing) != 1:
         return []
     server = failing[0]
@@ -632,7 +685,7 @@ def _max_connections_alternative(template: Plan, failed: _Attempt, margin: float
     servers = list(template.servers)
     changed = []
     for i, server in enumerate(servers):
-        if not any(w.startswith(f"{server.name}:") for w in failed.why):
+        if not _server_short(failed, server.name):
             continue
         bouncer = (template.pgbouncer.server_connections
                    if template.pgbouncer and template.pgbouncer.server == server.name

@@ -243,9 +243,14 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     room = server_budget.usable - ((server_budget.rollout_peak or 0) - server_budget.pgbouncer_connections)
     """Server slots PgBouncer could have: the usable ones less what the engines connecting directly take."""
 
-    def larger_pool(connections: int) -> str:
+    def larger_pool(connections: int) -> int | None:
+        """The default_pool_size that gives ``connections``, or None when the server has no room for them."""
         size = math.ceil(connections / bouncer.pools)
-        if size * bouncer.pools <= room:
+        return size if size * bouncer.pools <= room else None
+
+    def larger_pool_text(connections: int) -> str:
+        size = larger_pool(connections)
+        if size is not None:
             return f"default_pool_size = {size} ({bouncer.server} has room for {room})"
         return f"not a larger default_pool_size: {bouncer.server} has room for {room}, not {connections}"
 
@@ -267,7 +272,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
             f"(120 s by default)",
             f"pool_mode = transaction (clients share the server connections between transactions; asyncpg then "
             f"needs PgBouncer >= 1.21 with max_prepared_statements > 0, or its statement caches off); or "
-            f"{larger_pool(clients)}",
+            f"{larger_pool_text(clients)}",
             "pool_mode = transaction", bouncer.server,
         ))
     from planner.sizing import pgbouncer_pool_need  # lazy: sizing is the heavier module
@@ -276,7 +281,8 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     if need is not None and need[2].pool_size > servers:
         fleet_rps, busy, pool = need
         overloaded = busy >= servers
-        fix = larger_pool(pool.pool_size)
+        resized = larger_pool(pool.pool_size) is not None
+        fix = larger_pool_text(pool.pool_size)
         out.append(Finding(
             OVERLOAD_ID, "critical" if overloaded else "warning",
             f"PgBouncer: {fleet_rps:g} req/s x {plan.workload.hold_ms:g} ms held = {busy:.1f} server connections "
@@ -284,9 +290,9 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
             + ("its queue grows until query_wait_timeout (120 s by default) fails the clients" if overloaded else
                f"clients wait in its queue beyond the p99 target ({plan.workload.target_p99_wait_ms:g} ms), "
                f"which needs {pool.pool_size}"),
-            f"{fix}{', sized by the queueing model for the whole fleet' if fix.startswith('default') else ''}, or "
+            f"{fix}{', sized by the queueing model for the whole fleet' if resized else ''}, or "
             f"shorten the transactions",
-            f"default_pool_size = {math.ceil(pool.pool_size / bouncer.pools)}" if fix.startswith("default") else "",
+            f"default_pool_size = {math.ceil(pool.pool_size / bouncer.pools)}" if resized else "",
             bouncer.server,
         ))
     return out
