@@ -38,6 +38,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from planner.dsn import mask_url
 from planner.input_file import MAX_CONFIG_BYTES, check_toml_depth, read_text_file
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 
@@ -302,8 +303,6 @@ def _fields(obj: object, *, mask: bool) -> dict[str, Any]:
         if value is None or value == ():
             continue  # TOML has no null: absent means the default
         if f.name in ("url", "admin_url", "probes") and mask:
-            from planner.dsn import mask_url
-
             value = tuple(mask_url(item) for item in value) if f.name == "probes" else mask_url(value)
         out[f.name] = value
     return out

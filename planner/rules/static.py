@@ -22,6 +22,7 @@ from planner.refusal import first_refusal
 from planner.rules.autoscale import growth_findings
 from planner.rules.replica import replica_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from planner.sizing import engine_timeouts, pgbouncer_pool_need, recommend_for_plan
 
 
 def sort_findings(findings) -> list[Finding]:
@@ -71,21 +72,17 @@ def _advised_line(plan: Plan, engine: str) -> str:
 
 
 def _advised_timeouts(plan: Plan, engine: Engine) -> tuple[float, float]:
-    from planner.sizing import engine_timeouts  # lazy, as below
-
     return engine_timeouts(plan, engine)
 
 
 def _recommendation(plan: Plan):
-    from planner.sizing import recommend_for_plan  # lazy: sizing is the heavier module (and imports this package)
-
     return recommend_for_plan(plan)
 
 
 def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
     """too-many-connections, overflow-exceeds-budget, rollout-surge, autoscale-exceeds-budget, unbounded-overflow."""
     out: list[Finding] = []
-    for budget in plan_budgets(plan):
+    for budget in plan_budgets(plan, thresholds):
         name, usable = budget.name, budget.usable
         spare_needed = math.ceil(thresholds.tight_fraction * usable) if usable > 0 else 0
         allowed = usable - spare_needed
@@ -275,8 +272,6 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
             f"{larger_pool_text(clients)}",
             "pool_mode = transaction", bouncer.server,
         ))
-    from planner.sizing import pgbouncer_pool_need  # lazy: sizing is the heavier module
-
     need = pgbouncer_pool_need(bouncer, plan.engines, plan.workload)
     if need is not None and need[2].pool_size > servers:
         fleet_rps, busy, pool = need
