@@ -8,26 +8,24 @@ traceback); 3 internal error (one line on stderr; ``POOL_PLANNER_TRACEBACK=1`` s
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from planner import __version__
+from planner.commands import check, export, lint, plan, recommend, wait
 from planner.dsn import mask_url
+from planner.errors import UsageError
 from planner.model import InputError
 
-COMMANDS = ("plan", "recommend", "check", "export", "wait", "lint")
+COMMAND_MODULES = {"plan": plan, "recommend": recommend, "check": check, "export": export, "wait": wait, "lint": lint}
+COMMANDS = tuple(COMMAND_MODULES)
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_CODES_HELP = (
     "exit codes: 0 fine; 1 unsafe plan or a finding at or above --fail-on; 2 bad input; 3 internal error"
 )
 Delegate = tuple[str, Callable[[list[str]], int]]
 """A command run by another entry point with the remaining arguments verbatim: (help line, main)."""
-
-
-class UsageError(Exception):
-    """Raised instead of argparse's own exit, so every bad input ends the same way."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,8 +44,7 @@ def build_parser(prog: str = "python -m planner", delegates: Mapping[str, Delega
     )
     parser.add_argument("--version", action="version", version=f"pool-planner {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="<command>")
-    for name in COMMANDS:
-        module = importlib.import_module(f"planner.commands.{name}")
+    for name, module in COMMAND_MODULES.items():
         example = module.EXAMPLE.replace("python -m planner", prog)
         command = sub.add_parser(
             name,
@@ -97,6 +94,10 @@ def run_guarded(run: Callable[[], int]) -> int:
             raise
         print(internal_error_line(err), file=sys.stderr)
         return EXIT_INTERNAL
+
+
+__all__ = ["COMMANDS", "UsageError", "build_parser", "internal_error_line", "main", "run_guarded"]
+# UsageError is planner.errors.UsageError, re-exported here for the callers that import it from the CLI
 
 
 def internal_error_line(err: BaseException) -> str:

@@ -12,8 +12,10 @@ import math
 import re
 
 from planner.budget import overall_verdict, pgbouncer_budget, plan_budgets, plan_verdict
+from planner.config import plan_to_data
 from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements
 from planner.model import Engine, InputError, Plan
+from planner.rules.static import static_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 
 FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json")
@@ -282,9 +284,6 @@ def postgresql_conf(plan: Plan) -> str:
 
 def plan_json(plan: Plan, findings=None) -> str:
     """The whole plan (URLs masked), its budgets, verdict and findings."""
-    from planner.config import plan_to_data
-    from planner.rules.static import static_findings
-
     budgets = plan_budgets(plan)
     bouncer = pgbouncer_budget(plan)
     found = static_findings(plan) if findings is None else findings

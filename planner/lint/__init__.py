@@ -23,6 +23,7 @@ from pathlib import Path
 from planner.input_file import MAX_LINT_BYTES, regular_file_size
 from planner.lint.engines import EngineInfo, ProjectFacts, engine_inventory, url_findings
 from planner.lint.findings import CODE_RULES, PARSE_ERROR, CodeFinding, LintResult
+from planner.lint.limits import judge
 from planner.lint.sessions import create_all_findings, has_warmup, session_findings, warmup_findings
 from planner.lint.source import SourceFile
 from planner.lint.sql import sql_findings
@@ -288,8 +289,6 @@ def _silence(texts: dict[str, str], raw: dict[str, list[CodeFinding]], notes: li
 
 
 def _judge(engines, plan):
-    from planner.lint.limits import judge  # imports planner.rules only when limits are given
-
     return judge(engines, plan)
 
 
