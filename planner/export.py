@@ -12,9 +12,9 @@ import math
 import re
 
 from planner.budget import overall_verdict, pgbouncer_budget, plan_budgets, plan_verdict
-from planner.config import plan_to_data
 from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements
 from planner.model import Engine, InputError, Plan
+from planner.plan_io import plan_to_data
 from planner.rules.static import static_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 

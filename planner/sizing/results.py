@@ -7,8 +7,8 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-from planner.config import plan_to_data
 from planner.model import Plan
+from planner.plan_io import plan_to_data
 
 
 @dataclass(frozen=True, slots=True)
