@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from planner import ids
 from planner.model import Finding, InputError, PgBouncer
 
 MASK = "***"
@@ -228,7 +229,7 @@ def check_url(
 
     if (backend, driver) in SYNC_DRIVERS:
         add(
-            "sync-driver", "critical",
+            ids.SYNC_DRIVER, "critical",
             f"{shown} names the synchronous driver {driver}: create_async_engine refuses it "
             f"(InvalidRequestError: the asyncio extension requires an async driver)",
             f"use an async driver: {backend}+asyncpg://" if backend == "postgresql" else "use an async driver",
@@ -236,7 +237,7 @@ def check_url(
         )
     elif "+" not in parsed.drivername and backend == "postgresql":
         add(
-            "sync-driver", "warning",
+            ids.SYNC_DRIVER, "warning",
             f"{shown} names no driver: SQLAlchemy 2.1 picks psycopg (async-capable), SQLAlchemy 2.0 picked "
             f"psycopg2, which create_async_engine refuses",
             "name the driver explicitly",
@@ -244,7 +245,7 @@ def check_url(
         )
     if backend != "postgresql":
         add(
-            "not-postgresql", "info",
+            ids.NOT_POSTGRESQL, "info",
             f"{shown} is {backend}, not PostgreSQL: the connection budget and live checks do not apply",
             "plan against the production PostgreSQL URL",
         )
@@ -255,7 +256,7 @@ def check_url(
         if "sslmode" in query:
             value = query["sslmode"] if isinstance(query["sslmode"], str) else query["sslmode"][0]
             add(
-                "asyncpg-ssl", "critical",
+                ids.ASYNCPG_SSL, "critical",
                 f"{shown} passes sslmode={value} to asyncpg, which raises "
                 f"TypeError: connect() got an unexpected keyword argument 'sslmode' at the first connect",
                 f"replace sslmode={value} with ssl={value}",
@@ -264,7 +265,7 @@ def check_url(
         for key, fix in _ASYNCPG_BAD_KEYS.items():
             if key in query:
                 add(
-                    "asyncpg-url-param", "critical",
+                    ids.ASYNCPG_URL_PARAM, "critical",
                     f"{shown} passes {key}= to asyncpg.connect() as a string; asyncpg fails on it at the "
                     f"first connect",
                     f"remove {key} from the URL and pass it in connect_args",
@@ -277,7 +278,7 @@ def check_url(
             fix, snippet = prepared_statement_fix(driver)
             why = f"port {parsed.port}" if parsed.port in POOLER_PORTS else f"host {parsed.host}"
             add(
-                "prepared-statement-cache", "warning",
+                ids.PREPARED_STATEMENT_CACHE, "warning",
                 f"{shown} looks like a connection pooler ({why}) and {_caches_state(driver, sqla_off, asyncpg_off)}: "
                 f"check the pooler's pool mode, version and max_prepared_statements; in transaction mode with "
                 f"PgBouncer < 1.21 or max_prepared_statements = 0, queries fail with "

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 
+from planner import ids
 from planner.input_file import MAX_LINT_BYTES, regular_file_size
 from planner.lint.engines import EngineInfo, ProjectFacts, engine_inventory, url_findings
 from planner.lint.findings import CODE_RULES, PARSE_ERROR, CodeFinding, LintResult
@@ -35,9 +36,9 @@ SKIP_DIRS = frozenset({
     ".ruff_cache", ".pytest_cache",
 })
 BUDGET_RULES = (
-    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "autoscale-exceeds-budget",
-    "replica-same-server", "replica-below-primary",
-    "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
+    ids.TOO_MANY_CONNECTIONS, ids.OVERFLOW_EXCEEDS_BUDGET, ids.ROLLOUT_SURGE, ids.AUTOSCALE_EXCEEDS_BUDGET,
+    ids.REPLICA_SAME_SERVER, ids.REPLICA_BELOW_PRIMARY,
+    ids.PREPARED_STATEMENT_CACHE, ids.RECYCLE_AFTER_IDLE_TIMEOUT, ids.POOL_TIMEOUT_EXCEEDS_REQUEST_TIMEOUT,
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
 FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "create_engine",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner import ids
 from planner.model import Finding, InputError
 from planner.queueing import erlang
 from planner.queueing.holdtime import (
@@ -37,7 +38,7 @@ __all__ = [
     "smallest_pool_for_target",
 ]
 
-OVERLOAD_ID = "pool-overload"
+OVERLOAD_ID = ids.POOL_OVERLOAD
 """Finding id: arrivals x hold time exceed the pool's ceiling; waits grow until pool_timeout fires."""
 CLOSED_FORM_CS2 = (0.75, 1.5)
 """Hold-time variability (cs^2) for which Allen-Cunneen's P(wait) stays within ~0.02 of the simulation."""

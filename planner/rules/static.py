@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from planner import ids
 from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets
 from planner.dsn import (
     check_url,
@@ -92,7 +93,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         bouncer = f" + {budget.pgbouncer_connections} via PgBouncer" if budget.pgbouncer_connections else ""
         if usable <= 0:
             out.append(Finding(
-                "too-many-connections", "critical",
+                ids.TOO_MANY_CONNECTIONS, "critical",
                 f"{name}: usable = {budget.max_connections} - reserved - other clients = {usable}: no slot is left "
                 f"for the application",
                 "raise max_connections or lower other_clients/reserved slots", "", name,
@@ -104,7 +105,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
             when = "at peak" if worst == budget.peak else "at rollout peak"
             procs = budget.processes if when == "at peak" else budget.rollout_processes
             out.append(Finding(
-                "too-many-connections", "critical",
+                ids.TOO_MANY_CONNECTIONS, "critical",
                 f"{name}: {when}, {procs} processes x {terms}{bouncer} = {worst} > {usable} usable "
                 f"(max_connections {budget.max_connections} - {budget.max_connections - usable} reserved/other)"
                 + (f", rollout peak {budget.rollout_peak}" if worst != budget.rollout_peak else "") + "; "
@@ -114,7 +115,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         elif budget.verdict == "tight":
             fix, snippet = _budget_fix(plan, budget, allowed)
             out.append(Finding(
-                "too-many-connections", "warning",
+                ids.TOO_MANY_CONNECTIONS, "warning",
                 f"{name}: rollout peak {budget.rollout_peak} leaves {budget.headroom} of {usable} usable slots "
                 f"({budget.headroom / usable:.0%}), less than the {thresholds.tight_fraction:.0%} margin",
                 fix, snippet, name,
@@ -122,7 +123,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         if budget.peak is not None and budget.peak > usable and budget.lesson_rule_total <= budget.max_connections:
             pools = " + ".join(str(e.pool_size) for e in plan.engines_on(name) if not e.via_pgbouncer)
             out.append(Finding(
-                "overflow-exceeds-budget", "critical",
+                ids.OVERFLOW_EXCEEDS_BUDGET, "critical",
                 f"{name}: the lesson's rule passes (pool_size {pools} x {budget.processes} processes = "
                 f"{budget.lesson_rule_total} <= max_connections {budget.max_connections}) but it ignores "
                 f"max_overflow: {budget.processes} processes x {terms}{bouncer} = {budget.peak} > {usable} usable",
@@ -135,7 +136,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         if engine.unbounded:
             what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
             out.append(Finding(
-                "unbounded-overflow", "critical",
+                ids.UNBOUNDED_OVERFLOW, "critical",
                 f"engine {engine.name}: {what} puts no ceiling on its connections: under load every process opens "
                 f"as many as it has concurrent requests, until {engine.server} refuses them",
                 "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
@@ -168,7 +169,7 @@ def prepared_statements(plan: Plan) -> list[Finding]:
         effect = ('queries fail with prepared statement "__asyncpg_stmt_N__" does not exist' if critical else
                   "one cache off avoided the failure in a load test, but both at 0 is the setting known to hold")
         out.append(Finding(
-            "prepared-statement-cache", "critical" if critical else "warning",
+            ids.PREPARED_STATEMENT_CACHE, "critical" if critical else "warning",
             f"engine {engine.name} goes through PgBouncer in {bouncer.pool_mode} mode ({why}) and {lacking}: {effect}",
             fix, snippet, engine.server,
         ))
@@ -201,7 +202,7 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
                 current = "unset (-1, never)" if engine.pool_recycle == -1 else f"{engine.pool_recycle:g} s"
                 relation = "" if engine.pool_recycle == -1 else f" >= {shortest:g} s"
                 out.append(Finding(
-                    "recycle-after-idle-timeout", "info" if engine.pool_pre_ping else "warning",
+                    ids.RECYCLE_AFTER_IDLE_TIMEOUT, "info" if engine.pool_pre_ping else "warning",
                     f"engine {engine.name}: pool_recycle {current}{relation}, {what} is {shortest:g} s: idle pooled "
                     f"connections get closed under the pool, and the next checkout fails with "
                     f"'connection is closed'" + (" (pool_pre_ping hides it at the cost of a reconnect)"
@@ -213,7 +214,7 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
         if workload and workload.request_timeout_s is not None and engine.pool_timeout >= workload.request_timeout_s:
             suggested_t = _advised_timeouts(plan, engine)[0]
             out.append(Finding(
-                "pool-timeout-exceeds-request-timeout", "warning",
+                ids.POOL_TIMEOUT_EXCEEDS_REQUEST_TIMEOUT, "warning",
                 f"engine {engine.name}: pool_timeout {engine.pool_timeout:g} s >= request timeout "
                 f"{workload.request_timeout_s:g} s: callers give up before the pool does, so overload shows as "
                 f"timeouts upstream instead of a clear pool TimeoutError, and the waiting work is wasted",
@@ -254,7 +255,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     out = []
     if clients > bouncer.max_client_conn:
         out.append(Finding(
-            "too-many-connections", "critical",
+            ids.TOO_MANY_CONNECTIONS, "critical",
             f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
             f"> max_client_conn {bouncer.max_client_conn}",
             f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
