@@ -8,19 +8,26 @@ traceback); 3 internal error (one line on stderr; ``POOL_PLANNER_TRACEBACK=1`` s
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from planner import __version__
+from planner.cli_support import (  # noqa: F401 - re-exported: commands and tests import them from here
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    Parser,
+    UsageError,
+    internal_error_line,
+    run_guarded,
+)
 from planner.commands import check, export, lint, plan, recommend, wait
-from planner.dsn import mask_url
-from planner.errors import UsageError
-from planner.model import InputError
 
 COMMAND_MODULES = {"plan": plan, "recommend": recommend, "check": check, "export": export, "wait": wait, "lint": lint}
+"""The commands, imported at the top (they import the shared CLI bits from planner.cli_support, never this module)."""
 COMMANDS = tuple(COMMAND_MODULES)
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+_Parser = Parser  # the name tests/test_config.py imports
 EXIT_CODES_HELP = (
     "exit codes: 0 fine; 1 unsafe plan or a finding at or above --fail-on; 2 bad input; 3 internal error"
 )
@@ -28,14 +35,9 @@ Delegate = tuple[str, Callable[[list[str]], int]]
 """A command run by another entry point with the remaining arguments verbatim: (help line, main)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: {message}")
-
-
 def build_parser(prog: str = "python -m planner", delegates: Mapping[str, Delegate] | None = None
                  ) -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=prog,
         description="Connection-pool capacity planner for FastAPI + async SQLAlchemy on PostgreSQL.",
         epilog=f"{EXIT_CODES_HELP}\n\nexample:\n  {prog} check --config plan.toml\n"
@@ -43,7 +45,7 @@ def build_parser(prog: str = "python -m planner", delegates: Mapping[str, Delega
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pool-planner {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="<command>")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="<command>")
     for name, module in COMMAND_MODULES.items():
         example = module.EXAMPLE.replace("python -m planner", prog)
         command = sub.add_parser(
@@ -76,31 +78,3 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m planner",
         return int(args._run(args))
 
     return run_guarded(run)
-
-
-def run_guarded(run: Callable[[], int]) -> int:
-    """``run()``, with bad input as one line and exit 2, an internal error as one line and exit 3."""
-    try:
-        return run()
-    except (UsageError, InputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:  # a defect, not a finding: exit 3, never 1
-        if os.environ.get("POOL_PLANNER_TRACEBACK"):
-            raise
-        print(internal_error_line(err), file=sys.stderr)
-        return EXIT_INTERNAL
-
-
-__all__ = ["COMMANDS", "UsageError", "build_parser", "internal_error_line", "main", "run_guarded"]
-# UsageError is planner.errors.UsageError, re-exported here for the callers that import it from the CLI
-
-
-def internal_error_line(err: BaseException) -> str:
-    """One line naming the defect, with any URL password masked (set POOL_PLANNER_TRACEBACK=1 for more)."""
-    text = " ".join(str(err).split()) or "no message"
-    return f"internal error: {type(err).__name__}: {mask_url(text)[:300]} (set POOL_PLANNER_TRACEBACK=1 for details)"

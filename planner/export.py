@@ -296,8 +296,9 @@ def plan_json(plan: Plan, findings=None) -> str:
     }, indent=2) + "\n"
 
 
-def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP) -> str:
-    """The snippet of ``fmt`` (one of FORMATS) for the plan."""
+def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP, findings=None) -> str:
+    """The snippet of ``fmt`` (one of FORMATS) for the plan. ``findings``: the plan's static findings when the
+    caller has them already (the dashboard judges a plan once per rerun); None computes them for ``json``."""
     if fmt == "python":
         return python_snippet(plan)
     if fmt == "env":
@@ -311,5 +312,5 @@ def export(plan: Plan, fmt: str, *, app: str = DEFAULT_APP) -> str:
     if fmt == "postgresql":
         return postgresql_conf(plan)
     if fmt == "json":
-        return plan_json(plan)
+        return plan_json(plan, findings)
     raise InputError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
