@@ -23,8 +23,6 @@ POOLER_PORTS = frozenset({6432, 6543})
 """PgBouncer's default port, and the transaction-mode pooler port of hosted PostgreSQL (Supabase)."""
 _POOLER_HOST = re.compile(r"bouncer|pooler|pgpool|odyssey|pgcat|supavisor|pgdog", re.I)
 
-ASYNC_DRIVERS = {("postgresql", "asyncpg"), ("postgresql", "psycopg"), ("postgresql", "psycopg_async"),
-                 ("sqlite", "aiosqlite"), ("mysql", "aiomysql"), ("mysql", "asyncmy")}
 SYNC_DRIVERS = {("postgresql", "psycopg2"), ("postgresql", "pg8000"), ("postgresql", "psycopg2cffi"),
                 ("sqlite", "pysqlite"), ("mysql", "pymysql"), ("mysql", "mysqldb")}
 # asyncpg URL keys that reach asyncpg.connect() as strings and fail there (docs/facts.md, B), with the fix.
