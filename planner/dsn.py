@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
@@ -143,9 +145,40 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def parse_url(url: str) -> URL:
-    """``make_url(url)``, with a bad URL reported as ``InputError('url', ...)`` quoting it masked."""
+    """``make_url(url)``, with a bad URL reported as ``InputError('url', ...)`` quoting it masked.
+
+    Parsed once per URL string (memoised: a ``URL`` is immutable), however many rules and snippets read it."""
     if not isinstance(url, str) or not url.strip():
         raise InputError("url", f"must be a connection URL such as postgresql+asyncpg://user@host/db, got {url!r}")
+    return _parse(url)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFacts:
+    """What the rules and snippets read from an engine's URL, typed: backend, driver, host, port, database, the
+    query keys, whether it asks for SSL and whether it looks like a connection pooler (PgBouncer's port)."""
+
+    backend: str
+    driver: str
+    host: str | None
+    port: int | None
+    database: str | None
+    query_keys: frozenset[str]
+    ssl: bool
+    pooler: bool
+
+
+@lru_cache(maxsize=1024)
+def url_facts(url: str) -> UrlFacts:
+    """The ``UrlFacts`` of a URL, parsed once (memoised per string); bad URLs raise ``InputError('url', ...)``."""
+    parsed = parse_url(url)
+    keys = frozenset(parsed.query)
+    return UrlFacts(parsed.get_backend_name(), parsed.get_driver_name(), parsed.host, parsed.port, parsed.database,
+                    keys, bool(keys & {"ssl", "sslmode"}), looks_like_pooler(parsed))
+
+
+@lru_cache(maxsize=1024)
+def _parse(url: str) -> URL:
     try:
         parsed = make_url(url.strip())
         parsed.port  # noqa: B018 - a non-numeric port raises here, not in make_url
