@@ -15,14 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from planner import sizing
 from planner.budget import plan_budgets
 from planner.config import load_plan
 from planner.export import FORMATS, export
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server, Workload
-from planner.queueing import requirement
 from planner.rules import static_findings
-from planner.sizing import recommend, recommend_for_plan
+from planner.sizing import recommend, recommend_for_plan, recommendation, requirement
 
 PLAN = load_plan(Path(__file__).resolve().parent.parent / "examples" / "plan.toml")
 BOUNCED = Plan(engines=(Engine(via_pgbouncer=True),), deployment=Deployment(instances=5, workers=4),
@@ -35,7 +33,7 @@ def cold(fn):
     def call():
         requirement.smallest_pool.cache_clear()
         requirement._predict.cache_clear()
-        sizing._recommend_cached.cache_clear()  # recommend_for_plan's per-plan cache (the findings' fixes use it)
+        recommendation._recommend_cached.cache_clear()  # recommend_for_plan's per-plan cache (the fixes use it)
         return fn()
 
     return call

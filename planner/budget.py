@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from planner.model import Engine, Plan, Server
+from planner.policy import DEFAULT_POLICY, TIGHT_FRACTION, Policy
 
 Verdict = Literal["safe", "tight", "unsafe"]
 VERDICT_ORDER: dict[str, int] = {"safe": 0, "tight": 1, "unsafe": 2}
 
-TIGHT_FRACTION = 0.10
-"""A plan is ``tight`` when it fits with less than this share of the usable slots to spare."""
+__all__ = ["TIGHT_FRACTION"]  # re-exported from planner.policy (the tight margin's one home), for old imports
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +82,9 @@ def _sum_terms(engines: tuple[Engine, ...], value) -> str:
     return " + ".join(value(e) for e in engines) if engines else "0"
 
 
-def server_budget(plan: Plan, server: Server) -> ServerBudget:
-    """The whole budget of ``server``: every figure, the verdict, and the arithmetic in words."""
+def server_budget(plan: Plan, server: Server, policy: Policy = DEFAULT_POLICY) -> ServerBudget:
+    """The whole budget of ``server``: every figure, the verdict (``policy.tight_fraction`` is the tight margin),
+    and the arithmetic in words."""
     dep = plan.deployment
     direct = tuple(e for e in plan.engines_on(server.name) if not e.via_pgbouncer)
     routed = tuple(e for e in plan.engines_on(server.name) if e.via_pgbouncer)
@@ -129,7 +130,7 @@ def server_budget(plan: Plan, server: Server) -> ServerBudget:
             f"headroom = usable {usable} - rollout peak {rollout} = {headroom} ({rollout} {relation} {usable})"
         )
 
-    verdict = _verdict(usable, rollout)
+    verdict = _verdict(usable, rollout, policy)
     return ServerBudget(
         name=server.name,
         max_connections=server.max_connections,
@@ -149,17 +150,17 @@ def server_budget(plan: Plan, server: Server) -> ServerBudget:
     )
 
 
-def _verdict(usable: int, rollout_peak: int | None) -> Verdict:
+def _verdict(usable: int, rollout_peak: int | None, policy: Policy) -> Verdict:
     if rollout_peak is None or usable <= 0 or rollout_peak > usable:
         return "unsafe"
-    if usable - rollout_peak < TIGHT_FRACTION * usable:
+    if usable - rollout_peak < policy.tight_fraction * usable:
         return "tight"
     return "safe"
 
 
-def plan_budgets(plan: Plan) -> tuple[ServerBudget, ...]:
+def plan_budgets(plan: Plan, policy: Policy = DEFAULT_POLICY) -> tuple[ServerBudget, ...]:
     """One budget per server of the plan, in the plan's order."""
-    return tuple(server_budget(plan, s) for s in plan.servers)
+    return tuple(server_budget(plan, s, policy) for s in plan.servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,7 @@ class PgBouncerBudget:
         }
 
 
-def pgbouncer_budget(plan: Plan) -> PgBouncerBudget | None:
+def pgbouncer_budget(plan: Plan, policy: Policy = DEFAULT_POLICY) -> PgBouncerBudget | None:
     """PgBouncer's budget, or None when the plan routes no engine through one.
 
     Each application connection is a PgBouncer client, open as long as the pool keeps it (idle ones too).
@@ -251,7 +252,7 @@ def pgbouncer_budget(plan: Plan) -> PgBouncerBudget | None:
         server=bouncer.server, pool_mode=bouncer.pool_mode, max_client_conn=bouncer.max_client_conn,
         server_connections=servers, per_process_peak=per_peak, clients_steady=processes * per_steady,
         clients_peak=peak, clients_rollout_peak=rollout, limit=limit, headroom=headroom,
-        verdict=_verdict(limit, rollout), explanation=tuple(lines),
+        verdict=_verdict(limit, rollout, policy), explanation=tuple(lines),
     )
 
 
@@ -261,6 +262,6 @@ def overall_verdict(budgets: tuple[ServerBudget, ...], bouncer: PgBouncerBudget 
     return max(verdicts, key=VERDICT_ORDER.__getitem__, default="safe")
 
 
-def plan_verdict(plan: Plan) -> Verdict:
+def plan_verdict(plan: Plan, policy: Policy = DEFAULT_POLICY) -> Verdict:
     """The plan's verdict: the worst over its servers and its PgBouncer."""
-    return overall_verdict(plan_budgets(plan), pgbouncer_budget(plan))
+    return overall_verdict(plan_budgets(plan, policy), pgbouncer_budget(plan, policy))

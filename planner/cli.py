@@ -8,7 +8,6 @@ traceback); 3 internal error (one line on stderr; ``POOL_PLANNER_TRACEBACK=1`` s
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -23,8 +22,11 @@ from planner.cli_support import (  # noqa: F401 - re-exported: commands and test
     internal_error_line,
     run_guarded,
 )
+from planner.commands import check, export, lint, plan, recommend, wait
 
-COMMANDS = ("plan", "recommend", "check", "export", "wait", "lint")
+COMMAND_MODULES = {"plan": plan, "recommend": recommend, "check": check, "export": export, "wait": wait, "lint": lint}
+"""The commands, imported at the top (they import the shared CLI bits from planner.cli_support, never this module)."""
+COMMANDS = tuple(COMMAND_MODULES)
 _Parser = Parser  # the name tests/test_config.py imports
 EXIT_CODES_HELP = (
     "exit codes: 0 fine; 1 unsafe plan or a finding at or above --fail-on; 2 bad input; 3 internal error"
@@ -44,8 +46,7 @@ def build_parser(prog: str = "python -m planner", delegates: Mapping[str, Delega
     )
     parser.add_argument("--version", action="version", version=f"pool-planner {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="<command>")
-    for name in COMMANDS:
-        module = importlib.import_module(f"planner.commands.{name}")
+    for name, module in COMMAND_MODULES.items():
         example = module.EXAMPLE.replace("python -m planner", prog)
         command = sub.add_parser(
             name,

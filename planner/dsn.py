@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from planner import ids
 from planner.model import Finding, InputError, PgBouncer
 
 MASK = "***"
@@ -22,8 +25,6 @@ POOLER_PORTS = frozenset({6432, 6543})
 """PgBouncer's default port, and the transaction-mode pooler port of hosted PostgreSQL (Supabase)."""
 _POOLER_HOST = re.compile(r"bouncer|pooler|pgpool|odyssey|pgcat|supavisor|pgdog", re.I)
 
-ASYNC_DRIVERS = {("postgresql", "asyncpg"), ("postgresql", "psycopg"), ("postgresql", "psycopg_async"),
-                 ("sqlite", "aiosqlite"), ("mysql", "aiomysql"), ("mysql", "asyncmy")}
 SYNC_DRIVERS = {("postgresql", "psycopg2"), ("postgresql", "pg8000"), ("postgresql", "psycopg2cffi"),
                 ("sqlite", "pysqlite"), ("mysql", "pymysql"), ("mysql", "mysqldb")}
 # asyncpg URL keys that reach asyncpg.connect() as strings and fail there (docs/facts.md, B), with the fix.
@@ -144,9 +145,40 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def parse_url(url: str) -> URL:
-    """``make_url(url)``, with a bad URL reported as ``InputError('url', ...)`` quoting it masked."""
+    """``make_url(url)``, with a bad URL reported as ``InputError('url', ...)`` quoting it masked.
+
+    Parsed once per URL string (memoised: a ``URL`` is immutable), however many rules and snippets read it."""
     if not isinstance(url, str) or not url.strip():
         raise InputError("url", f"must be a connection URL such as postgresql+asyncpg://user@host/db, got {url!r}")
+    return _parse(url)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFacts:
+    """What the rules and snippets read from an engine's URL, typed: backend, driver, host, port, database, the
+    query keys, whether it asks for SSL and whether it looks like a connection pooler (PgBouncer's port)."""
+
+    backend: str
+    driver: str
+    host: str | None
+    port: int | None
+    database: str | None
+    query_keys: frozenset[str]
+    ssl: bool
+    pooler: bool
+
+
+@lru_cache(maxsize=1024)
+def url_facts(url: str) -> UrlFacts:
+    """The ``UrlFacts`` of a URL, parsed once (memoised per string); bad URLs raise ``InputError('url', ...)``."""
+    parsed = parse_url(url)
+    keys = frozenset(parsed.query)
+    return UrlFacts(parsed.get_backend_name(), parsed.get_driver_name(), parsed.host, parsed.port, parsed.database,
+                    keys, bool(keys & {"ssl", "sslmode"}), looks_like_pooler(parsed))
+
+
+@lru_cache(maxsize=1024)
+def _parse(url: str) -> URL:
     try:
         parsed = make_url(url.strip())
         parsed.port  # noqa: B018 - a non-numeric port raises here, not in make_url
@@ -228,7 +260,7 @@ def check_url(
 
     if (backend, driver) in SYNC_DRIVERS:
         add(
-            "sync-driver", "critical",
+            ids.SYNC_DRIVER, "critical",
             f"{shown} names the synchronous driver {driver}: create_async_engine refuses it "
             f"(InvalidRequestError: the asyncio extension requires an async driver)",
             f"use an async driver: {backend}+asyncpg://" if backend == "postgresql" else "use an async driver",
@@ -236,7 +268,7 @@ def check_url(
         )
     elif "+" not in parsed.drivername and backend == "postgresql":
         add(
-            "sync-driver", "warning",
+            ids.SYNC_DRIVER, "warning",
             f"{shown} names no driver: SQLAlchemy 2.1 picks psycopg (async-capable), SQLAlchemy 2.0 picked "
             f"psycopg2, which create_async_engine refuses",
             "name the driver explicitly",
@@ -244,7 +276,7 @@ def check_url(
         )
     if backend != "postgresql":
         add(
-            "not-postgresql", "info",
+            ids.NOT_POSTGRESQL, "info",
             f"{shown} is {backend}, not PostgreSQL: the connection budget and live checks do not apply",
             "plan against the production PostgreSQL URL",
         )
@@ -255,7 +287,7 @@ def check_url(
         if "sslmode" in query:
             value = query["sslmode"] if isinstance(query["sslmode"], str) else query["sslmode"][0]
             add(
-                "asyncpg-ssl", "critical",
+                ids.ASYNCPG_SSL, "critical",
                 f"{shown} passes sslmode={value} to asyncpg, which raises "
                 f"TypeError: connect() got an unexpected keyword argument 'sslmode' at the first connect",
                 f"replace sslmode={value} with ssl={value}",
@@ -264,7 +296,7 @@ def check_url(
         for key, fix in _ASYNCPG_BAD_KEYS.items():
             if key in query:
                 add(
-                    "asyncpg-url-param", "critical",
+                    ids.ASYNCPG_URL_PARAM, "critical",
                     f"{shown} passes {key}= to asyncpg.connect() as a string; asyncpg fails on it at the "
                     f"first connect",
                     f"remove {key} from the URL and pass it in connect_args",
@@ -277,7 +309,7 @@ def check_url(
             fix, snippet = prepared_statement_fix(driver)
             why = f"port {parsed.port}" if parsed.port in POOLER_PORTS else f"host {parsed.host}"
             add(
-                "prepared-statement-cache", "warning",
+                ids.PREPARED_STATEMENT_CACHE, "warning",
                 f"{shown} looks like a connection pooler ({why}) and {_caches_state(driver, sqla_off, asyncpg_off)}: "
                 f"check the pooler's pool mode, version and max_prepared_statements; in transaction mode with "
                 f"PgBouncer < 1.21 or max_prepared_statements = 0, queries fail with "

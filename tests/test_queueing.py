@@ -19,7 +19,6 @@ from planner.queueing import (
     HoldTime,
     overload_finding,
     predict_wait,
-    smallest_pool_for_target,
 )
 from planner.queueing.erlang import erlang_b, erlang_c
 from planner.queueing.simulate import _events, quantile, simulate
@@ -148,16 +147,6 @@ def test_overload_finding():
     share = int(re.search(r"about (\d+)% of checkouts", finding.message).group(1))
     assert 32 <= share <= 35  # at utilisation 1.5 a third of the demand cannot be served: 1 - 1/1.5
     assert "pool_size=10" in finding.snippet  # ceil(7.5 / 0.8)
-
-
-def test_smallest_pool_for_target():
-    hold = HoldTime(20, "exp")
-    n = smallest_pool_for_target(200, hold, target_p99_ms=10.0, max_pool=50)
-    assert n is not None
-    assert predict_wait(200, hold, n).wait_p99_ms <= 10.0 < predict_wait(200, hold, n - 1).wait_p99_ms
-    assert n == 8
-    assert smallest_pool_for_target(200, hold, target_p99_ms=10.0, max_pool=6) is None
-    assert smallest_pool_for_target(0, hold) == 1
 
 
 def test_hold_from_percentiles():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from planner.commands._shared import add_json_flag, dumps, render_result, result_data
-from planner.config import add_plan_arguments, plan_from_args
+from planner.commands.plan_args import add_plan_arguments, plan_from_args
 from planner.model import SEVERITY_ORDER
 from planner.rules import static_findings
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from planner.budget import plan_verdict
-from planner.config import add_plan_arguments, plan_from_args
+from planner.commands.plan_args import add_plan_arguments, plan_from_args
 from planner.export import DEFAULT_APP, FORMATS, export
 from planner.sizing import recommend_for_plan
 

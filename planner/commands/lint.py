@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from planner.cli import UsageError
-from planner.config import add_plan_arguments, plan_from_args
+from planner.cli_support import UsageError
+from planner.commands.plan_args import add_plan_arguments, plan_from_args
 from planner.lint import MAX_FILE_BYTES, lint_paths
 from planner.lint.report import FORMATS, render, render_inventory
 from planner.model import SEVERITY_ORDER

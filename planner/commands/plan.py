@@ -6,7 +6,7 @@ import argparse
 
 from planner.budget import plan_verdict
 from planner.commands._shared import add_json_flag, dumps, render_result, result_data
-from planner.config import add_plan_arguments, plan_from_args
+from planner.commands.plan_args import add_plan_arguments, plan_from_args
 from planner.rules import static_findings
 
 HELP = "evaluate a plan: every server's connection budget with its arithmetic, and the pitfalls found"

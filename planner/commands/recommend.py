@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from planner.commands._shared import add_json_flag, dumps, render_result, result_data
-from planner.config import add_plan_arguments, plan_from_args
+from planner.commands.plan_args import add_plan_arguments, plan_from_args
 from planner.rules import static_findings
 from planner.sizing import SIZING_MODELS, Recommendation, recommend_for_plan
 

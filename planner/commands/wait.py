@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from planner.cli import UsageError
+from planner.cli_support import UsageError
 from planner.queueing import (
     DEFAULT_CHECKOUT_OVERHEAD_MS,
     DEFAULT_CONNECT_MS,

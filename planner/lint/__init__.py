@@ -20,9 +20,11 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 
+from planner import ids
 from planner.input_file import MAX_LINT_BYTES, regular_file_size
 from planner.lint.engines import EngineInfo, ProjectFacts, engine_inventory, url_findings
 from planner.lint.findings import CODE_RULES, PARSE_ERROR, CodeFinding, LintResult
+from planner.lint.limits import judge
 from planner.lint.sessions import create_all_findings, has_warmup, session_findings, warmup_findings
 from planner.lint.source import SourceFile
 from planner.lint.sql import sql_findings
@@ -34,9 +36,9 @@ SKIP_DIRS = frozenset({
     ".ruff_cache", ".pytest_cache",
 })
 BUDGET_RULES = (
-    "too-many-connections", "overflow-exceeds-budget", "rollout-surge", "autoscale-exceeds-budget",
-    "replica-same-server", "replica-below-primary",
-    "prepared-statement-cache", "recycle-after-idle-timeout", "pool-timeout-exceeds-request-timeout",
+    ids.TOO_MANY_CONNECTIONS, ids.OVERFLOW_EXCEEDS_BUDGET, ids.ROLLOUT_SURGE, ids.AUTOSCALE_EXCEEDS_BUDGET,
+    ids.REPLICA_SAME_SERVER, ids.REPLICA_BELOW_PRIMARY,
+    ids.PREPARED_STATEMENT_CACHE, ids.RECYCLE_AFTER_IDLE_TIMEOUT, ids.POOL_TIMEOUT_EXCEEDS_REQUEST_TIMEOUT,
 )
 KNOWN_IDS = frozenset(CODE_RULES + BUDGET_RULES)
 FACT_WORDS = ("Depends", "Security", "lifespan", "on_startup", "create_async_engine", "create_engine",
@@ -288,8 +290,6 @@ def _silence(texts: dict[str, str], raw: dict[str, list[CodeFinding]], notes: li
 
 
 def _judge(engines, plan):
-    from planner.lint.limits import judge  # imports planner.rules only when limits are given
-
     return judge(engines, plan)
 
 

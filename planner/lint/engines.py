@@ -24,6 +24,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from planner import ids
 from planner.dsn import mask_url
 from planner.lint.findings import CodeFinding
 from planner.lint.source import (
@@ -487,7 +488,7 @@ def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
         return None
     if reason:
         return CodeFinding(
-            src.path, call.lineno, call.col_offset + 1, "engine-per-request", "critical",
+            src.path, call.lineno, call.col_offset + 1, ids.ENGINE_PER_REQUEST, "critical",
             f"{factory}() inside {where}, {reason}: every request builds a new engine and pool, so connections "
             f"are opened per request and pile up until garbage collection (no pooling, no ceiling)",
             fix, src.anchors(call),
@@ -495,7 +496,7 @@ def _per_request_finding(src, func, call, factory, facts) -> CodeFinding | None:
     if _runs_once(src, func, facts) or _outlives_call(src, func, call) or in_test_code(src, func):
         return None
     return CodeFinding(
-        src.path, call.lineno, call.col_offset + 1, "engine-per-request", "warning",
+        src.path, call.lineno, call.col_offset + 1, ids.ENGINE_PER_REQUEST, "warning",
         f"{factory}() inside {where}: each call builds a new engine and pool that nothing returns, stores or "
         f"disposes; if {where} runs per request, every call leaves its connections open",
         fix, src.anchors(call),
@@ -509,7 +510,7 @@ def _overflow_findings(src: SourceFile, call: ast.Call, settings: dict[str, Sett
     if overflow and overflow.kind == "literal" and overflow.value == -1:
         node = keyword(call, "max_overflow")
         found.append(CodeFinding(
-            src.path, node.lineno, node.col_offset + 1, "unbounded-overflow", "critical",
+            src.path, node.lineno, node.col_offset + 1, ids.UNBOUNDED_OVERFLOW, "critical",
             "max_overflow=-1: the pool has no ceiling, so under load each process opens as many connections as "
             "it has concurrent requests until PostgreSQL refuses them (too many clients)",
             fix, (*src.anchors(node), call.lineno),
@@ -517,7 +518,7 @@ def _overflow_findings(src: SourceFile, call: ast.Call, settings: dict[str, Sett
     if size and size.kind == "literal" and size.value == 0:
         node = keyword(call, "pool_size")
         found.append(CodeFinding(
-            src.path, node.lineno, node.col_offset + 1, "unbounded-overflow", "critical",
+            src.path, node.lineno, node.col_offset + 1, ids.UNBOUNDED_OVERFLOW, "critical",
             "pool_size=0 means no limit: SQLAlchemy forces max_overflow=-1 and keeps every connection it ever "
             "opened",
             fix, (*src.anchors(node), call.lineno),
@@ -536,7 +537,7 @@ def _connect_args_ssl(src: SourceFile, call: ast.Call, settings: dict[str, Setti
         return []
     node = keyword(call, "connect_args")
     return [CodeFinding(
-        src.path, node.lineno, node.col_offset + 1, "asyncpg-ssl", "critical",
+        src.path, node.lineno, node.col_offset + 1, ids.ASYNCPG_SSL, "critical",
         "connect_args={'sslmode': ...} with asyncpg: asyncpg.connect() has no sslmode argument, so the first "
         "connect raises TypeError: connect() got an unexpected keyword argument 'sslmode'",
         "use connect_args={'ssl': 'require'} (or ?ssl=require in the URL)", src.anchors(node),
@@ -559,7 +560,7 @@ def url_findings(src: SourceFile) -> list[CodeFinding]:
             continue
         if _ASYNCPG_SSLMODE.search(value):
             found.append(CodeFinding(
-                src.path, node.lineno, node.col_offset + 1, "asyncpg-ssl", "critical",
+                src.path, node.lineno, node.col_offset + 1, ids.ASYNCPG_SSL, "critical",
                 "sslmode= in a postgresql+asyncpg URL: SQLAlchemy passes every query key to asyncpg.connect(), "
                 "which has no sslmode argument, so the first connect raises TypeError: connect() got an "
                 "unexpected keyword argument 'sslmode'",

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner import ids
 from planner.model import SEVERITY_ORDER, Severity
 
 PARSE_ERROR = "parse-error"
 """Not a pitfall: the file could not be read as Python. Listed like a finding, exit code 2."""
 
 CODE_RULES = (
-    "bind-in-literal",
-    "sql-string-building",
-    "sql-identifier-building",
-    "session-without-context",
-    "single-connection-warmup",
-    "create-all-without-run-sync",
-    "engine-per-request",
-    "unbounded-overflow",
-    "asyncpg-ssl",
+    ids.BIND_IN_LITERAL,
+    ids.SQL_STRING_BUILDING,
+    ids.SQL_IDENTIFIER_BUILDING,
+    ids.SESSION_WITHOUT_CONTEXT,
+    ids.SINGLE_CONNECTION_WARMUP,
+    ids.CREATE_ALL_WITHOUT_RUN_SYNC,
+    ids.ENGINE_PER_REQUEST,
+    ids.UNBOUNDED_OVERFLOW,
+    ids.ASYNCPG_SSL,
 )
 """Rule ids the linter finds by reading code (docs/pitfalls.md); budget ids come from the planner."""
 

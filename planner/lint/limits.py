@@ -17,6 +17,7 @@ import re
 
 from sqlalchemy.exc import NoSuchModuleError
 
+from planner import ids
 from planner.budget import ServerBudget, plan_budgets
 from planner.dsn import backend_and_driver, parse_url
 from planner.lint.engines import EngineInfo
@@ -139,10 +140,10 @@ def judge(engines: list[EngineInfo], base: Plan) -> tuple[list[CodeFinding], tup
     for finding in plan_findings:
         if finding.id in CODE_RULES:
             continue  # found in the code itself, at the exact line
-        if finding.id == "replica-same-server" and len(literal_urls) < 2 and assumed:
+        if finding.id == ids.REPLICA_SAME_SERVER and len(literal_urls) < 2 and assumed:
             continue  # only our assumption put them together
         place = _place(finding.message, by_name, finding.server, plan)
-        if finding.id == "sync-driver" and not place.is_async:
+        if finding.id == ids.SYNC_DRIVER and not place.is_async:
             continue  # create_engine with a sync driver is what it should be
         found.append(CodeFinding(
             place.path, place.line, place.col, finding.id, finding.severity, finding.message, finding.fix,

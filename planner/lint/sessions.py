@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 
+from planner import ids
 from planner.lint.engines import (
     ENGINE_KINDS,
     FACTORY_BUILDERS,
@@ -227,7 +228,7 @@ def session_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFinding]:
         what = what if len(what) <= 60 else ast.unparse(call.func) + "(...)"
         kind = "session" if is_session else "connection"
         found.append(CodeFinding(
-            src.path, call.lineno, call.col_offset + 1, "session-without-context", "warning",
+            src.path, call.lineno, call.col_offset + 1, ids.SESSION_WITHOUT_CONTEXT, "warning",
             f"{what} opens a {kind} without async with and no finally closes it: an exception before close() "
             f"leaves its connection checked out (often idle in transaction) until garbage collection",
             f"async with {what} as {kind}: ... (or close it in try/finally)",
@@ -299,7 +300,7 @@ def warmup_findings(src: SourceFile, facts: ProjectFacts, engines: list[EngineIn
         looped = any(isinstance(p, ast.For | ast.AsyncFor | ast.While) for p in src.ancestors(first))
         pools = f" (here: {', '.join(sizes)})" if sizes else ""
         found.append(CodeFinding(
-            src.path, first.lineno, first.col_offset + 1, "single-connection-warmup", "warning",
+            src.path, first.lineno, first.col_offset + 1, ids.SINGLE_CONNECTION_WARMUP, "warning",
             f"{function_label(func)} checks out one connection at a time ({ast.unparse(first.func)}()"
             f"{', in a loop' if looped else ''}): a pool opens connections lazily and hands back the one just "
             f"returned, so this warm-up leaves 1 open connection, not pool_size{pools}; measured with "
@@ -408,7 +409,7 @@ def create_all_findings(src: SourceFile, facts: ProjectFacts) -> list[CodeFindin
             continue
         what = ast.unparse(call)
         found.append(CodeFinding(
-            src.path, call.lineno, call.col_offset + 1, "create-all-without-run-sync", "critical",
+            src.path, call.lineno, call.col_offset + 1, ids.CREATE_ALL_WITHOUT_RUN_SYNC, "critical",
             f"{what} on an async engine or connection: {func.attr} is synchronous and fails with "
             f"AttributeError: 'AsyncEngine' (or 'AsyncConnection') object has no attribute '_run_ddl_visitor'",
             f"async with engine.begin() as conn: await conn.run_sync({ast.unparse(func)})",

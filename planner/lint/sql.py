@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
+from planner import ids
 from planner.lint.engines import in_test_code
 from planner.lint.findings import CodeFinding
 from planner.lint.source import SourceFile, call_name, first_arg, resolve_name
@@ -151,7 +152,7 @@ def text_bind_findings(src: SourceFile, sql: str, locate, anchors: tuple[int, ..
             )
         line, col = locate(pos)
         found.append(CodeFinding(
-            src.path, line, col, "bind-in-literal", "critical",
+            src.path, line, col, ids.BIND_IN_LITERAL, "critical",
             f":{name} sits inside the quoted SQL literal {shown}: SQLAlchemy renders it there ({rendered}) but "
             f"PostgreSQL never binds a parameter inside quotes. {drivers}",
             fix, anchors,
@@ -169,7 +170,7 @@ def _cast_findings(src, sql, spans, comments, locate, anchors) -> list[CodeFindi
         name, type_ = match.group(1), match.group(2)
         line, col = locate(match.start())
         found.append(CodeFinding(
-            src.path, line, col, "bind-in-literal", "critical",
+            src.path, line, col, ids.BIND_IN_LITERAL, "critical",
             f":{name}::{type_} is not a bind parameter: text() skips a name followed by ':', so the value is "
             f"never sent and PostgreSQL receives ':{name}::{type_}' (syntax error at or near \":\")",
             f"write CAST(:{name} AS {type_})", anchors,
@@ -191,7 +192,7 @@ def _no_parameter_statement(src, sql, binds, spans, comments, locate, anchors) -
     verb = match.group(1).upper()
     line, col = locate(pos)
     return [CodeFinding(
-        src.path, line, col, "bind-in-literal", "critical",
+        src.path, line, col, ids.BIND_IN_LITERAL, "critical",
         f":{name} in a {verb} statement: {verb} takes no bind parameters, so asyncpg and psycopg 3 send it as $1 "
         f"and PostgreSQL answers syntax error at or near \"$1\"",
         _value_fix(sql).replace(" takes no bind parameters:", " takes no bind parameters; bind it through a "
@@ -291,7 +292,7 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
             dynamic, risk = [], "test code: its values come from the test, but the habit travels to production code"
         also = f" (and {_shown(identifiers)} where an identifier goes)" if identifiers else ""
         found.append(CodeFinding(
-            src.path, line, col, "sql-string-building", "critical" if dynamic else "warning",
+            src.path, line, col, ids.SQL_STRING_BUILDING, "critical" if dynamic else "warning",
             f"SQL built with {hows} puts {_shown(values + safe)} where a value goes{also}{where} and passes it "
             f"to {name}(): {risk}",
             _value_fix(statement), anchors,
@@ -304,7 +305,7 @@ def _building_findings(src, arg, name, built: Built, anchors) -> list[CodeFindin
             fix = ("inside quotes the name is a string to PostgreSQL, so bind it: nextval(:seq), "
                    "CAST(:name AS regclass), schemaname = :schema with {\"seq\": ...}; " + fix)
         found.append(CodeFinding(
-            src.path, line, col, "sql-identifier-building", "info" if constants else "warning",
+            src.path, line, col, ids.SQL_IDENTIFIER_BUILDING, "info" if constants else "warning",
             f"SQL built with {hows} from {_shown(identifiers)}{where}, passed to {name}(): an identifier or a "
             f"SQL fragment built in code (a table, column or schema name, a clause). Safe only if it can never "
             f"come from input" + (" (only constants today)" if constants else ""),

@@ -15,12 +15,13 @@ import io
 import re
 import tokenize
 
+from planner import ids
 from planner.lint.findings import CodeFinding
 
 _IGNORE = re.compile(r"#\s*pool-planner:\s*ignore\[([^\]]*)\]")
 _NOQA_S608 = re.compile(r"#\s*noqa\s*:[\sA-Z0-9,]*\bS608\b|#\s*nosec\b(?![\s:]*B(?!608)\d)", re.IGNORECASE)
-SQL_BUILDING = frozenset({"sql-string-building", "sql-identifier-building"})
-COVERS = {"sql-string-building": {"sql-identifier-building"}}
+SQL_BUILDING = frozenset({ids.SQL_STRING_BUILDING, ids.SQL_IDENTIFIER_BUILDING})
+COVERS = {ids.SQL_STRING_BUILDING: {ids.SQL_IDENTIFIER_BUILDING}}
 """An id in an ignore comment also silences these (the rule was split in two)."""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner import ids
 from planner.model import Finding, InputError
 from planner.queueing import erlang
 from planner.queueing.holdtime import (
@@ -34,10 +35,9 @@ __all__ = [
     "meets_target",
     "overload_finding",
     "predict_wait",
-    "smallest_pool_for_target",
 ]
 
-OVERLOAD_ID = "pool-overload"
+OVERLOAD_ID = ids.POOL_OVERLOAD
 """Finding id: arrivals x hold time exceed the pool's ceiling; waits grow until pool_timeout fires."""
 CLOSED_FORM_CS2 = (0.75, 1.5)
 """Hold-time variability (cs^2) for which Allen-Cunneen's P(wait) stays within ~0.02 of the simulation."""
@@ -183,41 +183,6 @@ def meets_target(prediction: WaitPrediction, target_p99_ms: float) -> bool:
     """The target holds: the pool keeps up, p99 wait is within it, and checkouts (almost) never time out."""
     return (prediction.utilisation < 1 and prediction.wait_p99_ms <= target_p99_ms
             and prediction.timeout_rate < MAX_TIMEOUT_RATE)
-
-
-def smallest_pool_for_target(
-    rate_per_s: float,
-    hold: HoldTime,
-    target_p99_ms: float = 10.0,
-    max_pool: int = 100,
-    *,
-    max_overflow: int = 0,
-    pool_timeout_s: float = 30.0,
-    connect_ms: float = DEFAULT_CONNECT_MS,
-    sim_arrivals: int = 30_000,
-) -> int | None:
-    """The smallest ``pool_size`` (with this ``max_overflow``) whose p99 checkout wait is at most the target
-    and which never times out; None when even ``max_pool`` does not meet it (the caller then says so)."""
-    if not (math.isfinite(target_p99_ms) and target_p99_ms >= 0):
-        raise InputError("target_p99_ms", f"must be 0 or more milliseconds, got {target_p99_ms!r}")
-    _check(rate_per_s, 1, max_overflow, pool_timeout_s, connect_ms)
-    offered = rate_per_s * hold.mean / 1000.0
-    first = max(1, math.floor(offered) + 1 - max_overflow)
-
-    def meets(pool_size: int) -> bool:
-        return meets_target(predict_wait(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s, connect_ms,
-                                         sim_arrivals=sim_arrivals), target_p99_ms)
-
-    if first > max_pool or not meets(max_pool):
-        return None
-    low, high = first, max_pool  # meets(high); more connections never wait longer: bisect
-    while low < high:
-        middle = (low + high) // 2
-        if meets(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return high
 
 
 def overload_finding(

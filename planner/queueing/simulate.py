@@ -117,136 +117,156 @@ def _events(rate_per_s: float, hold: HoldTime, pool_size: int, max_overflow: int
             connect_ms: float, handoff_ms: float, arrivals: int, seed: int, warmup_fraction: float) -> SimResult:
     """The general case, event by event: overflow connections opened and closed, hand-off delays, robbing."""
     rng = random.Random(seed)
-    draw_hold = hold.sampler(rng)
-    ceiling = pool_size + max_overflow
-    timeout_ms = pool_timeout_s * 1000.0
+    sim = _EventSim(hold.sampler(rng), pool_size, pool_size + max_overflow, pool_timeout_s * 1000.0, connect_ms,
+                    handoff_ms)
     mean_gap = 1000.0 / rate_per_s
     skip = int(arrivals * warmup_fraction)
-
-    events: list[tuple[float, int, int]] = []  # (time, kind, waiter id): RELEASE, or HANDOFF to a waiter
-    deadlines: list[tuple[float, int]] = []  # (arrival + pool_timeout, waiter id)
-    waiters: deque[int] = deque()  # waiter ids in the order asyncio will wake them
-    arrived_at: dict[int, float] = {}  # waiters still waiting (queued or being handed a connection)
-    handing: deque[int] = deque()  # waiters a connection was checked in to, not yet resumed
-    overdue: set[int] = set()  # waiters whose pool_timeout passed while being handed a connection
-    idle, open_ = pool_size, pool_size
-    waits: list[float] = []
-    timeouts = connects = 0
-    now = last = busy_area = 0.0
-    start: float | None = None
-    open_time: dict[int, float] = {}
-
-    def advance(to: float) -> None:
-        nonlocal last, busy_area
-        if start is not None:
-            span = to - last
-            open_time[open_] = open_time.get(open_, 0.0) + span
-            busy_area += (open_ - idle) * span
-        last = to
-
-    def record(arrived: float, wait: float) -> None:
-        if start is not None and arrived >= start:
-            waits.append(wait)
-
-    def expire(until: float) -> None:
-        nonlocal timeouts
-        while deadlines and deadlines[0][0] <= until:
-            _, waiter = heapq.heappop(deadlines)
-            if waiter in handing:
-                overdue.add(waiter)  # being handed a connection; times out only if overtaken
-            elif waiter in arrived_at:
-                give_up(waiter)
-
-    def give_up(waiter: int) -> None:
-        nonlocal timeouts
-        arrived = arrived_at.pop(waiter)
-        record(arrived, timeout_ms)
-        timeouts += start is not None and arrived >= start
-
-    def serve(waiter: int) -> None:
-        arrived = arrived_at.pop(waiter)
-        record(arrived, now - arrived)
-        heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
-
+    events = sim.events
     next_arrival = rng.expovariate(1.0) * mean_gap
     count = 0
-    while count < arrivals or arrived_at:
+    while count < arrivals or sim.arrived_at:
         if events and (count >= arrivals or events[0][0] <= next_arrival):
-            now, kind, waiter = heapq.heappop(events)
-            expire(now)
-            advance(now)
-            if kind == HANDOFF:
-                if handing and handing[0] == waiter:  # not robbed meanwhile
-                    handing.popleft()
-                    serve(waiter)
-                continue
-            while waiters and waiters[0] not in arrived_at:
-                waiters.popleft()  # timed out
-            if waiters:
-                waiter = waiters.popleft()
-                if handoff_ms:
-                    handing.append(waiter)
-                    heapq.heappush(events, (now + handoff_ms, HANDOFF, waiter))
-                else:
-                    serve(waiter)
-            elif idle < pool_size:
-                idle += 1
-            else:
-                open_ -= 1
+            sim.next_event()
             continue
-        now = next_arrival
-        expire(now)
-        advance(now)
         count += 1
-        if count == skip + 1:
-            start = last = now
-        measured = start is not None
-        if idle:
-            idle -= 1
-            if measured:
-                waits.append(0.0)
-            heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
-        elif handing:
+        sim.arrive(next_arrival, count, count == skip + 1)
+        next_arrival = sim.now + rng.expovariate(1.0) * mean_gap
+    return sim.result(arrivals - skip)
+
+
+class _EventSim:
+    """The state of one event-by-event run; ``next_event`` handles a check-in or a hand-off, ``arrive`` a
+    checkout. The order of the random draws is the run's identity (same seed, same numbers)."""
+
+    __slots__ = ("arrived_at", "busy_area", "ceiling", "connect_ms", "connects", "deadlines", "draw_hold", "events",
+                 "handing", "handoff_ms", "idle", "last", "now", "open_", "open_time", "overdue", "pool_size",
+                 "start", "timeout_ms", "timeouts", "waiters", "waits")
+
+    def __init__(self, draw_hold, pool_size: int, ceiling: int, timeout_ms: float, connect_ms: float,
+                 handoff_ms: float) -> None:
+        self.draw_hold, self.pool_size, self.ceiling = draw_hold, pool_size, ceiling
+        self.timeout_ms, self.connect_ms, self.handoff_ms = timeout_ms, connect_ms, handoff_ms
+        self.events: list[tuple[float, int, int]] = []  # (time, kind, waiter id): RELEASE, or HANDOFF to a waiter
+        self.deadlines: list[tuple[float, int]] = []  # (arrival + pool_timeout, waiter id)
+        self.waiters: deque[int] = deque()  # waiter ids in the order asyncio will wake them
+        self.arrived_at: dict[int, float] = {}  # waiters still waiting (queued or being handed a connection)
+        self.handing: deque[int] = deque()  # waiters a connection was checked in to, not yet resumed
+        self.overdue: set[int] = set()  # waiters whose pool_timeout passed while being handed a connection
+        self.idle = self.open_ = pool_size
+        self.waits: list[float] = []
+        self.timeouts = self.connects = 0
+        self.now = self.last = self.busy_area = 0.0
+        self.start: float | None = None
+        self.open_time: dict[int, float] = {}
+
+    def advance(self, to: float) -> None:
+        if self.start is not None:
+            span = to - self.last
+            self.open_time[self.open_] = self.open_time.get(self.open_, 0.0) + span
+            self.busy_area += (self.open_ - self.idle) * span
+        self.last = to
+
+    def record(self, arrived: float, wait: float) -> None:
+        if self.start is not None and arrived >= self.start:
+            self.waits.append(wait)
+
+    def expire(self, until: float) -> None:
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= until:
+            _, waiter = heapq.heappop(deadlines)
+            if waiter in self.handing:
+                self.overdue.add(waiter)  # being handed a connection; times out only if overtaken
+            elif waiter in self.arrived_at:
+                self.give_up(waiter)
+
+    def give_up(self, waiter: int) -> None:
+        arrived = self.arrived_at.pop(waiter)
+        self.record(arrived, self.timeout_ms)
+        self.timeouts += self.start is not None and arrived >= self.start
+
+    def serve(self, waiter: int) -> None:
+        arrived = self.arrived_at.pop(waiter)
+        self.record(arrived, self.now - arrived)
+        heapq.heappush(self.events, (self.now + self.draw_hold(), RELEASE, -1))
+
+    def next_event(self) -> None:
+        """A hand-off reaching its waiter, or a check-in: to the first live waiter, else idle, else closed."""
+        self.now, kind, waiter = heapq.heappop(self.events)
+        self.expire(self.now)
+        self.advance(self.now)
+        handing, waiters = self.handing, self.waiters
+        if kind == HANDOFF:
+            if handing and handing[0] == waiter:  # not robbed meanwhile
+                handing.popleft()
+                self.serve(waiter)
+            return
+        while waiters and waiters[0] not in self.arrived_at:
+            waiters.popleft()  # timed out
+        if waiters:
+            waiter = waiters.popleft()
+            if self.handoff_ms:
+                handing.append(waiter)
+                heapq.heappush(self.events, (self.now + self.handoff_ms, HANDOFF, waiter))
+            else:
+                self.serve(waiter)
+        elif self.idle < self.pool_size:
+            self.idle += 1
+        else:
+            self.open_ -= 1
+
+    def arrive(self, now: float, count: int, first_measured: bool) -> None:
+        """Checkout number ``count``: an idle connection, a robbed hand-off, a new connection, or a wait."""
+        self.now = now
+        self.expire(now)
+        self.advance(now)
+        if first_measured:
+            self.start = self.last = now
+        measured = self.start is not None
+        if self.idle:
+            self.idle -= 1
+            self._took(measured, 0.0, now + self.draw_hold())
+        elif self.handing:
             # The connection sits in asyncio's queue until its waiter resumes; a task that runs first takes it
             # (AsyncAdaptedQueue.get tries get_nowait), and the robbed waiter queues again at the back.
-            robbed = handing.popleft()
-            if robbed in overdue:
-                give_up(robbed)
+            robbed = self.handing.popleft()
+            if robbed in self.overdue:
+                self.give_up(robbed)
             else:
-                waiters.append(robbed)
-            if measured:
-                waits.append(0.0)
-            heapq.heappush(events, (now + draw_hold(), RELEASE, -1))
-        elif open_ < ceiling:
-            open_ += 1
-            if measured:
-                connects += 1
-                waits.append(connect_ms)
-            heapq.heappush(events, (now + connect_ms + draw_hold(), RELEASE, -1))
+                self.waiters.append(robbed)
+            self._took(measured, 0.0, now + self.draw_hold())
+        elif self.open_ < self.ceiling:
+            self.open_ += 1
+            self.connects += measured
+            self._took(measured, self.connect_ms, now + self.connect_ms + self.draw_hold())
         else:
-            arrived_at[count] = now
-            waiters.append(count)
-            heapq.heappush(deadlines, (now + timeout_ms, count))
-        next_arrival = now + rng.expovariate(1.0) * mean_gap
+            self.arrived_at[count] = now
+            self.waiters.append(count)
+            heapq.heappush(self.deadlines, (now + self.timeout_ms, count))
 
-    span = sum(open_time.values()) or 1.0
-    cumulative, p99 = 0.0, 0
-    for n in sorted(open_time):
-        cumulative += open_time[n]
-        if cumulative >= 0.99 * span:
-            p99 = n
-            break
-    measured_arrivals = arrivals - skip
-    return SimResult(
-        waits_ms=tuple(sorted(waits)),
-        timeouts=timeouts,
-        arrivals=measured_arrivals,
-        open_mean=sum(n * t for n, t in open_time.items()) / span,
-        open_p99=p99,
-        open_max=max(open_time) if open_time else open_,
-        connects_per_s=connects / (span / 1000.0),
-        busy_mean=busy_area / span,
-    )
+    def _took(self, measured: bool, wait: float, release_at: float) -> None:
+        if measured:
+            self.waits.append(wait)
+        heapq.heappush(self.events, (release_at, RELEASE, -1))
+
+    def result(self, measured_arrivals: int) -> SimResult:
+        open_time = self.open_time
+        span = sum(open_time.values()) or 1.0
+        cumulative, p99 = 0.0, 0
+        for n in sorted(open_time):
+            cumulative += open_time[n]
+            if cumulative >= 0.99 * span:
+                p99 = n
+                break
+        return SimResult(
+            waits_ms=tuple(sorted(self.waits)),
+            timeouts=self.timeouts,
+            arrivals=measured_arrivals,
+            open_mean=sum(n * t for n, t in open_time.items()) / span,
+            open_p99=p99,
+            open_max=max(open_time) if open_time else self.open_,
+            connects_per_s=self.connects / (span / 1000.0),
+            busy_mean=self.busy_area / span,
+        )
 
 
 def quantile(sorted_values: tuple[float, ...], q: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from planner import ids
 from planner.budget import ServerBudget
 from planner.model import Finding, Plan
 
@@ -54,7 +55,7 @@ def autoscale_finding(plan: Plan, budget: ServerBudget, terms: str, allowed: int
     snippet = ("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n"
                f"  minReplicas: {dep.instances}\n  maxReplicas: {n}") if n is not None else ""
     return Finding(
-        "autoscale-exceeds-budget", "critical",
+        ids.AUTOSCALE_EXCEEDS_BUDGET, "critical",
         f"{name}: fits at {dep.instances} instances ({budget.processes} processes: {budget.peak} <= {usable} usable), "
         f"but the autoscaler may run {dep.max_instances}: {dep.max_instances} instances x {dep.workers} workers x "
         f"{terms}{bouncer} = {peak} > {usable} (and {budget.rollout_peak} during a rollout at that size); "
@@ -70,7 +71,7 @@ def _rollout_surge(plan: Plan, budget: ServerBudget, terms: str, instances: int,
     rollout = at.rollout_processes * (budget.per_process_peak or 0) + budget.pgbouncer_connections
     bouncer = f" + {budget.pgbouncer_connections} via PgBouncer" if budget.pgbouncer_connections else ""
     return Finding(
-        "rollout-surge", "critical",
+        ids.ROLLOUT_SURGE, "critical",
         f"{budget.name}: fits {fits} ({at.processes} processes: "
         f"{at.processes * (budget.per_process_peak or 0) + budget.pgbouncer_connections} <= {budget.usable} usable) "
         f"but not while a rolling deploy overlaps old and new instances: ({instances} instances + "

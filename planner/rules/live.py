@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from planner import ids
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
 from planner.rules.monitor_role import monitor_superuser_finding
 from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
@@ -329,7 +330,7 @@ def _too_many_connections(plan, server, snap: Snapshot, settings: ServerSettings
     fix, snippet = _budget_fix(server, settings, plan)
     if usable <= 0:
         message = f"{snap.server}: no slot is usable by ordinary roles: {words} = {usable}"
-        return [Hit("", Finding("too-many-connections", "critical", message, fix, snippet, snap.server))]
+        return [Hit("", Finding(ids.TOO_MANY_CONNECTIONS, "critical", message, fix, snippet, snap.server))]
     share = in_use / usable
     if share >= th.live_critical_fraction:
         severity, limit = "critical", th.live_critical_fraction
@@ -344,7 +345,7 @@ def _too_many_connections(plan, server, snap: Snapshot, settings: ServerSettings
         f"{share:.0%} of {usable} usable ({words}), at or above {limit:.0%}"
         + (f"; largest: {largest}" if largest else "")
     )
-    return [Hit("", Finding("too-many-connections", severity, message, fix, snippet, snap.server))]
+    return [Hit("", Finding(ids.TOO_MANY_CONNECTIONS, severity, message, fix, snippet, snap.server))]
 
 
 def _refused_findings(
@@ -354,7 +355,7 @@ def _refused_findings(
     code = snap.sqlstate or REFUSED_SQLSTATE
     fix, snippet = _budget_fix(server, settings, plan)
     full = Finding(
-        "too-many-connections",
+        ids.TOO_MANY_CONNECTIONS,
         "critical",
         f'{snap.server} is out of connection slots: "{words}" (SQLSTATE {code}): every slot an ordinary role '
         "may use is taken",
@@ -380,7 +381,7 @@ def _refused_findings(
         )
         monitor_snippet = ""
     monitor = Finding(
-        "monitor-refused",
+        ids.MONITOR_REFUSED,
         "warning",
         f'the dashboard could not connect to {snap.server}: "{words}" (SQLSTATE {code}): '
         "no live counts until a slot frees up",
@@ -427,7 +428,7 @@ def _idle_in_transaction(plan, server, snap: Snapshot, settings: ServerSettings,
             "Open every session with `async with` (and `async with session.begin()` for writes) so an exception "
             "rolls back and returns the connection; set idle_in_transaction_session_timeout as a backstop."
         )
-        hits.append(Hit(app, Finding("idle-in-transaction", severity, message, fix, SESSION_SNIPPET, snap.server)))
+        hits.append(Hit(app, Finding(ids.IDLE_IN_TRANSACTION, severity, message, fix, SESSION_SNIPPET, snap.server)))
     return hits
 
 
@@ -455,7 +456,7 @@ def _idle_in_transaction_blocking(plan, server, snap: Snapshot, settings, th: Th
             "session with `async with` (and `async with session.begin()` for writes) and set "
             "idle_in_transaction_session_timeout as a backstop."
         )
-        hits.append(Hit(app, Finding("idle-in-transaction", "critical", message, fix, SESSION_SNIPPET, snap.server)))
+        hits.append(Hit(app, Finding(ids.IDLE_IN_TRANSACTION, "critical", message, fix, SESSION_SNIPPET, snap.server)))
     return hits
 
 
@@ -488,7 +489,7 @@ def _no_idle_in_transaction_timeout(
         "then ends a forgotten transaction; the next use of that connection fails with 'connection is closed', "
         "which pool_pre_ping=True absorbs."
     )
-    return [Hit("", Finding("no-idle-in-transaction-timeout", severity, message, fix, snippet, snap.server))]
+    return [Hit("", Finding(ids.NO_IDLE_IN_TRANSACTION_TIMEOUT, severity, message, fix, snippet, snap.server))]
 
 
 # --- visibility -----------------------------------------------------------------------------------------------
@@ -515,7 +516,7 @@ def _missing_monitor_privilege(
     )
     fix = "Grant pg_monitor to the role the dashboard connects as (no restart; takes effect on its next connection)."
     snippet = f"GRANT pg_monitor TO {_role_sql(settings.role, 'monitoring')};"
-    return [Hit("", Finding("missing-monitor-privilege", "warning", message, fix, snippet, snap.server))]
+    return [Hit("", Finding(ids.MISSING_MONITOR_PRIVILEGE, "warning", message, fix, snippet, snap.server))]
 
 
 def _monitor_superuser(plan, server, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
@@ -559,7 +560,7 @@ def _ssl_required(plan, server: Server | None, snap: Snapshot, settings: ServerS
             ")\n\n"
             "# pg_hba.conf\nhostnossl all all 0.0.0.0/0 reject\nhostssl   all all 0.0.0.0/0 scram-sha-256"
         )
-        hits.append(Hit(app, Finding("asyncpg-ssl", "critical", message, fix, snippet, snap.server)))
+        hits.append(Hit(app, Finding(ids.ASYNCPG_SSL, "critical", message, fix, snippet, snap.server)))
     return hits
 
 
@@ -598,7 +599,7 @@ def _recycle_after_idle_timeout(
         else:
             fix = "The timeout is shorter than pool_recycle's 1 s minimum: turn it off for the pool's role."
             snippet = "ALTER ROLE <application role> SET idle_session_timeout = 0;"
-        finding = Finding("recycle-after-idle-timeout", severity, message, fix, snippet, snap.server)
+        finding = Finding(ids.RECYCLE_AFTER_IDLE_TIMEOUT, severity, message, fix, snippet, snap.server)
         hits.append(Hit(engine.name, finding))
     return hits
 
@@ -633,7 +634,7 @@ def _over_plan(plan, server: Server | None, snap: Snapshot, settings: ServerSett
             f"max_overflow={engines[0].max_overflow})\n"
             "SessionFactory = async_sessionmaker(engine, expire_on_commit=False)"
         )
-        hits.append(Hit(app, Finding("connection-leak", "warning", message, fix, snippet, snap.server)))
+        hits.append(Hit(app, Finding(ids.CONNECTION_LEAK, "warning", message, fix, snippet, snap.server)))
     return hits
 
 
@@ -661,7 +662,7 @@ def _older_than_recycle(
             "is not recycled); close sessions promptly."
         )
         snippet = f"create_async_engine(url, pool_recycle={recycle:g}, pool_pre_ping=True)"
-        hits.append(Hit(f"{app} (age)", Finding("connection-leak", "warning", message, fix, snippet, snap.server)))
+        hits.append(Hit(f"{app} (age)", Finding(ids.CONNECTION_LEAK, "warning", message, fix, snippet, snap.server)))
     return hits
 
 
@@ -740,4 +741,4 @@ def _cold_finding(severity: Severity, message: str, pool: int, server: str) -> F
         f"Warm each worker's pool at startup by checking out pool_size ({pool}) connections at once; "
         "sequential checkouts, like the lesson's `SELECT 1` in one session, reuse a single connection."
     )
-    return Finding("cold-pool", severity, message, fix, WARMUP_SNIPPET, server)
+    return Finding(ids.COLD_POOL, severity, message, fix, WARMUP_SNIPPET, server)

@@ -7,6 +7,7 @@ into full control of the server, including running programs with ``COPY ... TO P
 
 from __future__ import annotations
 
+from planner import ids
 from planner.model import Finding
 from planner.snapshot import ServerSettings
 from planner.sql_ident import quote_ident
@@ -37,4 +38,4 @@ def monitor_superuser_finding(server: str, settings: ServerSettings) -> Finding 
     )
     fix = ("Create a login role with pg_monitor (it sees every session, no superuser) and connect the dashboard "
            "as that role.")
-    return Finding("monitor-superuser", "warning", message, fix, monitor_role_snippet(), server)
+    return Finding(ids.MONITOR_SUPERUSER, "warning", message, fix, monitor_role_snippet(), server)

@@ -16,15 +16,16 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+from planner import ids
 from planner.model import SEVERITY_ORDER, Finding, PgBouncer, Plan
 from planner.pgbouncer_snapshot import PgBouncerPool, PgBouncerSnapshot
 from planner.rules.static import prepared_statements
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
-WAITING_ID = "pgbouncer-clients-waiting"
-CLIENT_LIMIT_ID = "pgbouncer-client-limit"
-PLAN_DIFFERS_ID = "pgbouncer-plan-differs"
-PREPARED_ID = "prepared-statement-cache"
+WAITING_ID = ids.PGBOUNCER_CLIENTS_WAITING
+CLIENT_LIMIT_ID = ids.PGBOUNCER_CLIENT_LIMIT
+PLAN_DIFFERS_ID = ids.PGBOUNCER_PLAN_DIFFERS
+PREPARED_ID = ids.PREPARED_STATEMENT_CACHE
 
 
 def pgbouncer_live_findings(

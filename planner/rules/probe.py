@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from planner import ids
 from planner.model import Engine, Finding, Plan
 from planner.pool_verdict import belongs
 from planner.probe.reading import ProbeReading
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
-PROBE_RULE_IDS = ("pool-exhausted", "pool-oversized", "hold-time-drift", "pre-ping-failures")
+PROBE_RULE_IDS = (ids.POOL_EXHAUSTED, ids.POOL_OVERSIZED, ids.HOLD_TIME_DRIFT, ids.PRE_PING_FAILURES)
 
 
 def plan_engine(plan: Plan | None, service: str, engine: str) -> Engine | None:
@@ -67,7 +68,7 @@ def _exhausted(service: str, latest: list[ProbeReading], server: str | None) -> 
     message = (f"{service}: {waiting} request(s) waiting for a connection now and {timeouts} pool timeout(s) "
                f"{latest[0].span}, over {len(latest)} process(es), {full} of them at pool_size + max_overflow")
     return [Finding(
-        id="pool-exhausted", severity="critical" if timeouts else "warning", message=message, server=server,
+        id=ids.POOL_EXHAUSTED, severity="critical" if timeouts else "warning", message=message, server=server,
         fix="Find what holds the connections (the server's view: long transactions, locks, idle in transaction); "
             "if the load is real, size the pool for it (`python -m planner recommend`) within the server's budget.",
     )]
@@ -78,7 +79,7 @@ def _pre_ping(service: str, latest: list[ProbeReading], server: str | None) -> l
     if not failures:
         return []
     return [Finding(
-        id="pre-ping-failures", severity="warning", server=server,
+        id=ids.PRE_PING_FAILURES, severity="warning", server=server,
         message=f"{service}: {failures} pre-ping failure(s) {latest[0].span}: pooled connections were dead at "
                 "checkout (server restart, idle_session_timeout, a load balancer's or NAT's idle timeout)",
         fix="Set pool_recycle below the shortest idle timeout between the application and the server, so "
@@ -100,7 +101,7 @@ def _drift(service: str, latest: list[ProbeReading], plan: Plan | None, server: 
     if planned <= 0 or abs(measured / planned - 1) <= th.hold_drift_fraction:
         return []
     return [Finding(
-        id="hold-time-drift", severity="warning", server=server,
+        id=ids.HOLD_TIME_DRIFT, severity="warning", server=server,
         message=f"{service}: measured mean hold {measured:.1f} ms over {count} checkouts {latest[0].span} vs the "
                 f"plan's hold_ms {planned:g} ms ({measured / planned:.1f}x): the pool was sized for another load",
         fix=f"Set workload.hold_ms = {measured:.1f} in the plan and re-run `python -m planner recommend`; a hold "
@@ -121,7 +122,7 @@ def _oversized(service: str, past: list[ProbeReading], server: str | None, th: T
             continue
         if p99 <= th.pool_oversized_fraction * pool_size:
             return [Finding(
-                id="pool-oversized", severity="info", server=server,
+                id=ids.POOL_OVERSIZED, severity="info", server=server,
                 message=f"{service} (pid {pid}): p99 of the connections checked out is {p99} of pool_size "
                         f"{pool_size} over {span:.0f} s and {checkouts} checkouts: the rest are held for nothing",
                 fix=f"Lower pool_size towards {p99 + 1} (keep max_overflow for bursts) and give the slots back to "

@@ -10,6 +10,7 @@ max_wal_senders at least as high as its primary, or it does not run as a hot sta
 
 from __future__ import annotations
 
+from planner import ids
 from planner.dsn import parse_url
 from planner.model import STANDBY_SETTING_DEFAULTS, Engine, Finding, Plan, Server
 
@@ -32,7 +33,7 @@ def replica_same_server(plan: Plan) -> list[Finding]:
             names = " and ".join(e.name for e in replicas)
             total = " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
             out.append(Finding(
-                "replica-same-server", "warning",
+                ids.REPLICA_SAME_SERVER, "warning",
                 f"engine {names}, meant for a replica, connects to {server.name} like "
                 f"{' and '.join(e.name for e in others)}: the primary carries every pool, {total} per process, "
                 f"and the reads are not offloaded",
@@ -55,7 +56,7 @@ def _same_host(plan: Plan) -> list[Finding]:
         other = seen.setdefault(key, engine)
         if other is not engine and other.server != engine.server:
             out.append(Finding(
-                "replica-same-server", "warning",
+                ids.REPLICA_SAME_SERVER, "warning",
                 f"engines {other.name} (server {other.server}) and {engine.name} (server {engine.server}) have the "
                 f"same host {url.host}:{url.port or 5432}/{url.database}: one server carries both pools, but the "
                 f"plan counts them on two",
@@ -82,7 +83,7 @@ def standby_finding(replica: str, primary: str, shortfalls: list[tuple[str, int,
     snippet = "\n".join([f"# postgresql.conf on {replica} (restart)",
                          *(f"{name} = {theirs}" for name, _, theirs in shortfalls)])
     return Finding(
-        "replica-below-primary", "critical",
+        ids.REPLICA_BELOW_PRIMARY, "critical",
         f"{replica} is a hot standby of {primary}, but in {where} {listed} (standby < primary): {STANDBY_REFUSAL}; "
         f"the standby must have each at least as high as its primary",
         f"raise them on {replica} to at least {primary}'s values (restart), before raising them on {primary}; "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from planner import ids
 from planner.budget import usable_slots
 from planner.model import STANDBY_SETTING_DEFAULTS, Finding, Plan, Server
 from planner.rules.replica import standby_finding, standby_shortfalls
@@ -51,7 +52,7 @@ def plan_differs(server: Server | None, snap: Snapshot, settings: ServerSettings
                      *(f"{name} = {_live_value(settings, name)}" for name in COMPARED
                        if name != "reserved_connections" or settings.major_version >= 16)]
     return [Finding(
-        "plan-differs-from-server", "warning" if live < planned else "info",
+        ids.PLAN_DIFFERS_FROM_SERVER, "warning" if live < planned else "info",
         f"{snap.server}: {listed}: {consequence}",
         "Plan with the server's own settings (the dashboard's \"Use the live server's limits\" button, or the "
         "[[servers]] table below in the plan file), or change the server to match the plan (restart).",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from planner import ids
 from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets
 from planner.dsn import (
     check_url,
@@ -22,6 +23,7 @@ from planner.refusal import first_refusal
 from planner.rules.autoscale import growth_findings
 from planner.rules.replica import replica_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from planner.sizing import engine_timeouts, pgbouncer_pool_need, recommend_for_plan
 
 
 def sort_findings(findings) -> list[Finding]:
@@ -71,21 +73,17 @@ def _advised_line(plan: Plan, engine: str) -> str:
 
 
 def _advised_timeouts(plan: Plan, engine: Engine) -> tuple[float, float]:
-    from planner.sizing import engine_timeouts  # lazy, as below
-
     return engine_timeouts(plan, engine)
 
 
 def _recommendation(plan: Plan):
-    from planner.sizing import recommend_for_plan  # lazy: sizing is the heavier module (and imports this package)
-
     return recommend_for_plan(plan)
 
 
 def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
     """too-many-connections, overflow-exceeds-budget, rollout-surge, autoscale-exceeds-budget, unbounded-overflow."""
     out: list[Finding] = []
-    for budget in plan_budgets(plan):
+    for budget in plan_budgets(plan, thresholds):
         name, usable = budget.name, budget.usable
         spare_needed = math.ceil(thresholds.tight_fraction * usable) if usable > 0 else 0
         allowed = usable - spare_needed
@@ -95,7 +93,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         bouncer = f" + {budget.pgbouncer_connections} via PgBouncer" if budget.pgbouncer_connections else ""
         if usable <= 0:
             out.append(Finding(
-                "too-many-connections", "critical",
+                ids.TOO_MANY_CONNECTIONS, "critical",
                 f"{name}: usable = {budget.max_connections} - reserved - other clients = {usable}: no slot is left "
                 f"for the application",
                 "raise max_connections or lower other_clients/reserved slots", "", name,
@@ -107,7 +105,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
             when = "at peak" if worst == budget.peak else "at rollout peak"
             procs = budget.processes if when == "at peak" else budget.rollout_processes
             out.append(Finding(
-                "too-many-connections", "critical",
+                ids.TOO_MANY_CONNECTIONS, "critical",
                 f"{name}: {when}, {procs} processes x {terms}{bouncer} = {worst} > {usable} usable "
                 f"(max_connections {budget.max_connections} - {budget.max_connections - usable} reserved/other)"
                 + (f", rollout peak {budget.rollout_peak}" if worst != budget.rollout_peak else "") + "; "
@@ -117,7 +115,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         elif budget.verdict == "tight":
             fix, snippet = _budget_fix(plan, budget, allowed)
             out.append(Finding(
-                "too-many-connections", "warning",
+                ids.TOO_MANY_CONNECTIONS, "warning",
                 f"{name}: rollout peak {budget.rollout_peak} leaves {budget.headroom} of {usable} usable slots "
                 f"({budget.headroom / usable:.0%}), less than the {thresholds.tight_fraction:.0%} margin",
                 fix, snippet, name,
@@ -125,7 +123,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         if budget.peak is not None and budget.peak > usable and budget.lesson_rule_total <= budget.max_connections:
             pools = " + ".join(str(e.pool_size) for e in plan.engines_on(name) if not e.via_pgbouncer)
             out.append(Finding(
-                "overflow-exceeds-budget", "critical",
+                ids.OVERFLOW_EXCEEDS_BUDGET, "critical",
                 f"{name}: the lesson's rule passes (pool_size {pools} x {budget.processes} processes = "
                 f"{budget.lesson_rule_total} <= max_connections {budget.max_connections}) but it ignores "
                 f"max_overflow: {budget.processes} processes x {terms}{bouncer} = {budget.peak} > {usable} usable",
@@ -138,7 +136,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         if engine.unbounded:
             what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
             out.append(Finding(
-                "unbounded-overflow", "critical",
+                ids.UNBOUNDED_OVERFLOW, "critical",
                 f"engine {engine.name}: {what} puts no ceiling on its connections: under load every process opens "
                 f"as many as it has concurrent requests, until {engine.server} refuses them",
                 "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
@@ -171,7 +169,7 @@ def prepared_statements(plan: Plan) -> list[Finding]:
         effect = ('queries fail with prepared statement "__asyncpg_stmt_N__" does not exist' if critical else
                   "one cache off avoided the failure in a load test, but both at 0 is the setting known to hold")
         out.append(Finding(
-            "prepared-statement-cache", "critical" if critical else "warning",
+            ids.PREPARED_STATEMENT_CACHE, "critical" if critical else "warning",
             f"engine {engine.name} goes through PgBouncer in {bouncer.pool_mode} mode ({why}) and {lacking}: {effect}",
             fix, snippet, engine.server,
         ))
@@ -204,7 +202,7 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
                 current = "unset (-1, never)" if engine.pool_recycle == -1 else f"{engine.pool_recycle:g} s"
                 relation = "" if engine.pool_recycle == -1 else f" >= {shortest:g} s"
                 out.append(Finding(
-                    "recycle-after-idle-timeout", "info" if engine.pool_pre_ping else "warning",
+                    ids.RECYCLE_AFTER_IDLE_TIMEOUT, "info" if engine.pool_pre_ping else "warning",
                     f"engine {engine.name}: pool_recycle {current}{relation}, {what} is {shortest:g} s: idle pooled "
                     f"connections get closed under the pool, and the next checkout fails with "
                     f"'connection is closed'" + (" (pool_pre_ping hides it at the cost of a reconnect)"
@@ -216,7 +214,7 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
         if workload and workload.request_timeout_s is not None and engine.pool_timeout >= workload.request_timeout_s:
             suggested_t = _advised_timeouts(plan, engine)[0]
             out.append(Finding(
-                "pool-timeout-exceeds-request-timeout", "warning",
+                ids.POOL_TIMEOUT_EXCEEDS_REQUEST_TIMEOUT, "warning",
                 f"engine {engine.name}: pool_timeout {engine.pool_timeout:g} s >= request timeout "
                 f"{workload.request_timeout_s:g} s: callers give up before the pool does, so overload shows as "
                 f"timeouts upstream instead of a clear pool TimeoutError, and the waiting work is wasted",
@@ -243,16 +241,21 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     room = server_budget.usable - ((server_budget.rollout_peak or 0) - server_budget.pgbouncer_connections)
     """Server slots PgBouncer could have: the usable ones less what the engines connecting directly take."""
 
-    def larger_pool(connections: int) -> str:
+    def larger_pool(connections: int) -> int | None:
+        """The default_pool_size that gives ``connections``, or None when the server has no room for them."""
         size = math.ceil(connections / bouncer.pools)
-        if size * bouncer.pools <= room:
+        return size if size * bouncer.pools <= room else None
+
+    def larger_pool_text(connections: int) -> str:
+        size = larger_pool(connections)
+        if size is not None:
             return f"default_pool_size = {size} ({bouncer.server} has room for {room})"
         return f"not a larger default_pool_size: {bouncer.server} has room for {room}, not {connections}"
 
     out = []
     if clients > bouncer.max_client_conn:
         out.append(Finding(
-            "too-many-connections", "critical",
+            ids.TOO_MANY_CONNECTIONS, "critical",
             f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
             f"> max_client_conn {bouncer.max_client_conn}",
             f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
@@ -267,16 +270,15 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
             f"(120 s by default)",
             f"pool_mode = transaction (clients share the server connections between transactions; asyncpg then "
             f"needs PgBouncer >= 1.21 with max_prepared_statements > 0, or its statement caches off); or "
-            f"{larger_pool(clients)}",
+            f"{larger_pool_text(clients)}",
             "pool_mode = transaction", bouncer.server,
         ))
-    from planner.sizing import pgbouncer_pool_need  # lazy: sizing is the heavier module
-
     need = pgbouncer_pool_need(bouncer, plan.engines, plan.workload)
     if need is not None and need[2].pool_size > servers:
         fleet_rps, busy, pool = need
         overloaded = busy >= servers
-        fix = larger_pool(pool.pool_size)
+        resized = larger_pool(pool.pool_size) is not None
+        fix = larger_pool_text(pool.pool_size)
         out.append(Finding(
             OVERLOAD_ID, "critical" if overloaded else "warning",
             f"PgBouncer: {fleet_rps:g} req/s x {plan.workload.hold_ms:g} ms held = {busy:.1f} server connections "
@@ -284,9 +286,9 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
             + ("its queue grows until query_wait_timeout (120 s by default) fails the clients" if overloaded else
                f"clients wait in its queue beyond the p99 target ({plan.workload.target_p99_wait_ms:g} ms), "
                f"which needs {pool.pool_size}"),
-            f"{fix}{', sized by the queueing model for the whole fleet' if fix.startswith('default') else ''}, or "
+            f"{fix}{', sized by the queueing model for the whole fleet' if resized else ''}, or "
             f"shorten the transactions",
-            f"default_pool_size = {math.ceil(pool.pool_size / bouncer.pools)}" if fix.startswith("default") else "",
+            f"default_pool_size = {math.ceil(pool.pool_size / bouncer.pools)}" if resized else "",
             bouncer.server,
         ))
     return out
