@@ -83,9 +83,12 @@ class Workload:
 
     def warm(self, connections: int) -> None:
         """Open the pool's connections first (a cold pool's connects are not the workload)."""
-        held = [self.engine.connect() for _ in range(connections)]
-        for conn in held:
-            conn.close()
+        held = []
+        try:
+            held.extend(self.engine.connect() for _ in range(connections))
+        finally:
+            for conn in held:
+                conn.close()
 
     def _request(self, hold_s: float, arrived: float) -> None:
         arrived = time.perf_counter()  # the checkout wait starts when the request asks the pool, not when queued
