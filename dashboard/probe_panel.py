@@ -79,12 +79,15 @@ def figure(joined: JoinedService) -> go.Figure:
     for column in [c for c in frame.columns if c.startswith("server ")]:
         fig.add_scatter(x=frame.index, y=frame[column], name=column, mode="lines", stackgroup="server",
                         connectgaps=False, row=2, col=1)
+    names_at: dict[float, list[str]] = {}  # lines at one height share one label (they were drawn over each other)
     for name, value in joined.plan_lines.items():
         if value is not None:
-            for row in (1, 2):
-                fig.add_hline(y=value, line={"dash": "dash", "width": 1, "color": "#444444"}, row=row, col=1,
-                              annotation_text=f"{name}: {value:g}" if row == 1 else None,
-                              annotation_font={"size": 10})
+            names_at.setdefault(value, []).append(name)
+    for value, names in names_at.items():
+        line = {"dash": "dash", "width": 1, "color": "#444444"}
+        fig.add_hline(y=value, line=line, row=1, col=1, annotation_text=f"{' = '.join(names)}: {value:g}",
+                      annotation_font={"size": 10})
+        fig.add_hline(y=value, line=line, row=2, col=1)  # no annotation argument: plotly would write "new text"
     fig.update_yaxes(title_text="connections", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="p99 wait ms", row=1, col=1, secondary_y=True, rangemode="tozero")
     fig.update_yaxes(title_text="connections", row=2, col=1)
