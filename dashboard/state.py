@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from urllib.parse import unquote
 import pandas as pd
 
 from dashboard.demo import SCENARIOS  # noqa: F401 - re-exported for the page
+from dashboard.setting import setting
 from planner.budget import VERDICT_ORDER, PgBouncerBudget, ServerBudget, overall_verdict, pgbouncer_budget, plan_budgets
 from planner.dsn import mask_url
 from planner.model import (
@@ -293,16 +293,9 @@ def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, 
 
     Empty means: nothing configured, so the dashboard runs its embedded demo.
     """
-    environ = os.environ if environ is None else environ
     targets: dict[str, str] = {}
     for server, key in URL_KEYS.items():
-        value = None
-        if secrets is not None:
-            try:
-                value = secrets.get(key)
-            except Exception:  # st.secrets raises when no secrets.toml exists at all
-                value = None
-        value = str(value or "").strip() or environ.get(key, "").strip()
+        value = setting(key, secrets, environ)
         if value:
             targets[server] = value
     return targets
