@@ -91,7 +91,8 @@ def figure(joined: JoinedService) -> go.Figure:
     fig.update_yaxes(title_text="connections", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="p99 wait ms", row=1, col=1, secondary_y=True, rangemode="tozero")
     fig.update_yaxes(title_text="connections", row=2, col=1)
-    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h"})
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0}  # at plotly's -0.1 it covered the date line
+    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend=legend)
     return fig
 
 
