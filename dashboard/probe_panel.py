@@ -83,10 +83,11 @@ def figure(joined: JoinedService) -> go.Figure:
     for name, value in joined.plan_lines.items():
         if value is not None:
             names_at.setdefault(value, []).append(name)
-    for value, names in names_at.items():
+    for index, (value, names) in enumerate(sorted(names_at.items())):
         line = {"dash": "dash", "width": 1, "color": "#444444"}
         fig.add_hline(y=value, line=line, row=1, col=1, annotation_text=f"{' = '.join(names)}: {value:g}",
-                      annotation_font={"size": 10})
+                      annotation_font={"size": 10},  # left, right, left: when waiters stretch the axis to
+                      annotation_position="top right" if index % 2 else "top left")  # 400, 16 and 40 touch
         fig.add_hline(y=value, line=line, row=2, col=1)  # no annotation argument: plotly would write "new text"
     fig.update_yaxes(title_text="connections", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="p99 wait ms", row=1, col=1, secondary_y=True, rangemode="tozero")
@@ -116,7 +117,9 @@ def render(probes: ProbeMonitor, monitor, plan, server: str) -> None:
             st.markdown(PLACE_LABEL[item.verdict.place])
             st.text(item.line)
             st.plotly_chart(figure(item), width="stretch", key=f"joined_chart_{key}")
-            st.dataframe(endpoint_table(item), hide_index=True, width="stretch", key=f"joined_table_{key}")
+            ms = {c: st.column_config.NumberColumn(format="%.1f") for c in ("p99 wait ms", "p99 hold ms")}
+            st.dataframe(endpoint_table(item), hide_index=True, width="stretch", key=f"joined_table_{key}",
+                         column_config=ms)  # 0.1 ms, not 30.4789
 
 
 def section(demo, monitor, plan, server: str) -> None:
