@@ -126,11 +126,14 @@ class Demo:
                 env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                                                    os.environ.get("PYTHONPATH")]))}
                 for config in self._worker_configs():
+                    # the config on stdin, not in argv: its PgBouncer URL has a password, and argv is in ps
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "dashboard.demo_worker", "worker", json.dumps(asdict(config))],
-                        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        [sys.executable, "-m", "dashboard.demo_worker", "worker", "-"],
+                        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                         stderr=open(self.root / f"{config.application_name}.log", "ab"),  # noqa: SIM115
                     )
+                    with proc.stdin:  # type: ignore[union-attr]
+                        proc.stdin.write(json.dumps(asdict(config)).encode())  # type: ignore[union-attr]
                     self._workers.append(proc)
                 _write_identities(self.root / WORKERS_FILE, [p.pid for p in self._workers])
                 atexit.register(self.stop)

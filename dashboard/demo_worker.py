@@ -243,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m dashboard.demo_worker worker CONFIG``: what ``Demo.start`` runs in each worker process."""
     parser = argparse.ArgumentParser(description="A demo application worker (started by dashboard.demo.Demo).")
     parser.add_argument("role", choices=["worker"])
-    parser.add_argument("config", help="WorkerConfig as JSON")
-    return _worker_main(parser.parse_args(argv).config)
+    parser.add_argument("config", help="WorkerConfig as JSON, or - to read it from stdin")
+    config = parser.parse_args(argv).config
+    return _worker_main(sys.stdin.read() if config == "-" else config)
 
 
 if __name__ == "__main__":

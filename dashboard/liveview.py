@@ -75,8 +75,9 @@ def live_headline(server: str, snapshot: Snapshot | None, status=None) -> tuple[
                 f"{snapshot.status}: {mask_url(snapshot.error or '')}")
     states = snapshot.count_by("state")
     parts = ", ".join(f"{n} {md(s or 'hidden')}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))
+    parts = f" ({parts})" if parts else ""  # no client yet: no empty "()"
     latency = f" · query {snapshot.latency_ms:.1f} ms" if snapshot.latency_ms is not None else ""
-    return f"**{md(server)}**: **{snapshot.total}** client connections at {when} ({parts}){latency}", None
+    return f"**{md(server)}**: **{snapshot.total}** client connections at {when}{parts}{latency}", None
 
 
 def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: str, by: str, *,

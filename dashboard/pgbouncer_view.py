@@ -8,7 +8,6 @@ Consoles come from ``PGBOUNCER_ADMIN_URL`` (``.streamlit/secrets.toml`` or the e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ import pandas as pd
 
 from dashboard.live.db import ServerFault, mask_url
 from dashboard.live.pgbouncer_cli import named
+from dashboard.setting import setting
 from planner.model import Finding, Plan
 from planner.pgbouncer_snapshot import PgBouncerSnapshot, PoolWait, pool_waits
 from planner.rules.pgbouncer_live import pgbouncer_live_findings
@@ -33,14 +33,7 @@ def pgbouncer_targets(secrets: Mapping[str, object] | None, environ: Mapping[str
     """{name: console URL} from ``PGBOUNCER_ADMIN_URL`` in st.secrets, else the environment; {} when unset.
 
     A URL that cannot be used raises ``ServerFault('bad-url')`` with the password masked."""
-    environ = os.environ if environ is None else environ
-    value = None
-    if secrets is not None:
-        try:
-            value = secrets.get(URL_KEY)
-        except Exception:  # st.secrets raises when no secrets.toml exists at all
-            value = None
-    text = str(value or "").strip() or environ.get(URL_KEY, "").strip()
+    text = setting(URL_KEY, secrets, environ)
     return dict(named(part) for part in text.replace(",", " ").split())
 
 

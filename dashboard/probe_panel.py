@@ -79,16 +79,21 @@ def figure(joined: JoinedService) -> go.Figure:
     for column in [c for c in frame.columns if c.startswith("server ")]:
         fig.add_scatter(x=frame.index, y=frame[column], name=column, mode="lines", stackgroup="server",
                         connectgaps=False, row=2, col=1)
+    names_at: dict[float, list[str]] = {}  # lines at one height share one label (they were drawn over each other)
     for name, value in joined.plan_lines.items():
         if value is not None:
-            for row in (1, 2):
-                fig.add_hline(y=value, line={"dash": "dash", "width": 1, "color": "#444444"}, row=row, col=1,
-                              annotation_text=f"{name}: {value:g}" if row == 1 else None,
-                              annotation_font={"size": 10})
+            names_at.setdefault(value, []).append(name)
+    for index, (value, names) in enumerate(sorted(names_at.items())):
+        line = {"dash": "dash", "width": 1, "color": "#444444"}
+        fig.add_hline(y=value, line=line, row=1, col=1, annotation_text=f"{' = '.join(names)}: {value:g}",
+                      annotation_font={"size": 10},  # left, right, left: when waiters stretch the axis to
+                      annotation_position="top right" if index % 2 else "top left")  # 400, 16 and 40 touch
+        fig.add_hline(y=value, line=line, row=2, col=1)  # no annotation argument: plotly would write "new text"
     fig.update_yaxes(title_text="connections", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="p99 wait ms", row=1, col=1, secondary_y=True, rangemode="tozero")
     fig.update_yaxes(title_text="connections", row=2, col=1)
-    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h"})
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0}  # at plotly's -0.1 it covered the date line
+    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend=legend)
     return fig
 
 
@@ -114,7 +119,9 @@ def render(probes: ProbeMonitor, monitor, plan, server: str) -> None:
             st.markdown(PLACE_LABEL[item.verdict.place])
             st.text(item.line)
             st.plotly_chart(figure(item), width="stretch", key=f"joined_chart_{key}")
-            st.dataframe(endpoint_table(item), hide_index=True, width="stretch", key=f"joined_table_{key}")
+            ms = {c: st.column_config.NumberColumn(format="%.1f") for c in ("p99 wait ms", "p99 hold ms")}
+            st.dataframe(endpoint_table(item), hide_index=True, width="stretch", key=f"joined_table_{key}",
+                         column_config=ms)  # 0.1 ms, not 30.4789
 
 
 def section(demo, monitor, plan, server: str) -> None:

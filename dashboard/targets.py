@@ -7,13 +7,13 @@ Part of the page's view-model (``dashboard.state`` re-exports every name); no St
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import unquote
 
 from dashboard.inputs import PRIMARY, REPLICA
 from dashboard.live.history import default_data_dir
+from dashboard.setting import setting
 from planner.dsn import mask_url
 
 URL_KEYS = {PRIMARY: "DATABASE_URL", REPLICA: "REPLICA_DATABASE_URL"}
@@ -24,16 +24,9 @@ def monitor_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, 
 
     Empty means: nothing configured, so the dashboard runs its embedded demo.
     """
-    environ = os.environ if environ is None else environ
     targets: dict[str, str] = {}
     for server, key in URL_KEYS.items():
-        value = None
-        if secrets is not None:
-            try:
-                value = secrets.get(key)
-            except Exception:  # st.secrets raises when no secrets.toml exists at all
-                value = None
-        value = str(value or "").strip() or environ.get(key, "").strip()
+        value = setting(key, secrets, environ)
         if value:
             targets[server] = value
     return targets

@@ -46,34 +46,48 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+HEADLESS = ("--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false")
+"""The arguments of a browser test's page: no browser opened by Streamlit, bound to 127.0.0.1, no usage stats."""
+
+
 @contextmanager
-def streamlit_run(script: Path, cwd: Path, env: dict[str, str], *args: str, health_host: str = "127.0.0.1"):
-    """``python -m streamlit run <script> --server.port P ...args`` from ``cwd``; yields (port, process)."""
+def streamlit_run(script: Path, cwd: Path, env: dict[str, str], *args: str, health_host: str = "127.0.0.1",
+                  unset: tuple[str, ...] = (), log_dir: Path | None = None, stop_timeout_s: float = 15.0):
+    """``python -m streamlit run <script> --server.port P ...args`` from ``cwd``; yields (port, process).
+
+    ``env`` is added to this process's environment after removing ``unset``; the log goes to ``log_dir`` (default
+    ``cwd``) as streamlit-<port>.log. The process runs in its own session and gets ``stop_timeout_s`` to stop (the
+    demo stops its workers and embedded server at exit) before it is killed."""
     port = free_port()
-    log_path = cwd / f"streamlit-{port}.log"
+    log_path = (log_dir or cwd) / f"streamlit-{port}.log"
+    environ = {name: value for name, value in os.environ.items() if name not in unset}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
              "--server.fileWatcherType", "none", *args],
-            cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=cwd, env={**environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://{health_host}:{port}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
-                time.sleep(0.3)
+            _wait_healthy(f"http://{health_host}:{port}/_stcore/health", proc, log_path)
             yield port, proc
         finally:
             proc.terminate()
             try:
-                proc.wait(15)
+                proc.wait(stop_timeout_s)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        assert proc.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, f"streamlit did not become healthy in {timeout_s:g} s"
+        time.sleep(0.3)

@@ -8,65 +8,28 @@ UPDATE_SCREENSHOT=1, so a test run never changes a tracked file.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import require_binary
 from sqlalchemy.engine import make_url
+from streamlit_proc import HEADLESS, streamlit_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboard" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def dashboard(pg_url, tmp_path):
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": pg_url, "POOL_PLANNER_DATA": str(tmp_path)}
-    env.pop("REPLICA_DATABASE_URL", None)
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200 and resp.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
-            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
-            time.sleep(0.3)
+    env = {"DATABASE_URL": pg_url, "POOL_PLANNER_DATA": str(tmp_path)}
+    with streamlit_run(APP, ROOT, env, *HEADLESS, unset=("REPLICA_DATABASE_URL",), log_dir=tmp_path) as (port, _):
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 def test_browser_live_chart_and_verdict(dashboard, pg_url, tmp_path):

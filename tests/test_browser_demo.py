@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import require_binary
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from streamlit_proc import HEADLESS, streamlit_run
+from test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,38 +28,10 @@ CUT = "el => [...el.querySelectorAll('*'), el].some(e => e.scrollWidth > e.clien
 
 @pytest.fixture
 def demo_page(tmp_path):
-    port = free_port()
-    env = {**os.environ, "POOL_PLANNER_DATA": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
-    env.pop("REPLICA_DATABASE_URL", None)
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
-            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()  # the demo's workers and server stop with it (atexit)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    unset = ("DATABASE_URL", "REPLICA_DATABASE_URL")
+    with streamlit_run(ROOT / "dashboard" / "app.py", ROOT, {"POOL_PLANNER_DATA": str(tmp_path)}, *HEADLESS,
+                       unset=unset, log_dir=tmp_path, stop_timeout_s=20) as (port, _):
+        yield f"http://127.0.0.1:{port}/"  # at exit the dashboard stops its demo (workers, embedded server)
 
 
 def test_demo_page_groups_the_leak_and_nothing_is_cut_or_covered(demo_page, tmp_path):

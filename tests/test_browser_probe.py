@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import require_binary
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from streamlit_proc import HEADLESS, streamlit_run
+from test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,38 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def demo_dashboard(tmp_path):
     require_binary(CHROMIUM, "chromium")
-    port = free_port()
-    env = {**os.environ, "POOL_PLANNER_DATA": str(tmp_path)}
-    for name in ("DATABASE_URL", "REPLICA_DATABASE_URL", "POOL_PLANNER_PROBES"):
-        env.pop(name, None)
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
-            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()  # the dashboard stops its demo (workers, embedded server) at exit
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    unset = ("DATABASE_URL", "REPLICA_DATABASE_URL", "POOL_PLANNER_PROBES")
+    with streamlit_run(ROOT / "dashboard" / "app.py", ROOT, {"POOL_PLANNER_DATA": str(tmp_path)}, *HEADLESS,
+                       unset=unset, log_dir=tmp_path, stop_timeout_s=30) as (port, _):
+        yield f"http://127.0.0.1:{port}/"  # at exit the dashboard stops its demo (workers, embedded server)
 
 
 def test_joined_view_on_the_demo(demo_dashboard, tmp_path):

@@ -19,7 +19,9 @@ LESSON = Plan(
     deployment=Deployment(instances=1, workers=4, surge=1),
 )
 
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# Recent, not a fixed date: HistoryStore prunes by the clock (on open and every 10 min), so samples at a fixed
+# date vanish once it is older than the retention (this file failed an hour after it was written).
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
 
 
 def live_figure(frame: pd.DataFrame, by: str, lines) -> object:

@@ -59,6 +59,10 @@ async def test_workers_connect_with_their_names_and_leak_on_demand():
     try:
         assert len(demo.worker_pids) == DEMO_PLAN.deployment.workers == 4
         assert all(os.path.exists(f"/proc/{pid}") for pid in demo.worker_pids)
+        if demo.pgbouncer is not None:  # its URL has a password: the config goes on stdin, argv is in ps
+            secret = demo.pgbouncer.app_password
+            assert secret and not any(secret.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+                                      for pid in demo.worker_pids)
         names = {"demo-api-1", "demo-api-2", "demo-api-3", "demo-api-4"}
         rows = await wait_for(demo, lambda rows: {r["application_name"] for r in rows} >= names)
         assert {r["usename"] for r in rows if r["application_name"] in names} == {"demo_app"}

@@ -98,3 +98,20 @@ def test_the_sidebar_plan_without_application_name_still_draws_the_lines():
                 deployment=Deployment(workers=4))
     [joined] = joined_services([(T0.timestamp(), [reading(1)])], [], plan)
     assert joined.plan_lines["pool_size + max_overflow x 1"] == 10.0
+
+
+def test_the_joined_figure_labels_every_plan_line_once_and_never_says_new_text():
+    """Seen on the demo (4 processes of 4): "pool_size + max_overflow x 4: 40" and "fleet ceiling (4 processes):
+    40" were drawn over each other, and the server subplot's lines were labelled plotly's placeholder "new text"."""
+    from dashboard.probe_panel import figure
+
+    t = T0.timestamp()
+    rounds = [(t + 0.2, [reading(pid) for pid in (1, 2, 3, 4)])]
+    [joined] = joined_services(rounds, [snapshot(0, [group("orders-1", "idle", 4)])], PLAN)
+    assert joined.plan_lines["pool_size + max_overflow x 4"] == joined.plan_lines["fleet ceiling (4 processes)"]
+    fig = figure(joined)
+    labels = [a.text for a in fig.layout.annotations if a.text not in ("application pool (probes)",
+                                                                        "server (pg_stat_activity)")]
+    assert sorted(labels) == ["pool_size + max_overflow x 4 = fleet ceiling (4 processes): 40", "pool_size x 4: 16"]
+    assert len(fig.layout.shapes) == 4  # two heights, in both subplots
+    assert all(a.text for a in fig.layout.annotations)  # an annotation without text is drawn as "new text"

@@ -14,7 +14,9 @@ from dashboard.live.history import HistoryStore
 from planner.pgbouncer_snapshot import ConnectionGroup, PgBouncerConfig, PgBouncerPool, PgBouncerSnapshot
 from planner.snapshot import ActivityGroup, Snapshot
 
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+# Recent, not a fixed date: HistoryStore prunes by the clock (on open and every 10 min), so samples at a fixed
+# date vanish once it is older than the retention (this file failed an hour after it was written).
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
 CONFIG = PgBouncerConfig("transaction", 2, 100, None, 120.0, 600.0, 0, 0, 0, 0)
 
 
@@ -61,11 +63,13 @@ def test_round_trip_beside_the_servers_with_gaps(tmp_path):
 
 
 def test_retention_prunes_pgbouncer_samples_too(tmp_path):
+    start = datetime.now(UTC)  # the store's own prune on open (by the clock, 60 s here) must keep both samples
+    first, second = (dataclasses.replace(bouncer_sample(0), taken_at=start + timedelta(seconds=s)) for s in (0, 100))
     with HistoryStore(tmp_path / "h.sqlite", retention_s=60) as store:
-        store.append(bouncer_sample(0))
-        store.append(bouncer_sample(100))
-        assert store.prune(now=T0 + timedelta(seconds=120)) == 1
-        assert [s.taken_at for s in store.pgbouncer_snapshots("pgb")] == [T0 + timedelta(seconds=100)]
+        store.append(first)
+        store.append(second)
+        assert store.prune(now=start + timedelta(seconds=120)) == 1
+        assert [s.taken_at for s in store.pgbouncer_snapshots("pgb")] == [second.taken_at]
 
 
 def test_a_history_file_from_before_pgbouncer_keeps_working(tmp_path):
