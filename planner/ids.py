@@ -48,6 +48,7 @@ POOL_EXHAUSTED = "pool-exhausted"
 POOL_OVERSIZED = "pool-oversized"
 HOLD_TIME_DRIFT = "hold-time-drift"
 PRE_PING_FAILURES = "pre-ping-failures"
+MODEL_MISMATCH = "model-mismatch"
 BIND_IN_LITERAL = "bind-in-literal"
 SQL_STRING_BUILDING = "sql-string-building"
 SQL_IDENTIFIER_BUILDING = "sql-identifier-building"
@@ -144,6 +145,9 @@ CATALOGUE: tuple[Pitfall, ...] = (
             "hold-time-drift-live-probe"),
     Pitfall(PRE_PING_FAILURES, "probe", "warning", "pre-ping found dead connections (restarts, dropped links)",
             "pre-ping-failures-live-probe"),
+    Pitfall(MODEL_MISMATCH, "probe", "warning",
+            "the probe's measured P(wait) or p99 wait off the queueing model's prediction",
+            "model-mismatch-live-probe"),
     Pitfall(BIND_IN_LITERAL, "code", "critical",
             "`':days days'` inside quotes: asyncpg raises \"the server expects 0 arguments\"; psycopg silently "
             "uses 1 day", "every-id"),

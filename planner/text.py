@@ -66,7 +66,9 @@ def md(text: object) -> str:
         if ch in ":@":
             out.append(WORD_JOINER)
         out.append("\\" + ch if ch in _MD_PUNCT else ch)
-    return _AUTOLINK_WWW.sub(r"\1" + WORD_JOINER, "".join(out))
+    escaped = _AUTOLINK_WWW.sub(r"\1" + WORD_JOINER, "".join(out))
+    # four leading spaces (or a tab) would make an indented code block: a word joiner first keeps it text
+    return WORD_JOINER + escaped if escaped[:1] in (" ", "\t") else escaped
 
 
 def md_code(text: object) -> str:

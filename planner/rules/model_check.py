@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner import ids
 from planner.model import Finding
 from planner.observe import Observation, ProbeWindow, Source
 from planner.observe_sizing import measured_workload
@@ -16,7 +17,7 @@ from planner.queueing import predict_wait
 from planner.queueing.requirement import workload_hold
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
-RULE_ID = "model-mismatch"
+RULE_ID = ids.MODEL_MISMATCH
 
 
 @dataclass(frozen=True, slots=True)
