@@ -59,7 +59,7 @@ def test_one_unsafe_rerun_sizes_and_judges_the_plan_once(pg_url, tmp_path, monke
     assert not at.exception
     assert any(b.value.startswith("**UNSAFE**") for b in at.error)
     assert any(t.label.startswith("Recommended") for t in at.expander)
-    assert [tab.label for tab in at.tabs][-1] == "JSON"  # the export ran, with the plan's findings in it
+    assert "JSON" in [tab.label for tab in at.tabs]  # the export ran, with the plan's findings in it
     assert calls["static_findings"] == 1, calls
     assert calls["recommend"] <= 1, calls  # the sizing itself: once, whoever asks for it
     assert calls["page asks"] == 1, calls  # the dashboard's own ask; the rules quote the same (cached) result
