@@ -35,7 +35,8 @@ class PitfallGroup:
     since: datetime | None
     """The earliest start among its live findings (None for the plan's own)."""
     subjects: tuple[str, ...]
-    """The applications (or engines) it concerns, in the order found; empty for the server itself."""
+    """The applications (or engines) it concerns, sorted (the order rules find them varies); empty for the
+    server itself."""
     findings: tuple[Finding, ...]
 
     @property
@@ -75,7 +76,7 @@ def group_rows(rows: Sequence[object]) -> list[PitfallGroup]:
     for (source, fid, server), members in grouped.items():
         findings = tuple(r.finding for r in members)
         starts = [r.since for r in members if r.since is not None]
-        subjects = tuple(dict.fromkeys(r.subject for r in members if getattr(r, "subject", "")))
+        subjects = tuple(sorted({r.subject for r in members if getattr(r, "subject", "")}))  # stable per rerun
         worst = min((f.severity for f in findings), key=SEVERITY_ORDER.__getitem__)
         out.append(PitfallGroup(fid, worst, server, source, min(starts) if starts else None, subjects, findings))
     return out

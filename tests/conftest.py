@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +20,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 IN_CI = os.environ.get("CI") == "1"
+
+# Property tests judge logic, not speed: no per-example deadline (a loaded CI machine is slow), and in CI the
+# same examples every run (derandomize), so a landing never depends on which examples a run happened to draw.
+settings.register_profile("pool-planner", deadline=None, derandomize=IN_CI,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pool-planner")
 
 
 @pytest.fixture(scope="session")
