@@ -156,6 +156,8 @@ def test_export_carries_the_provenance_line():
         snippet = export(advice.plan, fmt, provenance=note + "\nimport os")  # a newline cannot end the comment
         if fmt == "json":
             assert json_module.loads(snippet)["provenance"].startswith("workload measured by")
+        elif fmt == "grafana":  # a dashboard JSON: the note is its description
+            assert json_module.loads(snippet)["description"].startswith("workload measured by")
         else:
             assert snippet.splitlines()[0] == "# " + note + " import os"
     assert export(advice.plan, "env") == export(advice.plan, "env", provenance=None)
