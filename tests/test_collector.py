@@ -106,7 +106,9 @@ def test_services_beyond_the_limit_fold_into_other(pg_url, tmp_path):
                            "--interval", "0.5", "--max-services", "2"]) as collector, \
             connections(pg_url, 1, planned), connections(pg_url, 3, extra[0]), connections(pg_url, 1, extra[1]), \
             connections(pg_url, 1, extra[2]):
-        wait_until(lambda: collector.value("pool_planner_connections", server="primary", service=planned) == 1)
+        # a sample taken while the connections were still opening (planned first) would not fold yet: wait for both
+        wait_until(lambda: collector.value("pool_planner_connections", server="primary", service=planned) == 1
+                   and (collector.value("pool_planner_services_folded", server="primary") or 0) >= 2)
         services = {dict(labels)["service"] for (name, labels) in collector.scrape()
                     if name == "pool_planner_connections"}
         assert planned in services and OTHER in services
