@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from planner.model import Engine, Plan, Server
+from planner.model import Engine, Plan, Server, Service
 from planner.policy import DEFAULT_POLICY, TIGHT_FRACTION, Policy
 
 Verdict = Literal["safe", "tight", "unsafe"]
@@ -47,6 +47,11 @@ class ServerBudget:
     """pool_size x processes: what the lesson's rule compares with max_connections."""
     verdict: Verdict
     explanation: tuple[str, ...]
+    shares: tuple[ServiceShare, ...] = ()
+    """What each service's engines can open on this server (empty when no engine connects directly). With several
+    services, ``per_process_*``, ``processes`` and ``rollout_processes`` above are sums over them."""
+    rollout: str = "together"
+    """How the plan's services roll out (``together`` or ``one-at-a-time``): how ``rollout_peak`` was summed."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -65,7 +70,64 @@ class ServerBudget:
             "pgbouncer_connections": self.pgbouncer_connections,
             "lesson_rule_total": self.lesson_rule_total,
             "explanation": list(self.explanation),
+            "services": [share.as_dict() for share in self.shares],
+            "rollout": self.rollout,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceShare:
+    """One service's part of one server's budget: what its engines there can open, by moment."""
+
+    service: str
+    processes: int
+    rollout_processes: int
+    per_process_steady: int
+    per_process_peak: int | None
+    steady: int
+    peak: int | None
+    autoscale_peak: int | None
+    """At the autoscaling maximum, outside a rollout."""
+    rollout_peak: int | None
+    """At the autoscaling maximum plus its rollout surge."""
+
+    @property
+    def surge(self) -> int | None:
+        """What its rollout adds on top of its autoscale peak."""
+        return None if self.rollout_peak is None else self.rollout_peak - self.autoscale_peak  # type: ignore[operator]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"service": self.service, "processes": self.processes, "steady": self.steady, "peak": self.peak,
+                "autoscale_peak": self.autoscale_peak, "rollout_peak": self.rollout_peak,
+                "per_process_steady": self.per_process_steady, "per_process_peak": self.per_process_peak}
+
+
+def service_share(service: Service, engines: tuple[Engine, ...]) -> ServiceShare:
+    """What ``engines`` (one process's, of ``service``) can open across the service's fleet."""
+    dep = service.deployment
+    per_steady = sum(e.pool_size for e in engines)
+    per_peak = None if any(e.unbounded for e in engines) else sum(e.pool_size + e.max_overflow for e in engines)
+    return ServiceShare(
+        service=service.name, processes=dep.processes, rollout_processes=dep.rollout_processes,
+        per_process_steady=per_steady, per_process_peak=per_peak, steady=dep.processes * per_steady,
+        peak=None if per_peak is None else dep.processes * per_peak,
+        autoscale_peak=None if per_peak is None else dep.autoscale_processes * per_peak,
+        rollout_peak=None if per_peak is None else dep.rollout_processes * per_peak,
+    )
+
+
+def _total(values) -> int | None:
+    values = list(values)
+    return None if any(v is None for v in values) else sum(values)
+
+
+def rollout_total(shares: tuple[ServiceShare, ...], rollout: str) -> int | None:
+    """The services' rollout peak together: every surge at once (``together``), or everyone at the autoscaling
+    maximum plus the largest single surge (``one-at-a-time``)."""
+    if rollout == "together" or len(shares) < 2:
+        return _total(s.rollout_peak for s in shares)
+    peaks = _total(s.autoscale_peak for s in shares)
+    return None if peaks is None else peaks + max(s.surge for s in shares)  # type: ignore[type-var]
 
 
 def usable_slots(server: Server) -> int:
@@ -85,6 +147,8 @@ def _sum_terms(engines: tuple[Engine, ...], value) -> str:
 def server_budget(plan: Plan, server: Server, policy: Policy = DEFAULT_POLICY) -> ServerBudget:
     """The whole budget of ``server``: every figure, the verdict (``policy.tight_fraction`` is the tight margin),
     and the arithmetic in words."""
+    if plan.multi_service:
+        return _shared_server_budget(plan, server, policy)
     dep = plan.deployment
     direct = tuple(e for e in plan.engines_on(server.name) if not e.via_pgbouncer)
     routed = tuple(e for e in plan.engines_on(server.name) if e.via_pgbouncer)
@@ -147,7 +211,72 @@ def server_budget(plan: Plan, server: Server, policy: Policy = DEFAULT_POLICY) -
         lesson_rule_total=processes * per_steady,
         verdict=verdict,
         explanation=tuple(lines),
+        shares=(service_share(plan.services[0], direct),) if direct else (),
+        rollout=plan.rollout,
     )
+
+
+def _usable_line(server: Server, usable: int) -> str:
+    return (f"usable = max_connections {server.max_connections} - superuser_reserved "
+            f"{server.superuser_reserved_connections} - reserved {server.reserved_connections} - other clients "
+            f"{server.other_clients} = {usable}")
+
+
+def _share_line(share: ServiceShare, service: Service) -> str:
+    dep = service.deployment
+    if share.per_process_peak is None:
+        return f"{share.service}: {share.processes} processes x unbounded pool (max_overflow=-1 or pool_size=0)"
+    return (f"{share.service}: steady {share.processes} processes x {share.per_process_steady} = {share.steady}; "
+            f"peak {share.processes} x {share.per_process_peak} = {share.peak}; rollout peak ({dep.max_instances} "
+            f"instances + {dep.surge_instances} surge) x {dep.workers} workers x {share.per_process_peak} = "
+            f"{share.rollout_peak}")
+
+
+def _shared_server_budget(plan: Plan, server: Server, policy: Policy) -> ServerBudget:
+    """The budget of a server several services use: each service's share, summed (``rollout_total``)."""
+    pairs = [(svc, tuple(e for e in svc.engines_on(server.name) if not e.via_pgbouncer)) for svc in plan.services]
+    pairs = [(svc, engines) for svc, engines in pairs if engines]
+    shares = tuple(service_share(svc, engines) for svc, engines in pairs)
+    routed = any(e.via_pgbouncer for svc in plan.services for e in svc.engines_on(server.name))
+    bouncer = plan.pgbouncer.server_connections if (plan.pgbouncer and routed) else 0
+    usable = usable_slots(server)
+    steady = sum(s.steady for s in shares) + bouncer
+    peak = _total(s.peak for s in shares)
+    rollout = rollout_total(shares, plan.rollout)
+    peak = None if peak is None else peak + bouncer
+    rollout = None if rollout is None else rollout + bouncer
+    headroom = None if rollout is None else usable - rollout
+    bouncer_term = f" + {bouncer} via PgBouncer" if bouncer else ""
+    lines = [_usable_line(server, usable), *(_share_line(sh, svc) for sh, (svc, _) in zip(shares, pairs, strict=True))]
+    names = " + ".join(str(s.steady) for s in shares) or "0"
+    lines.append(f"steady = {names}{bouncer_term} = {steady}")
+    if rollout is None:
+        lines.append("peak = unbounded: a service's pool has no ceiling (max_overflow=-1 or pool_size=0)")
+    else:
+        lines.append(f"peak = {' + '.join(str(s.peak) for s in shares) or '0'}{bouncer_term} = {peak}")
+        lines.append(_rollout_line(shares, plan.rollout, bouncer_term, rollout))
+        relation = "<=" if headroom >= 0 else ">"
+        lines.append(f"headroom = usable {usable} - rollout peak {rollout} = {headroom} "
+                     f"({rollout} {relation} {usable})")
+    return ServerBudget(
+        name=server.name, max_connections=server.max_connections, usable=usable,
+        per_process_steady=sum(s.per_process_steady for s in shares),
+        per_process_peak=_total(s.per_process_peak for s in shares),
+        processes=sum(s.processes for s in shares), rollout_processes=sum(s.rollout_processes for s in shares),
+        pgbouncer_connections=bouncer, steady=steady, peak=peak, rollout_peak=rollout, headroom=headroom,
+        lesson_rule_total=sum(s.steady for s in shares), verdict=_verdict(usable, rollout, policy),
+        explanation=tuple(lines), shares=shares, rollout=plan.rollout,
+    )
+
+
+def _rollout_line(shares: tuple[ServiceShare, ...], rollout: str, bouncer_term: str, total: int) -> str:
+    if rollout == "together" or len(shares) < 2:
+        terms = " + ".join(str(s.rollout_peak) for s in shares) or "0"
+        return f"rollout peak = every service rolling at once: {terms}{bouncer_term} = {total}"
+    largest = max(shares, key=lambda s: s.surge)
+    terms = " + ".join(str(s.autoscale_peak) for s in shares)
+    return (f"rollout peak = one service at a time: everyone at the autoscaling maximum ({terms}) + the largest "
+            f"surge ({largest.service}: {largest.surge}){bouncer_term} = {total}")
 
 
 def _verdict(usable: int, rollout_peak: int | None, policy: Policy) -> Verdict:
@@ -216,6 +345,8 @@ def pgbouncer_budget(plan: Plan, policy: Policy = DEFAULT_POLICY) -> PgBouncerBu
     """
     bouncer = plan.pgbouncer
     routed = tuple(e for e in plan.engines if e.via_pgbouncer)
+    if plan.multi_service and bouncer is not None:
+        return _shared_pgbouncer_budget(plan, policy)
     if bouncer is None or not routed:
         return None
     dep = plan.deployment
@@ -253,6 +384,35 @@ def pgbouncer_budget(plan: Plan, policy: Policy = DEFAULT_POLICY) -> PgBouncerBu
         server_connections=servers, per_process_peak=per_peak, clients_steady=processes * per_steady,
         clients_peak=peak, clients_rollout_peak=rollout, limit=limit, headroom=headroom,
         verdict=_verdict(limit, rollout, policy), explanation=tuple(lines),
+    )
+
+
+def _shared_pgbouncer_budget(plan: Plan, policy: Policy) -> PgBouncerBudget | None:
+    """PgBouncer's budget when several services go through it: their clients summed (``rollout_total``)."""
+    bouncer = plan.pgbouncer
+    pairs = [(svc, tuple(e for e in svc.engines if e.via_pgbouncer)) for svc in plan.services]
+    shares = tuple(service_share(svc, engines) for svc, engines in pairs if engines)
+    if bouncer is None or not shares:
+        return None
+    servers = bouncer.server_connections
+    session = bouncer.pool_mode == "session"
+    limit = min(bouncer.max_client_conn, servers) if session else bouncer.max_client_conn
+    rollout = rollout_total(shares, plan.rollout)
+    lines = [*(f"clients of {_share_line(sh, plan.service(sh.service))}" for sh in shares)]
+    if rollout is None:
+        lines.append("client peak = unbounded: a service's pool has no ceiling")
+    else:
+        lines.append(_rollout_line(shares, plan.rollout, "", rollout).replace("rollout peak", "client rollout peak", 1))
+    lines.append(f"limit = {'min(max_client_conn, server connections)' if session else 'max_client_conn'} = {limit}")
+    headroom = None if rollout is None else limit - rollout
+    if rollout is not None:
+        lines.append(f"headroom = limit {limit} - client rollout peak {rollout} = {headroom}")
+    return PgBouncerBudget(
+        server=bouncer.server, pool_mode=bouncer.pool_mode, max_client_conn=bouncer.max_client_conn,
+        server_connections=servers, per_process_peak=_total(s.per_process_peak for s in shares),
+        clients_steady=sum(s.steady for s in shares), clients_peak=_total(s.peak for s in shares),
+        clients_rollout_peak=rollout, limit=limit, headroom=headroom, verdict=_verdict(limit, rollout, policy),
+        explanation=tuple(lines),
     )
 
 

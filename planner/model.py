@@ -381,57 +381,164 @@ class PgBouncer:
         return self.default_pool_size * self.pools
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Everything the planner judges: servers, the engines of one process, the deployment, the traffic."""
+def fold_application_name(name: str) -> str:
+    """``orders-3`` -> ``orders``: the per-worker suffix (a dash and digits) some deployments add, removed."""
+    prefix, dash, suffix = name.rpartition("-")
+    return prefix if dash and prefix and suffix.isdigit() else name
 
-    servers: tuple[Server, ...] = (Server(),)
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One application (an API, a worker, a cron job): its engines, where its processes run and its traffic.
+
+    A server shared by several services gives each of them what their engines can open; the plan's budget for
+    that server sums them (``planner.budget``)."""
+
+    name: str = "app"
+    """How the service is called; live connections are matched to it by application_name."""
     engines: tuple[Engine, ...] = (Engine(),)
+    """The ``create_async_engine(...)`` calls of one of its processes."""
     deployment: Deployment = field(default_factory=Deployment)
     workload: Workload | None = None
+    priority: float | None = None
+    """Weight when a shared server's slots are split between services (``recommend``); None = by load."""
+
+    def __post_init__(self) -> None:
+        _name("service.name", self.name)
+        engines = tuple(self.engines)
+        object.__setattr__(self, "engines", engines)
+        if not engines:
+            raise InputError(f"service {self.name}.engines", "at least one engine is needed")
+        engine_names = [e.name for e in engines]
+        if len(set(engine_names)) != len(engine_names):
+            raise InputError(f"service {self.name}.engines", f"engine names must be unique, got {engine_names}")
+        if self.priority is not None:
+            _float(f"service {self.name}.priority", self.priority, 0.001, 1_000_000)
+
+    @property
+    def application_names(self) -> frozenset[str]:
+        """The application_name values its connections carry (folded): its engines', or its own name."""
+        names = {fold_application_name(e.application_name) for e in self.engines if e.application_name}
+        return frozenset(names or {self.name})
+
+    def engines_on(self, server: str) -> tuple[Engine, ...]:
+        """Engines of one of its processes that connect to ``server``."""
+        return tuple(e for e in self.engines if e.server == server)
+
+
+Rollout = Literal["together", "one-at-a-time"]
+ROLLOUTS: tuple[str, ...] = ("together", "one-at-a-time")
+
+_UNSET: object = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the planner judges: servers, the services that use them (each with its engines, deployment and
+    traffic), PgBouncer.
+
+    ``engines``, ``deployment`` and ``workload`` are the *first* service's, for code that plans one service
+    (a plan file with a single ``[deployment]`` is one service named ``app``). Give either them or ``services``;
+    when both are given (``dataclasses.replace(plan, engines=...)``), they replace the first service's. To
+    replace the services, use ``plan.with_services(...)``."""
+
+    servers: tuple[Server, ...] = (Server(),)
+    engines: tuple[Engine, ...] = None  # type: ignore[assignment]
+    deployment: Deployment = None  # type: ignore[assignment]
+    workload: Workload | None = _UNSET  # type: ignore[assignment]
     pgbouncer: PgBouncer | None = None
     lb_idle_timeout_s: float | None = None
     """Idle timeout of a load balancer or NAT between the app and the server (connections die silently)."""
+    services: tuple[Service, ...] = ()
+    rollout: Rollout = "together"
+    """``together``: every service may roll out at once (one release train), so each one's surge counts;
+    ``one-at-a-time``: only the largest single surge counts on top of everyone's peak."""
 
     def __post_init__(self) -> None:
+        services = tuple(self.services)
+        if services:
+            first = services[0]
+            changes = {k: v for k, v in (("engines", self.engines), ("deployment", self.deployment),
+                                         ("workload", self.workload)) if v is not None and v is not _UNSET}
+            if changes:
+                first = Service(name=first.name, priority=first.priority, **{
+                    "engines": first.engines, "deployment": first.deployment, "workload": first.workload,
+                    **changes})
+                services = (first, *services[1:])
+        else:
+            workload = None if self.workload is _UNSET else self.workload
+            services = (Service(engines=(Engine(),) if self.engines is None else self.engines,
+                                deployment=self.deployment or Deployment(), workload=workload),)
+        object.__setattr__(self, "services", services)
+        object.__setattr__(self, "engines", services[0].engines)
+        object.__setattr__(self, "deployment", services[0].deployment)
+        object.__setattr__(self, "workload", services[0].workload)
         servers = tuple(self.servers)
-        engines = tuple(self.engines)
         object.__setattr__(self, "servers", servers)
-        object.__setattr__(self, "engines", engines)
         if not servers:
             raise InputError("servers", "at least one server is needed")
-        if not engines:
-            raise InputError("engines", "at least one engine is needed")
         names = [s.name for s in servers]
         if len(set(names)) != len(names):
             raise InputError("servers", f"server names must be unique, got {names}")
-        engine_names = [e.name for e in engines]
-        if len(set(engine_names)) != len(engine_names):
-            raise InputError("engines", f"engine names must be unique, got {engine_names}")
-        for engine in engines:
-            if engine.server not in names:
-                raise InputError(f"engine {engine.name}.server", f"names no server; known: {', '.join(names)}")
-            if engine.via_pgbouncer and self.pgbouncer is None:
-                raise InputError(f"engine {engine.name}.via_pgbouncer", "the plan declares no [pgbouncer]")
+        service_names = [s.name for s in services]
+        if len(set(service_names)) != len(service_names):
+            raise InputError("services", f"service names must be unique, got {service_names}")
+        if self.rollout not in ROLLOUTS:
+            raise InputError("rollout", f"must be together or one-at-a-time, got {self.rollout!r}")
+        for service in services:
+            self._check_engines(service, names)
         for server in servers:
             if server.replica_of is not None and (server.replica_of not in names or server.replica_of == server.name):
                 raise InputError(f"server {server.name}.replica_of",
                                  f"names no other server; known: {', '.join(names)}")
         if self.pgbouncer is not None and self.pgbouncer.server not in names:
             raise InputError("pgbouncer.server", f"names no server; known: {', '.join(names)}")
-        for engine in engines:
-            if engine.via_pgbouncer and engine.server != self.pgbouncer.server:
-                raise InputError(f"engine {engine.name}.via_pgbouncer", f"PgBouncer is in front of server "
-                                 f"{self.pgbouncer.server}, but the engine connects to {engine.server}")
         if self.lb_idle_timeout_s is not None:
             _float("lb_idle_timeout_s", self.lb_idle_timeout_s, 0.001)
+
+    def _check_engines(self, service: Service, names: list[str]) -> None:
+        where = "engine" if len(self.services) == 1 else f"service {service.name} engine"
+        for engine in service.engines:
+            if engine.server not in names:
+                raise InputError(f"{where} {engine.name}.server", f"names no server; known: {', '.join(names)}")
+            if engine.via_pgbouncer and self.pgbouncer is None:
+                raise InputError(f"{where} {engine.name}.via_pgbouncer", "the plan declares no [pgbouncer]")
+            if engine.via_pgbouncer and engine.server != self.pgbouncer.server:
+                raise InputError(f"{where} {engine.name}.via_pgbouncer", f"PgBouncer is in front of server "
+                                 f"{self.pgbouncer.server}, but the engine connects to {engine.server}")
 
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)
 
     def engines_on(self, server: str) -> tuple[Engine, ...]:
-        """Engines of one process that connect to ``server``."""
+        """Engines of one process of the first service that connect to ``server``."""
         return tuple(e for e in self.engines if e.server == server)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def with_services(self, services: tuple[Service, ...]) -> Plan:
+        """This plan with other services (the servers, PgBouncer and settings kept)."""
+        return Plan(servers=self.servers, pgbouncer=self.pgbouncer, lb_idle_timeout_s=self.lb_idle_timeout_s,
+                    services=tuple(services), rollout=self.rollout)
+
+    def service_plan(self, name: str) -> Plan:
+        """The plan of one service alone on the plan's servers (for the per-service rules, sizing and wait)."""
+        return self.with_services((self.service(name),))
+
+    @property
+    def multi_service(self) -> bool:
+        return len(self.services) > 1
+
+    def service_of(self, application_name: str | None) -> str | None:
+        """The service a live connection belongs to, by its application_name (folded), or None (unplanned)."""
+        if not application_name:
+            return None
+        for candidate in (application_name, fold_application_name(application_name)):
+            for service in self.services:
+                if candidate in service.application_names:
+                    return service.name
+        return None
 
 
 @dataclass(frozen=True, slots=True)

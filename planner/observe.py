@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from planner.model import fold_application_name
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 
@@ -38,10 +39,7 @@ class Source(StrEnum):
 
 def fold_service(application_name: str | None) -> str | None:
     """The service an application_name belongs to: ``orders-3`` (a per-worker suffix) is ``orders``."""
-    if not application_name:
-        return None
-    prefix, dash, suffix = application_name.rpartition("-")
-    return prefix if dash and prefix and suffix.isdigit() else application_name
+    return fold_application_name(application_name) if application_name else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,23 @@ The TOML keys are the model's field names (the names users paste into ``create_a
     version = "1.18.0"
     admin_url = "postgresql://stats@pgbouncer:6432/pgbouncer"   # optional: sampled live
 
+A server shared by several services lists them instead of the single ``[[engines]]``/``[deployment]``/
+``[workload]`` (which are one service named ``app``)::
+
+    rollout = "one-at-a-time"        # optional; default "together" (every service may roll at once)
+    [[services]]
+    name = "orders-api"
+    priority = 2                     # optional: weight when recommend splits a shared server
+    [services.deployment]
+    instances = 3
+    [services.workload]              # optional
+    rps = 300
+    hold_ms = 12
+    [[services.engines]]
+    name = "primary"
+    server = "primary"
+    application_name = "orders-api"  # live connections are matched to the service by it (orders-api-3 too)
+
 Unknown keys, wrong types and broken TOML raise ``InputError`` naming the key, so a typo never falls back
 to a default silently.
 """
@@ -39,7 +56,7 @@ from typing import Any
 
 from planner.dsn import mask_url
 from planner.input_file import MAX_CONFIG_BYTES, check_toml_depth, read_text_file
-from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
+from planner.model import ROLLOUTS, Deployment, Engine, InputError, PgBouncer, Plan, Server, Service, Workload
 
 
 def plan_from_toml(text: str) -> Plan:
@@ -83,7 +100,9 @@ def load_plan(path: str | Path) -> Plan:
 
 _TABLES: dict[str, type] = {"servers": Server, "engines": Engine}
 _SECTIONS: dict[str, type] = {"deployment": Deployment, "workload": Workload, "pgbouncer": PgBouncer}
-_TOP_LEVEL = {"lb_idle_timeout_s"} | set(_TABLES) | set(_SECTIONS)
+_SERVICE_KEYS = {"name", "priority", "engines", "deployment", "workload"}
+_ONE_SERVICE_KEYS = ("engines", "deployment", "workload")
+_TOP_LEVEL = {"lb_idle_timeout_s", "services", "rollout"} | set(_TABLES) | set(_SECTIONS)
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple[str, ...]": (list,)}
 
 
@@ -128,12 +147,13 @@ def plan_from_data(data: dict[str, Any]) -> Plan:
         if key not in _TOP_LEVEL:
             raise InputError(key, f"unknown key; known: {', '.join(sorted(_TOP_LEVEL))}")
     kwargs: dict[str, Any] = {}
-    for key, cls in _TABLES.items():
-        if key in data:
-            rows = data[key]
-            if not isinstance(rows, list):
-                raise InputError(key, f"must be an array of tables ([[{key}]]), got {type(rows).__name__}")
-            kwargs[key] = tuple(_build(cls, f"{key}[{i}]", row) for i, row in enumerate(rows))
+    if "services" in data:
+        mixed = [key for key in _ONE_SERVICE_KEYS if key in data]
+        if mixed:
+            raise InputError(mixed[0], "a plan with [[services]] gives each service its own engines, deployment "
+                                       "and workload; move this into a service")
+        kwargs["services"] = _services(data["services"])
+    kwargs.update(_tables(data, "", _TABLES))
     for key, cls in _SECTIONS.items():
         if key in data:
             kwargs[key] = _build(cls, key, data[key])
@@ -142,9 +162,57 @@ def plan_from_data(data: dict[str, Any]) -> Plan:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError("lb_idle_timeout_s", f"must be float, got {type(value).__name__} {value!r}")
         kwargs["lb_idle_timeout_s"] = float(value)
+    if "rollout" in data:
+        if data["rollout"] not in ROLLOUTS:
+            raise InputError("rollout", f"must be together or one-at-a-time, got {data['rollout']!r}")
+        kwargs["rollout"] = data["rollout"]
     plan = Plan(**kwargs)
     _check_pools_fit_servers(plan)
     return plan
+
+
+def _tables(data: dict[str, Any], where: str, tables: dict[str, type]) -> dict[str, tuple]:
+    out = {}
+    for key, cls in tables.items():
+        if key in data:
+            rows = data[key]
+            if not isinstance(rows, list):
+                raise InputError(f"{where}{key}", f"must be an array of tables ([[{where}{key}]]), "
+                                                  f"got {type(rows).__name__}")
+            out[key] = tuple(_build(cls, f"{where}{key}[{i}]", row) for i, row in enumerate(rows))
+    return out
+
+
+def _services(rows: object) -> tuple[Service, ...]:
+    if not isinstance(rows, list) or not rows:
+        raise InputError("services", "must be a non-empty array of tables ([[services]])")
+    return tuple(_service(f"services[{i}]", row) for i, row in enumerate(rows))
+
+
+def _service(where: str, row: object) -> Service:
+    if not isinstance(row, dict):
+        raise InputError(where, f"must be a table, got {type(row).__name__}")
+    for key in row:
+        if key not in _SERVICE_KEYS:
+            raise InputError(f"{where}.{key}", f"unknown key; known: {', '.join(sorted(_SERVICE_KEYS))}")
+    if "name" not in row:
+        raise InputError(f"{where}.name", "is required")
+    kwargs: dict[str, Any] = {"name": row["name"]}
+    if "engines" not in row:
+        raise InputError(f"{where}.engines", "is required: at least one [[services.engines]]")
+    kwargs.update(_tables(row, f"{where}.", {"engines": Engine}))
+    for key, cls in (("deployment", Deployment), ("workload", Workload)):
+        if key in row:
+            kwargs[key] = _build(cls, f"{where}.{key}", row[key])
+    if "priority" in row:
+        value = row["priority"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{where}.priority", f"must be float, got {type(value).__name__} {value!r}")
+        kwargs["priority"] = float(value)
+    try:
+        return Service(**kwargs)
+    except InputError as err:
+        raise InputError(f"{where}.{err.field.rsplit('.', 1)[-1]}", str(err).split(": ", 1)[-1]) from None
 
 
 def _check_pools_fit_servers(plan: Plan) -> None:
@@ -152,14 +220,16 @@ def _check_pools_fit_servers(plan: Plan) -> None:
 
     Checked here, at the input edge (flags, TOML), not in ``Plan``, so that rules and the dashboard can still
     judge such a plan when it comes from code (``lint``) or from a live server."""
-    for i, engine in enumerate(plan.engines):
-        limit = plan.server(engine.server).max_connections
-        if not engine.via_pgbouncer and engine.pool_size > limit:
-            raise InputError(
-                f"engines[{i}].pool_size",
-                f"engine {engine.name}: pool_size {engine.pool_size} is larger than max_connections {limit} of "
-                f"server {engine.server}: one process alone could never open it",
-            )
+    for service in plan.services:
+        where = "engines" if not plan.multi_service else f"services[{plan.services.index(service)}].engines"
+        for i, engine in enumerate(service.engines):
+            limit = plan.server(engine.server).max_connections
+            if not engine.via_pgbouncer and engine.pool_size > limit:
+                raise InputError(
+                    f"{where}[{i}].pool_size",
+                    f"engine {engine.name}: pool_size {engine.pool_size} is larger than max_connections {limit} of "
+                    f"server {engine.server}: one process alone could never open it",
+                )
 
 
 def _fields(obj: object, *, mask: bool) -> dict[str, Any]:
@@ -174,19 +244,40 @@ def _fields(obj: object, *, mask: bool) -> dict[str, Any]:
     return out
 
 
+def is_single_service(plan: Plan) -> bool:
+    """The plan is the one implicit service of the old format (a single ``[deployment]``, service ``app``)."""
+    only = plan.services[0]
+    return not plan.multi_service and only.name == "app" and only.priority is None
+
+
+def _service_data(service: Service, *, mask: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": service.name}
+    if service.priority is not None:
+        data["priority"] = service.priority
+    data["deployment"] = _fields(service.deployment, mask=mask)
+    if service.workload is not None:
+        data["workload"] = _fields(service.workload, mask=mask)
+    data["engines"] = [_fields(e, mask=mask) for e in service.engines]
+    return data
+
+
 def plan_to_data(plan: Plan, *, mask: bool = False) -> dict[str, Any]:
-    """Plain data for a Plan (the inverse of ``plan_from_data``). ``mask=True`` hides URL passwords."""
-    data: dict[str, Any] = {
-        "servers": [_fields(s, mask=mask) for s in plan.servers],
-        "engines": [_fields(e, mask=mask) for e in plan.engines],
-        "deployment": _fields(plan.deployment, mask=mask),
-    }
-    if plan.workload is not None:
-        data["workload"] = _fields(plan.workload, mask=mask)
+    """Plain data for a Plan (the inverse of ``plan_from_data``). ``mask=True`` hides URL passwords. A plan of
+    one implicit service keeps the old single-``[deployment]`` shape."""
+    data: dict[str, Any] = {"servers": [_fields(s, mask=mask) for s in plan.servers]}
+    if is_single_service(plan):
+        data["engines"] = [_fields(e, mask=mask) for e in plan.engines]
+        data["deployment"] = _fields(plan.deployment, mask=mask)
+        if plan.workload is not None:
+            data["workload"] = _fields(plan.workload, mask=mask)
+    else:
+        data["services"] = [_service_data(s, mask=mask) for s in plan.services]
     if plan.pgbouncer is not None:
         data["pgbouncer"] = _fields(plan.pgbouncer, mask=mask)
     if plan.lb_idle_timeout_s is not None:
         data["lb_idle_timeout_s"] = plan.lb_idle_timeout_s
+    if plan.rollout != "together":
+        data["rollout"] = plan.rollout
     return data
 
 
@@ -201,20 +292,30 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
+def _toml_table(header: str, row: dict[str, Any]) -> list[str]:
+    return [header, *(f"{k} = {_toml_value(v)}" for k, v in row.items()), ""]
+
+
 def plan_to_toml(plan: Plan) -> str:
     """The plan as a TOML file ``load_plan`` reads back (URL passwords masked)."""
     data = plan_to_data(plan, mask=True)
     lines: list[str] = []
-    if "lb_idle_timeout_s" in data:
-        lines += [f"lb_idle_timeout_s = {_toml_value(data['lb_idle_timeout_s'])}", ""]
+    for key in ("lb_idle_timeout_s", "rollout"):
+        if key in data:
+            lines.append(f"{key} = {_toml_value(data[key])}")
+    if lines:
+        lines.append("")
     for key in ("servers", "engines"):
-        for row in data[key]:
-            lines.append(f"[[{key}]]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in row.items()]
-            lines.append("")
+        for row in data.get(key, ()):
+            lines += _toml_table(f"[[{key}]]", row)
     for key in ("deployment", "workload", "pgbouncer"):
         if key in data:
-            lines.append(f"[{key}]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in data[key].items()]
-            lines.append("")
+            lines += _toml_table(f"[{key}]", data[key])
+    for service in data.get("services", ()):
+        lines += _toml_table("[[services]]", {k: v for k, v in service.items() if not isinstance(v, dict | list)})
+        for key in ("deployment", "workload"):
+            if key in service:
+                lines += _toml_table(f"[services.{key}]", service[key])
+        for engine in service["engines"]:
+            lines += _toml_table("[[services.engines]]", engine)
     return "\n".join(lines)

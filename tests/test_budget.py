@@ -11,6 +11,7 @@ from planner_strategies import plans
 
 from planner.budget import (
     ServerBudget,
+    ServiceShare,
     overall_verdict,
     pgbouncer_budget,
     plan_budgets,
@@ -50,6 +51,8 @@ def test_lesson_example_is_unsafe_although_its_rule_passes():
             "rollout peak = (1 instances + 0 surge) x 4 workers x 30 = 120",
             "headroom = usable 97 - rollout peak 120 = -23 (120 > 97)",
         ),
+        shares=(ServiceShare(service="app", processes=4, rollout_processes=4, per_process_steady=20,
+                             per_process_peak=30, steady=80, peak=120, autoscale_peak=120, rollout_peak=120),),
     )
 
 

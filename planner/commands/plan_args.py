@@ -91,7 +91,9 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     base = load_plan(args.config) if getattr(args, "config", None) else None
     data = plan_to_data(base) if base else {"servers": [{}], "engines": [{}]}
     data.setdefault("servers", [{}])
-    data.setdefault("engines", [{}])
+    # engine, deployment and workload flags change the first service (the only one of a single-service plan)
+    service = data["services"][0] if "services" in data else data
+    service.setdefault("engines", [{}])
 
     def given(dest: str) -> bool:
         return getattr(args, dest, None) is not None
@@ -101,14 +103,14 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
             data["servers"][0][key] = getattr(args, dest)
     for dest, key in _ENGINE_FLAGS.items():
         if given(dest):
-            data["engines"][0][key] = getattr(args, dest)
+            service["engines"][0][key] = getattr(args, dest)
     for dest, key in _DEPLOYMENT_FLAGS.items():
         if given(dest):
             value = getattr(args, dest)
-            data.setdefault("deployment", {})[key] = _surge(value) if dest == "surge" else value
+            service.setdefault("deployment", {})[key] = _surge(value) if dest == "surge" else value
     workload_flags = {key: getattr(args, dest) for dest, key in _WORKLOAD_FLAGS.items() if given(dest)}
     if workload_flags:
-        data["workload"] = _workload_with(data.get("workload", {}), workload_flags)
+        service["workload"] = _workload_with(service.get("workload", {}), workload_flags)
     if given("lb_idle_timeout"):
         data["lb_idle_timeout_s"] = args.lb_idle_timeout
     try:
