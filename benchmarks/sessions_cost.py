@@ -44,12 +44,25 @@ def ours(name: str, **values: object) -> tuple[str, tuple]:
     return sql, tuple(values[n] for n in names)
 
 
-QUERIES = {
-    "grouped (sample_activity.sql, today)": ours("sample_activity"),
-    "sessions (sample_sessions.sql)": ours("sample_sessions", with_query=False, query_chars=QUERY_CHARS),
-    "sessions + masked query text": ours("sample_sessions", with_query=True, query_chars=QUERY_CHARS),
-    "bare count(*)": (sampler_cost.BARE, ()),
-}
+GROUPED = "grouped (sample_activity.sql, today)"
+BARE = "bare count(*)"
+
+
+def queries_for(known_before: datetime) -> dict[str, tuple[str, tuple]]:
+    """The statements compared, ``known_before`` being a moment after every client backend had started.
+
+    "steady" is every sample after the first on a connection: the backends the previous sample saw come
+    without their database, role, address and SSL (the sampler keeps them); "all new" is the first sample,
+    or one where every backend started since the previous sample (a reconnect storm), which sends them all.
+    """
+    return {
+        GROUPED: ours("sample_activity"),
+        "sessions, steady (sample_sessions.sql)": ours("sample_sessions", known_before=known_before),
+        "sessions, all new (first sample)": ours("sample_sessions", known_before=None),
+        "sessions + masked query text, steady": ours("sample_sessions_with_queries", known_before=known_before,
+                                                     query_chars=QUERY_CHARS),
+        BARE: (sampler_cost.BARE, ()),
+    }
 
 
 async def lock_waiters(cluster: Cluster, n: int) -> tuple[list[asyncpg.Connection], list[asyncio.Task]]:
@@ -81,6 +94,14 @@ async def quiet(cluster: Cluster) -> None:
         await conn.close()
 
 
+async def server_now(cluster: Cluster) -> datetime:
+    conn = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres", database="postgres")
+    try:
+        return await conn.fetchval("SELECT now()")
+    finally:
+        await conn.close()
+
+
 async def run_size(cluster: Cluster, n: int, reps: int, waiters: int) -> dict[str, tuple[float, float, float]]:
     await quiet(cluster)
     conns, tasks = await sampler_cost.open_clients(cluster, n - waiters)
@@ -89,7 +110,7 @@ async def run_size(cluster: Cluster, n: int, reps: int, waiters: int) -> dict[st
         if waiters:
             extra = await lock_waiters(cluster, waiters)
         saved = sampler_cost.QUERIES
-        sampler_cost.QUERIES = QUERIES
+        sampler_cost.QUERIES = queries_for(await server_now(cluster))
         try:
             return await sampler_cost.measure(cluster, reps)
         finally:
@@ -112,8 +133,8 @@ def main() -> int:
         for n in sizes:
             for waiters in sorted({0, int(n * args.waiters)}):
                 results = asyncio.run(run_size(cluster, n, args.reps, waiters))
-                today = results["grouped (sample_activity.sql, today)"][0]
-                bare = results["bare count(*)"][0]
+                today = results[GROUPED][0]
+                bare = results[BARE][0]
                 for name, (cpu, executor, trip) in results.items():
                     print(f"| {n} | {waiters} | {name} | {cpu:.3f} | {cpu / today:.2f} | {cpu / bare:.2f} | "
                           f"{executor:.3f} | {trip:.3f} |", flush=True)
