@@ -1,13 +1,19 @@
 """What a sample with sessions (``sample --sessions``, the dashboard's incident view) costs the server.
 
 A sample with sessions runs ``sample_sessions.sql`` (one row per backend, ``pg_blocking_pids`` for lock
-waiters only) instead of ``sample_activity.sql`` (grouped): still one statement and one round trip. Same
-method and workload as ``sampler_cost.py`` (throwaway PostgreSQL 16, 20 applications, 70% idle, 20% idle
-in transaction, 10% active in pg_sleep; backend CPU per execution from /proc/<pid>/schedstat, executor time
-from EXPLAIN ANALYZE, client round trip; repetitions interleaved), plus a run with lock waiters: 5% of the
-connections queued on one row held by an idle-in-transaction session (``--waiters``).
+waiters only) instead of ``sample_activity.sql`` (grouped): still one statement and one round trip. Its
+cost is the values it sends, so it is measured in the two cases the sampler meets: "steady", every sample
+after the first on a connection, where the backends it has seen come without their database, role,
+address and SSL (``:known_before`` is a moment after every client backend started), and "all new", the
+first sample on a connection or one where every backend is new (a reconnect storm). Same method and
+workload as ``sampler_cost.py`` (throwaway PostgreSQL 16, 20 applications, 70% idle, 20% idle in
+transaction, 10% active in pg_sleep; backend CPU per execution from /proc/<pid>/schedstat, executor time
+from EXPLAIN ANALYZE, client round trip; repetitions interleaved in a rotated order), repeated ``--rounds``
+times on the same backends (the table gives the medians over the rounds and each round's ratio), plus a
+run with lock waiters: 5% of the connections queued on one row held by an idle-in-transaction session
+(``--waiters``).
 
-Run: ``python benchmarks/sessions_cost.py [--sizes 10,200,500] [--reps 40]`` (about a minute).
+Run: ``python benchmarks/sessions_cost.py [--sizes 10,200,500] [--reps 40] [--rounds 3]`` (about 2 minutes).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -44,6 +51,8 @@ def ours(name: str, **values: object) -> tuple[str, tuple]:
     return sql, tuple(values[n] for n in names)
 
 
+Figures = tuple[float, float, float]
+"""cpu ms (mean per execution), executor ms (median), round trip ms (median): ``sampler_cost.measure``."""
 GROUPED = "grouped (sample_activity.sql, today)"
 BARE = "bare count(*)"
 
@@ -102,7 +111,8 @@ async def server_now(cluster: Cluster) -> datetime:
         await conn.close()
 
 
-async def run_size(cluster: Cluster, n: int, reps: int, waiters: int) -> dict[str, tuple[float, float, float]]:
+async def run_size(cluster: Cluster, n: int, reps: int, waiters: int, rounds: int) -> list[dict[str, Figures]]:
+    """``rounds`` measurements (each ``reps`` interleaved repetitions of every query) on the same backends."""
     await quiet(cluster)
     conns, tasks = await sampler_cost.open_clients(cluster, n - waiters)
     extra: tuple[list, list] = ([], [])
@@ -112,32 +122,46 @@ async def run_size(cluster: Cluster, n: int, reps: int, waiters: int) -> dict[st
         saved = sampler_cost.QUERIES
         sampler_cost.QUERIES = queries_for(await server_now(cluster))
         try:
-            return await sampler_cost.measure(cluster, reps)
+            return [await sampler_cost.measure(cluster, reps) for _ in range(rounds)]
         finally:
             sampler_cost.QUERIES = saved
     finally:
         await sampler_cost.close_clients(conns + extra[0], tasks + extra[1])
 
 
+def table_rows(n: int, waiters: int, rounds: list[dict[str, Figures]]) -> list[str]:
+    """One row per query: the medians over the rounds (each round's cpu is its mean per execution, its
+    executor and round trip their medians), and every round's ratio to the bare count."""
+    rows = []
+    for name in rounds[0]:
+        cpu = statistics.median(r[name][0] for r in rounds)
+        today = statistics.median(r[name][0] / r[GROUPED][0] for r in rounds)
+        per_round = [r[name][0] / r[BARE][0] for r in rounds]
+        executor = statistics.median(r[name][1] for r in rounds)
+        trip = statistics.median(r[name][2] for r in rounds)
+        rows.append(f"| {n} | {waiters} | {name} | {cpu:.3f} | {today:.2f} | **{statistics.median(per_round):.2f}** | "
+                    f"{' '.join(f'{x:.2f}' for x in per_round)} | {executor:.3f} | {trip:.3f} |")
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,200,500")
     parser.add_argument("--reps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per size, on the same backends (3)")
     parser.add_argument("--waiters", type=float, default=0.05, help="share of connections waiting on a lock (0.05)")
     args = parser.parse_args()
     sizes = [int(part) for part in args.sizes.split(",")]
-    print(f"# sample cost with sessions ({datetime.now(UTC).isoformat(timespec='seconds')}, {args.reps} reps)\n")
-    print("| connections | lock waiters | query | cpu ms | x today | x bare | executor ms | round trip ms |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|", flush=True)
+    print(f"# sample cost with sessions ({datetime.now(UTC).isoformat(timespec='seconds')}, {args.rounds} rounds "
+          f"of {args.reps} reps)\n")
+    print("| connections | lock waiters | query | cpu ms | x today | x bare | x bare, each round | executor ms | "
+          "round trip ms |")
+    print("|---:|---:|---|---:|---:|---:|---|---:|---:|", flush=True)
     with Cluster({"max_connections": max(600, max(sizes) + 50)}) as cluster:
         for n in sizes:
             for waiters in sorted({0, int(n * args.waiters)}):
-                results = asyncio.run(run_size(cluster, n, args.reps, waiters))
-                today = results[GROUPED][0]
-                bare = results[BARE][0]
-                for name, (cpu, executor, trip) in results.items():
-                    print(f"| {n} | {waiters} | {name} | {cpu:.3f} | {cpu / today:.2f} | {cpu / bare:.2f} | "
-                          f"{executor:.3f} | {trip:.3f} |", flush=True)
+                rounds = asyncio.run(run_size(cluster, n, args.reps, waiters, args.rounds))
+                print("\n".join(table_rows(n, waiters, rounds)), flush=True)
                 time.sleep(1)
     return 0
 
