@@ -55,6 +55,7 @@ Figures = tuple[float, float, float]
 """cpu ms (mean per execution), executor ms (median), round trip ms (median): ``sampler_cost.measure``."""
 GROUPED = "grouped (sample_activity.sql, today)"
 BARE = "bare count(*)"
+BLOCKED_BY = "CASE WHEN s.wait_event_type = 'Lock' THEN pg_catalog.pg_blocking_pids(s.pid) END AS blocked_by,\n"
 
 
 def queries_for(known_before: datetime) -> dict[str, tuple[str, tuple]]:
@@ -63,10 +64,16 @@ def queries_for(known_before: datetime) -> dict[str, tuple[str, tuple]]:
     "steady" is every sample after the first on a connection: the backends the previous sample saw come
     without their database, role, address and SSL (the sampler keeps them); "all new" is the first sample,
     or one where every backend started since the previous sample (a reconnect storm), which sends them all.
+    The diagnostic is the steady statement without its ``pg_blocking_pids`` column, to show what the lock
+    waiters' ``pg_blocking_pids()`` calls cost (the sampler never runs it).
     """
+    steady = ours("sample_sessions", known_before=known_before)
+    without_blockers = steady[0].replace(BLOCKED_BY, "")
+    assert without_blockers != steady[0], "sample_sessions.sql no longer has the blocked_by expression"
     return {
         GROUPED: ours("sample_activity"),
-        "sessions, steady (sample_sessions.sql)": ours("sample_sessions", known_before=known_before),
+        "sessions, steady (sample_sessions.sql)": steady,
+        "diagnostic: steady without blocked_by": (without_blockers, steady[1]),
         "sessions, all new (first sample)": ours("sample_sessions", known_before=None),
         "sessions + masked query text, steady": ours("sample_sessions_with_queries", known_before=known_before,
                                                      query_chars=QUERY_CHARS),
