@@ -4,7 +4,9 @@
 went wrong (``unreachable``, ``refused``, ``auth``, ``bad-url``, ``ssl``, ``error``) with the server's words,
 so a gap is recorded as a gap and never as zero connections. The settings and the database/role names are
 read once per connection; each sample after that is a single round trip, whose oids, raw timestamps and
-``now()`` become names and ages here, off the server. ``sample_once`` is the synchronous one-shot.
+``now()`` become names and ages here, off the server (a sample with sessions that meets a backend whose
+attributes it left out but had not seen takes a second one: ``sessions.BackendCache``). ``sample_once`` is
+the synchronous one-shot.
 """
 
 from __future__ import annotations
