@@ -103,7 +103,8 @@ def test_a_bad_link_value_is_ignored_and_named():
 
 
 def _snapshot(server: str, counts: dict[str, int], ok: bool = True) -> Snapshot:
-    groups = tuple(ActivityGroup(application_name="app", state=state, count=n) for state, n in counts.items())
+    groups = tuple(ActivityGroup(application_name="app", state=state, count=n, datname="app", usename="app",
+                                   client_addr=None, wait_event_type=None, ssl_count=0) for state, n in counts.items())
     return Snapshot(server=server, taken_at=datetime.now(UTC), status="ok" if ok else "unreachable",
                     groups=groups if ok else ())
 
