@@ -283,7 +283,7 @@ try:
     view = judged.view if judged else None
 except InputError as err:
     error = err
-plan_panel.download_section(plan_box, plan, application_name=app_name)
+plan_panel.download_section(plan_box, plan, application_name=app_name, waiting=not limits_known)
 
 # One container for either the waiting notice or the verdict: the live panel below starts at the same place in
 # both, so its refreshes never write over the verdict when the first sample turns one into the other.

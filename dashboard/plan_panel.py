@@ -98,9 +98,10 @@ def upload_section(box, apply_inputs: Callable[[Inputs], None]) -> None:
         box.error(md(line), icon="⛔")
 
 
-def download_section(box, plan: Plan | None, *, application_name: str | None = None) -> None:
+def download_section(box, plan: Plan | None, *, application_name: str | None = None, waiting: bool = False) -> None:
     """The current plan as TOML (URL passwords masked), and which of the loaded file's fields the sidebar
-    does not show (they are kept)."""
+    does not show (they are kept). ``waiting``: the server's limits are not known yet (no download of defaults
+    the first sample is about to replace)."""
     base = loaded_plan()
     if base is not None:
         source = st.session_state.get(BASE_SOURCE)
@@ -108,9 +109,10 @@ def download_section(box, plan: Plan | None, *, application_name: str | None = N
         kept = planfile.kept_from_file(base, application_name=application_name)
         if kept:
             box.caption("Kept from the file, not shown in the sidebar: " + ", ".join(md(k) for k in kept))
-    if plan is None:
+    if plan is None or waiting:
         st.session_state.pop(CURRENT_TOML, None)
-        box.caption("Fix the inputs to download the plan.")
+        box.caption("The plan can be downloaded once the server's limits are known." if waiting
+                    else "Fix the inputs to download the plan.")
         return
     text = plan_to_toml(plan)
     st.session_state[CURRENT_TOML] = text
