@@ -24,7 +24,7 @@ TREND_WINDOW = timedelta(minutes=15)
 TREND_POINTS = 60
 """Points per sparkline: the 15 min window in 15 s buckets, each bucket's highest total (a spike stays)."""
 ALL_SERVERS = "All servers"
-COLUMNS = ("server", "verdict", "headroom", "usable", "live total", "live / usable", "trend")
+COLUMNS = ("server", "verdict", "headroom", "usable", "live total", "live / usable", "sample", "trend")
 
 
 @dataclass(frozen=True)
@@ -95,21 +95,21 @@ def matching(rows: Iterable[ServerRow], text: str | None) -> list[ServerRow]:
     return [r for r in rows if not needle or needle in r.server.casefold() or needle in (r.verdict or "")]
 
 
-def _live_cell(row: ServerRow) -> str:
-    if row.live_total is not None:
-        return f"{row.live_total:,}"
+def _sample_cell(row: ServerRow) -> str:
     return "not sampled" if row.live_status is None else visible(row.live_status)
 
 
 def overview_frame(rows: Iterable[ServerRow]) -> pd.DataFrame:
-    """The overview table: text cells (names through ``visible``), numbers where a column sorts by number."""
+    """The overview table: text cells (names and sample states through ``visible``), numbers where a column sorts
+    by number (an unknown number is empty, its reason in ``sample``)."""
     records = [{
         "server": visible(r.server),
         "verdict": r.verdict.upper() if r.verdict else "not in the plan",
         "headroom": r.headroom,
         "usable": r.usable,
-        "live total": _live_cell(r),
+        "live total": r.live_total,
         "live / usable": None if r.live_share is None else round(100 * r.live_share, 1),
+        "sample": _sample_cell(r),
         "trend": list(r.trend),
     } for r in rows]
     return pd.DataFrame.from_records(records, columns=list(COLUMNS))

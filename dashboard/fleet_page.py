@@ -24,7 +24,8 @@ def _column_config() -> dict[str, object]:
         "verdict": st.column_config.TextColumn("verdict", help="The plan's verdict for this server at rollout peak"),
         "headroom": st.column_config.NumberColumn("headroom", help="usable - rollout peak (planned)"),
         "usable": st.column_config.NumberColumn("usable", help="max_connections minus the reserved slots"),
-        "live total": st.column_config.TextColumn("live total", help="client connections in the latest sample"),
+        "live total": st.column_config.NumberColumn("live total", help="client connections in the latest sample"),
+        "sample": st.column_config.TextColumn("sample", help="the latest sample's status (ok, unreachable, ...)"),
         "live / usable": st.column_config.NumberColumn("live / usable", format="%.1f %%"),
         "trend": st.column_config.LineChartColumn("live total, last 15 min", y_min=0, width="medium"),
     }

@@ -123,7 +123,8 @@ def test_fleet_rows_join_the_plan_and_the_live_servers():
     assert extra.verdict is None and extra.live_status == "unreachable" and extra.live_total is None
     frame = fleet.overview_frame(rows)
     assert list(frame["server"]) == ["primary", "replica", visible("extra\x1b[31m")]
-    assert list(frame["live total"]) == ["5", "not sampled", "unreachable"]
+    assert frame["live total"][0] == 5 and frame["live total"][1:].isna().all()
+    assert list(frame["sample"]) == ["ok", "not sampled", "unreachable"]
     assert frame["live / usable"][0] == round(100 * 5 / primary.usable, 1)
     assert [r.server for r in fleet.matching(rows, "REPL")] == ["replica"]
 
