@@ -346,8 +346,11 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
     if store_notice:
         st.warning(store_notice, icon=":material/database:")
     left, right = st.columns([2, 3])
-    left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range", default="15 min")
-    right.segmented_control("Split by", ["state", "application_name"], key="split_by", default="state")
+    # a link may have set them (plan_panel.start_session): then no default, which Streamlit would warn about
+    left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range",
+                           default=None if "time_range" in st.session_state else "15 min")
+    right.segmented_control("Split by", ["state", "application_name"], key="split_by",
+                            default=None if "split_by" in st.session_state else "state")
     now = datetime.now(UTC)
     servers = list(targets)
     by = st.session_state.get("split_by") or "state"

@@ -78,6 +78,9 @@ def test_an_upload_replaces_the_plan_and_a_bad_one_is_one_line(pg_url, tmp_path,
     assert "broken" in errors[0] and "max" in errors[0] and "must be int" in errors[0]
     assert page_plan(at) == plan_to_data(load_plan(lesson))  # the page keeps the plan it had
 
+    opened = page(pg_url, tmp_path, monkeypatch, params=dict(at.query_params))  # the link carries the upload
+    assert page_plan(opened) == plan_to_data(load_plan(lesson)) and metrics(opened) == metrics(at)
+
 
 @db
 def test_a_link_reproduces_the_inputs_and_the_picked_server(pg_url, tmp_path, monkeypatch):
