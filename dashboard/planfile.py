@@ -13,7 +13,6 @@ Part of the page's view-model; no Streamlit here.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -199,7 +198,3 @@ def plan_from_upload(name: str, data: bytes) -> Plan:
     except (TypeError, ValueError, RecursionError) as err:  # a value the model refuses in a way of its own
         raise InputError(label, f"{type(err).__name__}: {err}") from None
 
-
-def sidebar_fields() -> tuple[str, ...]:
-    """Every sidebar value (``Inputs`` field), in the sidebar's order."""
-    return tuple(f.name for f in dataclasses.fields(Inputs))
