@@ -121,7 +121,7 @@ def test_hostile_names_are_text_everywhere_on_the_page(small_server, tmp_path, m
         assert not any("<" in (n or "") for n in names)
         assert not any(app in t.get("hovertemplate", "") for t in traces for app in HOSTILE_APPS)
         # the latest table shows the names as data (st.dataframe renders cells as text)
-        table = at.dataframe[0].value
+        table = next(d.value for d in at.dataframe if "application_name" in d.value.columns)
         assert set(HOSTILE_APPS) <= set(table["application_name"])
     finally:
         for conn in conns:
