@@ -8,7 +8,9 @@ rolling deploys; the figures here count all of them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from planner.model import Engine, Plan, Server, Service
@@ -425,3 +427,33 @@ def overall_verdict(budgets: tuple[ServerBudget, ...], bouncer: PgBouncerBudget 
 def plan_verdict(plan: Plan, policy: Policy = DEFAULT_POLICY) -> Verdict:
     """The plan's verdict: the worst over its servers and its PgBouncer."""
     return overall_verdict(plan_budgets(plan, policy), pgbouncer_budget(plan, policy))
+
+
+def service_view(plan: Plan, name: str) -> Plan:
+    """One service of ``plan`` alone on its servers, the other services' use of each server counted as its other
+    clients (their rollout peak there; PgBouncer's server connections when only the others go through it), so
+    that advice which depends on the room left (the per-service rules) sees the room the others leave."""
+    if not plan.multi_service:
+        return plan
+    return _service_view(plan, name)
+
+
+@lru_cache(maxsize=512)
+def _service_view(plan: Plan, name: str) -> Plan:
+    service = plan.service(name)
+    others = tuple(s for s in plan.services if s.name != name)
+    servers = []
+    for server in plan.servers:
+        used = 0
+        for other in others:
+            engines = tuple(e for e in other.engines_on(server.name) if not e.via_pgbouncer)
+            if engines:
+                used += service_share(other, engines).rollout_peak or 0
+        bouncer = plan.pgbouncer
+        if (bouncer is not None and bouncer.server == server.name
+                and not any(e.via_pgbouncer for e in service.engines)
+                and any(e.via_pgbouncer for o in others for e in o.engines)):
+            used += bouncer.server_connections
+        servers.append(dataclasses.replace(server, other_clients=server.other_clients + used) if used else server)
+    return Plan(servers=tuple(servers), pgbouncer=plan.pgbouncer, lb_idle_timeout_s=plan.lb_idle_timeout_s,
+                services=(service,), rollout=plan.rollout)
