@@ -173,6 +173,8 @@ class ServiceCut:
     processes: int
     per_process: int
     """Its least per-process need on the server (what each process it drops frees)."""
+    rollout_processes: int
+    """Its processes at rollout peak (``processes`` equal to it: move it off the server altogether)."""
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -194,15 +194,17 @@ def cuts_for(demands: list[_Demand], budget: int, rollout: str, by: str, server:
             break
         cut = min(excess, part[d.service.name])
         cuts.append(ServiceCut(d.service.name, server, cut, min(d.rollout, math.ceil(cut / max(d.least, 1))),
-                               d.least))
+                               d.least, d.rollout))
         excess -= cut
     return tuple(cuts)
 
 
 def cut_text(cut: ServiceCut) -> str:
     """The cut in words (for the CLI, the findings and the dashboard)."""
+    what = ("all of them: move it off the server" if cut.processes >= cut.rollout_processes
+            else f"each needs at least {cut.per_process}")
     return (f"cut {cut.service} by {cut.connections} connections at rollout peak on {cut.server}: "
-            f"{cut.processes} fewer of its rollout processes (each needs at least {cut.per_process}), or route it "
+            f"{cut.processes} fewer of its {cut.rollout_processes} rollout processes ({what}), or route it "
             f"through PgBouncer")
 
 
