@@ -30,7 +30,10 @@ def replica_same_server(plan: Plan) -> list[Finding]:
 def replica_on_primary(plan: Plan) -> list[Finding]:
     """An engine meant as a replica on a server the other engines of the (first) service use, not a replica."""
     out: list[Finding] = []
+    used = {e.server for e in plan.engines}
     for server in plan.servers:
+        if server.name not in used:
+            continue
         engines = [e for e in plan.engines_on(server.name) if not e.via_pgbouncer]
         replicas = [e for e in engines if e.meant_as_replica]
         others = [e for e in engines if not e.meant_as_replica]

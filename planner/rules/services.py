@@ -146,12 +146,13 @@ def _surge(plan: Plan, budget: ServerBudget, autoscale: int) -> Finding:
         "; or ".join(fixes), "strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1", budget.name)
 
 
-def shared_budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+def shared_budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                           budgets: tuple[ServerBudget, ...] | None = None) -> list[Finding]:
     """too-many-connections, overflow-exceeds-budget, rollout-surge and autoscale-exceeds-budget, once per server,
     from the summed budget (unbounded pools are reported per service, by the per-service rules)."""
     out: list[Finding] = []
     rec = recommend_for_plan(plan)
-    for budget in plan_budgets(plan, thresholds):
+    for budget in plan_budgets(plan, thresholds) if budgets is None else budgets:
         if budget.rollout_peak is None or not (budget.shares or budget.pgbouncer_connections):
             continue
         usable = budget.usable

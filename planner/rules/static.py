@@ -10,7 +10,7 @@ import dataclasses
 import math
 
 from planner import ids
-from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets, service_view
+from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets, service_views
 from planner.dsn import (
     check_url,
     parse_url,
@@ -337,10 +337,12 @@ def static_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
 def several_services_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
     """The findings of a multi-service plan, unsorted: server-level facts once, per-service rules per service."""
     rec = _recommendation(plan)
-    out = (shared_budget_findings(plan, thresholds) + shared_pgbouncer_findings(plan) + replica_below_primary(plan)
-           + same_host(plan))
+    budgets = plan_budgets(plan, thresholds)
+    out = (shared_budget_findings(plan, thresholds, budgets) + shared_pgbouncer_findings(plan)
+           + replica_below_primary(plan) + same_host(plan))
+    views = service_views(plan, budgets)
     for service in plan.services:
-        view = service_view(plan, service.name)
+        view = views[service.name]
         lines = {a.name: _engine_line(a, False) for a in advice_of(rec, service.name)} if rec.fits else {}
         found = (unbounded_findings(view, lambda name, lines=lines: lines.get(name, ""))
                  + prepared_statements(view) + url_findings(view) + timeout_findings(view, thresholds)

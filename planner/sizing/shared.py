@@ -23,8 +23,9 @@ import dataclasses
 import heapq
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
-from planner.budget import overall_verdict, pgbouncer_budget, plan_budgets, usable_slots
+from planner.budget import pgbouncer_budget, usable_slots
 from planner.model import MAX_CONNECTIONS_LIMIT, Engine, Plan, Server, Service, Workload
 from planner.policy import BURST_FRACTION, DEFAULT_POLICY, Policy
 from planner.sizing.fit import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, _advise, _Context, distribute, spare
@@ -142,10 +143,15 @@ def _requirements(plan: Plan, sizer: SharedSizer) -> dict[tuple[str, str], PoolR
     out: dict[tuple[str, str], PoolRequirement | None] = {}
     for svc in plan.services:
         wl, dep = svc.workload, svc.deployment
-        model = sizer.requirement(wl)
         for e in svc.engines:
-            out[svc.name, e.name] = model(wl.engine_rps(dep, e), wl.hold_ms) if wl else None
+            out[svc.name, e.name] = _need(sizer, wl, wl.engine_rps(dep, e)) if wl else None
     return out
+
+
+@lru_cache(maxsize=8192)
+def _need(sizer: SharedSizer, workload: Workload, rate: float) -> PoolRequirement:
+    """One engine's per-worker requirement, memoised (a slider move re-sizes one service, not fifty)."""
+    return sizer.requirement(workload)(rate, workload.hold_ms)
 
 
 def _targets(need: PoolRequirement | None, has_workload: bool) -> tuple[int, int, int]:
@@ -156,12 +162,22 @@ def _targets(need: PoolRequirement | None, has_workload: bool) -> tuple[int, int
     return floor, DEFAULT_POOL_SIZE, DEFAULT_MAX_OVERFLOW
 
 
-def _demands(plan: Plan, server: Server, needs: dict, weights: dict[str, float]) -> list[_Demand]:
-    out = []
+def _direct_index(plan: Plan) -> dict[str, list[tuple[Service, tuple[Engine, ...]]]]:
+    """server -> [(service, its direct engines there)] in the plan's order, in one pass."""
+    index: dict[str, list[tuple[Service, tuple[Engine, ...]]]] = {}
     for svc in plan.services:
-        direct = tuple(e for e in svc.engines_on(server.name) if not e.via_pgbouncer)
-        if not direct:
-            continue
+        by_server: dict[str, list[Engine]] = {}
+        for e in svc.engines:
+            if not e.via_pgbouncer:
+                by_server.setdefault(e.server, []).append(e)
+        for name, engines in by_server.items():
+            index.setdefault(name, []).append((svc, tuple(engines)))
+    return index
+
+
+def _demands(pairs: list, needs: dict, weights: dict[str, float]) -> list[_Demand]:
+    out = []
+    for svc, direct in pairs:
         targets = [_targets(needs[svc.name, e.name], svc.workload is not None) for e in direct]
         dep = svc.deployment
         out.append(_Demand(svc, direct, tuple(t[0] for t in targets), tuple(t[1] for t in targets),
@@ -222,12 +238,12 @@ class _Sized:
 
 
 def _size_server(plan: Plan, server: Server, sizer: SharedSizer, needs: dict, weights: dict[str, float], by: str,
-                 out: _Sized) -> None:
+                 out: _Sized, pairs: list) -> None:
     usable = usable_slots(server)
     room = spare(usable, sizer.margin)
     allowed = usable - room
     bouncer = _bouncer_on(plan, server)
-    demands = _demands(plan, server, needs, weights)
+    demands = _demands(pairs, needs, weights)
     if not demands and not bouncer:
         return
     if usable <= 0:
@@ -346,11 +362,43 @@ def _with_pools(plan: Plan, pools: dict) -> Plan:
     return plan.with_services(services)
 
 
+@dataclass(frozen=True)
+class _Advising:
+    """What advising one service's engines reads of the plan (``fit.timeouts``: its workload, its servers, the
+    load balancer's idle timeout), without building a plan per service."""
+
+    plan: Plan
+    service: Service
+
+    @property
+    def workload(self) -> Workload | None:
+        return self.service.workload
+
+    @property
+    def deployment(self):
+        return self.service.deployment
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        return self.service.engines
+
+    @property
+    def lb_idle_timeout_s(self) -> float | None:
+        return self.plan.lb_idle_timeout_s
+
+    def server(self, name: str) -> Server:
+        return self.plan.server(name)
+
+
+def _needs_given(rate: float, hold_ms: float) -> PoolRequirement:
+    raise AssertionError("advising reads the requirements already found (need_of), never the model")
+
+
 def _advice(plan: Plan, sizer: SharedSizer, needs: dict, pools: dict, weights: dict, by: str):
     services, advice, reasons = [], [], []
     for svc in plan.services:
-        view = plan.service_plan(svc.name)
-        ctx = _Context(view, sizer.margin, sizer.requirement(svc.workload), sizer.policy,
+        view = _Advising(plan, svc)
+        ctx = _Context(view, sizer.margin, _needs_given, sizer.policy,  # type: ignore[arg-type]
                        {e.name: needs[svc.name, e.name] for e in svc.engines})
         pairs = [_advise(ctx, e, *pools[svc.name, e.name]) for e in svc.engines]
         services.append(dataclasses.replace(svc, engines=tuple(p[0] for p in pairs)))
@@ -378,8 +426,9 @@ def recommend_shared(plan: Plan, sizer: SharedSizer, *, alternatives: bool = Tru
     weights, by = _weights(plan)
     needs = _requirements(plan, sizer)
     out = _Sized(reasons=_workload_reasons(plan))
+    index = _direct_index(plan)
     for server in plan.servers:
-        _size_server(plan, server, sizer, needs, weights, by, out)
+        _size_server(plan, server, sizer, needs, weights, by, out, index.get(server.name, []))
     if not out.shortfalls:
         _size_routed(plan, needs, sizer, out)
     first = plan.services[0]
@@ -391,9 +440,7 @@ def recommend_shared(plan: Plan, sizer: SharedSizer, *, alternatives: bool = Tru
                               services=tuple(ServiceAdvice(s.name, (), s.deployment.workers, weights[s.name], by)
                                              for s in plan.services))
     sized, advice, engine_reasons = _advice(plan, sizer, needs, out.pools, weights, by)
-    budgets = plan_budgets(sized, sizer.policy)
-    bouncer = pgbouncer_budget(sized, sizer.policy)
-    assert overall_verdict(budgets, bouncer) != "unsafe", budgets  # the sizing's own invariant
+    assert all(split.rollout_peak <= split.allowed for split in out.splits), out.splits  # the sizing's invariant
     return Recommendation(True, sized, advice[0].engines, first.deployment.workers,
                           (*out.reasons, *engine_reasons), services=advice, splits=tuple(out.splits))
 
