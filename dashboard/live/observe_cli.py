@@ -24,6 +24,7 @@ from planner.config import load_plan
 from planner.export import FORMATS, export
 from planner.observe_sizing import provenance_note
 from planner.rules.model_check import model_mismatch_findings
+from planner.sizing.shared import cut_text
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 EPILOG = """exit codes: 0 observed; 1 observed, and a service is censored (its demand is higher than what the pool or
@@ -203,6 +204,20 @@ def render_service(result: ServiceResult) -> list[str]:
     return lines
 
 
+def render_shared(results: list[ServiceResult]) -> list[str]:
+    """A multi-service plan: how the one shared sizing split each server between the services, or whom to cut."""
+    advice = next((r.advice for r in results if r.advice is not None and (r.advice.splits or r.advice.cuts)), None)
+    if advice is None:
+        return []
+    lines = ["shared servers (every service sized together with its measured workload):"]
+    for split in advice.splits:
+        parts = ", ".join(f"{p.service} {p.given}" for p in split.parts)
+        lines.append(f"  {split.server} ({split.rule}): {parts}" + (f" + {split.pgbouncer} PgBouncer" if
+                     split.pgbouncer else "") + f" = rollout peak {split.rollout_peak} of {split.allowed} allowed")
+    lines += [f"  {cut_text(cut)}" for cut in advice.cuts]
+    return lines
+
+
 def render(window: Window, results: list[ServiceResult], findings, args) -> str:
     lines = [f"{args.server}: {len(window.ok_snapshots)} samples over {_window_seconds(window):g} s from "
              f"{window.source} (every {window.interval_s:g} s, mean sample latency "
@@ -211,6 +226,7 @@ def render(window: Window, results: list[ServiceResult], findings, args) -> str:
         lines.append("no application connections seen")
     for result in results:
         lines += render_service(result)
+    lines += render_shared(results)
     for finding in findings:
         lines.append(f"{finding.severity}: [{finding.id}] {finding.message}")
         lines.append(f"  fix: {finding.fix}")

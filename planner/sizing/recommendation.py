@@ -114,7 +114,8 @@ def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
 
 def _recommend_multi(plan: Plan, *, margin: float | None = None, model: str = "queueing",
                      headroom: float = DEFAULT_HEADROOM, policy: Policy = DEFAULT_POLICY,
-                     hold_dist: str | None = None, target_p99_ms: float | None = None) -> Recommendation:
+                     hold_dist: str | None = None, target_p99_ms: float | None = None,
+                     littles_law: frozenset[str] = frozenset()) -> Recommendation:
     margin = policy.tight_fraction if margin is None else margin
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
         raise InputError("margin", f"must be a fraction between 0 and 1, got {margin!r}")
@@ -122,7 +123,7 @@ def _recommend_multi(plan: Plan, *, margin: float | None = None, model: str = "q
         plan = plan.with_services(tuple(dataclasses.replace(s, workload=_override(s.workload, hold_dist,
                                                                                    target_p99_ms))
                                         for s in plan.services))
-    sizer = SharedSizer(float(margin), model, headroom, policy)
+    sizer = SharedSizer(float(margin), model, headroom, policy, frozenset(littles_law))
     try:
         return _shared_cached(plan, sizer)
     except TypeError:  # an unhashable value inside the plan: size it uncached

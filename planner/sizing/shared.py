@@ -51,9 +51,13 @@ class SharedSizer:
     model: str = "queueing"
     headroom: float = 0.5
     policy: Policy = DEFAULT_POLICY
+    littles_law: frozenset[str] = frozenset()
+    """Services sized by Little's law whatever ``model`` says (``live observe``: a service whose rate and hold
+    were not measurable, only its offered load)."""
 
-    def requirement(self, workload: Workload | None) -> RequirementModel:
-        return requirement_model(self.model, workload, self.headroom)
+    def requirement(self, workload: Workload | None, service: str | None = None) -> RequirementModel:
+        model = "littles-law" if service in self.littles_law else self.model
+        return requirement_model(model, workload, self.headroom)
 
 
 @dataclass(frozen=True)
@@ -144,14 +148,16 @@ def _requirements(plan: Plan, sizer: SharedSizer) -> dict[tuple[str, str], PoolR
     for svc in plan.services:
         wl, dep = svc.workload, svc.deployment
         for e in svc.engines:
-            out[svc.name, e.name] = _need(sizer, wl, wl.engine_rps(dep, e)) if wl else None
+            out[svc.name, e.name] = _need(sizer, wl, wl.engine_rps(dep, e), svc.name in sizer.littles_law) \
+                if wl else None
     return out
 
 
 @lru_cache(maxsize=8192)
-def _need(sizer: SharedSizer, workload: Workload, rate: float) -> PoolRequirement:
+def _need(sizer: SharedSizer, workload: Workload, rate: float, littles_law: bool) -> PoolRequirement:
     """One engine's per-worker requirement, memoised (a slider move re-sizes one service, not fifty)."""
-    return sizer.requirement(workload)(rate, workload.hold_ms)
+    model = "littles-law" if littles_law else sizer.model
+    return requirement_model(model, workload, sizer.headroom)(rate, workload.hold_ms)
 
 
 def _targets(need: PoolRequirement | None, has_workload: bool) -> tuple[int, int, int]:
@@ -369,6 +375,7 @@ class _Advising:
 
     plan: Plan
     service: Service
+    servers: dict[str, Server]
 
     @property
     def workload(self) -> Workload | None:
@@ -387,7 +394,7 @@ class _Advising:
         return self.plan.lb_idle_timeout_s
 
     def server(self, name: str) -> Server:
-        return self.plan.server(name)
+        return self.servers[name]
 
 
 def _needs_given(rate: float, hold_ms: float) -> PoolRequirement:
@@ -396,8 +403,9 @@ def _needs_given(rate: float, hold_ms: float) -> PoolRequirement:
 
 def _advice(plan: Plan, sizer: SharedSizer, needs: dict, pools: dict, weights: dict, by: str):
     services, advice, reasons = [], [], []
+    servers = {s.name: s for s in plan.servers}
     for svc in plan.services:
-        view = _Advising(plan, svc)
+        view = _Advising(plan, svc, servers)
         ctx = _Context(view, sizer.margin, _needs_given, sizer.policy,  # type: ignore[arg-type]
                        {e.name: needs[svc.name, e.name] for e in svc.engines})
         pairs = [_advise(ctx, e, *pools[svc.name, e.name]) for e in svc.engines]
