@@ -491,4 +491,10 @@ def _others_as_clients(server: Server, totals: tuple[int, int, dict[str, int]], 
     """``server`` with what the other services take at rollout peak added to its other clients."""
     direct, bouncer, own = totals
     others = direct - own.get(service, 0) + (0 if routed else bouncer)
-    return dataclasses.replace(server, other_clients=server.other_clients + others) if others > 0 else server
+    return _more_other_clients(server, others) if others > 0 else server
+
+
+@lru_cache(maxsize=4096)
+def _more_other_clients(server: Server, more: int) -> Server:
+    """Memoised: a slider move changes one service; the others' views of the servers stay the same."""
+    return dataclasses.replace(server, other_clients=server.other_clients + more)

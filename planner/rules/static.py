@@ -26,7 +26,6 @@ from planner.rules.replica import replica_below_primary, replica_findings, repli
 from planner.rules.services import shared_budget_findings, shared_pgbouncer_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.sizing import engine_timeouts, pgbouncer_pool_need, recommend_for_plan
-from planner.sizing.shared import advice_of
 
 
 def sort_findings(findings) -> list[Finding]:
@@ -341,9 +340,10 @@ def several_services_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRES
     out = (shared_budget_findings(plan, thresholds, budgets) + shared_pgbouncer_findings(plan)
            + replica_below_primary(plan) + same_host(plan))
     views = service_views(plan, budgets)
+    advice = {s.service: s.engines for s in rec.services} if rec.fits else {}
     for service in plan.services:
         view = views[service.name]
-        lines = {a.name: _engine_line(a, False) for a in advice_of(rec, service.name)} if rec.fits else {}
+        lines = {a.name: _engine_line(a, False) for a in advice.get(service.name, ())}
         found = (unbounded_findings(view, lambda name, lines=lines: lines.get(name, ""))
                  + prepared_statements(view) + url_findings(view) + timeout_findings(view, thresholds)
                  + replica_on_primary(view))
