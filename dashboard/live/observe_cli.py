@@ -20,8 +20,9 @@ from dashboard.live.history import HistoryStore, default_data_dir
 from dashboard.live.observe import ServiceResult, Window, observe, observe_live, window_from_history
 from dashboard.live.probes import probe_targets
 from dashboard.live.terminal import visible
+from planner.budget import service_view
 from planner.config import load_plan
-from planner.export import FORMATS, export
+from planner.export import FORMATS, PER_SERVICE_FORMATS, export
 from planner.observe_sizing import provenance_note
 from planner.rules.model_check import model_mismatch_findings
 from planner.sizing.shared import cut_text
@@ -138,13 +139,21 @@ def export_snippets(window: Window, results: list[ServiceResult], args) -> str:
     """The recommended snippet per service, each headed by its provenance line (planner.export)."""
     snaps = window.ok_snapshots
     taken = snaps[-1].taken_at.isoformat(timespec="seconds")
-    parts = []
+    parts, shared = [], []
     for result in results:
         if result.advice is None or result.advice.plan is None:
             parts.append(visible(f"# {result.observation.name}: nothing fits as deployed; no snippet\n"))
             continue
         note = provenance_note(result.observation, result.advice, args.server, _window_seconds(window), taken)
-        parts.append(export(result.advice.plan, args.export, provenance=visible(note)))
+        plan = result.advice.plan
+        if result.advice.service is not None and args.export not in PER_SERVICE_FORMATS:
+            shared.append((plan, note))  # the whole multi-service plan: once, after the per-service snippets
+            continue
+        if result.advice.service is not None:
+            plan = service_view(plan, result.advice.service)
+        parts.append(export(plan, args.export, provenance=visible(note)))
+    if shared:
+        parts.append(export(shared[0][0], args.export, provenance=visible(" | ".join(n for _, n in shared))))
     return "\n".join(parts)
 
 
