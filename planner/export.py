@@ -20,8 +20,10 @@ from planner.rules.static import static_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
 from planner.services_report import services_data
 
-FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json", "toml", "prometheus-rules",
-           "grafana")
+FORMATS = ("python", "env", "uvicorn", "gunicorn", "pgbouncer", "postgresql", "json", "prometheus-rules", "grafana")
+CLI_FORMATS = (*FORMATS, "toml")
+"""The command line's ``export --format`` choices: the snippets, and ``toml`` (the plan file itself, which
+``export --recommended --format toml`` writes with the recommended pools)."""
 PER_SERVICE_FORMATS = ("python", "env", "uvicorn", "gunicorn")
 """Snippets a multi-service plan gives once per service (each service's own code and process settings)."""
 DEFAULT_APP = "app.main:app"
@@ -355,4 +357,4 @@ def _snippet(plan: Plan, fmt: str, app: str, findings=None, alert_for_s: float =
     if fmt in ("prometheus-rules", "grafana"):  # alerts and panels reading the collector's /metrics
         return export_prometheus.prometheus_rules(plan, for_s=alert_for_s) if fmt == "prometheus-rules" else \
             export_prometheus.grafana_dashboard(plan)
-    raise InputError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    raise InputError("format", f"must be one of {', '.join(CLI_FORMATS)}, got {fmt!r}")

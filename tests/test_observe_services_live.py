@@ -51,7 +51,7 @@ def test_observe_sizes_the_planned_services_together(database, tmp_path):
     config = plan_file(tmp_path / "plan.toml", a, b)
     workloads = [Workload(database, f"{a}-1", rate=40, hold_ms=20, pool_size=4),
                  Workload(database, f"{b}-1", rate=30, hold_ms=30, pool_size=4, seed=2)]
-    out, text_out, env_out, toml_out = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+    out, text_out, env_out, json_out = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
     for w in workloads:
         w.warm(4)
         w.start()
@@ -63,8 +63,8 @@ def test_observe_sizes_the_planned_services_together(database, tmp_path):
             main(["observe", "--url", database, "--seconds", "3", "--config", config])
         with contextlib.redirect_stdout(env_out):
             main(["observe", "--url", database, "--seconds", "2", "--config", config, "--export", "env"])
-        with contextlib.redirect_stdout(toml_out):
-            main(["observe", "--url", database, "--seconds", "2", "--config", config, "--export", "toml"])
+        with contextlib.redirect_stdout(json_out):
+            main(["observe", "--url", database, "--seconds", "2", "--config", config, "--export", "json"])
     finally:
         for w in workloads:
             w.stop()
@@ -77,8 +77,9 @@ def test_observe_sizes_the_planned_services_together(database, tmp_path):
         assert split["server"] == "primary" and {p["service"] for p in split["parts"]} == {a, b}
         assert split["rollout_peak"] <= split["allowed"]
     assert "shared servers (every service sized together with its measured workload):" in text_out.getvalue()
-    # env: one snippet per service (its own process settings); toml: the whole plan once, both measurements noted
+    # env: one snippet per service (its own process settings); json: the whole plan once, both measurements noted
     assert env_out.getvalue().count("# workload measured by pool-planner live observe") == 2
     assert env_out.getvalue().count("WEB_CONCURRENCY=1") == 2
-    toml = toml_out.getvalue()
-    assert toml.count("[[services]]") == 2 and toml.count("# workload measured") == 1 and " | " in toml
+    exported = json.loads(json_out.getvalue())
+    assert [s["name"] for s in exported["plan"]["services"]] == [a, b] and len(exported["services"]) == 2
+    assert exported["provenance"].count("workload measured by pool-planner live observe") == 2

@@ -7,7 +7,7 @@ import sys
 
 from planner.budget import plan_verdict
 from planner.commands.plan_args import add_plan_arguments, plan_from_args
-from planner.export import DEFAULT_APP, FORMATS, export
+from planner.export import CLI_FORMATS, DEFAULT_APP, export
 from planner.sizing import recommend_for_plan
 from planner.sizing.shared import cut_text
 
@@ -20,7 +20,7 @@ EXIT_CODES = ("exit codes: 0 snippet of a safe or tight plan; 1 the snippet is p
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser)
-    parser.add_argument("--format", required=True, choices=FORMATS, help="snippet format")
+    parser.add_argument("--format", required=True, choices=CLI_FORMATS, help="snippet format")
     parser.add_argument("--recommended", action="store_true",
                         help="export the recommended pool settings (as recommend gives them) instead of the given ones")
     parser.add_argument("--alert-for", type=float, default=60.0, metavar="SECONDS",
