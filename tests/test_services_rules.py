@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from planner_strategies import shared_plans
 
 from planner import cli
 from planner.budget import plan_verdict, service_views
@@ -96,6 +98,22 @@ def test_a_services_view_counts_the_others_as_other_clients():
     assert views["reports-api"].server("primary").other_clients == 72
     assert views["search-api"].server("replica").other_clients == 5
     assert views["search-api"].server("primary").other_clients == 10  # a server it does not use: untouched
+
+
+@settings(max_examples=40, deadline=None)
+@given(shared_plans())
+def test_server_level_facts_are_reported_once(plan):
+    """Each server's budget findings come once (service null), whatever the number of services; every other
+    finding names one of the plan's services; the overall verdict is the budgets'."""
+    findings = static_findings(plan)
+    names = {s.name for s in plan.services}
+    server_level = [(f.id, f.server, f.message.split(":", 1)[0]) for f in findings if f.service is None]
+    assert len(server_level) == len(set(server_level))
+    for f in findings:
+        assert f.service is None or f.service in names
+        assert f.id != "unbounded-overflow" or f.service is not None
+    unbounded = {s.name for s in plan.services for e in s.engines if e.unbounded}
+    assert {f.service for f in findings if f.id == "unbounded-overflow"} == unbounded
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

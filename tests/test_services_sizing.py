@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from planner_strategies import shared_plans
 
 from planner.budget import plan_budgets, usable_slots
 from planner.model import Deployment, Engine, Plan, Server, Service, Workload
@@ -140,22 +141,6 @@ def test_a_single_service_plan_is_sized_as_before():
 
 
 workloads = st.builds(Workload, rps=st.floats(1, 3000), hold_ms=st.floats(1, 200))
-
-
-@st.composite
-def shared_plans(draw) -> Plan:
-    n_servers = draw(st.integers(1, 3))
-    servers = tuple(Server(name=f"s{i}", max_connections=draw(st.integers(20, 600))) for i in range(n_servers))
-    services = []
-    for i in range(draw(st.integers(2, 5))):
-        engines = (Engine(name="main", server=f"s{draw(st.integers(0, n_servers - 1))}"),)
-        if draw(st.booleans()) and n_servers > 1:
-            engines += (Engine(name="reads", server=f"s{draw(st.integers(0, n_servers - 1))}", traffic_share=0.5),)
-        dep = Deployment(instances=draw(st.integers(1, 6)), workers=draw(st.integers(1, 4)),
-                         surge=draw(st.integers(0, 2)), autoscale_max=draw(st.one_of(st.none(), st.integers(6, 8))))
-        services.append(Service(f"svc{i}", engines, dep, draw(st.one_of(st.none(), workloads)),
-                                draw(st.one_of(st.none(), st.floats(0.5, 10)))))
-    return Plan(servers=servers, services=tuple(services), rollout=draw(st.sampled_from(["together", "one-at-a-time"])))
 
 
 @settings(max_examples=40, deadline=None)
