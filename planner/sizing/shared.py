@@ -6,9 +6,10 @@ the full burst allowance (pool + 50% overflow). On each server:
 
 - everyone's full pools fit the allowed connections (usable - spare, less PgBouncer's server connections) at
   the plan's rollout peak: each service gets them (rule ``wanted``);
-- else, when everyone's least fits, the allowed connections are split by weight (``load``: each service's
-  offered load, rps x hold, in erlangs; ``priority`` when any service sets one, 1 for those that do not): a
-  weighted fair share (water-filling), each service between its least and its full pools;
+- else, when everyone's least fits, the allowed connections are split by weight (``load``: the offered load
+  each service's engines carry there, rps x traffic_share x hold, in erlangs; ``priority`` when any service
+  sets one, 1 for those that do not): a weighted fair share (water-filling), each service between its least and
+  its full pools;
 - else nothing fits: the result names the services to cut, and by how much (``ServiceCut``), lowest priority
   (or, by load, largest share) first.
 
@@ -143,6 +144,15 @@ def _weights(plan: Plan) -> tuple[dict[str, float], str]:
             for s in plan.services}, "load"
 
 
+def _weight_on(service: Service, direct: tuple[Engine, ...], weights: dict[str, float], by: str) -> float:
+    """A service's weight on one server: its priority, or (by load) the load its engines there carry: rps x
+    traffic_share x hold in erlangs, summed over them (an engine taking half the requests carries half)."""
+    if by == "priority" or service.workload is None:
+        return weights[service.name]
+    wl = service.workload
+    return sum(wl.rps * e.traffic_share for e in direct) * wl.hold_ms / 1000.0
+
+
 def _requirements(plan: Plan, sizer: SharedSizer) -> dict[tuple[str, str], PoolRequirement | None]:
     out: dict[tuple[str, str], PoolRequirement | None] = {}
     for svc in plan.services:
@@ -181,13 +191,13 @@ def _direct_index(plan: Plan) -> dict[str, list[tuple[Service, tuple[Engine, ...
     return index
 
 
-def _demands(pairs: list, needs: dict, weights: dict[str, float]) -> list[_Demand]:
+def _demands(pairs: list, needs: dict, weights: dict[str, float], by: str) -> list[_Demand]:
     out = []
     for svc, direct in pairs:
         targets = [_targets(needs[svc.name, e.name], svc.workload is not None) for e in direct]
         dep = svc.deployment
         out.append(_Demand(svc, direct, tuple(t[0] for t in targets), tuple(t[1] for t in targets),
-                           tuple(t[2] for t in targets), weights[svc.name], dep.rollout_processes,
+                           tuple(t[2] for t in targets), _weight_on(svc, direct, weights, by), dep.rollout_processes,
                            dep.autoscale_processes))
     return out
 
@@ -249,7 +259,7 @@ def _size_server(plan: Plan, server: Server, sizer: SharedSizer, needs: dict, we
     room = spare(usable, sizer.margin)
     allowed = usable - room
     bouncer = _bouncer_on(plan, server)
-    demands = _demands(pairs, needs, weights)
+    demands = _demands(pairs, needs, weights, by)
     if not demands and not bouncer:
         return
     if usable <= 0:
