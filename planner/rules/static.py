@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import lru_cache
 
 from planner import ids
 from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets, service_views
@@ -342,13 +343,20 @@ def several_services_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRES
     views = service_views(plan, budgets)
     advice = {s.service: s.engines for s in rec.services} if rec.fits else {}
     for service in plan.services:
-        view = views[service.name]
-        lines = {a.name: _engine_line(a, False) for a in advice.get(service.name, ())}
-        found = (unbounded_findings(view, lambda name, lines=lines: lines.get(name, ""))
-                 + prepared_statements(view) + url_findings(view) + timeout_findings(view, thresholds)
-                 + replica_on_primary(view))
-        out += [dataclasses.replace(f, service=service.name) for f in found]
+        lines = tuple((a.name, _engine_line(a, False)) for a in advice.get(service.name, ()))
+        out += _service_findings(views[service.name], lines, thresholds)
     return out
+
+
+@lru_cache(maxsize=2048)
+def _service_findings(view: Plan, lines: tuple[tuple[str, str], ...], thresholds: Thresholds) -> tuple[Finding, ...]:
+    """The per-service rules on one service's view, each finding naming the service (memoised per view: a
+    slider move changes one service's view, the others' stay)."""
+    advised = dict(lines)
+    found = (unbounded_findings(view, lambda name: advised.get(name, "")) + prepared_statements(view)
+             + url_findings(view) + timeout_findings(view, thresholds) + replica_on_primary(view))
+    name = view.services[0].name
+    return tuple(dataclasses.replace(f, service=name) for f in found)
 
 
 __all__ = ["several_services_findings", "sort_findings", "static_findings"]

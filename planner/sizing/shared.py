@@ -383,9 +383,9 @@ class _Advising:
     """What advising one service's engines reads of the plan (``fit.timeouts``: its workload, its servers, the
     load balancer's idle timeout), without building a plan per service."""
 
-    plan: Plan
     service: Service
     servers: dict[str, Server]
+    lb_idle_timeout_s: float | None
 
     @property
     def workload(self) -> Workload | None:
@@ -399,10 +399,6 @@ class _Advising:
     def engines(self) -> tuple[Engine, ...]:
         return self.service.engines
 
-    @property
-    def lb_idle_timeout_s(self) -> float | None:
-        return self.plan.lb_idle_timeout_s
-
     def server(self, name: str) -> Server:
         return self.servers[name]
 
@@ -415,15 +411,26 @@ def _advice(plan: Plan, sizer: SharedSizer, needs: dict, pools: dict, weights: d
     services, advice, reasons = [], [], []
     servers = {s.name: s for s in plan.servers}
     for svc in plan.services:
-        view = _Advising(plan, svc, servers)
-        ctx = _Context(view, sizer.margin, _needs_given, sizer.policy,  # type: ignore[arg-type]
-                       {e.name: needs[svc.name, e.name] for e in svc.engines})
-        pairs = [_advise(ctx, e, *pools[svc.name, e.name]) for e in svc.engines]
-        services.append(dataclasses.replace(svc, engines=tuple(p[0] for p in pairs)))
-        engines = tuple(p[1] for p in pairs)
+        used = tuple(sorted({servers[e.server] for e in svc.engines}, key=lambda s: s.name))
+        sized, engines = _advise_service(svc, used, plan.lb_idle_timeout_s, sizer,
+                                         tuple(needs[svc.name, e.name] for e in svc.engines),
+                                         tuple(pools[svc.name, e.name] for e in svc.engines))
+        services.append(sized)
         advice.append(ServiceAdvice(svc.name, engines, svc.deployment.workers, weights[svc.name], by))
         reasons += [f"{svc.name}/{a.name}: {r}" for a in engines for r in a.reasons]
     return plan.with_services(tuple(services)), tuple(advice), reasons
+
+
+@lru_cache(maxsize=4096)
+def _advise_service(svc: Service, servers: tuple[Server, ...], lb_idle_timeout_s: float | None, sizer: SharedSizer,
+                    needs: tuple, pools: tuple) -> tuple[Service, tuple[EngineAdvice, ...]]:
+    """One service's engines advised (memoised: a slider move changes one service, the others' advice is the
+    same)."""
+    view = _Advising(svc, {s.name: s for s in servers}, lb_idle_timeout_s)
+    ctx = _Context(view, sizer.margin, _needs_given, sizer.policy,  # type: ignore[arg-type]
+                   {e.name: need for e, need in zip(svc.engines, needs, strict=True)})
+    pairs = [_advise(ctx, e, *sized) for e, sized in zip(svc.engines, pools, strict=True)]
+    return dataclasses.replace(svc, engines=tuple(p[0] for p in pairs)), tuple(p[1] for p in pairs)
 
 
 def _workload_reasons(plan: Plan) -> list[str]:
