@@ -38,7 +38,6 @@ from planner.probe.histogram import BOUNDS_S, Histogram, summary
 
 _REGISTRY_LOCK = threading.Lock()
 _PROBES: list[PoolProbe] = []
-_HOLD_KEY = "pool_probe_checked_out_at"  # in the connection record_info while checked out
 COUNTERS = ("checkouts", "timeouts", "connect_errors", "connects", "closes", "invalidations",
             "soft_invalidations", "pre_ping_failures")
 
@@ -52,10 +51,9 @@ class PoolProbe:
         self.engine_name = engine_name or "default"
         self.started_at = time.time()
         self._lock = threading.Lock()
-        self._held = 0  # checked out and not yet checked in, as the probe saw it
+        self._holds: dict[Any, float] = {}  # connection record -> perf_counter() at checkout, while checked out
         self._waiting = 0
-        self._checkouts = 0
-        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._counts = dict.fromkeys(COUNTERS, 0)  # all but checkouts, which is the successful waits
         self._wait = Histogram()
         self._hold = Histogram()
         self._queue = Histogram()  # time blocked on the pool's queue (only when the pool is at its ceiling)
@@ -68,7 +66,6 @@ class PoolProbe:
 
     def _listen(self) -> None:
         engine = self.engine
-        event.listen(engine, "checkin", self._on_checkin)
         event.listen(engine, "detach", self._on_detach)
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "close", self._on_close)
@@ -76,32 +73,77 @@ class PoolProbe:
         event.listen(engine, "soft_invalidate", self._on_soft_invalidate)
 
     def _wrap_pool(self, pool: Any) -> None:
-        """Wrap ``connect``, ``recreate`` and the queue's ``get`` on this pool instance only."""
+        """Wrap ``connect``, ``_return_conn``, ``recreate`` and the queue's ``get`` on this pool instance only."""
         self._pool = pool
         self._wrap_connect(pool)
+        self._wrap_return(pool)
         self._wrap_recreate(pool)
         queue = getattr(pool, "_pool", None)
         if queue is not None and callable(getattr(queue, "get", None)):
             self._wrap_queue(queue)
 
     def _wrap_connect(self, pool: Any) -> None:
+        """The checkout's hot path, in one closure (no method call, no attribute lookup on the probe): the
+        wait into its histogram, the hold's start, and the number checked out as this checkout saw it."""
         original_connect = pool.connect
-        probe = self
+        failed, holds, at_checkout, wait = self._failed, self._holds, self._at_checkout, self._wait
+        wait_counts = wait.counts
+        acquire, release = self._lock.acquire, self._lock.release
 
         def connect() -> Any:
             started = perf_counter()
             try:
-                connection = original_connect()
+                fairy = original_connect()
             except exc.TimeoutError:
-                probe._failed(started, "timeouts")
+                failed(started, "timeouts")
                 raise
             except BaseException:
-                probe._failed(started, "connect_errors")
+                failed(started, "connect_errors")
                 raise
-            probe._checked_out(started, connection)
-            return connection
+            now = perf_counter()
+            elapsed = now - started
+            bucket = bisect_left(BOUNDS_S, elapsed)
+            record = fairy._connection_record
+            acquire()
+            try:
+                wait_counts[bucket] += 1
+                wait.sum_s += elapsed
+                holds.setdefault(record, now)  # a record already held (StaticPool) keeps its start
+                n = len(holds)
+                try:
+                    at_checkout[n] += 1
+                except IndexError:  # a new peak
+                    at_checkout.extend([0] * (n + 1 - len(at_checkout)))
+                    at_checkout[n] += 1
+            finally:
+                release()
+            return fairy
 
         pool.connect = connect
+
+    def _wrap_return(self, pool: Any) -> None:
+        """The check-in's hot path: ``_return_conn`` is what ``_ConnectionRecord.checkin`` calls right after
+        the ``checkin`` event, for every check-in and only then (a detach returns the record otherwise), so
+        wrapping it gives the hold without SQLAlchemy's event dispatch."""
+        original_return = pool._return_conn
+        holds, hold = self._holds, self._hold
+        hold_counts = hold.counts
+        acquire, release = self._lock.acquire, self._lock.release
+
+        def return_conn(record: Any) -> None:
+            started = holds.pop(record, None)
+            if started is not None:
+                elapsed = perf_counter() - started
+                bucket = bisect_left(BOUNDS_S, elapsed)
+                acquire()
+                try:
+                    hold_counts[bucket] += 1
+                    hold.sum_s += elapsed
+                finally:
+                    release()
+            original_return(record)
+
+        pool._return_conn = return_conn
 
     def _wrap_recreate(self, pool: Any) -> None:
         original_recreate = pool.recreate
@@ -115,16 +157,16 @@ class PoolProbe:
 
     def _wrap_queue(self, queue: Any) -> None:
         original_get = queue.get
-        probe = self
+        queued, dequeued = self._queued, self._dequeued
 
         def get(block: bool = True, timeout: float | None = None) -> Any:
-            if not block:
-                return original_get(block, timeout)
-            started = probe._queued()
+            if not block:  # SQLAlchemy's fast path: an idle connection or room to overflow
+                return original_get(False, timeout)
+            started = queued()
             try:
                 return original_get(block, timeout)
             finally:
-                probe._dequeued(started)
+                dequeued(started)
 
         queue.get = get
 
@@ -146,46 +188,8 @@ class PoolProbe:
             self._wait.observe(elapsed)
             self._counts[counter] += 1
 
-    def _checked_out(self, started: float, connection: Any) -> None:
-        """The hot path: one lock for the wait, the checkout and the hold's start (kept in the record_info)."""
-        now = perf_counter()
-        elapsed = now - started
-        bucket = bisect_left(BOUNDS_S, elapsed)
-        info = connection.record_info
-        wait = self._wait
-        with self._lock:
-            wait.counts[bucket] += 1
-            wait.sum_s += elapsed
-            wait.count += 1
-            self._checkouts += 1
-            if info is not None and _HOLD_KEY not in info:
-                info[_HOLD_KEY] = now
-                self._held += 1
-            n = self._held
-            at = self._at_checkout
-            if n < len(at):
-                at[n] += 1
-            else:
-                at.extend([0] * (n + 1 - len(at)))
-                at[n] += 1  # a new peak: len(at) - 1
-
-    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
-        now = perf_counter()
-        started = record.record_info.pop(_HOLD_KEY, None)
-        if started is not None:
-            elapsed = now - started
-            bucket = bisect_left(BOUNDS_S, elapsed)
-            hold = self._hold
-            with self._lock:
-                self._held -= 1
-                hold.counts[bucket] += 1
-                hold.sum_s += elapsed
-                hold.count += 1
-
     def _on_detach(self, dbapi_connection: Any, record: Any) -> None:
-        if record.record_info.pop(_HOLD_KEY, None) is not None:
-            with self._lock:
-                self._held -= 1
+        self._holds.pop(record, None)
 
     def _bump(self, counter: str) -> None:
         with self._lock:
@@ -209,7 +213,7 @@ class PoolProbe:
         pool = self._pool
         size = _call(pool, "size")
         if size is None:  # not a QueuePool: count what the events saw
-            return {"pool_size": None, "max_overflow": None, "checked_out": self._held, "idle": None,
+            return {"pool_size": None, "max_overflow": None, "checked_out": len(self._holds), "idle": None,
                     "overflow": 0}
         max_overflow = getattr(pool, "_max_overflow", None)
         return {"pool_size": size, "max_overflow": max_overflow, "checked_out": _call(pool, "checkedout"),
@@ -222,8 +226,9 @@ class PoolProbe:
         collector compute any window by differencing two scrapes (``planner.probe.histogram.difference``)."""
         gauges = self._gauges()
         with self._lock:
-            counts = {**self._counts, "checkouts": self._checkouts}
             wait = self._wait.as_dict()
+            failures = self._counts["timeouts"] + self._counts["connect_errors"]
+            counts = {**self._counts, "checkouts": wait["count"] - failures}
             hold = self._hold.as_dict()
             queue = self._queue.as_dict()
             waiting, at_checkout = self._waiting, list(self._at_checkout)

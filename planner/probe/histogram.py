@@ -20,19 +20,22 @@ BOUNDS_S: tuple[float, ...] = tuple(1e-5 * 10 ** (i / BUCKETS_PER_DECADE) for i 
 
 
 class Histogram:
-    """Counts per bucket, the sum and the number of observations. Not thread-safe by itself."""
+    """Counts per bucket and their sum; the number of observations is the counts' total (one update less per
+    observation on the probe's hot path). Not thread-safe by itself."""
 
-    __slots__ = ("count", "counts", "sum_s")
+    __slots__ = ("counts", "sum_s")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(BOUNDS_S) + 1)
         self.sum_s = 0.0
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
     def observe(self, seconds: float) -> None:
         self.counts[bisect_left(BOUNDS_S, seconds)] += 1
         self.sum_s += seconds
-        self.count += 1
 
     def as_dict(self) -> dict[str, object]:
         return {"counts": list(self.counts), "sum_s": self.sum_s, "count": self.count}
