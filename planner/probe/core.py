@@ -1,26 +1,30 @@
-"""The in-process pool probe: one ``PoolProbe`` per engine, fed by SQLAlchemy's pool events and two thin
+"""The in-process pool probe: one ``PoolProbe`` per engine, fed by SQLAlchemy's pool events and thin
 wrappers on the pool instance.
 
 What is hooked, and why each hook is the least intrusive one that gives the figure:
 
 * public pool events (listened on the engine, so they move to the new pool on ``engine.dispose()``):
-  ``checkin`` / ``detach`` end the hold, ``connect`` / ``close`` count new and closed DBAPI connections,
+  ``detach`` ends the hold, ``connect`` / ``close`` count new and closed DBAPI connections,
   ``invalidate`` / ``soft_invalidate`` count invalidations; an invalidation whose exception is
   ``InvalidatePoolError`` is SQLAlchemy's pre-ping failure (``_ConnectionFairy._checkout`` raises it when
-  the ping finds the connection dead). No engine-level event: one would put every ``Connection`` on
-  SQLAlchemy's slower with-events path;
+  the ping finds the connection dead). These fire only when it happens, never on the checkout path. No
+  engine-level event: one would put every ``Connection`` on SQLAlchemy's slower with-events path;
 * ``pool.connect`` (the public method ``Engine.raw_connection`` calls) is wrapped on this one pool
   instance: the time from asking to having a connection (the checkout wait: queue wait, plus opening a new
-  connection and the pre-ping when they happen), the checkout itself and the hold's start (in the
-  connection's ``record_info``), and ``sqlalchemy.exc.TimeoutError`` (``QueuePool limit ... timed out``)
-  as a timeout. Waits that end in a timeout or another error are recorded too;
+  connection and the pre-ping when they happen), the checkout itself and the hold's start (kept by
+  connection record while it is checked out), and ``sqlalchemy.exc.TimeoutError`` (``QueuePool limit ...
+  timed out``) as a timeout. Waits that end in a timeout or another error are recorded too;
+* ``pool._return_conn`` is wrapped on the instance to end the hold: ``_ConnectionRecord.checkin`` calls it
+  right after dispatching the ``checkin`` event, on every check-in and nowhere else, so it sees exactly
+  what a ``checkin`` listener sees without paying SQLAlchemy's event dispatch on every check-in;
 * the pool's queue ``get`` is wrapped on the instance to count the requests blocked on it right now
   (``waiting``) and time the blocked part (``queue_wait``): SQLAlchemy only blocks there when no connection
   is idle and the overflow is used up;
 * ``pool.recreate`` is wrapped so that the pool ``engine.dispose()`` makes is wrapped too.
 
 The pool's own ``checkedout()``, ``checkedin()`` and ``overflow()`` give the gauges. No extra database
-connection, no thread; one lock taken for a few counter updates per checkout and per check-in.
+connection, no thread; one lock taken for a few counter updates per checkout and per check-in. The cost
+per checkout is measured by ``benchmarks/probe_overhead.py`` (docs/probe.md, Cost).
 """
 
 from __future__ import annotations
