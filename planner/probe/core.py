@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from bisect import bisect_left
+from collections import Counter
 from time import perf_counter
 from typing import Any
 
@@ -42,6 +42,8 @@ from planner.probe.histogram import BOUNDS_S, Histogram, summary
 
 _REGISTRY_LOCK = threading.Lock()
 _PROBES: list[PoolProbe] = []
+FOLD_AT = 512
+"""Observations the hot paths append before one of them folds them into the histograms (``_fold``)."""
 COUNTERS = ("checkouts", "timeouts", "connect_errors", "connects", "closes", "invalidations",
             "soft_invalidations", "pre_ping_failures")
 
@@ -62,6 +64,10 @@ class PoolProbe:
         self._hold = Histogram()
         self._queue = Histogram()  # time blocked on the pool's queue (only when the pool is at its ceiling)
         self._at_checkout: list[int] = []  # checkouts seen with n connections checked out, index n
+        # what the hot paths saw and _fold has not counted yet (list.append is atomic: no lock on the hot path)
+        self._new_waits: list[float] = []
+        self._new_holds: list[float] = []
+        self._new_seen: list[int] = []  # connections checked out as each new checkout saw them
         self._pool: Any = None
         self._listen()
         self._wrap_pool(self.engine.pool)
@@ -87,12 +93,13 @@ class PoolProbe:
             self._wrap_queue(queue)
 
     def _wrap_connect(self, pool: Any) -> None:
-        """The checkout's hot path, in one closure (no method call, no attribute lookup on the probe): the
-        wait into its histogram, the hold's start, and the number checked out as this checkout saw it."""
+        """The checkout's hot path, in one closure: it only appends what it saw (the wait, the number checked
+        out) and keeps the hold's start; ``_fold`` counts them into the histograms, every ``FOLD_AT``
+        checkouts and before every reading."""
         original_connect = pool.connect
-        failed, holds, at_checkout, wait = self._failed, self._holds, self._at_checkout, self._wait
-        wait_counts = wait.counts
-        acquire, release = self._lock.acquire, self._lock.release
+        failed, fold, holds = self._failed, self._fold, self._holds
+        new_waits = self._new_waits
+        add_wait, add_seen, start_hold = new_waits.append, self._new_seen.append, holds.setdefault
 
         def connect() -> Any:
             started = perf_counter()
@@ -105,22 +112,11 @@ class PoolProbe:
                 failed(started, "connect_errors")
                 raise
             now = perf_counter()
-            elapsed = now - started
-            bucket = bisect_left(BOUNDS_S, elapsed)
-            record = fairy._connection_record
-            acquire()
-            try:
-                wait_counts[bucket] += 1
-                wait.sum_s += elapsed
-                holds.setdefault(record, now)  # a record already held (StaticPool) keeps its start
-                n = len(holds)
-                try:
-                    at_checkout[n] += 1
-                except IndexError:  # a new peak
-                    at_checkout.extend([0] * (n + 1 - len(at_checkout)))
-                    at_checkout[n] += 1
-            finally:
-                release()
+            start_hold(fairy._connection_record, now)  # a record already held (StaticPool) keeps its start
+            add_seen(len(holds))
+            add_wait(now - started)
+            if len(new_waits) >= FOLD_AT:
+                fold()
             return fairy
 
         pool.connect = connect
@@ -130,24 +126,30 @@ class PoolProbe:
         the ``checkin`` event, for every check-in and only then (a detach returns the record otherwise), so
         wrapping it gives the hold without SQLAlchemy's event dispatch."""
         original_return = pool._return_conn
-        holds, hold = self._holds, self._hold
-        hold_counts = hold.counts
-        acquire, release = self._lock.acquire, self._lock.release
+        end_hold, add_hold = self._holds.pop, self._new_holds.append
 
         def return_conn(record: Any) -> None:
-            started = holds.pop(record, None)
+            started = end_hold(record, None)
             if started is not None:
-                elapsed = perf_counter() - started
-                bucket = bisect_left(BOUNDS_S, elapsed)
-                acquire()
-                try:
-                    hold_counts[bucket] += 1
-                    hold.sum_s += elapsed
-                finally:
-                    release()
+                add_hold(perf_counter() - started)
             original_return(record)
 
         pool._return_conn = return_conn
+
+    def _fold(self) -> None:
+        with self._lock:
+            self._count_new()
+
+    def _count_new(self) -> None:
+        """Count what the hot paths appended into the histograms; the caller holds the lock (one fold at a
+        time). The hot paths append meanwhile, to the end, and only the part taken here is removed."""
+        self._wait.observe_many(_take(self._new_waits))
+        self._hold.observe_many(_take(self._new_holds))
+        at = self._at_checkout
+        for n, count in Counter(_take(self._new_seen)).items():
+            if n >= len(at):  # a new peak
+                at.extend([0] * (n + 1 - len(at)))
+            at[n] += count
 
     def _wrap_recreate(self, pool: Any) -> None:
         original_recreate = pool.recreate
@@ -188,8 +190,8 @@ class PoolProbe:
 
     def _failed(self, started: float, counter: str) -> None:
         elapsed = perf_counter() - started
-        with self._lock:
-            self._wait.observe(elapsed)
+        with self._lock:  # with its counter, so that checkouts (waits less failures) is never off
+            self._new_waits.append(elapsed)
             self._counts[counter] += 1
 
     def _on_detach(self, dbapi_connection: Any, record: Any) -> None:
@@ -230,6 +232,7 @@ class PoolProbe:
         collector compute any window by differencing two scrapes (``planner.probe.histogram.difference``)."""
         gauges = self._gauges()
         with self._lock:
+            self._count_new()  # with the reading: a failure's counter and its wait are counted together
             wait = self._wait.as_dict()
             failures = self._counts["timeouts"] + self._counts["connect_errors"]
             counts = {**self._counts, "checkouts": wait["count"] - failures}
@@ -249,6 +252,13 @@ class PoolProbe:
             "histograms": {"bounds_s": list(BOUNDS_S), "wait": wait, "hold": hold, "queue": queue},
             "checked_out_at_checkout": at_checkout,
         }
+
+
+def _take(items: list) -> list:
+    """The items now in ``items``, removed from it; appends made meanwhile stay (list operations are atomic)."""
+    taken = items[:]
+    del items[:len(taken)]
+    return taken
 
 
 def _call(obj: Any, name: str) -> Any:
