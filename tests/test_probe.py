@@ -161,6 +161,25 @@ def test_checkouts_across_several_folds_are_all_counted(probed):
     assert after["histograms"]["hold"]["count"] == checkouts + 1 and after["checked_out"] == 0
 
 
+def test_failed_checkouts_are_folded_too():
+    """Checkouts that fail (nothing listens on the port) count as connect errors with their wait, and their
+    appends stay bounded even when nobody reads the probe."""
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", pool_size=1, max_overflow=0)
+    probe = instrument(engine, service="refused")
+    try:
+        attempts = FOLD_AT + 5
+        for _ in range(attempts):
+            with pytest.raises(exc.OperationalError):
+                engine.connect()
+        assert len(probe._new_waits) < FOLD_AT
+        snap = probe.snapshot()
+    finally:
+        uninstrument(probe)
+        engine.dispose()
+    assert snap["connect_errors"] == attempts and snap["histograms"]["wait"]["count"] == attempts
+    assert snap["checkouts"] == 0 and snap["timeouts"] == 0
+
+
 def _server_connections(engine, name: str) -> int:
     sql = "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = :name"
     other = create_engine(engine.url)

@@ -193,6 +193,8 @@ class PoolProbe:
         with self._lock:  # with its counter, so that checkouts (waits less failures) is never off
             self._new_waits.append(elapsed)
             self._counts[counter] += 1
+            if len(self._new_waits) >= FOLD_AT:  # a server down for hours, and nobody reading
+                self._count_new()
 
     def _on_detach(self, dbapi_connection: Any, record: Any) -> None:
         self._holds.pop(record, None)
