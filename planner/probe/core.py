@@ -23,8 +23,10 @@ What is hooked, and why each hook is the least intrusive one that gives the figu
 * ``pool.recreate`` is wrapped so that the pool ``engine.dispose()`` makes is wrapped too.
 
 The pool's own ``checkedout()``, ``checkedin()`` and ``overflow()`` give the gauges. No extra database
-connection, no thread; one lock taken for a few counter updates per checkout and per check-in. The cost
-per checkout is measured by ``benchmarks/probe_overhead.py`` (docs/probe.md, Cost).
+connection, no thread. No lock on the checkout and check-in paths either: they only append what they saw
+to lists (``list.append`` is atomic), and every ``FOLD_AT`` checkouts, and before every reading, the
+appended values are folded into the histograms under the probe's lock. The cost per checkout is measured
+by ``benchmarks/probe_overhead.py`` (docs/probe.md, Cost).
 """
 
 from __future__ import annotations
