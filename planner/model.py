@@ -417,8 +417,9 @@ class Service:
 
     @property
     def application_names(self) -> frozenset[str]:
-        """The application_name values its connections carry (folded): its engines', or its own name."""
-        names = {fold_application_name(e.application_name) for e in self.engines if e.application_name}
+        """The application_name values its engines set (as set: ``svc-01`` stays ``svc-01``), or its own name. A
+        live ``orders-3`` matches ``orders`` through ``Plan.service_of``, which folds the live name only."""
+        names = {e.application_name for e in self.engines if e.application_name}
         return frozenset(names or {self.name})
 
     def engines_on(self, server: str) -> tuple[Engine, ...]:

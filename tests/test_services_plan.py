@@ -106,3 +106,12 @@ def test_bad_services_name_the_key(text, message):
     with pytest.raises(InputError) as err:
         plan_from_toml(text)
     assert message in str(err.value)
+
+
+def test_declared_names_with_digit_suffixes_stay_apart():
+    engine = Engine(application_name="svc-01")
+    services = tuple(Service(f"svc{i}", (dataclasses.replace(engine, application_name=f"svc-0{i}"),))
+                     for i in (1, 2))
+    plan = Plan(services=services)
+    assert [plan.service_of(n) for n in ("svc-01", "svc-02", "svc-02-7", "svc", "svc-03")] == [
+        "svc1", "svc2", "svc2", None, None]
