@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from dashboard import services_editor
+from dashboard.services_editor import ServiceEntry
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server, Workload
+from planner.plan_io import is_single_service
 from planner.snapshot import ServerSettings
 
 PRIMARY = "primary"
@@ -36,6 +39,8 @@ class Inputs:
     instances: int = 1
     workers: int = 1
     surge_percent: int = 25
+    surge_unit: str = "%"
+    """``%``: surge_percent is a percent of the instances; ``instances``: a count of extra instances."""
     autoscale_max: int = 0
     """0 = no autoscaling."""
     pool_size: int = 5
@@ -67,6 +72,19 @@ class Inputs:
     """How the hold time varies: ``exp`` or ``const`` (planner.model.Workload.hold_dist)."""
     target_p99_wait_ms: float = 10.0
     """The recommendation's p99 checkout-wait target."""
+    application_name: str = ""
+    """The selected service's first engine's application_name ("" = none; several services only)."""
+    engine_server: str = PRIMARY
+    """The server the selected service's first engine connects to (several services only)."""
+    has_workload: bool = True
+    """The selected service takes requests (a cron job or a worker may have no workload; several services only)."""
+    services: tuple[ServiceEntry, ...] = ()
+    """The page's services (``dashboard.services_editor``); empty = the single-service page (``build_plan``)."""
+    selected_service: str = ""
+    """Id of the service the sidebar's service controls show."""
+    base_plan: Plan | None = None
+    """With several services: the plan the servers, PgBouncer and rollout setting come from (the server
+    controls' changes applied to it)."""
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -79,8 +97,15 @@ def inputs_from(values: Mapping[str, object], base: Inputs | None = None) -> Inp
     return replace(base, **{k: v for k, v in values.items() if k in known})
 
 
+EDITOR_KEYS = ("services", "selected_service", "base_plan")
+"""The Inputs fields that are the services editor's state, not a control."""
+
+
 def inputs_from_plan(plan: Plan) -> Inputs:
-    """The sidebar values that reproduce a single-engine plan (used for the demo fleet's preset)."""
+    """The sidebar values that reproduce a plan: a single-engine one as the single-service page (the demo fleet's
+    preset), a plan of named services as the services editor (``plan_from_inputs`` gives the plan back)."""
+    if not is_single_service(plan):
+        return _editor_inputs(plan)
     server, engine, dep = plan.servers[0], plan.engines[0], plan.deployment
     workload = plan.workload
     return Inputs(
@@ -98,13 +123,38 @@ def inputs_from_plan(plan: Plan) -> Inputs:
     )
 
 
+def _editor_inputs(plan: Plan) -> Inputs:
+    entries = services_editor.entries_from_plan(plan)
+    return Inputs(**_server_inputs(plan), **_bouncer_inputs(plan.pgbouncer), **entries[0].values,
+                  services=entries, selected_service=entries[0].id, base_plan=plan)
+
+
+def _replica_server(plan: Plan) -> Server | None:
+    return next((s for s in plan.servers if s.replica_of is not None), None)
+
+
+def _server_inputs(plan: Plan) -> dict[str, object]:
+    """The server controls' values of a plan's first server (and its hot standby's max_connections)."""
+    server, replica = plan.servers[0], _replica_server(plan)
+    return {"max_connections": server.max_connections,
+            "superuser_reserved_connections": server.superuser_reserved_connections,
+            "reserved_connections": server.reserved_connections, "other_clients": server.other_clients,
+            "major_version": server.major_version,
+            "replica_max_connections": replica.max_connections if replica else Inputs.replica_max_connections}
+
+
 def _pgbouncer_inputs(plan: Plan) -> dict[str, object]:
-    bouncer = plan.pgbouncer
-    if bouncer is None or not plan.engines[0].via_pgbouncer:
+    if plan.pgbouncer is None or not plan.engines[0].via_pgbouncer:
+        return {}
+    return {"pgbouncer": True, **_bouncer_inputs(plan.pgbouncer)}
+
+
+def _bouncer_inputs(bouncer: PgBouncer | None) -> dict[str, object]:
+    if bouncer is None:
         return {}
     offered = [v for v in PGBOUNCER_VERSIONS if tuple(map(int, v.split("."))) <= bouncer.version_tuple[:2]]
     version = offered[-1] if offered else PGBOUNCER_VERSIONS[0]  # the same behaviour: < 1.21, < 1.24 or later
-    return {"pgbouncer": True, "pgbouncer_version": version,
+    return {"pgbouncer_version": version,
             "pgbouncer_pool_mode": bouncer.pool_mode, "pgbouncer_default_pool_size": bouncer.default_pool_size,
             "pgbouncer_max_client_conn": bouncer.max_client_conn,
             "pgbouncer_max_prepared_statements": -1 if bouncer.max_prepared_statements is None
@@ -157,6 +207,59 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
                         hold_dist=inputs.hold_dist, target_p99_wait_ms=inputs.target_p99_wait_ms)
     return Plan(servers=tuple(servers), engines=tuple(engines), deployment=deployment, workload=workload,
                 pgbouncer=_pgbouncer(inputs))
+
+
+def plan_from_inputs(inputs: Inputs, urls: Mapping[str, str] | None = None, *,
+                     application_name: str | None = None) -> Plan:
+    """The Plan of the whole page: ``build_plan`` for the single-service page; with several services, every
+    service (the selected one from the sidebar) on the base plan's servers with the server controls' changes.
+    Raises ``InputError`` on a bad value or combination."""
+    if not inputs.services:
+        return build_plan(inputs, urls, application_name=application_name)
+    base = inputs.base_plan or build_plan(inputs, urls, application_name=application_name)
+    servers = _servers(base, inputs)
+    replica = next((s.name for s in servers if s.replica_of is not None), REPLICA)
+    sidebar = {key: getattr(inputs, key) for key in services_editor.SERVICE_KEYS}
+    services = services_editor.build_services(inputs.services, inputs.selected_service, sidebar,
+                                              replica_server=replica)
+    if replica not in {s.name for s in servers} and any(e.server == replica for s in services for e in s.engines):
+        servers = (*servers, replace(servers[0], name=replica, max_connections=inputs.replica_max_connections,
+                                     other_clients=0, reserved_connections=0, replica_of=servers[0].name))
+    return Plan(servers=servers, services=services, pgbouncer=_plan_pgbouncer(base, inputs, services, servers),
+                lb_idle_timeout_s=base.lb_idle_timeout_s, rollout=base.rollout)
+
+
+def _changed(shown: Mapping[str, object], inputs: Inputs) -> dict[str, object]:
+    return {key: getattr(inputs, key) for key in shown if getattr(inputs, key) != shown[key]}
+
+
+def _servers(base: Plan, inputs: Inputs) -> tuple[Server, ...]:
+    """The base plan's servers with what the server controls changed (its first server, its hot standby)."""
+    changed = _changed(_server_inputs(base), inputs)
+    replica_max = changed.pop("replica_max_connections", None)
+    servers = list(base.servers)
+    if changed:
+        servers[0] = replace(servers[0], **changed)
+    replica = _replica_server(base)
+    if replica_max is not None and replica is not None:
+        servers[servers.index(replica)] = replace(replica, max_connections=replica_max)
+    return tuple(servers)
+
+
+def _plan_pgbouncer(base: Plan, inputs: Inputs, services, servers: tuple[Server, ...]) -> PgBouncer | None:
+    """The base plan's PgBouncer with what its controls changed; a new one when a service first goes through it."""
+    if base.pgbouncer is None:
+        if not any(e.via_pgbouncer for s in services for e in s.engines):
+            return None
+        return replace(_pgbouncer(replace(inputs, pgbouncer=True)), server=servers[0].name)
+    changed = _changed(_bouncer_inputs(base.pgbouncer), inputs)
+    fields_ = {"pgbouncer_version": "version", "pgbouncer_pool_mode": "pool_mode",
+               "pgbouncer_default_pool_size": "default_pool_size", "pgbouncer_max_client_conn": "max_client_conn",
+               "pgbouncer_max_prepared_statements": "max_prepared_statements"}
+    changes = {fields_[key]: value for key, value in changed.items()}
+    if changes.get("max_prepared_statements") == -1:
+        changes["max_prepared_statements"] = None
+    return replace(base.pgbouncer, **changes) if changes else base.pgbouncer
 
 
 def _pgbouncer(inputs: Inputs) -> PgBouncer | None:
