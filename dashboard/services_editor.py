@@ -344,7 +344,9 @@ def share_groups(plan: Plan, selected: str | None, shown: set[str] | None = None
     groups = []
     for server in plan.servers:
         usable = usable_slots(server)
-        total = server_budget(plan, server).rollout_peak
+        budget = server_budget(plan, server)
+        total = "unbounded" if budget.rollout_peak is None else budget.rollout_peak
+        bouncer = f", PgBouncer's {budget.pgbouncer_connections} included" if budget.pgbouncer_connections else ""
         for via in (False, True):
             rows = [_share_row(s, engines, usable, s.name == selected) for s in plan.services
                     if (shown is None or s.name in shown)
@@ -352,7 +354,6 @@ def share_groups(plan: Plan, selected: str | None, shown: set[str] | None = None
             if not rows:
                 continue
             where = f"{visible(server.name)} through PgBouncer (client connections)" if via else visible(server.name)
-            title = where if via else (f"{where}: usable {usable}, rollout peak "
-                                       f"{'unbounded' if total is None else total} of all its services")
+            title = where if via else f"{where}: usable {usable}, rollout peak {total} (all its services{bouncer})"
             groups.append(ShareGroup(title, pd.DataFrame(rows, columns=list(SHARE_COLUMNS))))
     return tuple(groups)
