@@ -92,9 +92,9 @@ def get_timeline(targets: tuple[tuple[str, str], ...], demo_mode: bool, server: 
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def cached_wait_curve(plan):
+def cached_wait_curve(plan, engine_name: str = state.PRIMARY):
     """The wait chart's points per plan (each point is memoised too, in state._wait_point)."""
-    return state.wait_curve(plan)
+    return state.wait_curve(plan, engine_name)
 
 
 # -- sidebar helpers ----------------------------------------------------------------------------------------
@@ -392,20 +392,23 @@ live_panel(plan if limits_known else None, view.findings if view else (), not li
 
 if view is not None:
     st.subheader("Predicted wait for a connection")
+    wait_plan = services_panel.selected_plan(view.plan)  # several services: the selected one's
+    engine = wait_plan.engines[0]
+    if wait_plan is not view.plan:
+        st.caption(f"Service {md(wait_plan.services[0].name)}, engine {md(engine.name)}")
     try:
-        curve = cached_wait_curve(view.plan)
+        curve = cached_wait_curve(wait_plan, engine.name)
     except InputError as err:
         curve, wait_error = None, err
-    engine = view.plan.engines[0]
     if curve is None:
         st.info(f"No prediction for these inputs: {md(wait_error)}")
     elif curve.empty:
         st.info("No prediction: the pool is unbounded or the workload holds no connection.")
     else:
         st.plotly_chart(charts.wait_figure(curve, engine.pool_size, engine.pool_timeout,
-                                           target_ms=view.plan.workload.target_p99_wait_ms),
+                                           target_ms=wait_plan.workload.target_p99_wait_ms),
                         width="stretch", key="wait_chart")
-        st.caption(state.wait_caption(view.plan, curve))
+        st.caption(state.wait_caption(wait_plan, curve, engine.name))
 
     st.subheader("Export")
     files = judged.exports

@@ -290,15 +290,36 @@ def apply_alternative(inputs: Inputs, alternative) -> Inputs:
 
 def apply_plan(inputs: Inputs, plan: Plan) -> Inputs:
     """The sidebar values of a plan the planner proposes: its worker count, server limits, PgBouncer and
-    pools; everything else (URLs, the workload, the replica's placement) as the user set it."""
+    pools; everything else (URLs, the workload, the replica's placement) as the user set it. With several services,
+    the selected service's part of the plan (nothing when the plan does not name it)."""
+    if inputs.services:
+        return _apply_service_plan(inputs, plan)
     changes: dict[str, object] = {"workers": plan.deployment.workers}
     for server in plan.servers:
         changes["max_connections" if server.name == PRIMARY else f"{REPLICA}_max_connections"] = server.max_connections
     for engine in plan.engines:
-        prefix = "" if engine.name == PRIMARY else f"{REPLICA}_"
-        changes.update({f"{prefix}pool_size": engine.pool_size, f"{prefix}max_overflow": engine.max_overflow})
-        if not prefix:
-            changes.update(pool_timeout=float(engine.pool_timeout), pool_recycle=float(engine.pool_recycle),
-                           pool_pre_ping=engine.pool_pre_ping)
+        changes.update(_engine_changes(engine, "" if engine.name == PRIMARY else f"{REPLICA}_"))
     changes.update(_pgbouncer_inputs(plan) or {"pgbouncer": False})
+    return replace(inputs, **changes)
+
+
+def _engine_changes(engine: Engine, prefix: str) -> dict[str, object]:
+    changes: dict[str, object] = {f"{prefix}pool_size": engine.pool_size, f"{prefix}max_overflow": engine.max_overflow}
+    if not prefix:
+        changes.update(pool_timeout=float(engine.pool_timeout), pool_recycle=float(engine.pool_recycle),
+                       pool_pre_ping=engine.pool_pre_ping)
+    return changes
+
+
+def _apply_service_plan(inputs: Inputs, plan: Plan) -> Inputs:
+    """``apply_plan`` with several services: the selected service's worker count and pools (its first engine in the
+    main controls, its second in the replica's, whatever their names) and the server limits."""
+    name = services_editor.entry(inputs.services, inputs.selected_service).name
+    if name not in {s.name for s in plan.services}:
+        return inputs
+    service = plan.service(name)
+    changes: dict[str, object] = {"workers": service.deployment.workers, **_server_inputs(plan)}
+    changes.update(_bouncer_inputs(plan.pgbouncer))
+    for engine, prefix in zip(service.engines, ("", f"{REPLICA}_"), strict=False):
+        changes.update(_engine_changes(engine, prefix))
     return replace(inputs, **changes)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from planner.budget import server_budget, service_share, usable_slots
+from planner.budget import pgbouncer_budget, server_budget, service_share, usable_slots
 from planner.model import Deployment, Engine, Plan, Service, Workload, fold_application_name
 from planner.text import visible
 
@@ -323,7 +323,7 @@ class ShareGroup:
 
 
 SHARE_COLUMNS = ("", "service", "application_name", "processes", "pool per process", "steady", "peak",
-                 "rollout peak", "% of usable")
+                 "rollout peak", "% of limit")
 
 
 def _share_row(service: Service, engines: tuple[Engine, ...], usable: int, selected: bool) -> dict[str, object]:
@@ -339,21 +339,31 @@ def _share_row(service: Service, engines: tuple[Engine, ...], usable: int, selec
                                     "unbounded" if peak is None else peak, percent), strict=True))
 
 
-def share_groups(plan: Plan, selected: str | None, shown: set[str] | None = None) -> tuple[ShareGroup, ...]:
-    """Per server (and per PgBouncer), the services using it and their share, the ``shown`` ones only."""
-    groups = []
-    for server in plan.servers:
-        usable = usable_slots(server)
+def _group(plan: Plan, server, via: bool, selected: str | None, shown: set[str] | None) -> ShareGroup | None:
+    """One server's services connecting directly (``via`` False) or through its PgBouncer (``via`` True)."""
+    if via:
+        bouncer = pgbouncer_budget(plan)
+        if bouncer is None or bouncer.server != server.name:
+            return None
+        limit, total = bouncer.limit, bouncer.clients_rollout_peak
+        title = f"{visible(server.name)} through PgBouncer: limit {limit} client connections, client rollout peak "
+        extra = ""
+    else:
         budget = server_budget(plan, server)
-        total = "unbounded" if budget.rollout_peak is None else budget.rollout_peak
-        bouncer = f", PgBouncer's {budget.pgbouncer_connections} included" if budget.pgbouncer_connections else ""
-        for via in (False, True):
-            rows = [_share_row(s, engines, usable, s.name == selected) for s in plan.services
-                    if (shown is None or s.name in shown)
-                    and (engines := tuple(e for e in s.engines_on(server.name) if e.via_pgbouncer == via))]
-            if not rows:
-                continue
-            where = f"{visible(server.name)} through PgBouncer (client connections)" if via else visible(server.name)
-            title = where if via else f"{where}: usable {usable}, rollout peak {total} (all its services{bouncer})"
-            groups.append(ShareGroup(title, pd.DataFrame(rows, columns=list(SHARE_COLUMNS))))
-    return tuple(groups)
+        limit, total = usable_slots(server), budget.rollout_peak
+        title = f"{visible(server.name)}: usable {limit}, rollout peak "
+        extra = f", PgBouncer's {budget.pgbouncer_connections} included" if budget.pgbouncer_connections else ""
+    rows = [_share_row(s, engines, limit, s.name == selected) for s in plan.services
+            if (shown is None or s.name in shown)
+            and (engines := tuple(e for e in s.engines_on(server.name) if e.via_pgbouncer == via))]
+    if not rows:
+        return None
+    title += f"{'unbounded' if total is None else total} (all its services{extra})"
+    return ShareGroup(title, pd.DataFrame(rows, columns=list(SHARE_COLUMNS)))
+
+
+def share_groups(plan: Plan, selected: str | None, shown: set[str] | None = None) -> tuple[ShareGroup, ...]:
+    """Per server (and per PgBouncer), the services using it and their share, the ``shown`` ones only. The share is
+    of the server's usable slots, or of PgBouncer's client limit."""
+    groups = (_group(plan, server, via, selected, shown) for server in plan.servers for via in (False, True))
+    return tuple(g for g in groups if g is not None)

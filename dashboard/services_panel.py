@@ -158,10 +158,11 @@ def sidebar(sb, observe: Callable[[], tuple], server: str, application_name: str
             st.text_input("Name", key=name_key, on_change=on_rename, args=(current.id,),
                           help="1-63 letters, digits, '_', '.' or '-'")
         left, right = st.columns(2)
-        left.button("Add a service", key="svc_add", on_click=on_add, args=(application_name,), width="stretch")
+        left.button("Add", key="svc_add", icon=":material/add:", on_click=on_add, args=(application_name,),
+                    width="stretch", help="A new service with SQLAlchemy's default pool, selected for editing")
         if editing():
-            right.button("Remove it", key="svc_remove", on_click=on_remove, disabled=len(entries()) < 2,
-                         width="stretch")
+            right.button("Remove", key="svc_remove", icon=":material/delete:", on_click=on_remove,
+                         disabled=len(entries()) < 2, width="stretch", help="Remove the selected service")
         st.button("Start from what is running", key="svc_from_running", width="stretch",
                   on_click=on_start_from_running, args=(observe, server, application_name),
                   help=f"One service per application_name seen on {visible(server)} (per-worker suffixes folded), "
@@ -208,6 +209,14 @@ def has_pgbouncer() -> bool:
 def replica_server_shown() -> bool:
     base = st.session_state.get("base_plan")
     return editing() and base is not None and any(s.replica_of is not None for s in base.servers)
+
+
+def selected_plan(plan: Plan) -> Plan:
+    """The selected service alone on the plan's servers (the wait chart's), or ``plan`` itself with one service."""
+    name = selected().name if editing() else None
+    if not plan.multi_service or name not in {s.name for s in plan.services}:
+        return plan
+    return plan.service_plan(name)
 
 
 # -- the main area --------------------------------------------------------------------------------------------

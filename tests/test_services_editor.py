@@ -104,7 +104,7 @@ def test_a_bad_name_or_value_is_an_input_error():
     renamed = dataclasses.replace(inputs, services=services_editor.rename(inputs.services, "s2", "orders-api"))
     with pytest.raises(InputError, match="service names must be unique"):
         state.plan_from_inputs(renamed)
-    with pytest.raises(InputError, match="service.name"):
+    with pytest.raises(InputError, match=r"service\.name"):
         state.plan_from_inputs(dataclasses.replace(
             inputs, services=services_editor.rename(inputs.services, "s2", "<b>x</b>")))
     with pytest.raises(InputError, match="autoscale_max"):
@@ -147,7 +147,8 @@ def test_share_groups_are_the_budgets_shares_per_server_and_pgbouncer():
     groups = services_editor.share_groups(plan, "search-api")
     titles = [g.title for g in groups]
     assert titles == ["primary: usable 187, rollout peak 77 (all its services, PgBouncer's 15 included)",
-                      "primary through PgBouncer (client connections)",
+                      "primary through PgBouncer: limit 200 client connections, client rollout peak 60 (all its "
+                      "services)",
                       "replica: usable 192, rollout peak 100 (all its services)"]
     primary = groups[0].rows.set_index("service")
     budget = server_budget(plan, plan.server("primary"))
@@ -193,6 +194,7 @@ def test_the_page_edits_each_service_of_a_loaded_plan(page):
 
     select.set_value("s4").run()  # search-api: its own values in the sidebar
     assert (page.number_input(key="pool_size").value, page.selectbox(key="engine_server").value) == (3, "replica")
+    assert any("search\\-api, engine replica" in c.value for c in page.caption)  # the wait chart's service
     page.number_input(key="pool_size").set_value(6).run()
     assert page_plan(page).service("search-api").engines[0].pool_size == 6
     page.text_input(key="svc:s4:name").set_value("search").run()
@@ -222,6 +224,36 @@ def test_the_page_adds_and_removes_services_from_the_single_service_page(page):
     assert [s.name for s in page_plan(page).services] == ["app"] and not page.exception
 
 
+def test_a_recommendation_applies_to_the_selected_service_by_engine_position():
+    plan = load_plan(SERVICES)
+    inputs = state.inputs_from_plan(plan)
+    search = services_editor.entry(inputs.services, "s4")
+    on_search = dataclasses.replace(inputs, selected_service="s4", **search.values)
+    engine = dataclasses.replace(plan.service("search-api").engines[0], pool_size=2, max_overflow=1)
+    proposed = plan.with_services(tuple(dataclasses.replace(s, engines=(engine,)) if s.name == "search-api" else s
+                                        for s in plan.services))
+    applied = state.apply_plan(on_search, proposed)
+    assert (applied.pool_size, applied.max_overflow, applied.replica_pool_size) == (2, 1, on_search.replica_pool_size)
+    assert state.plan_from_inputs(applied).service("search-api").engines == (engine,)
+    assert state.apply_plan(on_search, proposed.service_plan("orders-api")) == on_search  # not about search-api
+
+
+@db
+def test_pgbouncer_settings_survive_switching_to_a_service_that_does_not_use_it(page):
+    page.run()
+    page.session_state["prefilled"] = True
+    page.run()
+    page.button(key="svc_add").click().run()  # service-2 selected
+    page.toggle(key="pgbouncer").set_value(True).run()
+    page.number_input(key="pgbouncer_default_pool_size").set_value(7).run()
+    assert page_plan(page).pgbouncer.default_pool_size == 7
+    page.selectbox(key="svc_select").set_value("s1").run()  # app: not through PgBouncer, its settings not drawn
+    page.run()
+    plan = page_plan(page)
+    assert plan.pgbouncer is not None and plan.pgbouncer.default_pool_size == 7
+    assert [e.via_pgbouncer for s in plan.services for e in s.engines] == [False, True] and not page.exception
+
+
 def _connect(url: str, application_name: str) -> psycopg.Connection:
     u = make_url(url)
     return psycopg.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database,
@@ -237,7 +269,7 @@ def test_start_from_what_is_running_makes_one_service_per_application(page, pg_u
         deadline = time.monotonic() + 20
         while True:
             page.run()
-            latest = page.session_state["prefilled"] if "prefilled" in page.session_state else False
+            latest = "prefilled" in page.session_state and page.session_state["prefilled"]
             page.button(key="svc_from_running").click().run()
             services = {e.name: e for e in page.session_state["services"]} if "services" in page.session_state \
                 else {}
