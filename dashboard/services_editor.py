@@ -328,7 +328,7 @@ SHARE_COLUMNS = ("", "service", "application_name", "processes", "pool per proce
 
 def _share_row(service: Service, engines: tuple[Engine, ...], usable: int, selected: bool) -> dict[str, object]:
     share = service_share(service, engines)
-    names = ", ".join(sorted(service.application_names))
+    names = ", ".join(sorted({e.application_name or service.name for e in engines}))  # as set, not folded
     peak = share.rollout_peak
     percent = "" if peak is None or usable <= 0 else f"{100 * peak / usable:.0f}%"
     per_process = "unbounded" if share.per_process_peak is None else \

@@ -157,12 +157,11 @@ def sidebar(sb, observe: Callable[[], tuple], server: str, application_name: str
             st.session_state.setdefault(name_key, current.name)
             st.text_input("Name", key=name_key, on_change=on_rename, args=(current.id,),
                           help="1-63 letters, digits, '_', '.' or '-'")
-        left, right = st.columns(2)
-        left.button("Add", key="svc_add", icon=":material/add:", on_click=on_add, args=(application_name,),
-                    width="stretch", help="A new service with SQLAlchemy's default pool, selected for editing")
+        st.button("Add a service", key="svc_add", icon=":material/add:", on_click=on_add, args=(application_name,),
+                  width="stretch", help="A new service with SQLAlchemy's default pool, selected for editing")
         if editing():
-            right.button("Remove", key="svc_remove", icon=":material/delete:", on_click=on_remove,
-                         disabled=len(entries()) < 2, width="stretch", help="Remove the selected service")
+            st.button("Remove this service", key="svc_remove", icon=":material/delete:", on_click=on_remove,
+                      disabled=len(entries()) < 2, width="stretch")
         st.button("Start from what is running", key="svc_from_running", width="stretch",
                   on_click=on_start_from_running, args=(observe, server, application_name),
                   help=f"One service per application_name seen on {visible(server)} (per-worker suffixes folded), "
