@@ -100,7 +100,8 @@ def cached_wait_curve(plan, engine_name: str = state.PRIMARY):
 # -- sidebar helpers ----------------------------------------------------------------------------------------
 
 def _sync(source: str, target: str) -> None:
-    st.session_state[target] = st.session_state[source]
+    if source in st.session_state:  # a callback before it (a service switch) dropped the slider: the number stays
+        st.session_state[target] = st.session_state[source]
 
 
 def paired(container, label: str, key: str, low, high, step, help: str | None = None) -> None:

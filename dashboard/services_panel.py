@@ -235,7 +235,7 @@ def overview(plan: Plan | None) -> None:
         _selected_engines(plan)
         for i, group in enumerate(services_editor.share_groups(plan, selected().name, shown)):
             st.caption(md(group.title))
-            key = f"svc_table_{i}"
+            key = f"svc_table_{i}_{selected().id}"  # a new table per selection: no stale tick left in it
             names = [e.name for e in entries() if visible(e.name) in set(group.rows["service"])]
             st.dataframe(group.rows, hide_index=True, width="stretch", key=key, selection_mode="single-row",
                          on_select=partial(on_table_select, key, _row_names(group.rows, names)))

@@ -20,7 +20,7 @@ from dashboard.inputs import EDITOR_KEYS
 from dashboard.services_editor import SERVICE_DEFAULTS, SERVICE_KEYS
 from planner.budget import server_budget
 from planner.config import load_plan
-from planner.model import InputError
+from planner.model import Deployment, Engine, InputError, Plan, Server, Service, Workload
 from planner.plan_io import plan_to_data
 
 db = pytest.mark.db
@@ -252,6 +252,32 @@ def test_pgbouncer_settings_survive_switching_to_a_service_that_does_not_use_it(
     plan = page_plan(page)
     assert plan.pgbouncer is not None and plan.pgbouncer.default_pool_size == 7
     assert [e.via_pgbouncer for s in plan.services for e in s.engines] == [False, True] and not page.exception
+
+
+def fifty_services():
+    servers = (Server(name="primary", max_connections=2000), Server(name="replica", max_connections=2000,
+                                                                   replica_of="primary"))
+    services = tuple(Service(f"api{i:02d}", (Engine(server="replica" if i % 5 == 4 else "primary", pool_size=2,
+                                                    max_overflow=1, application_name=f"api{i:02d}"),),
+                             Deployment(instances=2, workers=2, surge=1), Workload(rps=10.0, hold_ms=5.0))
+                     for i in range(50))
+    return Plan(servers=servers, services=services)
+
+
+@db
+def test_fifty_services_are_grouped_by_server_and_filtered(page):
+    plan = fifty_services()
+    load_into(page, state.inputs_from_plan(plan))
+    page.run()
+    assert not page.exception and plan_to_data(page_plan(page)) == plan_to_data(plan)
+    tables = {len(t.value): t.value for t in page.dataframe if "rollout peak" in t.value.columns}
+    assert sorted(tables) == [10, 40]  # primary's 40, replica's 10
+    primary = tables[40]
+    assert list(primary["rollout peak"]) == [(2 + 1) * 2 * 3] * 40 and list(primary[""][:2]) == ["▶", ""]
+    page.text_input(key="svc_filter").set_value("API4").run()  # any case, name or application_name
+    shown = [list(t.value["service"]) for t in page.dataframe if "rollout peak" in t.value.columns]
+    assert shown == [["api40", "api41", "api42", "api43", "api45", "api46", "api47", "api48"], ["api44", "api49"]]
+    assert any("40 services hidden by the filter" in c.value for c in page.caption)
 
 
 def _connect(url: str, application_name: str) -> psycopg.Connection:
