@@ -112,7 +112,7 @@ def inputs_from_plan(plan: Plan) -> Inputs:
         max_connections=server.max_connections, superuser_reserved_connections=server.superuser_reserved_connections,
         reserved_connections=server.reserved_connections, other_clients=server.other_clients,
         major_version=server.major_version, instances=dep.instances, workers=dep.workers,
-        surge_percent=int(str(dep.surge).rstrip("%")) if isinstance(dep.surge, str) else 0,
+        **_single_surge(dep),
         pool_size=engine.pool_size, max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
         pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
         rps=workload.rps if workload else 100.0, hold_ms=workload.hold_ms if workload else 20.0,
@@ -121,6 +121,12 @@ def inputs_from_plan(plan: Plan) -> Inputs:
         target_p99_wait_ms=workload.target_p99_wait_ms if workload else 10.0,
         **_pgbouncer_inputs(plan),
     )
+
+
+def _single_surge(deployment: Deployment) -> dict[str, object]:
+    """A count surge as a count (no surge: 0%, the page as it always showed it)."""
+    values = services_editor.surge_values(deployment)
+    return {"surge_percent": 0, "surge_unit": "%"} if values["surge_percent"] == 0 else values
 
 
 def _editor_inputs(plan: Plan) -> Inputs:
@@ -200,7 +206,8 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
                               url=urls.get(REPLICA), application_name=application_name, replica=True,
                               traffic_share=inputs.replica_share_percent / 100))
     deployment = Deployment(
-        instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
+        instances=inputs.instances, workers=inputs.workers,
+        surge=services_editor.surge_setting(inputs.surge_percent, inputs.surge_unit),
         autoscale_max=inputs.autoscale_max or None,
     )
     workload = Workload(rps=inputs.rps, hold_ms=inputs.hold_ms, request_timeout_s=inputs.request_timeout_s or None,

@@ -105,11 +105,20 @@ def service_values(service: Service) -> dict[str, object]:
             **_workload_values(service.workload)}
 
 
-def _surge(values: Mapping[str, object]) -> int | str:
-    amount = values["surge_percent"]
-    if values["surge_unit"] == "instances":
+def surge_setting(amount: object, unit: str) -> int | str:
+    """``Deployment.surge`` from the sidebar's amount and unit (``SURGE_UNITS``): ``"25%"`` or a count ``2``."""
+    if unit == "instances":
         return amount  # type: ignore[return-value]  # a bad value is Deployment's to report
     return f"{_number(amount)}%" if isinstance(amount, int | float) and not isinstance(amount, bool) else str(amount)
+
+
+def surge_values(deployment: Deployment) -> dict[str, object]:
+    """The sidebar's surge amount and unit for a deployment's surge."""
+    return _surge_values(deployment)
+
+
+def _surge(values: Mapping[str, object]) -> int | str:
+    return surge_setting(values["surge_percent"], str(values["surge_unit"]))
 
 
 def _deployment(deployment: Deployment, changed: Mapping[str, object], values: Mapping[str, object]) -> Deployment:

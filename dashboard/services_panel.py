@@ -148,13 +148,15 @@ def sidebar(sb, observe: Callable[[], tuple], server: str, application_name: str
         if editing():
             current = selected()
             options = [e.id for e in entries()]
-            st.session_state.setdefault(SELECT, current.id)
+            if st.session_state.get(SELECT) != current.id:  # a plan loaded since: the widgets follow the state
+                st.session_state[SELECT] = current.id
             names = {e.id: visible(e.name) for e in entries()}
             st.selectbox("Selected service (its settings below)", options, key=SELECT, on_change=on_select,
                          format_func=lambda entry_id: names.get(entry_id, entry_id),
                          help="The deployment, engines and workload sections show this service")
             name_key = f"svc:{current.id}:name"
-            st.session_state.setdefault(name_key, current.name)
+            if st.session_state.get(name_key) != current.name:
+                st.session_state[name_key] = current.name
             st.text_input("Name", key=name_key, on_change=on_rename, args=(current.id,),
                           help="1-63 letters, digits, '_', '.' or '-'")
         st.button("Add a service", key="svc_add", icon=":material/add:", on_click=on_add, args=(application_name,),

@@ -83,6 +83,14 @@ def test_the_server_controls_change_the_loaded_servers_only_where_moved():
     assert changed.pgbouncer == dataclasses.replace(plan.pgbouncer, default_pool_size=10)
 
 
+def test_a_single_service_plan_keeps_a_surge_given_as_a_count():
+    plan = load_plan(ROOT / "examples" / "lesson.toml")
+    assert (state.inputs_from_plan(plan).surge_percent, state.inputs_from_plan(plan).surge_unit) == (0, "%")
+    two = dataclasses.replace(plan, deployment=dataclasses.replace(plan.deployment, surge=2))
+    inputs = state.inputs_from_plan(two)
+    assert (inputs.surge_percent, inputs.surge_unit, state.build_plan(inputs).deployment.surge) == (2, "instances", 2)
+
+
 def test_entries_keep_values_by_id_through_select_rename_add_remove():
     entries = services_editor.entries_from_plan(load_plan(SERVICES))
     entries = services_editor.commit(entries, "s2", {**entries[1].values, "pool_size": 9, "not a key": 1})
@@ -206,6 +214,11 @@ def test_the_page_edits_each_service_of_a_loaded_plan(page):
     assert [s.name for s in edited.services][3] == "search"
     assert edited.services[:3] == plan.services[:3] and edited.services[4] == plan.services[4]
     assert not page.exception
+
+    load_into(page, state.inputs_from_plan(plan))  # the plan loaded again: the picker and name follow
+    page.run()
+    assert (page.selectbox(key="svc_select").value, page.text_input(key="svc:s1:name").value) == ("s1", "orders-api")
+    assert plan_to_data(page_plan(page)) == plan_to_data(plan) and not page.exception
 
 
 @db
