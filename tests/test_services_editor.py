@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
+from test_page_trust import assert_no_markup_from
 
 from dashboard import services_editor, state
 from dashboard.inputs import EDITOR_KEYS
@@ -27,6 +28,7 @@ db = pytest.mark.db
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
 SERVICES = ROOT / "examples" / "services.toml"
+HOSTILE = "[x](http://127.0.0.1:1/a) **b** $x$"
 
 
 def test_the_service_defaults_are_the_sidebars():
@@ -197,10 +199,13 @@ def test_the_page_edits_each_service_of_a_loaded_plan(page):
     assert not page.exception and not page.error
     assert plan_to_data(page_plan(page)) == plan_to_data(plan)
     select = page.selectbox(key="svc_select")
-    assert [select.format_func(o) for o in select.options] == [s.name for s in plan.services]
+    assert select.options == ["orders-api", "billing-worker", "reconcile-cron", "search-api", "reports-api"]
     assert any("Services · 5" in e.label for e in page.expander)
 
-    select.set_value("s4").run()  # search-api: its own values in the sidebar
+    select.set_value("s3").run()  # reconcile-cron: no workload, so no workload sliders
+    assert page.toggle(key="has_workload").value is False and "rps" not in {n.key for n in page.number_input}
+    assert page_plan(page).service("reconcile-cron").workload is None and not page.exception
+    page.selectbox(key="svc_select").set_value("s4").run()  # search-api: its own values in the sidebar
     assert (page.number_input(key="pool_size").value, page.selectbox(key="engine_server").value) == (3, "replica")
     assert any("search\\-api, engine replica" in c.value for c in page.caption)  # the wait chart's service
     page.number_input(key="pool_size").set_value(6).run()
@@ -228,8 +233,8 @@ def test_the_page_adds_and_removes_services_from_the_single_service_page(page):
     page.run()
     assert not any(e.label.startswith("Services ·") for e in page.expander)  # one service: the page as before
     page.button(key="svc_add").click().run()
-    assert [page.selectbox(key="svc_select").format_func(o) for o in page.selectbox(key="svc_select").options] == [
-        "app", "service-2"]
+    assert page.selectbox(key="svc_select").options == ["app", "service-2"]
+    assert page.selectbox(key="svc_select").value == "s2"
     plan = page_plan(page)
     assert [s.name for s in plan.services] == ["app", "service-2"]
     assert server_budget(plan, plan.servers[0]).rollout_peak == 2 * 2 * (5 + 10)  # two services' rollout peaks
@@ -301,7 +306,7 @@ def _connect(url: str, application_name: str) -> psycopg.Connection:
 
 @db
 def test_start_from_what_is_running_makes_one_service_per_application(page, pg_url):
-    names = ["shop-1", "shop-1", "shop-2", "ledger", "ledger", "ledger", ""]
+    names = ["shop-1", "shop-1", "shop-2", "ledger", "ledger", "ledger", "", HOSTILE]
     connections = [_connect(pg_url, name) for name in names]
     try:
         page.run()
@@ -325,6 +330,13 @@ def test_start_from_what_is_running_makes_one_service_per_application(page, pg_u
     assert "pool-planner-monitor" not in services and "" not in services
     plan = page_plan(page)
     assert {"shop", "ledger"} <= {s.name for s in plan.services} and not page.exception
+    (hostile,) = [e for e in page.session_state["services"] if e.template.engines[0].application_name == HOSTILE]
+    assert hostile.name == "x-http-127.0.0.1-1-a-b-x"  # a valid service name; the application_name kept as it is
+    page.selectbox(key="svc_select").set_value(hostile.id).run()
+    assert page.text_input(key="application_name").value == HOSTILE
+    assert_no_markup_from(page, [HOSTILE])  # shown as text wherever the page writes Markdown
+    shares = next(t.value for t in page.dataframe if "rollout peak" in t.value.columns)
+    assert HOSTILE in set(shares["application_name"])  # a table cell: plain text
 
 
 def test_editor_keys_are_inputs_fields():
