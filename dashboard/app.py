@@ -232,9 +232,8 @@ with sb.expander("Deployment", expanded=True):
     c = st.container()
     paired(c, "instances (pods)", "instances", 1, 50, 1)
     paired(c, "workers per instance", "workers", 1, 32, 1)
-    services_panel.surge_control()
-    paired(c, "rollout surge %" if st.session_state.get("surge_unit", "%") == "%" else "rollout surge (instances)",
-           "surge_percent", 0, 100, 5 if st.session_state.get("surge_unit", "%") == "%" else 1)
+    surge_label, surge_step = services_panel.surge_control()  # a percent (as always), or a count of instances
+    paired(c, surge_label, "surge_percent", 0, 100, surge_step)
     paired(c, "autoscale max instances (0 = off)", "autoscale_max", 0, 100, 1)
 with sb.expander("Engines", expanded=True):
     c = st.container()

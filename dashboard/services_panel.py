@@ -188,9 +188,13 @@ def engine_controls() -> None:
         st.selectbox("server of its first engine", server_names(), key="engine_server", format_func=visible)
 
 
-def surge_control() -> None:
+def surge_control() -> tuple[str, int]:
+    """The surge's unit (shown with several services, or for a count), and the surge slider's label and step."""
     if editing() or st.session_state.get("surge_unit", "%") != "%":
         st.segmented_control("rollout surge given as", SURGE_UNITS, key="surge_unit", required=True)
+    if st.session_state.get("surge_unit", "%") == "%":
+        return "rollout surge %", 5
+    return "rollout surge (instances)", 1
 
 
 def workload_control() -> bool:
