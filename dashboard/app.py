@@ -33,10 +33,13 @@ from dashboard import (  # noqa: E402
     presets,
     probe_panel,
     rerun,
+    services_editor,
+    services_panel,
     state,
 )
 from dashboard.live import collector_reader  # noqa: E402
 from dashboard.live.actions import actions_enabled  # noqa: E402
+from dashboard.live.db import MONITOR_APPLICATION_NAME  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.live.prometheus_history import PrometheusHistory  # noqa: E402
@@ -94,15 +97,16 @@ def get_timeline(targets: tuple[tuple[str, str], ...], demo_mode: bool, server: 
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def cached_wait_curve(plan):
+def cached_wait_curve(plan, engine_name: str = state.PRIMARY):
     """The wait chart's points per plan (each point is memoised too, in state._wait_point)."""
-    return state.wait_curve(plan)
+    return state.wait_curve(plan, engine_name)
 
 
 # -- sidebar helpers ----------------------------------------------------------------------------------------
 
 def _sync(source: str, target: str) -> None:
-    st.session_state[target] = st.session_state[source]
+    if source in st.session_state:  # a callback before it (a service switch) dropped the slider: the number stays
+        st.session_state[target] = st.session_state[source]
 
 
 def paired(container, label: str, key: str, low, high, step, help: str | None = None) -> None:
@@ -132,7 +136,7 @@ def apply_inputs(inputs: state.Inputs) -> None:
 def on_preset() -> None:
     choice = st.session_state["preset"]
     if choice in presets.presets():
-        apply_inputs(presets.presets()[choice])
+        apply_inputs(services_panel.preset_values(presets.presets()[choice]))  # the services kept, if any
         plan_panel.forget_plan_file()  # a preset is a whole plan: nothing of a loaded file stays
         st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
@@ -160,6 +164,15 @@ def use_measured_workload(change: dict) -> None:
     st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
+def observed_apps(server: str) -> tuple[services_editor.ObservedApp, ...]:
+    """The applications seen on ``server`` over the chart's time range and in its latest sample."""
+    since = state.history_since(st.session_state.get("time_range") or "15 min", datetime.now(UTC))
+    wide = get_timeline(target_key, demo is not None, server).window("application_name", since)
+    latest_ = monitor.latest().get(server)
+    counts = latest_.count_by("application_name") if latest_ is not None and latest_.ok else None
+    return services_editor.observed_apps(wide, counts, own=MONITOR_APPLICATION_NAME)
+
+
 def use_live_limits(settings) -> None:
     apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
     st.session_state["prefilled"] = True
@@ -184,6 +197,7 @@ latest = monitor.latest()
 if "pool_size" not in st.session_state:  # a session's first run: the link's or the start file's plan, or the demo's
     chosen = plan_panel.start_session(apply_inputs, state.initial_inputs(demo.plan if demo else None))
     st.session_state["prefilled"] = demo is not None or chosen  # a plan's own numbers are kept, never overwritten
+services_panel.keep_values()
 live_settings = getattr(latest.get(state.PRIMARY), "settings", None)
 if not st.session_state.get("prefilled") and live_settings is not None:
     use_live_limits(live_settings)  # once per session, as soon as the first sample arrives
@@ -206,6 +220,9 @@ if demo is not None:
 sb.selectbox("Preset", ["(keep my values)", *presets.presets()], key="preset", on_change=on_preset)
 plan_box = sb.expander("Plan file", expanded=plan_panel.loaded_plan() is not None, icon=":material/description:")
 plan_panel.upload_section(plan_box, apply_inputs)
+live_server = state.PRIMARY if state.PRIMARY in targets else next(iter(targets))
+app_name = demo.plan.engines[0].application_name if demo else None
+services_panel.sidebar(sb, lambda: observed_apps(live_server), live_server, app_name)
 
 with sb.expander("Server limits", expanded=True):
     c = st.container()
@@ -214,6 +231,8 @@ with sb.expander("Server limits", expanded=True):
     paired(c, "reserved_connections (PG16+)", "reserved_connections", 0, 20, 1)
     paired(c, "other clients (cron, psql, monitoring)", "other_clients", 0, 100, 1)
     st.selectbox("PostgreSQL major version", list(range(12, 19)), key="major_version")
+    if services_panel.replica_server_shown():
+        paired(st.container(), "replica max_connections", "replica_max_connections", 10, 1000, 1)
     if live_settings is not None:
         st.button("Use the live server's limits", key="use_live_limits", on_click=use_live_limits,
                   args=(live_settings,), help="max_connections, reserved slots and version as the server reports them")
@@ -221,7 +240,8 @@ with sb.expander("Deployment", expanded=True):
     c = st.container()
     paired(c, "instances (pods)", "instances", 1, 50, 1)
     paired(c, "workers per instance", "workers", 1, 32, 1)
-    paired(c, "rollout surge %", "surge_percent", 0, 100, 5)
+    surge_label, surge_step = services_panel.surge_control()  # a percent (as always), or a count of instances
+    paired(c, surge_label, "surge_percent", 0, 100, surge_step)
     paired(c, "autoscale max instances (0 = off)", "autoscale_max", 0, 100, 1)
 with sb.expander("Engines", expanded=True):
     c = st.container()
@@ -230,21 +250,22 @@ with sb.expander("Engines", expanded=True):
     paired(c, "pool_timeout (s)", "pool_timeout", 0.0, 120.0, 1.0)
     paired(c, "pool_recycle (s, -1 = never)", "pool_recycle", -1.0, 7200.0, 60.0)
     st.toggle("pool_pre_ping", key="pool_pre_ping")
+    services_panel.engine_controls()
     st.toggle("Replica engine", key="replica")
     if st.session_state["replica"]:
         st.toggle("Replica URL points at the primary server", key="replica_same_server")
         c2 = st.container()
-        if not st.session_state["replica_same_server"]:
+        if not st.session_state["replica_same_server"] and not services_panel.replica_server_shown():
             paired(c2, "replica max_connections", "replica_max_connections", 10, 1000, 1)
         paired(c2, "replica pool_size", "replica_pool_size", 0, 100, 1)
         paired(c2, "replica max_overflow", "replica_max_overflow", -1, 100, 1)
         paired(c2, "requests using the replica (%)", "replica_share_percent", 1.0, 100.0, 5.0,
                help="Share of requests that check out a replica connection: its pool is sized for that share")
-with sb.expander("PgBouncer", expanded=bool(st.session_state["pgbouncer"])):
+with sb.expander("PgBouncer", expanded=bool(st.session_state["pgbouncer"]) or services_panel.has_pgbouncer()):
     st.toggle("Primary engine goes through PgBouncer", key="pgbouncer",
               help="The server then holds PgBouncer's default_pool_size connections; each application connection "
                    "is a PgBouncer client")
-    if st.session_state["pgbouncer"]:
+    if st.session_state["pgbouncer"] or services_panel.has_pgbouncer():
         st.selectbox("PgBouncer version", state.PGBOUNCER_VERSIONS, key="pgbouncer_version",
                      help="Prepared statements work through transaction mode from 1.21 with max_prepared_statements "
                           "> 0 (the default from 1.24)")
@@ -256,16 +277,18 @@ with sb.expander("PgBouncer", expanded=bool(st.session_state["pgbouncer"])):
         paired(c, "max_prepared_statements (-1 = version default)", "pgbouncer_max_prepared_statements", -1, 1000, 10)
 with sb.expander("Workload (peak, whole fleet)", expanded=True):
     c = st.container()
-    paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)
-    paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0,
-           help="Checkout to check-in, mean: the statements plus the pool's own reset (and pre-ping), "
-                "not the query alone")
-    c.segmented_control("hold time varies", ["exp", "const"], key="hold_dist", required=True,
-                        help="exp: as variable as an exponential (a safe default); const: every request holds "
-                             "about the same time")
-    paired(c, "request timeout (s, 0 = none)", "request_timeout_s", 0.0, 120.0, 1.0)
-    paired(c, "target p99 wait (ms)", "target_p99_wait_ms", 1.0, 200.0, 1.0,
-           help="The recommendation picks the smallest pool whose predicted p99 wait for a connection is within this")
+    if services_panel.workload_control():  # several services: a cron job or a worker may take none
+        paired(c, "requests per second", "rps", 0.0, 5000.0, 10.0)
+        paired(c, "hold per request (ms)", "hold_ms", 0.0, 1000.0, 1.0,
+               help="Checkout to check-in, mean: the statements plus the pool's own reset (and pre-ping), "
+                    "not the query alone")
+        c.segmented_control("hold time varies", ["exp", "const"], key="hold_dist", required=True,
+                            help="exp: as variable as an exponential (a safe default); const: every request holds "
+                                 "about the same time")
+        paired(c, "request timeout (s, 0 = none)", "request_timeout_s", 0.0, 120.0, 1.0)
+        paired(c, "target p99 wait (ms)", "target_p99_wait_ms", 1.0, 200.0, 1.0,
+               help="The recommendation picks the smallest pool whose predicted p99 wait for a connection is "
+                    "within this")
 
 st.title("Connection-pool planner")
 if demo is not None:
@@ -276,14 +299,19 @@ plan = view = error = judged = None
 app_name = demo.plan.engines[0].application_name if demo else None
 try:
     # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire.
-    # A loaded plan file keeps whatever the sidebar cannot show (planfile.current_plan)
-    plan = planfile.current_plan(state.inputs_from(st.session_state), plan_panel.loaded_plan(),
-                                 application_name=app_name)
+    # Several services: the editor keeps each one's own fields; one: a loaded plan file keeps whatever the
+    # sidebar cannot show (planfile.current_plan)
+    inputs = state.inputs_from(st.session_state)
+    plan = (state.plan_from_inputs(inputs, application_name=app_name) if services_panel.editing() else
+            planfile.current_plan(inputs, plan_panel.loaded_plan(), application_name=app_name))
     judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
     view = judged.view if judged else None
 except InputError as err:
     error = err
 plan_panel.download_section(plan_box, plan, application_name=app_name, waiting=not limits_known)
+
+if services_panel.editing():
+    services_panel.overview(plan)
 
 # One container for either the waiting notice or the verdict: the live panel below starts at the same place in
 # both, so its refreshes never write over the verdict when the first sample turns one into the other.
@@ -394,20 +422,23 @@ live_panel(plan if limits_known else None, view.findings if view else (), not li
 
 if view is not None:
     st.subheader("Predicted wait for a connection")
+    wait_plan = services_panel.selected_plan(view.plan)  # several services: the selected one's
+    engine = wait_plan.engines[0]
+    if wait_plan is not view.plan:
+        st.caption(f"Service {md(wait_plan.services[0].name)}, engine {md(engine.name)}")
     try:
-        curve = cached_wait_curve(view.plan)
+        curve = cached_wait_curve(wait_plan, engine.name)
     except InputError as err:
         curve, wait_error = None, err
-    engine = view.plan.engines[0]
     if curve is None:
         st.info(f"No prediction for these inputs: {md(wait_error)}")
     elif curve.empty:
         st.info("No prediction: the pool is unbounded or the workload holds no connection.")
     else:
         st.plotly_chart(charts.wait_figure(curve, engine.pool_size, engine.pool_timeout,
-                                           target_ms=view.plan.workload.target_p99_wait_ms),
+                                           target_ms=wait_plan.workload.target_p99_wait_ms),
                         width="stretch", key="wait_chart")
-        st.caption(state.wait_caption(view.plan, curve))
+        st.caption(state.wait_caption(wait_plan, curve, engine.name))
 
     st.subheader("Export")
     files = judged.exports

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from dashboard import services_editor
+from dashboard.services_editor import ServiceEntry
 from planner.model import Deployment, Engine, PgBouncer, Plan, Server, Workload
+from planner.plan_io import is_single_service
 from planner.snapshot import ServerSettings
 
 PRIMARY = "primary"
@@ -36,6 +39,8 @@ class Inputs:
     instances: int = 1
     workers: int = 1
     surge_percent: int = 25
+    surge_unit: str = "%"
+    """``%``: surge_percent is a percent of the instances; ``instances``: a count of extra instances."""
     autoscale_max: int = 0
     """0 = no autoscaling."""
     pool_size: int = 5
@@ -67,6 +72,19 @@ class Inputs:
     """How the hold time varies: ``exp`` or ``const`` (planner.model.Workload.hold_dist)."""
     target_p99_wait_ms: float = 10.0
     """The recommendation's p99 checkout-wait target."""
+    application_name: str = ""
+    """The selected service's first engine's application_name ("" = none; several services only)."""
+    engine_server: str = PRIMARY
+    """The server the selected service's first engine connects to (several services only)."""
+    has_workload: bool = True
+    """The selected service takes requests (a cron job or a worker may have no workload; several services only)."""
+    services: tuple[ServiceEntry, ...] = ()
+    """The page's services (``dashboard.services_editor``); empty = the single-service page (``build_plan``)."""
+    selected_service: str = ""
+    """Id of the service the sidebar's service controls show."""
+    base_plan: Plan | None = None
+    """With several services: the plan the servers, PgBouncer and rollout setting come from (the server
+    controls' changes applied to it)."""
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -79,15 +97,22 @@ def inputs_from(values: Mapping[str, object], base: Inputs | None = None) -> Inp
     return replace(base, **{k: v for k, v in values.items() if k in known})
 
 
+EDITOR_KEYS = ("services", "selected_service", "base_plan")
+"""The Inputs fields that are the services editor's state, not a control."""
+
+
 def inputs_from_plan(plan: Plan) -> Inputs:
-    """The sidebar values that reproduce a single-engine plan (used for the demo fleet's preset)."""
+    """The sidebar values that reproduce a plan: a single-engine one as the single-service page (the demo fleet's
+    preset), a plan of named services as the services editor (``plan_from_inputs`` gives the plan back)."""
+    if not is_single_service(plan):
+        return _editor_inputs(plan)
     server, engine, dep = plan.servers[0], plan.engines[0], plan.deployment
     workload = plan.workload
     return Inputs(
         max_connections=server.max_connections, superuser_reserved_connections=server.superuser_reserved_connections,
         reserved_connections=server.reserved_connections, other_clients=server.other_clients,
         major_version=server.major_version, instances=dep.instances, workers=dep.workers,
-        surge_percent=int(str(dep.surge).rstrip("%")) if isinstance(dep.surge, str) else 0,
+        **_single_surge(dep),
         pool_size=engine.pool_size, max_overflow=engine.max_overflow, pool_timeout=engine.pool_timeout,
         pool_recycle=engine.pool_recycle, pool_pre_ping=engine.pool_pre_ping,
         rps=workload.rps if workload else 100.0, hold_ms=workload.hold_ms if workload else 20.0,
@@ -98,13 +123,44 @@ def inputs_from_plan(plan: Plan) -> Inputs:
     )
 
 
+def _single_surge(deployment: Deployment) -> dict[str, object]:
+    """A count surge as a count (no surge: 0%, the page as it always showed it)."""
+    values = services_editor.surge_values(deployment)
+    return {"surge_percent": 0, "surge_unit": "%"} if values["surge_percent"] == 0 else values
+
+
+def _editor_inputs(plan: Plan) -> Inputs:
+    entries = services_editor.entries_from_plan(plan)
+    return Inputs(**_server_inputs(plan), **_bouncer_inputs(plan.pgbouncer), **entries[0].values,
+                  services=entries, selected_service=entries[0].id, base_plan=plan)
+
+
+def _replica_server(plan: Plan) -> Server | None:
+    return next((s for s in plan.servers if s.replica_of is not None), None)
+
+
+def _server_inputs(plan: Plan) -> dict[str, object]:
+    """The server controls' values of a plan's first server (and its hot standby's max_connections)."""
+    server, replica = plan.servers[0], _replica_server(plan)
+    return {"max_connections": server.max_connections,
+            "superuser_reserved_connections": server.superuser_reserved_connections,
+            "reserved_connections": server.reserved_connections, "other_clients": server.other_clients,
+            "major_version": server.major_version,
+            "replica_max_connections": replica.max_connections if replica else Inputs.replica_max_connections}
+
+
 def _pgbouncer_inputs(plan: Plan) -> dict[str, object]:
-    bouncer = plan.pgbouncer
-    if bouncer is None or not plan.engines[0].via_pgbouncer:
+    if plan.pgbouncer is None or not plan.engines[0].via_pgbouncer:
+        return {}
+    return {"pgbouncer": True, **_bouncer_inputs(plan.pgbouncer)}
+
+
+def _bouncer_inputs(bouncer: PgBouncer | None) -> dict[str, object]:
+    if bouncer is None:
         return {}
     offered = [v for v in PGBOUNCER_VERSIONS if tuple(map(int, v.split("."))) <= bouncer.version_tuple[:2]]
     version = offered[-1] if offered else PGBOUNCER_VERSIONS[0]  # the same behaviour: < 1.21, < 1.24 or later
-    return {"pgbouncer": True, "pgbouncer_version": version,
+    return {"pgbouncer_version": version,
             "pgbouncer_pool_mode": bouncer.pool_mode, "pgbouncer_default_pool_size": bouncer.default_pool_size,
             "pgbouncer_max_client_conn": bouncer.max_client_conn,
             "pgbouncer_max_prepared_statements": -1 if bouncer.max_prepared_statements is None
@@ -150,13 +206,67 @@ def build_plan(inputs: Inputs, urls: Mapping[str, str] | None = None, *, applica
                               url=urls.get(REPLICA), application_name=application_name, replica=True,
                               traffic_share=inputs.replica_share_percent / 100))
     deployment = Deployment(
-        instances=inputs.instances, workers=inputs.workers, surge=f"{inputs.surge_percent}%",
+        instances=inputs.instances, workers=inputs.workers,
+        surge=services_editor.surge_setting(inputs.surge_percent, inputs.surge_unit),
         autoscale_max=inputs.autoscale_max or None,
     )
     workload = Workload(rps=inputs.rps, hold_ms=inputs.hold_ms, request_timeout_s=inputs.request_timeout_s or None,
                         hold_dist=inputs.hold_dist, target_p99_wait_ms=inputs.target_p99_wait_ms)
     return Plan(servers=tuple(servers), engines=tuple(engines), deployment=deployment, workload=workload,
                 pgbouncer=_pgbouncer(inputs))
+
+
+def plan_from_inputs(inputs: Inputs, urls: Mapping[str, str] | None = None, *,
+                     application_name: str | None = None) -> Plan:
+    """The Plan of the whole page: ``build_plan`` for the single-service page; with several services, every
+    service (the selected one from the sidebar) on the base plan's servers with the server controls' changes.
+    Raises ``InputError`` on a bad value or combination."""
+    if not inputs.services:
+        return build_plan(inputs, urls, application_name=application_name)
+    base = inputs.base_plan or build_plan(inputs, urls, application_name=application_name)
+    servers = _servers(base, inputs)
+    replica = next((s.name for s in servers if s.replica_of is not None), REPLICA)
+    sidebar = {key: getattr(inputs, key) for key in services_editor.SERVICE_KEYS}
+    services = services_editor.build_services(inputs.services, inputs.selected_service, sidebar,
+                                              replica_server=replica)
+    if replica not in {s.name for s in servers} and any(e.server == replica for s in services for e in s.engines):
+        servers = (*servers, replace(servers[0], name=replica, max_connections=inputs.replica_max_connections,
+                                     other_clients=0, reserved_connections=0, replica_of=servers[0].name))
+    return Plan(servers=servers, services=services, pgbouncer=_plan_pgbouncer(base, inputs, services, servers),
+                lb_idle_timeout_s=base.lb_idle_timeout_s, rollout=base.rollout)
+
+
+def _changed(shown: Mapping[str, object], inputs: Inputs) -> dict[str, object]:
+    return {key: getattr(inputs, key) for key in shown if getattr(inputs, key) != shown[key]}
+
+
+def _servers(base: Plan, inputs: Inputs) -> tuple[Server, ...]:
+    """The base plan's servers with what the server controls changed (its first server, its hot standby)."""
+    changed = _changed(_server_inputs(base), inputs)
+    replica_max = changed.pop("replica_max_connections", None)
+    servers = list(base.servers)
+    if changed:
+        servers[0] = replace(servers[0], **changed)
+    replica = _replica_server(base)
+    if replica_max is not None and replica is not None:
+        servers[servers.index(replica)] = replace(replica, max_connections=replica_max)
+    return tuple(servers)
+
+
+def _plan_pgbouncer(base: Plan, inputs: Inputs, services, servers: tuple[Server, ...]) -> PgBouncer | None:
+    """The base plan's PgBouncer with what its controls changed; a new one when a service first goes through it."""
+    if base.pgbouncer is None:
+        if not any(e.via_pgbouncer for s in services for e in s.engines):
+            return None
+        return replace(_pgbouncer(replace(inputs, pgbouncer=True)), server=servers[0].name)
+    changed = _changed(_bouncer_inputs(base.pgbouncer), inputs)
+    fields_ = {"pgbouncer_version": "version", "pgbouncer_pool_mode": "pool_mode",
+               "pgbouncer_default_pool_size": "default_pool_size", "pgbouncer_max_client_conn": "max_client_conn",
+               "pgbouncer_max_prepared_statements": "max_prepared_statements"}
+    changes = {fields_[key]: value for key, value in changed.items()}
+    if changes.get("max_prepared_statements") == -1:
+        changes["max_prepared_statements"] = None
+    return replace(base.pgbouncer, **changes) if changes else base.pgbouncer
 
 
 def _pgbouncer(inputs: Inputs) -> PgBouncer | None:
@@ -187,15 +297,36 @@ def apply_alternative(inputs: Inputs, alternative) -> Inputs:
 
 def apply_plan(inputs: Inputs, plan: Plan) -> Inputs:
     """The sidebar values of a plan the planner proposes: its worker count, server limits, PgBouncer and
-    pools; everything else (URLs, the workload, the replica's placement) as the user set it."""
+    pools; everything else (URLs, the workload, the replica's placement) as the user set it. With several services,
+    the selected service's part of the plan (nothing when the plan does not name it)."""
+    if inputs.services:
+        return _apply_service_plan(inputs, plan)
     changes: dict[str, object] = {"workers": plan.deployment.workers}
     for server in plan.servers:
         changes["max_connections" if server.name == PRIMARY else f"{REPLICA}_max_connections"] = server.max_connections
     for engine in plan.engines:
-        prefix = "" if engine.name == PRIMARY else f"{REPLICA}_"
-        changes.update({f"{prefix}pool_size": engine.pool_size, f"{prefix}max_overflow": engine.max_overflow})
-        if not prefix:
-            changes.update(pool_timeout=float(engine.pool_timeout), pool_recycle=float(engine.pool_recycle),
-                           pool_pre_ping=engine.pool_pre_ping)
+        changes.update(_engine_changes(engine, "" if engine.name == PRIMARY else f"{REPLICA}_"))
     changes.update(_pgbouncer_inputs(plan) or {"pgbouncer": False})
+    return replace(inputs, **changes)
+
+
+def _engine_changes(engine: Engine, prefix: str) -> dict[str, object]:
+    changes: dict[str, object] = {f"{prefix}pool_size": engine.pool_size, f"{prefix}max_overflow": engine.max_overflow}
+    if not prefix:
+        changes.update(pool_timeout=float(engine.pool_timeout), pool_recycle=float(engine.pool_recycle),
+                       pool_pre_ping=engine.pool_pre_ping)
+    return changes
+
+
+def _apply_service_plan(inputs: Inputs, plan: Plan) -> Inputs:
+    """``apply_plan`` with several services: the selected service's worker count and pools (its first engine in the
+    main controls, its second in the replica's, whatever their names) and the server limits."""
+    name = services_editor.entry(inputs.services, inputs.selected_service).name
+    if name not in {s.name for s in plan.services}:
+        return inputs
+    service = plan.service(name)
+    changes: dict[str, object] = {"workers": service.deployment.workers, **_server_inputs(plan)}
+    changes.update(_bouncer_inputs(plan.pgbouncer))
+    for engine, prefix in zip(service.engines, ("", f"{REPLICA}_"), strict=False):
+        changes.update(_engine_changes(engine, prefix))
     return replace(inputs, **changes)

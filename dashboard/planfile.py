@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from dashboard.inputs import PRIMARY, REPLICA, Inputs, _pgbouncer_inputs, build_plan
+from dashboard.inputs import PRIMARY, REPLICA, Inputs, _pgbouncer_inputs, build_plan, inputs_from_plan
 from planner.input_file import MAX_CONFIG_BYTES
 from planner.model import InputError, Plan
-from planner.plan_io import plan_from_json, plan_from_toml
+from planner.plan_io import is_single_service, plan_from_json, plan_from_toml
 
 MAJOR_VERSIONS = (12, 18)
 """The sidebar's PostgreSQL versions (its selectbox offers these and the ones between)."""
@@ -55,7 +55,10 @@ def _percent(surge: int | str, instances: int) -> int:
 
 
 def inputs_for_plan(plan: Plan) -> Inputs:
-    """The sidebar values closest to ``plan`` (``current_plan`` keeps what they cannot say)."""
+    """The sidebar values closest to ``plan`` (``current_plan`` keeps what they cannot say); a plan of named
+    services fills the services editor, which keeps each service's own fields (``plan_from_inputs``)."""
+    if not is_single_service(plan):
+        return inputs_from_plan(plan)
     role = roles(plan)
     server, engine, dep, workload = plan.server(role.primary_server), plan.engines[0], plan.deployment, plan.workload
     values: dict[str, Any] = dict(

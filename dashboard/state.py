@@ -40,6 +40,7 @@ from dashboard.inputs import (  # noqa: F401 - re-exported
     initial_inputs,
     inputs_from,
     inputs_from_plan,
+    plan_from_inputs,
     prefill_from_server,
 )
 from dashboard.liveview import (  # noqa: F401 - re-exported
