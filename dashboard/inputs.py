@@ -319,14 +319,6 @@ def _engine_changes(engine: Engine, prefix: str) -> dict[str, object]:
 
 
 def _apply_service_plan(inputs: Inputs, plan: Plan) -> Inputs:
-    """``apply_plan`` with several services: the selected service's worker count and pools (its first engine in the
-    main controls, its second in the replica's, whatever their names) and the server limits."""
-    name = services_editor.entry(inputs.services, inputs.selected_service).name
-    if name not in {s.name for s in plan.services}:
-        return inputs
-    service = plan.service(name)
-    changes: dict[str, object] = {"workers": service.deployment.workers, **_server_inputs(plan)}
-    changes.update(_bouncer_inputs(plan.pgbouncer))
-    for engine, prefix in zip(service.engines, ("", f"{REPLICA}_"), strict=False):
-        changes.update(_engine_changes(engine, prefix))
-    return replace(inputs, **changes)
+    """``apply_plan`` with several services: every service as the planner proposes it (a shared server is sized for
+    all of them together, so applying one service's part alone would not be the plan that fits)."""
+    return inputs_from_plan(plan)

@@ -12,6 +12,7 @@ from planner.budget import VERDICT_ORDER, PgBouncerBudget, ServerBudget, overall
 from planner.model import Finding, InputError, Plan
 from planner.rules import static_findings
 from planner.sizing import Recommendation, recommend_for_plan
+from planner.text import visible
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ def recommendation_summary(rec: Recommendation) -> str:
     """One line: the recommended numbers, or that nothing fits."""
     if not rec.fits:
         return "Nothing fits as deployed: " + "; ".join(a.summary for a in rec.alternatives)
+    if len(rec.services) > 1:  # a shared server: every service's pools, sized together
+        return " · ".join(f"{visible(s.service)}: " + ", ".join(
+            f"{a.name} {a.pool_size}+{a.max_overflow}" for a in s.engines) + f" x {s.workers} workers"
+            for s in rec.services)
     parts = [f"{a.name}: pool_size={a.pool_size}, max_overflow={a.max_overflow}, pool_timeout={a.pool_timeout:g}, "
              f"pool_recycle={a.pool_recycle:g}, pool_pre_ping={a.pool_pre_ping}" for a in rec.engines]
     return f"{rec.workers} workers · " + " · ".join(parts)

@@ -154,8 +154,8 @@ def test_plan_and_check_show_each_service(capsys):
 
 def test_recommend_shows_each_service_and_the_split(capsys):
     _, out, _ = run(capsys, "recommend", "--config", CONFIG)
-    assert ("primary (wanted): orders-api 40 (5 per process), billing-worker 24 (8 per process), reconcile-cron 15 "
-            "(15 per process) + 15 PgBouncer = rollout peak 94 of 168 allowed") in out
+    assert ("primary (wanted): orders-api 40 (5 per process), billing-worker 24 (8 per process), reconcile-cron 2 "
+            "(2 per process) + 15 PgBouncer = rollout peak 81 of 168 allowed") in out
     assert "orders-api (2 workers, weight 3 by priority):\n  primary: pool_size=3, max_overflow=2" in out
     _, out, _ = run(capsys, "recommend", "--config", CONFIG, "--max-connections", "50", "--json")
     data = json.loads(out)

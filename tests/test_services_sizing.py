@@ -103,15 +103,15 @@ def test_examples_services_hand_computed():
     """examples/services.toml: primary allowed 187 - ceil(18.7) = 168, 15 of them PgBouncer's. Full pools:
     orders-api (3 + 1) x 2 = 8 rollout processes x (3 + 2) = 40 (66.7 req/s x 12 ms per worker needs 3 for p99
     <= 10 ms); billing-worker (2 + 1) x 1 = 3 x (5 + 3) = 24 (20 req/s x 50 ms = 1 busy needs 5); reconcile-cron,
-    no workload, SQLAlchemy's 5 + 10 = 15; rollout peak 40 + 24 + 15 + 15 = 94. Replica: search-api (3 + 2) x 4
+    no workload, keeps its planned 2 + 0 = 2; rollout peak 40 + 24 + 2 + 15 = 81. Replica: search-api (3 + 2) x 4
     = 20 x (2 + 1) = 60 of 192 - 20 = 172."""
     rec = recommend_for_plan(SERVICES)
     assert rec.fits
-    assert given_of(rec, "primary") == {"orders-api": 40, "billing-worker": 24, "reconcile-cron": 15}
+    assert given_of(rec, "primary") == {"orders-api": 40, "billing-worker": 24, "reconcile-cron": 2}
     assert [(s.server, s.allowed, s.pgbouncer, s.rollout_peak) for s in rec.splits] == [
-        ("primary", 168, 15, 94), ("replica", 172, 0, 60)]
+        ("primary", 168, 15, 81), ("replica", 172, 0, 60)]
     pools = {s.service: [(a.pool_size, a.max_overflow) for a in s.engines] for s in rec.services}
-    assert pools == {"orders-api": [(3, 2)], "billing-worker": [(5, 3)], "reconcile-cron": [(5, 10)],
+    assert pools == {"orders-api": [(3, 2)], "billing-worker": [(5, 3)], "reconcile-cron": [(2, 0)],
                      "search-api": [(2, 1)], "reports-api": [(4, 2)]}
     assert rec.pool_size == 3  # the first service's, as Plan.engines is
     data = rec.as_dict()
@@ -120,7 +120,7 @@ def test_examples_services_hand_computed():
 
 def test_examples_services_on_a_smaller_primary_split_by_priority():
     """primary max_connections 90: usable 77, spare 8, allowed 69, PgBouncer 15: 54 for the direct pools. Least:
-    8 x 3 + 3 x 5 + 1 x 1 = 40; full 40 + 24 + 15 = 79 > 54: split by priority (orders-api 3, the others 1)."""
+    8 x 3 + 3 x 5 + 1 x 1 = 40; full 40 + 24 + 2 = 66 > 54: split by priority (orders-api 3, the others 1)."""
     primary = dataclasses.replace(SERVICES.servers[0], max_connections=90)
     plan = dataclasses.replace(SERVICES, servers=(primary, SERVICES.servers[1]))
     rec = recommend_for_plan(plan)

@@ -170,12 +170,16 @@ def _need(sizer: SharedSizer, workload: Workload, rate: float, littles_law: bool
     return requirement_model(model, workload, sizer.headroom)(rate, workload.hold_ms)
 
 
-def _targets(need: PoolRequirement | None, has_workload: bool) -> tuple[int, int, int]:
-    """(floor, pool target, overflow target) of one engine, as the single-service sizing has them."""
+def _targets(need: PoolRequirement | None, engine: Engine, has_workload: bool) -> tuple[int, int, int]:
+    """(floor, pool target, overflow target) of one engine: from its workload as the single-service sizing has
+    them; a service given no workload keeps its planned pools (SQLAlchemy's defaults when unbounded), squeezed
+    toward one connection only when the server has no room for them."""
     floor = need.pool_size if need else 1
     if has_workload:
         return floor, floor, math.ceil(floor * BURST_FRACTION)
-    return floor, DEFAULT_POOL_SIZE, DEFAULT_MAX_OVERFLOW
+    if engine.unbounded:
+        return floor, DEFAULT_POOL_SIZE, DEFAULT_MAX_OVERFLOW
+    return floor, max(engine.pool_size, floor), engine.max_overflow
 
 
 def _direct_index(plan: Plan) -> dict[str, list[tuple[Service, tuple[Engine, ...]]]]:
@@ -194,7 +198,7 @@ def _direct_index(plan: Plan) -> dict[str, list[tuple[Service, tuple[Engine, ...
 def _demands(pairs: list, needs: dict, weights: dict[str, float], by: str) -> list[_Demand]:
     out = []
     for svc, direct in pairs:
-        targets = [_targets(needs[svc.name, e.name], svc.workload is not None) for e in direct]
+        targets = [_targets(needs[svc.name, e.name], e, svc.workload is not None) for e in direct]
         dep = svc.deployment
         out.append(_Demand(svc, direct, tuple(t[0] for t in targets), tuple(t[1] for t in targets),
                            tuple(t[2] for t in targets), _weight_on(svc, direct, weights, by), dep.rollout_processes,
@@ -438,7 +442,7 @@ def _workload_reasons(plan: Plan) -> list[str]:
     for svc in plan.services:
         wl, dep = svc.workload, svc.deployment
         if wl is None:
-            out.append(f"{svc.name}: no workload given: SQLAlchemy's default pools, capped by its share")
+            out.append(f"{svc.name}: no workload given: its planned pools, capped by its share")
             continue
         out.append(f"{svc.name}: {wl.rps:g} req/s / ({dep.instances} instances x {dep.workers} workers) = "
                    f"{wl.per_worker_rps(dep):.4g} req/s per worker, {wl.hold_ms:g} ms held "
