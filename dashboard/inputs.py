@@ -319,6 +319,27 @@ def _engine_changes(engine: Engine, prefix: str) -> dict[str, object]:
 
 
 def _apply_service_plan(inputs: Inputs, plan: Plan) -> Inputs:
-    """``apply_plan`` with several services: every service as the planner proposes it (a shared server is sized for
-    all of them together, so applying one service's part alone would not be the plan that fits)."""
-    return inputs_from_plan(plan)
+    """``apply_plan`` with several services. A plan of the same services (``recommend`` sizes a shared server for
+    all of them together) replaces every one, the selection kept; any other plan changes the selected service
+    alone (``_apply_selected_service``)."""
+    names = [e.name for e in inputs.services]
+    if sorted(names) != sorted(s.name for s in plan.services):
+        return _apply_selected_service(inputs, plan)
+    fresh = inputs_from_plan(plan)
+    selected = services_editor.entry(inputs.services, inputs.selected_service).name
+    keep = next(e for e in fresh.services if e.name == selected)
+    return replace(fresh, selected_service=keep.id, **keep.values)
+
+
+def _apply_selected_service(inputs: Inputs, plan: Plan) -> Inputs:
+    """The selected service's worker count and pools (its first engine in the main controls, its second in the
+    replica's, whatever their names) and the server limits; nothing when the plan does not name it."""
+    name = services_editor.entry(inputs.services, inputs.selected_service).name
+    if name not in {s.name for s in plan.services}:
+        return inputs
+    service = plan.service(name)
+    changes: dict[str, object] = {"workers": service.deployment.workers, **_server_inputs(plan)}
+    changes.update(_bouncer_inputs(plan.pgbouncer))
+    for engine, prefix in zip(service.engines, ("", f"{REPLICA}_"), strict=False):
+        changes.update(_engine_changes(engine, prefix))
+    return replace(inputs, **changes)

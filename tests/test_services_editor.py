@@ -242,6 +242,19 @@ def test_the_page_adds_and_removes_services_from_the_single_service_page(page):
     assert [s.name for s in page_plan(page).services] == ["app"] and not page.exception
 
 
+def test_a_plan_of_the_same_services_replaces_every_one_and_keeps_the_selection():
+    plan = load_plan(SERVICES)
+    inputs = state.inputs_from_plan(plan)
+    search = services_editor.entry(inputs.services, "s4")
+    on_search = dataclasses.replace(inputs, selected_service="s4", **search.values)
+    proposed = plan.with_services(tuple(dataclasses.replace(s, engines=tuple(
+        dataclasses.replace(e, pool_size=e.pool_size + 1) for e in s.engines)) for s in plan.services))
+    applied = state.apply_plan(on_search, proposed)
+    assert services_editor.entry(applied.services, applied.selected_service).name == "search-api"
+    assert applied.pool_size == plan.service("search-api").engines[0].pool_size + 1
+    assert plan_to_data(state.plan_from_inputs(applied)) == plan_to_data(proposed)
+
+
 def test_a_recommendation_applies_to_the_selected_service_by_engine_position():
     plan = load_plan(SERVICES)
     inputs = state.inputs_from_plan(plan)
