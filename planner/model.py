@@ -555,6 +555,10 @@ class Plan:
             return bouncer.name
         return "pgbouncer" if len(self.pgbouncers) <= 1 else f"pgbouncer-{bouncer.server}"
 
+    def pgbouncer_title(self, bouncer: PgBouncer) -> str:
+        """``PgBouncer`` when the plan has one, ``PgBouncer <name>`` when it has several: how sentences call it."""
+        return "PgBouncer" if len(self.pgbouncers) <= 1 else f"PgBouncer {self.pgbouncer_name(bouncer)}"
+
     def pgbouncer_named(self, name: str) -> PgBouncer | None:
         """The PgBouncer called ``name`` (``pgbouncer_name``), or None."""
         return next((b for b in self.pgbouncers if self.pgbouncer_name(b) == name), None)

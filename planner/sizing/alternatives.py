@@ -8,7 +8,7 @@ import dataclasses
 import math
 from typing import Protocol
 
-from planner.budget import pgbouncer_budget
+from planner.budget import bouncer_budget
 from planner.model import MAX_CONNECTIONS_LIMIT, PgBouncer, Plan
 from planner.policy import BURST_FRACTION
 from planner.sizing.fit import (
@@ -62,29 +62,30 @@ def _pgbouncer_settings_alternative(template: Plan, failed: Attempt, sizer: Size
     a max_client_conn that takes the fleet's clients (they are cheap); in transaction mode a default_pool_size
     for the fleet's traffic; in session mode one server connection per client if the server has room for
     them, else transaction mode (where the clients share them, sized for the traffic)."""
-    bouncer = template.pgbouncer
-    if bouncer is None or not any(w.limit.on_pgbouncer for w in failed.shortfalls):
+    short = next((w for w in failed.shortfalls if w.limit.on_pgbouncer), None)
+    bouncer = None if short is None else template.pgbouncer_for(short.server)
+    if bouncer is None:
         return []
     need = pgbouncer_pool_need(dataclasses.replace(bouncer, pool_mode="transaction"), template.engines,
                                template.workload, sizer.model)
     traffic_pool = math.ceil(need[2].pool_size / bouncer.pools) if need else 0
     roomy = dataclasses.replace(bouncer, max_client_conn=10_000_000, pool_mode="transaction",
                                 default_pool_size=max(bouncer.default_pool_size, traffic_pool))
-    sized = sizer.run(dataclasses.replace(template, pgbouncer=roomy))
+    sized = sizer.run(template.with_pgbouncer(roomy))
     if not sized.fits:
         return []  # something else does not fit either
-    clients = pgbouncer_budget(dataclasses.replace(template, engines=tuple(sized.engines),
-                                                   pgbouncer=roomy)).clients_rollout_peak
+    clients = bouncer_budget(dataclasses.replace(template, engines=tuple(sized.engines)).with_pgbouncer(roomy),
+                             roomy).clients_rollout_peak
     changes = [f"max_client_conn {bouncer.max_client_conn} -> {clients}"] if clients > bouncer.max_client_conn else []
     fixed = dataclasses.replace(bouncer, max_client_conn=max(bouncer.max_client_conn, clients))
     transaction = bouncer.pool_mode != "session"
     if not transaction and clients > bouncer.server_connections:
         pool = math.ceil(clients / bouncer.pools)
-        trial = dataclasses.replace(template, pgbouncer=dataclasses.replace(fixed, default_pool_size=pool))
+        trial = template.with_pgbouncer(dataclasses.replace(fixed, default_pool_size=pool))
         if sizer.run(trial).fits:
             changes.append(f"default_pool_size {bouncer.default_pool_size} -> {pool} (session mode: one server "
                            f"connection per client)")
-            fixed = trial.pgbouncer
+            fixed = trial.pgbouncer_for(bouncer.server)
         else:
             changes.append(f"pool_mode session -> transaction ({clients} clients cannot each pin one of "
                            f"{template.server(bouncer.server).max_connections} server slots)")
@@ -93,10 +94,11 @@ def _pgbouncer_settings_alternative(template: Plan, failed: Attempt, sizer: Size
         changes.append(f"default_pool_size {fixed.default_pool_size} -> {traffic_pool} ({need[0]:g} req/s x "
                        f"{template.workload.hold_ms:g} ms = {need[1]:.1f} busy fleet-wide)")
         fixed = dataclasses.replace(fixed, default_pool_size=traffic_pool)
-    rec = sizer.size(dataclasses.replace(template, pgbouncer=fixed))
+    rec = sizer.size(template.with_pgbouncer(fixed))
     if not (changes and rec.fits and rec.plan):
         return []
-    return [Alternative("pgbouncer-settings", f"in pgbouncer.ini: {'; '.join(changes)}", rec.plan)]
+    where = "" if len(template.pgbouncers) == 1 else f" of {template.pgbouncer_name(bouncer)}"
+    return [Alternative("pgbouncer-settings", f"in pgbouncer.ini{where}: {'; '.join(changes)}", rec.plan)]
 
 
 def _server_short(failed: Attempt, server: str) -> bool:
@@ -122,7 +124,7 @@ def _surely_too_many(plan: Plan, failed: Attempt) -> bool:
 def _pgbouncer_alternative(template: Plan, failed: Attempt, sizer: Sizer):
     failing = [s for s in template.servers
                if failed.min_per_process.get(s.name, 0) and _server_short(failed, s.name)]
-    if template.pgbouncer is not None or len(failing) != 1:
+    if len(failing) != 1 or template.pgbouncer_for(failing[0].name) is not None:
         return []
     server = failing[0]
     allowed = failed.allowed[server.name]
@@ -143,7 +145,7 @@ def _pgbouncer_alternative(template: Plan, failed: Attempt, sizer: Sizer):
     )
     bouncer = PgBouncer(server=server.name, version="1.24.0", pool_mode="transaction", default_pool_size=pool,
                         max_client_conn=max(100, rollout_processes * per_process))
-    trial = dataclasses.replace(template, engines=engines, pgbouncer=bouncer)
+    trial = dataclasses.replace(template.with_pgbouncer(bouncer), engines=engines)
     rec = sizer.size(trial)
     if not (rec.fits and rec.plan):
         return []
@@ -166,8 +168,8 @@ def _max_connections_alternative(template: Plan, failed: Attempt, sizer: Sizer):
     for i, server in enumerate(servers):
         if not _server_short(failed, server.name):
             continue
-        bouncer = (template.pgbouncer.server_connections
-                   if template.pgbouncer and template.pgbouncer.server == server.name
+        fronting = template.pgbouncer_for(server.name)
+        bouncer = (fronting.server_connections if fronting is not None
                    and any(e.via_pgbouncer and e.server == server.name for e in template.engines) else 0)
         need = rollout_processes * failed.min_per_process.get(server.name, 0) + bouncer
         fixed = server.superuser_reserved_connections + server.reserved_connections + server.other_clients

@@ -162,11 +162,11 @@ def _size_server(ctx: _Context, server: Server, result: Attempt, sized: dict) ->
     on = [e for e in ctx.plan.engines if e.server == server.name]
     direct = [e for e in on if not e.via_pgbouncer]
     routed = [e for e in on if e.via_pgbouncer]
-    pgbouncer, processes = ctx.plan.pgbouncer, ctx.deployment.rollout_processes
+    pgbouncer, processes = ctx.plan.pgbouncer_for(server.name), ctx.deployment.rollout_processes
     usable = usable_slots(server)
     room = spare(usable, ctx.margin)
     allowed = usable - room
-    bouncer = pgbouncer.server_connections if (pgbouncer and routed and pgbouncer.server == server.name) else 0
+    bouncer = pgbouncer.server_connections if (pgbouncer and routed) else 0
     share = (allowed - bouncer) // processes if allowed - bouncer > 0 else 0
     result.allowed[server.name] = allowed
     floors = [ctx.need_of[e.name].pool_size if ctx.need_of[e.name] else 1 for e in direct]
