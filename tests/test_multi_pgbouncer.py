@@ -14,7 +14,7 @@ import pytest
 from planner.budget import pgbouncer_budget, pgbouncer_budgets, plan_budgets, plan_verdict
 from planner.cli import main
 from planner.export import export
-from planner.model import Engine, InputError, PgBouncer, Plan, Server
+from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 from planner.pgbouncer_snapshot import PgBouncerConfig, PgBouncerPool, PgBouncerSnapshot
 from planner.plan_io import load_plan, plan_from_toml, plan_to_data, plan_to_toml
 from planner.rules.pgbouncer_live import pgbouncer_live_findings, planned_pgbouncer
@@ -228,3 +228,23 @@ def test_a_live_console_is_matched_to_its_planned_pgbouncer_by_name_or_server():
     found = pgbouncer_live_findings(plan, [_snap("pgbouncer-reads", 20), _snap("pgbouncer-primary", 20, 300)])
     assert [(f.id, f.server) for f in found] == [("pgbouncer-plan-differs", "pgbouncer-reads")]
     assert found[0].snippet == "[[pgbouncers]]  # pgbouncer-reads\ndefault_pool_size = 20"
+
+
+def test_the_pgbouncer_settings_alternative_fixes_every_short_pgbouncer():
+    servers = (Server(name="primary"), Server(name="replica"))
+    engines = (Engine(via_pgbouncer=True), Engine(name="replica", server="replica", via_pgbouncer=True))
+    plan = Plan(servers=servers, engines=engines, deployment=Deployment(instances=10, workers=4),
+                workload=Workload(rps=2000, hold_ms=10),
+                pgbouncers=(PgBouncer(server="primary", max_client_conn=10_000),
+                            PgBouncer(server="replica", max_client_conn=50)))
+    rec = recommend_for_plan(plan)
+    assert not rec.fits
+    # 2000 req/s x 10 ms = 20 busy per PgBouncer (every request uses both engines): the queueing model's pool for
+    # it is 24 > 20 on both; the replica's also takes (10 + 3 surge) x 4 workers = 52 processes x 5 = 260 clients
+    (alt,) = [a for a in rec.alternatives if a.change == "pgbouncer-settings"]
+    assert alt.summary == ("in pgbouncer.ini of pgbouncer-primary: default_pool_size 20 -> 24 (2000 req/s x 10 ms = "
+                           "20.0 busy fleet-wide); in pgbouncer.ini of pgbouncer-replica: max_client_conn 50 -> 260; "
+                           "default_pool_size 20 -> 24 (2000 req/s x 10 ms = 20.0 busy fleet-wide)")
+    assert [(b.server, b.max_client_conn, b.default_pool_size) for b in alt.plan.pgbouncers] == [
+        ("primary", 10_000, 24), ("replica", 260, 24)]
+    assert recommend_for_plan(alt.plan).fits
