@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.live.pgbouncer_cli import consoles
 from planner.budget import pgbouncer_budget, pgbouncer_budgets, plan_budgets, plan_verdict
 from planner.cli import main
 from planner.export import export
@@ -248,3 +249,17 @@ def test_the_pgbouncer_settings_alternative_fixes_every_short_pgbouncer():
     assert [(b.server, b.max_client_conn, b.default_pool_size) for b in alt.plan.pgbouncers] == [
         ("primary", 10_000, 24), ("replica", 260, 24)]
     assert recommend_for_plan(alt.plan).fits
+
+
+def test_each_planned_admin_console_is_sampled_under_its_name():
+    plan = load_plan(TWO)
+    primary, reads = plan.pgbouncers
+    plan = plan.with_pgbouncers((
+        dataclasses.replace(primary, admin_url="postgresql://stats@pgbouncer-primary:6432/pgbouncer"),
+        dataclasses.replace(reads, admin_url="postgresql://stats@pgbouncer-replica:6432/pgbouncer")))
+    assert consoles(None, plan) == {"pgbouncer-primary": "postgresql://stats@pgbouncer-primary:6432/pgbouncer",
+                                    "pgbouncer-reads": "postgresql://stats@pgbouncer-replica:6432/pgbouncer"}
+    assert consoles(["edge=postgresql://stats@edge:6432/pgbouncer"], plan) == {
+        "edge": "postgresql://stats@edge:6432/pgbouncer"}  # flags replace the plan's, as before
+    single = Plan(pgbouncer=PgBouncer(admin_url="postgresql://stats@pgbouncer:6432/pgbouncer"))
+    assert consoles(None, single) == {"pgbouncer": "postgresql://stats@pgbouncer:6432/pgbouncer"}
