@@ -19,7 +19,7 @@ from dashboard.live.pgbouncer_cli import named
 from dashboard.setting import setting
 from planner.model import Finding, Plan
 from planner.pgbouncer_snapshot import PgBouncerSnapshot, PoolWait, pool_waits
-from planner.rules.pgbouncer_live import pgbouncer_live_findings
+from planner.rules.pgbouncer_live import pgbouncer_live_findings, planned_pgbouncer
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 URL_KEY = "PGBOUNCER_ADMIN_URL"
@@ -78,7 +78,7 @@ def pool_table(snap: PgBouncerSnapshot | None, plan: Plan | None) -> pd.DataFram
     """One row per pool: clients, waits and server connections against the live config and the plan's."""
     if snap is None or not snap.ok:
         return pd.DataFrame(columns=TABLE_COLUMNS)
-    c, planned = snap.config, plan.pgbouncer if plan is not None else None
+    c, planned = snap.config, planned_pgbouncer(plan, snap)
     pool_size = _live_plan(c.default_pool_size if c else None, planned.default_pool_size if planned else None)
     clients = _live_plan(f"{snap.total_clients} of {c.max_client_conn}" if c else None,
                          planned.max_client_conn if planned else None)

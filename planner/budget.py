@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from planner.model import Engine, Plan, Server, Service
+from planner.model import Engine, PgBouncer, Plan, Server, Service
 from planner.policy import DEFAULT_POLICY, TIGHT_FRACTION, Policy
 
 Verdict = Literal["safe", "tight", "unsafe"]
@@ -154,7 +154,7 @@ def server_budget(plan: Plan, server: Server, policy: Policy = DEFAULT_POLICY) -
     dep = plan.deployment
     direct = tuple(e for e in plan.engines_on(server.name) if not e.via_pgbouncer)
     routed = tuple(e for e in plan.engines_on(server.name) if e.via_pgbouncer)
-    bouncer = plan.pgbouncer.server_connections if (plan.pgbouncer and routed) else 0
+    bouncer = _bouncer_connections(plan, server.name, bool(routed))
 
     processes = dep.processes
     rollout_processes = dep.rollout_processes
@@ -218,6 +218,12 @@ def server_budget(plan: Plan, server: Server, policy: Policy = DEFAULT_POLICY) -
     )
 
 
+def _bouncer_connections(plan: Plan, server: str, routed: bool) -> int:
+    """Server connections the PgBouncer in front of ``server`` holds, when an engine goes through it (else 0)."""
+    bouncer = plan.pgbouncer_for(server) if routed else None
+    return bouncer.server_connections if bouncer is not None else 0
+
+
 def _usable_line(server: Server, usable: int) -> str:
     return (f"usable = max_connections {server.max_connections} - superuser_reserved "
             f"{server.superuser_reserved_connections} - reserved {server.reserved_connections} - other clients "
@@ -240,7 +246,7 @@ def _shared_server_budget(plan: Plan, server: Server, policy: Policy,
     ``_server_index(plan)`` when the caller has it (one pass over the engines for every server)."""
     pairs, routed = (index or _server_index(plan)).get(server.name, ([], False))
     shares = tuple(service_share(svc, engines) for svc, engines in pairs)
-    bouncer = plan.pgbouncer.server_connections if (plan.pgbouncer and routed) else 0
+    bouncer = _bouncer_connections(plan, server.name, routed)
     usable = usable_slots(server)
     steady = sum(s.steady for s in shares) + bouncer
     peak = _total(s.peak for s in shares)
@@ -328,6 +334,7 @@ class PgBouncerBudget:
     in session mode, against the server connections each client pins for its whole life."""
 
     server: str
+    """The server it is in front of."""
     pool_mode: str
     max_client_conn: int
     server_connections: int
@@ -342,6 +349,8 @@ class PgBouncerBudget:
     headroom: int | None
     verdict: Verdict
     explanation: tuple[str, ...]
+    name: str = "pgbouncer"
+    """How the plan calls this PgBouncer (``Plan.pgbouncer_name``)."""
 
     @property
     def limited_by_server_connections(self) -> bool:
@@ -350,6 +359,7 @@ class PgBouncerBudget:
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "name": self.name,
             "server": self.server,
             "pool_mode": self.pool_mode,
             "max_client_conn": self.max_client_conn,
@@ -366,18 +376,28 @@ class PgBouncerBudget:
 
 
 def pgbouncer_budget(plan: Plan, policy: Policy = DEFAULT_POLICY) -> PgBouncerBudget | None:
-    """PgBouncer's budget, or None when the plan routes no engine through one.
+    """The first PgBouncer's budget (``pgbouncer_budgets``: every one's), or None when no engine goes through it."""
+    return None if plan.pgbouncer is None else bouncer_budget(plan, plan.pgbouncer, policy)
+
+
+def pgbouncer_budgets(plan: Plan, policy: Policy = DEFAULT_POLICY) -> tuple[PgBouncerBudget, ...]:
+    """One budget per PgBouncer of the plan that an engine goes through, in the plan's order."""
+    budgets = (bouncer_budget(plan, b, policy) for b in plan.pgbouncers)
+    return tuple(b for b in budgets if b is not None)
+
+
+def bouncer_budget(plan: Plan, bouncer: PgBouncer, policy: Policy = DEFAULT_POLICY) -> PgBouncerBudget | None:
+    """The budget of ``bouncer`` (one of the plan's), or None when no engine goes through it.
 
     Each application connection is a PgBouncer client, open as long as the pool keeps it (idle ones too).
     In transaction or statement mode a client holds a server connection only while it runs one, so
     ``max_client_conn`` is the ceiling; in session mode it holds one until it disconnects, so the clients
     beyond ``default_pool_size x pools`` wait in PgBouncer (``query_wait_timeout``, 120 s) instead of running.
     """
-    bouncer = plan.pgbouncer
-    routed = tuple(e for e in plan.engines if e.via_pgbouncer)
-    if plan.multi_service and bouncer is not None:
-        return _shared_pgbouncer_budget(plan, policy)
-    if bouncer is None or not routed:
+    if plan.multi_service:
+        return _shared_pgbouncer_budget(plan, bouncer, policy)
+    routed = tuple(e for e in plan.engines if e.via_pgbouncer and e.server == bouncer.server)
+    if not routed:
         return None
     dep = plan.deployment
     processes = dep.processes
@@ -413,16 +433,16 @@ def pgbouncer_budget(plan: Plan, policy: Policy = DEFAULT_POLICY) -> PgBouncerBu
         server=bouncer.server, pool_mode=bouncer.pool_mode, max_client_conn=bouncer.max_client_conn,
         server_connections=servers, per_process_peak=per_peak, clients_steady=processes * per_steady,
         clients_peak=peak, clients_rollout_peak=rollout, limit=limit, headroom=headroom,
-        verdict=_verdict(limit, rollout, policy), explanation=tuple(lines),
+        verdict=_verdict(limit, rollout, policy), explanation=tuple(lines), name=plan.pgbouncer_name(bouncer),
     )
 
 
-def _shared_pgbouncer_budget(plan: Plan, policy: Policy) -> PgBouncerBudget | None:
-    """PgBouncer's budget when several services go through it: their clients summed (``rollout_total``)."""
-    bouncer = plan.pgbouncer
-    pairs = [(svc, tuple(e for e in svc.engines if e.via_pgbouncer)) for svc in plan.services]
+def _shared_pgbouncer_budget(plan: Plan, bouncer: PgBouncer, policy: Policy) -> PgBouncerBudget | None:
+    """A PgBouncer's budget when several services may go through it: their clients summed (``rollout_total``)."""
+    pairs = [(svc, tuple(e for e in svc.engines if e.via_pgbouncer and e.server == bouncer.server))
+             for svc in plan.services]
     shares = tuple(service_share(svc, engines) for svc, engines in pairs if engines)
-    if bouncer is None or not shares:
+    if not shares:
         return None
     servers = bouncer.server_connections
     session = bouncer.pool_mode == "session"
@@ -442,26 +462,28 @@ def _shared_pgbouncer_budget(plan: Plan, policy: Policy) -> PgBouncerBudget | No
         server_connections=servers, per_process_peak=_total(s.per_process_peak for s in shares),
         clients_steady=sum(s.steady for s in shares), clients_peak=_total(s.peak for s in shares),
         clients_rollout_peak=rollout, limit=limit, headroom=headroom, verdict=_verdict(limit, rollout, policy),
-        explanation=tuple(lines),
+        explanation=tuple(lines), name=plan.pgbouncer_name(bouncer),
     )
 
 
-def overall_verdict(budgets: tuple[ServerBudget, ...], bouncer: PgBouncerBudget | None = None) -> Verdict:
-    """The worst verdict over all servers and PgBouncer."""
-    verdicts = [b.verdict for b in budgets] + ([bouncer.verdict] if bouncer else [])
+def overall_verdict(budgets: tuple[ServerBudget, ...],
+                    bouncer: PgBouncerBudget | tuple[PgBouncerBudget, ...] | None = None) -> Verdict:
+    """The worst verdict over all servers and PgBouncer (one budget, or a tuple of them: ``pgbouncer_budgets``)."""
+    bouncers = bouncer if isinstance(bouncer, tuple) else (() if bouncer is None else (bouncer,))
+    verdicts = [b.verdict for b in budgets] + [b.verdict for b in bouncers]
     return max(verdicts, key=VERDICT_ORDER.__getitem__, default="safe")
 
 
 def plan_verdict(plan: Plan, policy: Policy = DEFAULT_POLICY) -> Verdict:
-    """The plan's verdict: the worst over its servers and its PgBouncer."""
-    return overall_verdict(plan_budgets(plan, policy), pgbouncer_budget(plan, policy))
+    """The plan's verdict: the worst over its servers and its PgBouncers."""
+    return overall_verdict(plan_budgets(plan, policy), pgbouncer_budgets(plan, policy))
 
 
 def service_view(plan: Plan, name: str) -> Plan:
     """One service of ``plan`` alone on its servers, the other services' use of each server it uses counted as that
-    server's other clients (their rollout peak there; PgBouncer's server connections when only the others go
-    through it), so that advice which depends on the room left (the per-service rules) sees the room the others
-    leave."""
+    server's other clients (their rollout peak there; the server connections of the PgBouncer in front of it when
+    only the others go through it), so that advice which depends on the room left (the per-service rules) sees the
+    room the others leave."""
     if not plan.multi_service:
         return plan
     return service_views(plan)[name]
@@ -473,16 +495,15 @@ def service_views(plan: Plan, budgets: tuple[ServerBudget, ...] | None = None) -
     budgets = plan_budgets(plan) if budgets is None else budgets
     totals = {b.name: (sum(s.rollout_peak or 0 for s in b.shares), b.pgbouncer_connections,
                        {s.service: s.rollout_peak or 0 for s in b.shares}) for b in budgets}
-    bouncer_server = plan.pgbouncer.server if plan.pgbouncer else None
     views = {}
     for service in plan.services:
         used = {e.server for e in service.engines}
-        routed = any(e.via_pgbouncer for e in service.engines)
+        routed = {e.server for e in service.engines if e.via_pgbouncer}
         servers = tuple(_others_as_clients(server, totals[server.name], service.name,
-                                           routed=routed and server.name == bouncer_server)
+                                           routed=server.name in routed)
                         if server.name in used else server for server in plan.servers)
-        views[service.name] = Plan(servers=servers, pgbouncer=plan.pgbouncer, lb_idle_timeout_s=plan.lb_idle_timeout_s,
-                                   services=(service,), rollout=plan.rollout)
+        views[service.name] = Plan(servers=servers, pgbouncers=plan.pgbouncers,
+                                   lb_idle_timeout_s=plan.lb_idle_timeout_s, services=(service,), rollout=plan.rollout)
     return views
 
 

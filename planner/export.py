@@ -12,9 +12,17 @@ import math
 import re
 
 from planner import export_prometheus
-from planner.budget import overall_verdict, pgbouncer_budget, plan_budgets, plan_verdict, service_view
+from planner.budget import (
+    bouncer_budget,
+    overall_verdict,
+    pgbouncer_budget,
+    pgbouncer_budgets,
+    plan_budgets,
+    plan_verdict,
+    service_view,
+)
 from planner.dsn import mask_url, parse_url, pgbouncer_drops_prepared_statements, url_facts
-from planner.model import Engine, InputError, Plan
+from planner.model import Engine, InputError, PgBouncer, Plan
 from planner.plan_io import plan_to_data, plan_to_toml
 from planner.rules.static import static_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS
@@ -45,7 +53,8 @@ def _driver(engine: Engine) -> str:
 
 
 def _caches_off(engine: Engine, plan: Plan) -> bool:
-    return bool(engine.via_pgbouncer and plan.pgbouncer and pgbouncer_drops_prepared_statements(plan.pgbouncer))
+    bouncer = plan.pgbouncer_for(engine.server) if engine.via_pgbouncer else None
+    return bool(bouncer and pgbouncer_drops_prepared_statements(bouncer))
 
 
 def _connect_args(engine: Engine, plan: Plan) -> list[str]:
@@ -95,10 +104,12 @@ def python_snippet(plan: Plan) -> str:
         url = f'os.environ["{env_prefix(engine, plan)}_URL"]'
         if _caches_off(engine, plan) and _driver(engine) == "asyncpg":
             url = f'make_url({url}).update_query_dict({{"prepared_statement_cache_size": "0"}})'
-            bouncer = plan.pgbouncer
+            bouncer = plan.pgbouncer_for(engine.server)
             assert bouncer is not None
-            lines.append(f"# {engine.name} goes through PgBouncer {bouncer.version} in {bouncer.pool_mode} mode: "
-                         f"both prepared-statement caches off")
+            named = ("" if len(plan.pgbouncers) == 1
+                     else f" ({plan.pgbouncer_name(bouncer)}, {bouncer.host}:{bouncer.port})")
+            lines.append(f"# {engine.name} goes through PgBouncer {bouncer.version}{named} in {bouncer.pool_mode} "
+                         f"mode: both prepared-statement caches off")
         lines += [
             f"{_var(engine)} = create_async_engine(",
             f"    {url},",
@@ -172,8 +183,9 @@ def env_snippet(plan: Plan) -> str:
                 lines.append("# sslmode= replaced by ssl=: asyncpg raises TypeError on sslmode")
             lines.append(f"{prefix}_URL={mask_url(url)}")
         else:
-            where = f"PgBouncer ({plan.pgbouncer.host}:{plan.pgbouncer.port})" if (
-                engine.via_pgbouncer and plan.pgbouncer) else f"server {engine.server}"
+            bouncer = plan.pgbouncer_for(engine.server) if engine.via_pgbouncer else None
+            where = f"{plan.pgbouncer_title(bouncer)} ({bouncer.host}:{bouncer.port})" if bouncer is not None \
+                else f"server {engine.server}"
             lines.append(f"# engine {engine.name}: the application's URL of {where}")
             lines.append(f"{prefix}_URL=postgresql+asyncpg://USER:***@HOST:5432/DB")
     lines.append(f"WEB_CONCURRENCY={plan.deployment.workers}")
@@ -211,13 +223,20 @@ QUERY_WAIT_TIMEOUT_S = 120
 
 def pgbouncer_ini(plan: Plan) -> str:
     """pgbouncer.ini for the plan's PgBouncer, complete enough to start: fill in the server's address and the
-    users of auth_file. InputError when the plan has none."""
-    bouncer = plan.pgbouncer
-    if bouncer is None:
+    users of auth_file. A plan with several: one file each, under a header line naming it and its server.
+    InputError when the plan has none."""
+    if not plan.pgbouncers:
         raise InputError("format", "pgbouncer needs a [pgbouncer] section in the plan (--config FILE)")
-    routed = [e for s in plan.services for e in s.engines if e.via_pgbouncer]
+    if len(plan.pgbouncers) == 1:
+        return _one_pgbouncer_ini(plan, plan.pgbouncers[0])
+    return "\n".join(f"; ===== {plan.pgbouncer_name(b)}: pgbouncer.ini of the PgBouncer in front of {b.server} "
+                     f"({b.host}:{b.port}) =====\n" + _one_pgbouncer_ini(plan, b) for b in plan.pgbouncers)
+
+
+def _one_pgbouncer_ini(plan: Plan, bouncer: PgBouncer) -> str:
+    routed = [e for s in plan.services for e in s.engines if e.via_pgbouncer and e.server == bouncer.server]
     if plan.multi_service:  # every routed service's clients, summed as the plan's rollout setting says
-        budget = pgbouncer_budget(plan)
+        budget = bouncer_budget(plan, bouncer)
         clients = (budget.clients_rollout_peak or 0) if budget is not None else 0
     else:
         clients = plan.deployment.rollout_processes * sum(e.ceiling or 0 for e in routed)
@@ -296,15 +315,18 @@ def postgresql_conf(plan: Plan) -> str:
 def plan_json(plan: Plan, findings=None) -> str:
     """The whole plan (URLs masked), its budgets, verdict and findings."""
     budgets = plan_budgets(plan)
+    bouncers = pgbouncer_budgets(plan)
     bouncer = pgbouncer_budget(plan)
     found = static_findings(plan) if findings is None else findings
     data = {
         "plan": plan_to_data(plan, mask=True),
         "servers": [b.as_dict() for b in budgets],
         "pgbouncer": bouncer.as_dict() if bouncer else None,
-        "verdict": overall_verdict(budgets, bouncer),
+        "verdict": overall_verdict(budgets, bouncers),
         "findings": [f.as_dict() for f in found],
     }
+    if len(plan.pgbouncers) > 1:
+        data["pgbouncers"] = [b.as_dict() for b in bouncers]
     if plan.multi_service:
         data["services"] = services_data(plan, budgets, found)
     return json.dumps(data, indent=2) + "\n"

@@ -134,7 +134,7 @@ class Engine:
     name: str = "primary"
     """How this engine is called in the application (``primary``, ``replica``)."""
     server: str = "primary"
-    """Name of the ``Server`` it connects to (through PgBouncer when the plan has one and ``via_pgbouncer``)."""
+    """Name of the ``Server`` it connects to (through the PgBouncer in front of it when ``via_pgbouncer``)."""
     pool_size: int = 5
     """Idle connections the pool keeps (SQLAlchemy default 5). 0 means no limit at all: unsafe."""
     max_overflow: int = 10
@@ -152,7 +152,7 @@ class Engine:
     statement_cache_size: int | None = None
     """asyncpg ``connect_args={"statement_cache_size": N}``; None = asyncpg's default (100)."""
     via_pgbouncer: bool = False
-    """Connects through the plan's PgBouncer rather than to the server directly."""
+    """Connects through the PgBouncer in front of its server (``Plan.pgbouncer_for``) rather than directly."""
     replica: bool = False
     """The engine is meant to read from a replica (``replica-same-server`` fires when it connects to a server
     the other engines use and that is not a replica). An engine named ``replica`` (or ``*-replica``) is one too."""
@@ -348,9 +348,14 @@ class PgBouncer:
     host: str = "pgbouncer"
     admin_url: str | None = None
     """PgBouncer's admin console for live sampling, e.g. ``postgresql://stats@pgbouncer:6432/pgbouncer``."""
+    name: str | None = None
+    """How output and live consoles call it; None = derived by the plan (``Plan.pgbouncer_name``): ``pgbouncer``
+    when the plan has one, ``pgbouncer-<server>`` when it has several."""
 
     def __post_init__(self) -> None:
         _name("pgbouncer.server", self.server)
+        if self.name is not None:
+            _name("pgbouncer.name", self.name)
         if not re.match(r"^\d+\.\d+(\.\d+)?$", str(self.version)):
             raise InputError("pgbouncer.version", f"must look like 1.21.0, got {self.version!r}")
         if self.pool_mode not in ("session", "transaction", "statement"):
@@ -436,26 +441,33 @@ _UNSET: object = object()
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Everything the planner judges: servers, the services that use them (each with its engines, deployment and
-    traffic), PgBouncer.
+    traffic), the PgBouncers in front of servers (at most one per server).
 
     ``engines``, ``deployment`` and ``workload`` are the *first* service's, for code that plans one service
     (a plan file with a single ``[deployment]`` is one service named ``app``). Give either them or ``services``;
     when both are given (``dataclasses.replace(plan, engines=...)``), they replace the first service's. To
-    replace the services, use ``plan.with_services(...)``."""
+    replace the services, use ``plan.with_services(...)``.
+
+    ``pgbouncer`` is likewise the *first* of ``pgbouncers`` (None when there is none). Given with ``pgbouncers``
+    (``dataclasses.replace(plan, pgbouncer=...)``), it replaces the first one (None removes it); to replace them
+    all use ``plan.with_pgbouncers(...)``, to replace or add the one in front of a server ``plan.with_pgbouncer``."""
 
     servers: tuple[Server, ...] = (Server(),)
     engines: tuple[Engine, ...] = None  # type: ignore[assignment]
     deployment: Deployment = None  # type: ignore[assignment]
     workload: Workload | None = _UNSET  # type: ignore[assignment]
-    pgbouncer: PgBouncer | None = None
+    pgbouncer: PgBouncer | None = _UNSET  # type: ignore[assignment]
     lb_idle_timeout_s: float | None = None
     """Idle timeout of a load balancer or NAT between the app and the server (connections die silently)."""
     services: tuple[Service, ...] = ()
     rollout: Rollout = "together"
     """``together``: every service may roll out at once (one release train), so each one's surge counts;
     ``one-at-a-time``: only the largest single surge counts on top of everyone's peak."""
+    pgbouncers: tuple[PgBouncer, ...] = ()
+    """The PgBouncers, at most one in front of each server; an engine with ``via_pgbouncer`` uses its server's."""
 
     def __post_init__(self) -> None:
+        self._set_pgbouncers()
         services = tuple(self.services)
         if services:
             first = services[0]
@@ -492,8 +504,7 @@ class Plan:
             if server.replica_of is not None and (server.replica_of not in names or server.replica_of == server.name):
                 raise InputError(f"server {server.name}.replica_of",
                                  f"names no other server; known: {', '.join(names)}")
-        if self.pgbouncer is not None and self.pgbouncer.server not in names:
-            raise InputError("pgbouncer.server", f"names no server; known: {', '.join(names)}")
+        self._check_pgbouncers(names)
         if self.lb_idle_timeout_s is not None:
             _float("lb_idle_timeout_s", self.lb_idle_timeout_s, 0.001)
 
@@ -502,11 +513,67 @@ class Plan:
         for engine in service.engines:
             if engine.server not in names:
                 raise InputError(f"{where} {engine.name}.server", f"names no server; known: {', '.join(names)}")
-            if engine.via_pgbouncer and self.pgbouncer is None:
+            if engine.via_pgbouncer and not self.pgbouncers:
                 raise InputError(f"{where} {engine.name}.via_pgbouncer", "the plan declares no [pgbouncer]")
-            if engine.via_pgbouncer and engine.server != self.pgbouncer.server:
+            if engine.via_pgbouncer and self.pgbouncer_for(engine.server) is None:
+                fronted = ", ".join(b.server for b in self.pgbouncers)
                 raise InputError(f"{where} {engine.name}.via_pgbouncer", f"PgBouncer is in front of server "
-                                 f"{self.pgbouncer.server}, but the engine connects to {engine.server}")
+                                 f"{fronted}, but the engine connects to {engine.server}")
+
+    def _set_pgbouncers(self) -> None:
+        bouncers = tuple(self.pgbouncers)
+        first = self.pgbouncer
+        if first is not _UNSET:
+            bouncers = bouncers[1:] if first is None else (first, *bouncers[1:])
+        object.__setattr__(self, "pgbouncers", bouncers)
+        object.__setattr__(self, "pgbouncer", bouncers[0] if bouncers else None)
+
+    def _check_pgbouncers(self, names: list[str]) -> None:
+        fronted: list[str] = []
+        for bouncer in self.pgbouncers:
+            if not isinstance(bouncer, PgBouncer):
+                raise InputError("pgbouncers", f"each must be a PgBouncer, got {type(bouncer).__name__}")
+            where = ("pgbouncer.server" if len(self.pgbouncers) == 1
+                     else f"pgbouncer {self.pgbouncer_name(bouncer)}.server")
+            if bouncer.server not in names:
+                raise InputError(where, f"names no server; known: {', '.join(names)}")
+            if bouncer.server in fronted:
+                raise InputError(where, f"server {bouncer.server} already has a PgBouncer in front of it; at most "
+                                        f"one per server")
+            fronted.append(bouncer.server)
+        labels = [self.pgbouncer_name(b) for b in self.pgbouncers]
+        if len(set(labels)) != len(labels):
+            raise InputError("pgbouncers", f"PgBouncer names must be unique, got {labels}")
+
+    def pgbouncer_for(self, server: str) -> PgBouncer | None:
+        """The PgBouncer in front of ``server``, or None."""
+        return next((b for b in self.pgbouncers if b.server == server), None)
+
+    def pgbouncer_name(self, bouncer: PgBouncer) -> str:
+        """How output calls ``bouncer``: its ``name``, else ``pgbouncer`` (the plan's only one) or
+        ``pgbouncer-<server>``."""
+        if bouncer.name is not None:
+            return bouncer.name
+        return "pgbouncer" if len(self.pgbouncers) <= 1 else f"pgbouncer-{bouncer.server}"
+
+    def pgbouncer_title(self, bouncer: PgBouncer) -> str:
+        """``PgBouncer`` when the plan has one, ``PgBouncer <name>`` when it has several: how sentences call it."""
+        return "PgBouncer" if len(self.pgbouncers) <= 1 else f"PgBouncer {self.pgbouncer_name(bouncer)}"
+
+    def pgbouncer_named(self, name: str) -> PgBouncer | None:
+        """The PgBouncer called ``name`` (``pgbouncer_name``), or None."""
+        return next((b for b in self.pgbouncers if self.pgbouncer_name(b) == name), None)
+
+    def with_pgbouncers(self, pgbouncers: tuple[PgBouncer, ...]) -> Plan:
+        """This plan with other PgBouncers (everything else kept)."""
+        return Plan(servers=self.servers, pgbouncers=tuple(pgbouncers), lb_idle_timeout_s=self.lb_idle_timeout_s,
+                    services=self.services, rollout=self.rollout)
+
+    def with_pgbouncer(self, bouncer: PgBouncer) -> Plan:
+        """This plan with ``bouncer`` in front of its server: replacing the one there (in place), or added last."""
+        if self.pgbouncer_for(bouncer.server) is None:
+            return self.with_pgbouncers((*self.pgbouncers, bouncer))
+        return self.with_pgbouncers(tuple(bouncer if b.server == bouncer.server else b for b in self.pgbouncers))
 
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)
@@ -519,8 +586,8 @@ class Plan:
         return next(s for s in self.services if s.name == name)
 
     def with_services(self, services: tuple[Service, ...]) -> Plan:
-        """This plan with other services (the servers, PgBouncer and settings kept)."""
-        return Plan(servers=self.servers, pgbouncer=self.pgbouncer, lb_idle_timeout_s=self.lb_idle_timeout_s,
+        """This plan with other services (the servers, PgBouncers and settings kept)."""
+        return Plan(servers=self.servers, pgbouncers=self.pgbouncers, lb_idle_timeout_s=self.lb_idle_timeout_s,
                     services=tuple(services), rollout=self.rollout)
 
     def service_plan(self, name: str) -> Plan:

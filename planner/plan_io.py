@@ -25,6 +25,16 @@ The TOML keys are the model's field names (the names users paste into ``create_a
     version = "1.18.0"
     admin_url = "postgresql://stats@pgbouncer:6432/pgbouncer"   # optional: sampled live
 
+Several PgBouncers (at most one in front of each server; an engine with ``via_pgbouncer = true`` goes through
+the one in front of its server) are an array instead of the single ``[pgbouncer]``::
+
+    [[pgbouncers]]
+    server = "primary"
+    name = "pgbouncer-primary"       # optional; default pgbouncer-<server>
+    [[pgbouncers]]
+    server = "replica"
+    host = "pgbouncer-replica"
+
 A server shared by several services lists them instead of the single ``[[engines]]``/``[deployment]``/
 ``[workload]`` (which are one service named ``app``)::
 
@@ -98,7 +108,7 @@ def load_plan(path: str | Path) -> Plan:
 # ---------------------------------------------------------------------------------------------------- data
 
 
-_TABLES: dict[str, type] = {"servers": Server, "engines": Engine}
+_TABLES: dict[str, type] = {"servers": Server, "engines": Engine, "pgbouncers": PgBouncer}
 _SECTIONS: dict[str, type] = {"deployment": Deployment, "workload": Workload, "pgbouncer": PgBouncer}
 _SERVICE_KEYS = {"name", "priority", "engines", "deployment", "workload"}
 _ONE_SERVICE_KEYS = ("engines", "deployment", "workload")
@@ -153,6 +163,8 @@ def plan_from_data(data: dict[str, Any]) -> Plan:
             raise InputError(mixed[0], "a plan with [[services]] gives each service its own engines, deployment "
                                        "and workload; move this into a service")
         kwargs["services"] = _services(data["services"])
+    if "pgbouncer" in data and "pgbouncers" in data:
+        raise InputError("pgbouncers", "give either one [pgbouncer] or an array of [[pgbouncers]], not both")
     kwargs.update(_tables(data, "", _TABLES))
     for key, cls in _SECTIONS.items():
         if key in data:
@@ -272,8 +284,10 @@ def plan_to_data(plan: Plan, *, mask: bool = False) -> dict[str, Any]:
             data["workload"] = _fields(plan.workload, mask=mask)
     else:
         data["services"] = [_service_data(s, mask=mask) for s in plan.services]
-    if plan.pgbouncer is not None:
+    if len(plan.pgbouncers) == 1:
         data["pgbouncer"] = _fields(plan.pgbouncer, mask=mask)
+    elif plan.pgbouncers:
+        data["pgbouncers"] = [_fields(b, mask=mask) for b in plan.pgbouncers]
     if plan.lb_idle_timeout_s is not None:
         data["lb_idle_timeout_s"] = plan.lb_idle_timeout_s
     if plan.rollout != "together":
@@ -305,7 +319,7 @@ def plan_to_toml(plan: Plan) -> str:
             lines.append(f"{key} = {_toml_value(data[key])}")
     if lines:
         lines.append("")
-    for key in ("servers", "engines"):
+    for key in ("servers", "engines", "pgbouncers"):
         for row in data.get(key, ()):
             lines += _toml_table(f"[[{key}]]", row)
     for key in ("deployment", "workload", "pgbouncer"):

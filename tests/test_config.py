@@ -120,7 +120,7 @@ def test_unknown_flag_is_a_usage_error():
     ("[pgbouncer]\npool_mode = \"session2\"", "pgbouncer.pool_mode: must be session, transaction or "
      "statement, got 'session2'"),
     ("[deploymnet]\nworkers = 2", "deploymnet: unknown key; known: deployment, engines, lb_idle_timeout_s, "
-     "pgbouncer, rollout, servers, services, workload"),
+     "pgbouncer, pgbouncers, rollout, servers, services, workload"),
     ("[[servers]\n", "config: not valid TOML: Expected ']]' at the end of an array declaration (at line 1, column 10)"),
     ('[[engines]]\nserver = "nowhere"', "engine primary.server: names no server; known: primary"),
     ('[[servers]]\nname = "primary"\n[[servers]]\nname = "replica"\n[[engines]]\nserver = "replica"\n'

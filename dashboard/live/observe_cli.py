@@ -106,7 +106,8 @@ def _window(args: argparse.Namespace, plan, usage_error: type[Exception]) -> Win
     if args.interval is not None and not 0.05 <= args.interval <= 60:
         raise usage_error(f"observe: --interval must be between 0.05 and 60 seconds, got {args.interval:g}")
     db.monitor_url(url)  # a bad URL: one line, exit 2
-    console = args.pgbouncer or (plan.pgbouncer.admin_url if plan is not None and plan.pgbouncer else None)
+    bouncer = None if plan is None else (plan.pgbouncer_for(args.server) if args.server else None) or plan.pgbouncer
+    console = args.pgbouncer or (bouncer.admin_url if bouncer is not None else None)
     return observe_live(url, args.server, seconds=args.seconds, interval_s=args.interval,
                         probes=probe_targets(plan), console=console, timeout_s=args.timeout)
 

@@ -40,15 +40,19 @@ def named(value: str, default: str = DEFAULT_NAME) -> tuple[str, str]:
 
 
 def consoles(flags: Sequence[str] | None, plan: Plan | None) -> dict[str, str]:
-    """{name: console URL} from ``--pgbouncer`` flags, else from the plan's ``admin_url``."""
+    """{name: console URL} from ``--pgbouncer`` flags, else from the plan's PgBouncers' ``admin_url`` (one:
+    ``pgbouncer``; several: each by its name in the plan, ``Plan.pgbouncer_name``)."""
     found: dict[str, str] = {}
     for value in flags or ():
         name, url = named(value)
         if name in found:
             raise db.ServerFault("bad-url", f"PgBouncer {name!r} given twice; name them: --pgbouncer NAME=URL")
         found[name] = url
-    if not found and plan is not None and plan.pgbouncer is not None and plan.pgbouncer.admin_url:
-        found[DEFAULT_NAME] = named(plan.pgbouncer.admin_url)[1]
+    if not found and plan is not None:
+        for bouncer in plan.pgbouncers:
+            if bouncer.admin_url:
+                name = DEFAULT_NAME if len(plan.pgbouncers) == 1 else plan.pgbouncer_name(bouncer)
+                found[name] = named(bouncer.admin_url)[1]
     return found
 
 

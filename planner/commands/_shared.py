@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from planner.budget import PgBouncerBudget, ServerBudget, overall_verdict, pgbouncer_budget, plan_budgets
+from planner.budget import (
+    PgBouncerBudget,
+    ServerBudget,
+    overall_verdict,
+    pgbouncer_budget,
+    pgbouncer_budgets,
+    plan_budgets,
+)
 from planner.model import Finding, Plan
 from planner.services_report import services_data
 
@@ -15,16 +22,20 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def result_data(plan: Plan, findings: list[Finding]) -> dict[str, object]:
-    """``servers`` (name, usable, steady, peak, rollout_peak, headroom, verdict, ...), ``pgbouncer`` (its client
-    budget, or null), ``verdict`` (the worst of them), ``findings``."""
+    """``servers`` (name, usable, steady, peak, rollout_peak, headroom, verdict, ...), ``pgbouncer`` (the first
+    PgBouncer's client budget, or null), ``pgbouncers`` (every one's, when the plan has several), ``verdict`` (the
+    worst of them all), ``findings``."""
     budgets = plan_budgets(plan)
+    bouncers = pgbouncer_budgets(plan)
     bouncer = pgbouncer_budget(plan)
     data: dict[str, object] = {
         "servers": [b.as_dict() for b in budgets],
         "pgbouncer": bouncer.as_dict() if bouncer else None,
-        "verdict": overall_verdict(budgets, bouncer),
+        "verdict": overall_verdict(budgets, bouncers),
         "findings": [f.as_dict() for f in findings],
     }
+    if len(plan.pgbouncers) > 1:
+        data["pgbouncers"] = [b.as_dict() for b in bouncers]
     if plan.multi_service:
         data["rollout"] = plan.rollout
         data["services"] = services_data(plan, budgets, findings)
@@ -49,7 +60,11 @@ def dumps(data: object) -> str:
 
 
 def render_budget(budget: ServerBudget | PgBouncerBudget) -> list[str]:
-    name = budget.name if isinstance(budget, ServerBudget) else f"PgBouncer (in front of {budget.server})"
+    if isinstance(budget, ServerBudget):
+        name = budget.name
+    else:
+        named = "" if budget.name == "pgbouncer" else f" {budget.name}"
+        name = f"PgBouncer{named} (in front of {budget.server})"
     return [f"{name}: {budget.verdict.upper()}", *(f"  {line}" for line in budget.explanation)]
 
 
@@ -69,12 +84,12 @@ def render_findings(findings: list[Finding]) -> list[str]:
 
 def render_result(plan: Plan, findings: list[Finding]) -> str:
     budgets = plan_budgets(plan)
-    bouncer = pgbouncer_budget(plan)
+    bouncers = pgbouncer_budgets(plan)
     lines: list[str] = []
-    for budget in (*budgets, *([bouncer] if bouncer else [])):
+    for budget in (*budgets, *bouncers):
         lines += render_budget(budget)
     if plan.multi_service:
         lines += render_services(plan, budgets, findings)
-    lines.append(f"verdict: {overall_verdict(budgets, bouncer)}")
+    lines.append(f"verdict: {overall_verdict(budgets, bouncers)}")
     lines += render_findings(findings)
     return "\n".join(lines)

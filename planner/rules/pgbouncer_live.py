@@ -153,10 +153,23 @@ def live_pgbouncer(plan_bouncer: PgBouncer, snap: PgBouncerSnapshot) -> PgBounce
     return dataclasses.replace(plan_bouncer, **changes)
 
 
+def planned_pgbouncer(plan: Plan | None, snap: PgBouncerSnapshot) -> PgBouncer | None:
+    """The plan's PgBouncer a live console is: the one of its name (``Plan.pgbouncer_name``: ``pgbouncer``,
+    ``pgbouncer-<server>`` or its own ``name``), else the one in front of the server it is named after, else the
+    plan's only one; None when the plan has none or several and the name matches none of them."""
+    if plan is None or not plan.pgbouncers:
+        return None
+    found = plan.pgbouncer_named(snap.name) or plan.pgbouncer_for(snap.name)
+    if found is None and len(plan.pgbouncers) == 1:
+        found = plan.pgbouncer
+    return found
+
+
 def plan_differs(plan: Plan | None, snap: PgBouncerSnapshot) -> list[Finding]:
-    if plan is None or plan.pgbouncer is None or snap.config is None:
+    planned = planned_pgbouncer(plan, snap)
+    if planned is None or snap.config is None:
         return []
-    planned, live = plan.pgbouncer, live_pgbouncer(plan.pgbouncer, snap)
+    live = live_pgbouncer(planned, snap)
     keys = ("pool_mode", "default_pool_size", "max_client_conn")
     diffs = [(key, getattr(planned, key), getattr(live, key)) for key in keys
              if str(getattr(planned, key)) != str(getattr(live, key))]
@@ -168,12 +181,13 @@ def plan_differs(plan: Plan | None, snap: PgBouncerSnapshot) -> list[Finding]:
     if not diffs:
         return []
     text = "; ".join(f"{key}: plan {plan_value}, live {live_value}" for key, plan_value, live_value in diffs)
-    snippet = "[pgbouncer]\n" + "\n".join(
+    section = "[pgbouncer]" if len(plan.pgbouncers) == 1 else f"[[pgbouncers]]  # {plan.pgbouncer_name(planned)}"
+    snippet = section + "\n" + "\n".join(
         f"{key} = {value!r}" if isinstance(value, int) else f'{key} = "{value}"' for key, _, value in diffs)
     return [Finding(
         PLAN_DIFFERS_ID, "warning",
         f"the running PgBouncer is not the planned one ({text}): the plan's verdict is about another PgBouncer",
-        "put the live values in the plan's [pgbouncer] section and judge it again (python -m planner check), "
+        f"put the live values in the plan's {section.split()[0]} section and judge it again (python -m planner check), "
         "or change pgbouncer.ini to the plan and RELOAD",
         snippet.replace("'", '"'), snap.name,
     )]
@@ -199,10 +213,12 @@ def live_prepared_statements(plan: Plan | None, snap: PgBouncerSnapshot) -> list
     why = (f"PgBouncer {snap.version} < 1.21 has no prepared statement support" if version < (1, 21)
            else f"PgBouncer {snap.version} runs with max_prepared_statements = 0")
     names = ", ".join(f"{p.database}/{p.user}" for p in pools)
-    if plan is not None and plan.pgbouncer is not None:
-        judged = dataclasses.replace(plan, pgbouncer=live_pgbouncer(plan.pgbouncer, snap))
+    planned = planned_pgbouncer(plan, snap)
+    if planned is not None:
+        judged = plan.with_pgbouncer(live_pgbouncer(planned, snap))
         return [dataclasses.replace(f, message=f"confirmed live ({why}; transaction pools: {names}): {f.message}",
-                                    server=snap.name) for f in prepared_statements(judged)]
+                                    server=snap.name)
+                for f in prepared_statements(judged) if f.server == planned.server]
     return [Finding(
         PREPARED_ID, "info",
         f"{why}, and pools {names} run in transaction mode: clients using asyncpg's default statement cache "

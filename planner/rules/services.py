@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 from planner import ids
-from planner.budget import ServerBudget, ServiceShare, pgbouncer_budget, plan_budgets, service_share
-from planner.model import Finding, Plan
+from planner.budget import ServerBudget, ServiceShare, bouncer_budget, plan_budgets, service_share
+from planner.model import Finding, PgBouncer, Plan
 from planner.refusal import first_refusal
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.sizing import Recommendation, recommend_for_plan
@@ -179,12 +179,19 @@ def _clients_text(shares: tuple[ServiceShare, ...]) -> str:
 
 
 def shared_pgbouncer_findings(plan: Plan) -> list[Finding]:
-    """PgBouncer's ceiling from every service routed through it: max_client_conn, session mode's pins, and its
+    """Each PgBouncer's ceiling from every service routed through it: max_client_conn, session mode's pins, and its
     server pool against their summed traffic."""
-    budget, bouncer = pgbouncer_budget(plan), plan.pgbouncer
-    if budget is None or bouncer is None or budget.clients_rollout_peak is None:
+    return [f for bouncer in plan.pgbouncers for f in _shared_bouncer_findings(plan, bouncer)]
+
+
+def _shared_bouncer_findings(plan: Plan, bouncer: PgBouncer) -> list[Finding]:
+    """``shared_pgbouncer_findings`` for one of the plan's PgBouncers."""
+    budget = bouncer_budget(plan, bouncer)
+    if budget is None or budget.clients_rollout_peak is None:
         return []
-    from_services = [(s, tuple(e for e in s.engines if e.via_pgbouncer)) for s in plan.services]
+    title = plan.pgbouncer_title(bouncer)
+    from_services = [(s, tuple(e for e in s.engines if e.via_pgbouncer and e.server == bouncer.server))
+                     for s in plan.services]
     shares = tuple(service_share(s, engines) for s, engines in from_services if engines)
     clients, servers = budget.clients_rollout_peak, budget.server_connections
     pool_text = f"default_pool_size {bouncer.default_pool_size} x pools {bouncer.pools} = {servers}"
@@ -192,25 +199,25 @@ def shared_pgbouncer_findings(plan: Plan) -> list[Finding]:
     if clients > bouncer.max_client_conn:
         out.append(Finding(
             ids.TOO_MANY_CONNECTIONS, "critical",
-            f"PgBouncer: client connections at rollout peak {_clients_text(shares)} = {clients} > max_client_conn "
+            f"{title}: client connections at rollout peak {_clients_text(shares)} = {clients} > max_client_conn "
             f"{bouncer.max_client_conn}",
             f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
             f"max_client_conn = {clients}", bouncer.server))
     if bouncer.pool_mode == "session" and clients > servers:
         out.append(Finding(
             ids.POOL_OVERLOAD, "critical",
-            f"PgBouncer in session mode: {_clients_text(shares)} = {clients} client connections at rollout peak, each "
+            f"{title} in session mode: {_clients_text(shares)} = {clients} client connections at rollout peak, each "
             f"holding a server connection until it disconnects, but {pool_text}: the other {clients - servers} wait "
             f"in PgBouncer and fail after query_wait_timeout (120 s by default)",
             "pool_mode = transaction (clients share the server connections between transactions)",
             "pool_mode = transaction", bouncer.server))
-    need = shared_pgbouncer_need(plan)
+    need = shared_pgbouncer_need(plan, bouncer=bouncer)
     if need is not None and need[2].pool_size > servers:
         rps, busy, pool = need
         overloaded = busy >= servers
         out.append(Finding(
             ids.POOL_OVERLOAD, "critical" if overloaded else "warning",
-            f"PgBouncer: every service through it, {rps:g} req/s, keeps {busy:.1f} server connections busy on "
+            f"{title}: every service through it, {rps:g} req/s, keeps {busy:.1f} server connections busy on "
             f"average, but {pool_text}: " + ("its queue grows until query_wait_timeout fails the clients"
                                               if overloaded else f"its clients wait beyond the p99 target, which "
                                                                  f"needs {pool.pool_size}"),

@@ -11,7 +11,7 @@ import math
 from functools import lru_cache
 
 from planner import ids
-from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets, service_views
+from planner.budget import ServerBudget, bouncer_budget, plan_budgets, service_views
 from planner.dsn import (
     check_url,
     parse_url,
@@ -19,7 +19,7 @@ from planner.dsn import (
     prepared_statement_fix,
     statement_caches_off,
 )
-from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
+from planner.model import SEVERITY_ORDER, Engine, Finding, PgBouncer, Plan
 from planner.queueing import OVERLOAD_ID
 from planner.refusal import first_refusal
 from planner.rules.autoscale import growth_findings
@@ -160,9 +160,9 @@ def unbounded_findings(plan: Plan, advised=None) -> list[Finding]:
 def prepared_statements(plan: Plan) -> list[Finding]:
     """asyncpg/psycopg through a PgBouncer that drops prepared statements, without the caches turned off."""
     out: list[Finding] = []
-    bouncer = plan.pgbouncer
     for engine in plan.engines:
-        if not (engine.via_pgbouncer and bouncer and pgbouncer_drops_prepared_statements(bouncer)):
+        bouncer = plan.pgbouncer_for(engine.server) if engine.via_pgbouncer else None
+        if not (bouncer and pgbouncer_drops_prepared_statements(bouncer)):
             continue
         url = parse_url(engine.url) if engine.url else None
         driver = url.get_driver_name() if url else "asyncpg"
@@ -182,7 +182,8 @@ def prepared_statements(plan: Plan) -> list[Finding]:
                   "one cache off avoided the failure in a load test, but both at 0 is the setting known to hold")
         out.append(Finding(
             ids.PREPARED_STATEMENT_CACHE, "critical" if critical else "warning",
-            f"engine {engine.name} goes through PgBouncer in {bouncer.pool_mode} mode ({why}) and {lacking}: {effect}",
+            f"engine {engine.name} goes through {plan.pgbouncer_title(bouncer)} in {bouncer.pool_mode} mode "
+            f"({why}) and {lacking}: {effect}",
             fix, snippet, engine.server,
         ))
     return out
@@ -237,14 +238,19 @@ def timeout_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
 
 
 def pgbouncer_clients(plan: Plan) -> list[Finding]:
-    """PgBouncer's own ceiling: max_client_conn below the client connections the fleet opens at rollout peak;
+    """Each PgBouncer's own ceiling: max_client_conn below the client connections the fleet opens at rollout peak;
     in session mode, fewer server connections than clients (each pins one for its life); in transaction
     mode, fewer server connections than the fleet's traffic keeps busy (PgBouncer's queue grows)."""
-    budget = pgbouncer_budget(plan)
-    bouncer = plan.pgbouncer
-    if budget is None or bouncer is None or budget.clients_rollout_peak is None:
+    return [f for bouncer in plan.pgbouncers for f in _bouncer_clients(plan, bouncer)]
+
+
+def _bouncer_clients(plan: Plan, bouncer: PgBouncer) -> list[Finding]:
+    """``pgbouncer_clients`` for one of the plan's PgBouncers."""
+    budget = bouncer_budget(plan, bouncer)
+    if budget is None or budget.clients_rollout_peak is None:
         return []
-    routed = [e for e in plan.engines if e.via_pgbouncer]
+    title = plan.pgbouncer_title(bouncer)
+    routed = [e for e in plan.engines if e.via_pgbouncer and e.server == bouncer.server]
     dep = plan.deployment
     processes = dep.rollout_processes
     clients, servers = budget.clients_rollout_peak, budget.server_connections
@@ -268,7 +274,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     if clients > bouncer.max_client_conn:
         out.append(Finding(
             ids.TOO_MANY_CONNECTIONS, "critical",
-            f"PgBouncer: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
+            f"{title}: {processes} rollout processes x {_per_engine(routed)} = {clients} client connections "
             f"> max_client_conn {bouncer.max_client_conn}",
             f"max_client_conn = {clients} in pgbouncer.ini (client connections are cheap; server ones are not)",
             f"max_client_conn = {clients}", bouncer.server,
@@ -276,7 +282,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
     if bouncer.pool_mode == "session" and clients > servers:
         out.append(Finding(
             OVERLOAD_ID, "critical",
-            f"PgBouncer in session mode: {processes} rollout processes x {_per_engine(routed)} = {clients} client "
+            f"{title} in session mode: {processes} rollout processes x {_per_engine(routed)} = {clients} client "
             f"connections, each holding a server connection until it disconnects (idle pool connections too), "
             f"but {pool_text}: the other {clients - servers} wait in PgBouncer and fail after query_wait_timeout "
             f"(120 s by default)",
@@ -293,7 +299,7 @@ def pgbouncer_clients(plan: Plan) -> list[Finding]:
         fix = larger_pool_text(pool.pool_size)
         out.append(Finding(
             OVERLOAD_ID, "critical" if overloaded else "warning",
-            f"PgBouncer: {fleet_rps:g} req/s x {plan.workload.hold_ms:g} ms held = {busy:.1f} server connections "
+            f"{title}: {fleet_rps:g} req/s x {plan.workload.hold_ms:g} ms held = {busy:.1f} server connections "
             f"busy on average fleet-wide (at most: a transaction is no longer than the checkout), but {pool_text}: "
             + ("its queue grows until query_wait_timeout (120 s by default) fails the clients" if overloaded else
                f"clients wait in its queue beyond the p99 target ({plan.workload.target_p99_wait_ms:g} ms), "

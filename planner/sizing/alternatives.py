@@ -8,7 +8,7 @@ import dataclasses
 import math
 from typing import Protocol
 
-from planner.budget import pgbouncer_budget
+from planner.budget import bouncer_budget
 from planner.model import MAX_CONNECTIONS_LIMIT, PgBouncer, Plan
 from planner.policy import BURST_FRACTION
 from planner.sizing.fit import (
@@ -58,45 +58,63 @@ def alternatives(template: Plan, failed: Attempt, sizer: Sizer) -> tuple[Alterna
 
 
 def _pgbouncer_settings_alternative(template: Plan, failed: Attempt, sizer: Sizer) -> list[Alternative]:
-    """When the plan's own PgBouncer is what does not fit, the pgbouncer.ini changes that make it fit:
-    a max_client_conn that takes the fleet's clients (they are cheap); in transaction mode a default_pool_size
-    for the fleet's traffic; in session mode one server connection per client if the server has room for
-    them, else transaction mode (where the clients share them, sized for the traffic)."""
-    bouncer = template.pgbouncer
-    if bouncer is None or not any(w.limit.on_pgbouncer for w in failed.shortfalls):
+    """When the plan's own PgBouncers are what does not fit, the pgbouncer.ini changes that make them fit (each
+    PgBouncer that is short): a max_client_conn that takes the fleet's clients (they are cheap); in transaction
+    mode a default_pool_size for the fleet's traffic; in session mode one server connection per client if the
+    server has room for them, else transaction mode (where the clients share them, sized for the traffic)."""
+    servers = dict.fromkeys(w.server for w in failed.shortfalls if w.limit.on_pgbouncer)
+    bouncers = [b for b in (template.pgbouncer_for(s) for s in servers) if b is not None]
+    if not bouncers:
         return []
-    need = pgbouncer_pool_need(dataclasses.replace(bouncer, pool_mode="transaction"), template.engines,
-                               template.workload, sizer.model)
-    traffic_pool = math.ceil(need[2].pool_size / bouncer.pools) if need else 0
-    roomy = dataclasses.replace(bouncer, max_client_conn=10_000_000, pool_mode="transaction",
-                                default_pool_size=max(bouncer.default_pool_size, traffic_pool))
-    sized = sizer.run(dataclasses.replace(template, pgbouncer=roomy))
+    needs = {b.server: pgbouncer_pool_need(dataclasses.replace(b, pool_mode="transaction"), template.engines,
+                                           template.workload, sizer.model) for b in bouncers}
+    traffic = {b.server: math.ceil(needs[b.server][2].pool_size / b.pools) if needs[b.server] else 0
+               for b in bouncers}
+    current = template
+    for b in bouncers:
+        current = current.with_pgbouncer(dataclasses.replace(b, max_client_conn=10_000_000, pool_mode="transaction",
+                                                             default_pool_size=max(b.default_pool_size,
+                                                                                   traffic[b.server])))
+    sized = sizer.run(current)
     if not sized.fits:
         return []  # something else does not fit either
-    clients = pgbouncer_budget(dataclasses.replace(template, engines=tuple(sized.engines),
-                                                   pgbouncer=roomy)).clients_rollout_peak
+    sized_plan = dataclasses.replace(current, engines=tuple(sized.engines))
+    parts = []
+    for b in bouncers:
+        clients = bouncer_budget(sized_plan, sized_plan.pgbouncer_for(b.server)).clients_rollout_peak
+        current, changes = _fixed_pgbouncer(current, b, clients, needs[b.server], traffic[b.server], sizer)
+        if changes:
+            where = "" if len(template.pgbouncers) == 1 else f" of {template.pgbouncer_name(b)}"
+            parts.append(f"in pgbouncer.ini{where}: {'; '.join(changes)}")
+    rec = sizer.size(current)
+    if not (parts and rec.fits and rec.plan):
+        return []
+    return [Alternative("pgbouncer-settings", "; ".join(parts), rec.plan)]
+
+
+def _fixed_pgbouncer(current: Plan, bouncer: PgBouncer, clients: int, need, traffic_pool: int,
+                     sizer: Sizer) -> tuple[Plan, list[str]]:
+    """``current`` with ``bouncer`` (as the plan had it) changed to take ``clients`` and the traffic, and the
+    changes in words."""
     changes = [f"max_client_conn {bouncer.max_client_conn} -> {clients}"] if clients > bouncer.max_client_conn else []
     fixed = dataclasses.replace(bouncer, max_client_conn=max(bouncer.max_client_conn, clients))
     transaction = bouncer.pool_mode != "session"
     if not transaction and clients > bouncer.server_connections:
         pool = math.ceil(clients / bouncer.pools)
-        trial = dataclasses.replace(template, pgbouncer=dataclasses.replace(fixed, default_pool_size=pool))
+        trial = current.with_pgbouncer(dataclasses.replace(fixed, default_pool_size=pool))
         if sizer.run(trial).fits:
             changes.append(f"default_pool_size {bouncer.default_pool_size} -> {pool} (session mode: one server "
                            f"connection per client)")
-            fixed = trial.pgbouncer
+            fixed = trial.pgbouncer_for(bouncer.server)
         else:
             changes.append(f"pool_mode session -> transaction ({clients} clients cannot each pin one of "
-                           f"{template.server(bouncer.server).max_connections} server slots)")
+                           f"{current.server(bouncer.server).max_connections} server slots)")
             fixed, transaction = dataclasses.replace(fixed, pool_mode="transaction"), True
     if transaction and traffic_pool > fixed.default_pool_size:
         changes.append(f"default_pool_size {fixed.default_pool_size} -> {traffic_pool} ({need[0]:g} req/s x "
-                       f"{template.workload.hold_ms:g} ms = {need[1]:.1f} busy fleet-wide)")
+                       f"{current.workload.hold_ms:g} ms = {need[1]:.1f} busy fleet-wide)")
         fixed = dataclasses.replace(fixed, default_pool_size=traffic_pool)
-    rec = sizer.size(dataclasses.replace(template, pgbouncer=fixed))
-    if not (changes and rec.fits and rec.plan):
-        return []
-    return [Alternative("pgbouncer-settings", f"in pgbouncer.ini: {'; '.join(changes)}", rec.plan)]
+    return current.with_pgbouncer(fixed), changes
 
 
 def _server_short(failed: Attempt, server: str) -> bool:
@@ -122,7 +140,7 @@ def _surely_too_many(plan: Plan, failed: Attempt) -> bool:
 def _pgbouncer_alternative(template: Plan, failed: Attempt, sizer: Sizer):
     failing = [s for s in template.servers
                if failed.min_per_process.get(s.name, 0) and _server_short(failed, s.name)]
-    if template.pgbouncer is not None or len(failing) != 1:
+    if len(failing) != 1 or template.pgbouncer_for(failing[0].name) is not None:
         return []
     server = failing[0]
     allowed = failed.allowed[server.name]
@@ -143,7 +161,7 @@ def _pgbouncer_alternative(template: Plan, failed: Attempt, sizer: Sizer):
     )
     bouncer = PgBouncer(server=server.name, version="1.24.0", pool_mode="transaction", default_pool_size=pool,
                         max_client_conn=max(100, rollout_processes * per_process))
-    trial = dataclasses.replace(template, engines=engines, pgbouncer=bouncer)
+    trial = dataclasses.replace(template.with_pgbouncer(bouncer), engines=engines)
     rec = sizer.size(trial)
     if not (rec.fits and rec.plan):
         return []
@@ -166,8 +184,8 @@ def _max_connections_alternative(template: Plan, failed: Attempt, sizer: Sizer):
     for i, server in enumerate(servers):
         if not _server_short(failed, server.name):
             continue
-        bouncer = (template.pgbouncer.server_connections
-                   if template.pgbouncer and template.pgbouncer.server == server.name
+        fronting = template.pgbouncer_for(server.name)
+        bouncer = (fronting.server_connections if fronting is not None
                    and any(e.via_pgbouncer and e.server == server.name for e in template.engines) else 0)
         need = rollout_processes * failed.min_per_process.get(server.name, 0) + bouncer
         fixed = server.superuser_reserved_connections + server.reserved_connections + server.other_clients

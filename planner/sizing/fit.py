@@ -162,11 +162,11 @@ def _size_server(ctx: _Context, server: Server, result: Attempt, sized: dict) ->
     on = [e for e in ctx.plan.engines if e.server == server.name]
     direct = [e for e in on if not e.via_pgbouncer]
     routed = [e for e in on if e.via_pgbouncer]
-    pgbouncer, processes = ctx.plan.pgbouncer, ctx.deployment.rollout_processes
+    pgbouncer, processes = ctx.plan.pgbouncer_for(server.name), ctx.deployment.rollout_processes
     usable = usable_slots(server)
     room = spare(usable, ctx.margin)
     allowed = usable - room
-    bouncer = pgbouncer.server_connections if (pgbouncer and routed and pgbouncer.server == server.name) else 0
+    bouncer = pgbouncer.server_connections if (pgbouncer and routed) else 0
     share = (allowed - bouncer) // processes if allowed - bouncer > 0 else 0
     result.allowed[server.name] = allowed
     floors = [ctx.need_of[e.name].pool_size if ctx.need_of[e.name] else 1 for e in direct]
@@ -220,11 +220,12 @@ def _check_pgbouncer(ctx: _Context, server: Server, routed: list[Engine], pgboun
                      sized: dict) -> None:
     """PgBouncer's own limits: max_client_conn, its pool against the fleet's traffic, session mode's pins."""
     processes, workload = ctx.deployment.rollout_processes, ctx.workload
+    title = ctx.plan.pgbouncer_title(pgbouncer)
     clients = processes * sum(sized[e.name][0] + sized[e.name][1] for e in routed)
     if clients > pgbouncer.max_client_conn:
         result.short(Shortfall(
             Limit.PGBOUNCER_MAX_CLIENT_CONN, server.name, clients, pgbouncer.max_client_conn,
-            f"PgBouncer max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
+            f"{title} max_client_conn {pgbouncer.max_client_conn} < {clients} client connections at "
             f"rollout peak ({processes} processes x their pools)"
         ))
     fleet = pgbouncer_pool_need(pgbouncer, ctx.plan.engines, workload, ctx.requirement)
@@ -232,14 +233,14 @@ def _check_pgbouncer(ctx: _Context, server: Server, routed: list[Engine], pgboun
         fleet_rps, busy, pool = fleet
         result.short(Shortfall(
             Limit.PGBOUNCER_POOL, server.name, pool.pool_size, pgbouncer.server_connections,
-            f"PgBouncer: {fleet_rps:g} req/s x {workload.hold_ms:g} ms = {busy:.1f} server connections busy "
+            f"{title}: {fleet_rps:g} req/s x {workload.hold_ms:g} ms = {busy:.1f} server connections busy "
             f"fleet-wide; its pool needs {pool.pool_size} for the p99 wait target, it has "
             f"{pgbouncer.server_connections} (default_pool_size x pools)"
         ))
     if pgbouncer.pool_mode == "session" and clients > pgbouncer.server_connections:
         result.short(Shortfall(
             Limit.PGBOUNCER_SESSION_CLIENTS, server.name, clients, pgbouncer.server_connections,
-            f"PgBouncer in session mode: {clients} client connections at rollout peak > its "
+            f"{title} in session mode: {clients} client connections at rollout peak > its "
             f"{pgbouncer.server_connections} server connections (default_pool_size x pools); each client "
             f"pins one until it disconnects, so the rest wait in PgBouncer: use transaction mode or a "
             f"larger default_pool_size"

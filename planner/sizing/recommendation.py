@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from planner.budget import overall_verdict, pgbouncer_budget, plan_budgets
+from planner.budget import overall_verdict, pgbouncer_budgets, plan_budgets
 from planner.model import Deployment, Engine, InputError, PgBouncer, Plan, Server, Workload
 from planner.policy import DEFAULT_HEADROOM, DEFAULT_POLICY, Policy
 from planner.sizing.alternatives import alternatives as find_alternatives
@@ -44,7 +44,7 @@ def recommend(
     workload: Workload | None = None,
     *,
     engines: Sequence[Engine] | None = None,
-    pgbouncer: PgBouncer | None = None,
+    pgbouncer: PgBouncer | Sequence[PgBouncer] | None = None,
     lb_idle_timeout_s: float | None = None,
     margin: float | None = None,
     headroom: float = DEFAULT_HEADROOM,
@@ -75,8 +75,9 @@ def recommend(
     workload = _override(workload, hold_dist, target_p99_ms)
     if requirement is None:
         requirement = requirement_model(model, workload, headroom)
+    bouncers = () if pgbouncer is None else (pgbouncer,) if isinstance(pgbouncer, PgBouncer) else tuple(pgbouncer)
     template = Plan(servers=server_tuple, engines=tuple(engines), deployment=deployment, workload=workload,
-                    pgbouncer=pgbouncer, lb_idle_timeout_s=lb_idle_timeout_s)
+                    pgbouncers=bouncers, lb_idle_timeout_s=lb_idle_timeout_s)
     return _recommend(template, Sizer(margin, requirement, policy))
 
 
@@ -108,7 +109,7 @@ def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
             return _recommend_cached(plan)
         except TypeError:  # an unhashable value inside the plan: size it uncached
             pass
-    return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncer,
+    return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncers,
                      lb_idle_timeout_s=plan.lb_idle_timeout_s, **kwargs)
 
 
@@ -137,7 +138,7 @@ def _shared_cached(plan: Plan, sizer: SharedSizer) -> Recommendation:
 
 @lru_cache(maxsize=256)
 def _recommend_cached(plan: Plan) -> Recommendation:
-    return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncer,
+    return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncers,
                      lb_idle_timeout_s=plan.lb_idle_timeout_s)
 
 
@@ -151,12 +152,13 @@ def engine_timeouts(plan: Plan, engine: Engine, policy: Policy = DEFAULT_POLICY)
 def _fitted_rollout(plan: Plan, policy: Policy) -> str:
     budgets = plan_budgets(plan, policy)
     rollout = "; ".join(f"{b.name} {b.rollout_peak} of {b.usable} usable ({b.verdict})" for b in budgets)
-    bouncer = pgbouncer_budget(plan, policy)
-    if bouncer is not None:
-        rollout += (f"; PgBouncer {bouncer.clients_rollout_peak} clients of {bouncer.limit} "
+    bouncers = pgbouncer_budgets(plan, policy)
+    for bouncer in bouncers:
+        label = plan.pgbouncer_title(plan.pgbouncer_for(bouncer.server))
+        rollout += (f"; {label} {bouncer.clients_rollout_peak} clients of {bouncer.limit} "
                     f"({'server connections' if bouncer.limited_by_server_connections else 'max_client_conn'}, "
                     f"{bouncer.verdict})")
-    assert overall_verdict(budgets, bouncer) != "unsafe", budgets  # the sizing's own invariant
+    assert overall_verdict(budgets, bouncers) != "unsafe", budgets  # the sizing's own invariant
     return rollout
 
 

@@ -176,9 +176,10 @@ def requirement_model(model: str, workload: Workload | None, headroom: float) ->
 def pgbouncer_pool_need(bouncer: PgBouncer | None, engines: Sequence[Engine], workload: Workload | None,
                         requirement: RequirementModel | None = None):
     """PgBouncer's server pool serves the whole fleet's transactions, like one pool for all of it:
-    ``(req/s through it, busy connections, the pool the model sizes for it)``. None without PgBouncer, an
-    engine through it or a workload, and in session mode (there the clients, not the traffic, decide)."""
-    routed = [e for e in engines if e.via_pgbouncer]
+    ``(req/s through it, busy connections, the pool the model sizes for it)``; the engines through it are those
+    with ``via_pgbouncer`` on its server. None without PgBouncer, an engine through it or a workload, and in
+    session mode (there the clients, not the traffic, decide)."""
+    routed = [e for e in engines if e.via_pgbouncer and (bouncer is None or e.server == bouncer.server)]
     if bouncer is None or workload is None or not routed or bouncer.pool_mode == "session" or workload.hold_ms <= 0:
         return None
     fleet_rps = sum(workload.rps * e.traffic_share for e in routed)  # a request may use each routed engine

@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from planner.budget import pgbouncer_budget, usable_slots
-from planner.model import MAX_CONNECTIONS_LIMIT, Engine, Plan, Server, Service, Workload
+from planner.budget import bouncer_budget, usable_slots
+from planner.model import MAX_CONNECTIONS_LIMIT, Engine, PgBouncer, Plan, Server, Service, Workload
 from planner.policy import BURST_FRACTION, DEFAULT_POLICY, Policy
 from planner.sizing.fit import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, _advise, _Context, distribute, spare
 from planner.sizing.requirement import PoolRequirement, RequirementModel, requirement_model
@@ -207,8 +207,8 @@ def _demands(pairs: list, needs: dict, weights: dict[str, float], by: str) -> li
 
 
 def _bouncer_on(plan: Plan, server: Server) -> int:
-    bouncer = plan.pgbouncer
-    if bouncer is None or bouncer.server != server.name:
+    bouncer = plan.pgbouncer_for(server.name)
+    if bouncer is None:
         return 0
     routed = any(e.via_pgbouncer for s in plan.services for e in s.engines_on(server.name))
     return bouncer.server_connections if routed else 0
@@ -322,11 +322,17 @@ def _split_text(rule: str, parts: list[ServicePart], by: str) -> str:
 
 
 def _size_routed(plan: Plan, needs: dict, sizer: SharedSizer, out: _Sized) -> None:
-    """The engines through PgBouncer: sized by their workload; PgBouncer's limits checked on their sum."""
-    bouncer = plan.pgbouncer
-    routed = [(s, e) for s in plan.services for e in s.engines if e.via_pgbouncer]
-    if bouncer is None or not routed:
+    """The engines through each PgBouncer: sized by their workload; the PgBouncer's limits checked on their sum."""
+    for bouncer in plan.pgbouncers:
+        _size_through(plan, bouncer, needs, sizer, out)
+
+
+def _size_through(plan: Plan, bouncer: PgBouncer, needs: dict, sizer: SharedSizer, out: _Sized) -> None:
+    """The engines through ``bouncer``: sized by their workload; its limits checked on their sum."""
+    routed = [(s, e) for s in plan.services for e in s.engines if e.via_pgbouncer and e.server == bouncer.server]
+    if not routed:
         return
+    title = plan.pgbouncer_title(bouncer)
     for svc, e in routed:
         need = needs[svc.name, e.name]
         p = need.pool_size if need else DEFAULT_POOL_SIZE
@@ -334,37 +340,39 @@ def _size_routed(plan: Plan, needs: dict, sizer: SharedSizer, out: _Sized) -> No
         out.pools[svc.name, e.name] = (p, o, f"through PgBouncer, which holds {bouncer.server_connections} "
                                              f"connections to {bouncer.server}")
     trial = _with_pools(plan, out.pools)
-    clients = pgbouncer_budget(trial, sizer.policy)
+    clients = bouncer_budget(trial, bouncer, sizer.policy)
     if clients is not None and clients.clients_rollout_peak is not None:
         peak = clients.clients_rollout_peak
         if peak > bouncer.max_client_conn:
             out.shortfalls.append(Shortfall(
                 Limit.PGBOUNCER_MAX_CLIENT_CONN, bouncer.server, peak, bouncer.max_client_conn,
-                f"PgBouncer max_client_conn {bouncer.max_client_conn} < {peak} client connections at rollout "
+                f"{title} max_client_conn {bouncer.max_client_conn} < {peak} client connections at rollout "
                 f"peak (every service's processes x their pools)"))
         if bouncer.pool_mode == "session" and peak > bouncer.server_connections:
             out.shortfalls.append(Shortfall(
                 Limit.PGBOUNCER_SESSION_CLIENTS, bouncer.server, peak, bouncer.server_connections,
-                f"PgBouncer in session mode: {peak} client connections at rollout peak > its "
+                f"{title} in session mode: {peak} client connections at rollout peak > its "
                 f"{bouncer.server_connections} server connections (default_pool_size x pools)"))
-    fleet = shared_pgbouncer_need(plan, sizer)
+    fleet = shared_pgbouncer_need(plan, sizer, bouncer)
     if fleet is not None and fleet[2].pool_size > bouncer.server_connections:
         rps, busy, pool = fleet
         out.shortfalls.append(Shortfall(
             Limit.PGBOUNCER_POOL, bouncer.server, pool.pool_size, bouncer.server_connections,
-            f"PgBouncer: {rps:g} req/s from every service through it, {busy:.1f} server connections busy; its pool "
+            f"{title}: {rps:g} req/s from every service through it, {busy:.1f} server connections busy; its pool "
             f"needs {pool.pool_size} for the p99 wait target, it has {bouncer.server_connections}"))
 
 
-def shared_pgbouncer_need(plan: Plan, sizer: SharedSizer | None = None):
-    """PgBouncer's server pool serves every routed service's transactions: ``(req/s, busy connections, pool)``,
-    the pool sized by the queueing model for their summed traffic (mean hold weighted by rate, the strictest p99
-    target). None in session mode, or without a routed service with a workload."""
-    bouncer = plan.pgbouncer
+def shared_pgbouncer_need(plan: Plan, sizer: SharedSizer | None = None, bouncer: PgBouncer | None = None):
+    """A PgBouncer's server pool (``bouncer``, default the plan's first) serves every routed service's transactions:
+    ``(req/s, busy connections, pool)``, the pool sized by the queueing model for their summed traffic (mean hold
+    weighted by rate, the strictest p99 target). None in session mode, or without a routed service with a
+    workload."""
+    bouncer = plan.pgbouncer if bouncer is None else bouncer
     if bouncer is None or bouncer.pool_mode == "session":
         return None
     flows = [(s.workload.rps * e.traffic_share, s.workload.hold_ms, s.workload.target_p99_wait_ms)
-             for s in plan.services if s.workload and s.workload.hold_ms > 0 for e in s.engines if e.via_pgbouncer]
+             for s in plan.services if s.workload and s.workload.hold_ms > 0 for e in s.engines
+             if e.via_pgbouncer and e.server == bouncer.server]
     rps = sum(f[0] for f in flows)
     if not flows or rps <= 0:
         return None
