@@ -232,8 +232,10 @@ def plan_from_inputs(inputs: Inputs, urls: Mapping[str, str] | None = None, *,
     if replica not in {s.name for s in servers} and any(e.server == replica for s in services for e in s.engines):
         servers = (*servers, replace(servers[0], name=replica, max_connections=inputs.replica_max_connections,
                                      other_clients=0, reserved_connections=0, replica_of=servers[0].name))
-    return Plan(servers=servers, services=services, pgbouncer=_plan_pgbouncer(base, inputs, services, servers),
-                lb_idle_timeout_s=base.lb_idle_timeout_s, rollout=base.rollout)
+    first = _plan_pgbouncer(base, inputs, services, servers)  # the sidebar's; the others as the base plan has them
+    bouncers = tuple(b for b in (first, *base.pgbouncers[1:]) if b is not None)
+    return Plan(servers=servers, services=services, pgbouncers=bouncers, lb_idle_timeout_s=base.lb_idle_timeout_s,
+                rollout=base.rollout)
 
 
 def _changed(shown: Mapping[str, object], inputs: Inputs) -> dict[str, object]:
