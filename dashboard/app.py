@@ -36,6 +36,7 @@ from dashboard.live.actions import actions_enabled  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.live.prometheus_history import PrometheusHistory  # noqa: E402
+from dashboard.liveview import page_plan, plan_file  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.model import InputError  # noqa: E402
 from planner.text import md, md_code  # noqa: E402
@@ -155,7 +156,9 @@ def use_measured_workload(change: dict) -> None:
 
 
 def use_live_limits(settings) -> None:
-    apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
+    replica = getattr(monitor.latest().get(state.REPLICA), "settings", None)  # each server's limits to its own entry
+    apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings, replica=replica))
+    st.session_state["live_limits"] = {name: snap.settings for name, snap in monitor.latest().items()}
     st.session_state["prefilled"] = True
 
 
@@ -269,6 +272,7 @@ try:
     # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
     plan = state.build_plan(state.inputs_from(st.session_state),
                             application_name=demo.plan.engines[0].application_name if demo else None)
+    plan = page_plan(plan, plan_file(), st.session_state.get("live_limits"))  # a plan file's services (#15)
     judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
     view = judged.view if judged else None
 except InputError as err:
@@ -348,7 +352,7 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
         if view_.error:
             st.warning(md(view_.error))
         fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "",
-                                 gaps=view_.gaps)
+                                 gaps=view_.gaps, service_lines=view_.service_lines)
         incident_page.annotate_live_chart(fig, monitor, server, state.history_since(
             st.session_state.get("time_range") or "15 min", now))
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")

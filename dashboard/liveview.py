@@ -5,15 +5,23 @@ Part of the page's view-model (``dashboard.state`` re-exports every name); no St
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
+from dashboard.charts import UNKNOWN
 from dashboard.planview import plan_lines
-from planner.budget import plan_budgets
+from planner.attribution import UNPLANNED_PREFIX, attribute, series_name
+from planner.budget import ServerBudget, plan_budgets
 from planner.dsn import mask_url
 from planner.model import InputError, Plan
+from planner.plan_io import load_plan
+from planner.rules.server_match import live_limits
 from planner.snapshot import ServerSettings, Snapshot
 from planner.text import md
 
@@ -38,6 +46,9 @@ class LiveView:
     table: pd.DataFrame | None
     gaps: pd.Series | None = None
     """Per row of ``wide``: True where the sample failed (``charts.wide_figure``'s ``gaps``)."""
+    service_lines: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Split by application with several services: each service's own steady, peak and rollout peak on this
+    server (``budget.shares``); ``wide`` then has one column per service and one per unplanned client."""
 
 
 def history_since(range_label: str, now: datetime) -> datetime | None:
@@ -47,8 +58,9 @@ def history_since(range_label: str, now: datetime) -> datetime | None:
     return None if span is None else now - span
 
 
-def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
-    """The latest sample's connections per application and state, biggest first."""
+def latest_table(snapshot: Snapshot | None, plan: Plan | None = None) -> pd.DataFrame | None:
+    """The latest sample's connections per application and state, biggest first; with several services, the
+    service each application is attributed to (``unplanned`` when none names it) in a first column."""
     if snapshot is None or not snapshot.ok:
         return None
     rows = {}
@@ -56,7 +68,50 @@ def latest_table(snapshot: Snapshot | None) -> pd.DataFrame | None:
         key = (g.application_name or "(none)", g.state or "(hidden)")
         rows[key] = rows.get(key, 0) + g.count
     table = pd.DataFrame([(a, s, n) for (a, s), n in rows.items()], columns=["application_name", "state", "count"])
-    return table.sort_values(["count", "application_name", "state"], ascending=[False, True, True], ignore_index=True)
+    table = table.sort_values(["count", "application_name", "state"], ascending=[False, True, True],
+                              ignore_index=True)
+    if plan is not None and plan.multi_service:
+        services = [plan.service_of(None if a == "(none)" else a) or UNPLANNED for a in table["application_name"]]
+        table.insert(0, "service", services)
+    return table
+
+
+UNPLANNED = "unplanned"
+
+
+def service_split(wide: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Counts per application_name -> one column per service (its applications summed, per-worker suffixes
+    folded) in the plan's order, then one per unplanned client (``unplanned: <name>``), biggest first."""
+    if not len(wide.columns):
+        return wide
+    names = [series_name(plan, None if column == UNKNOWN else column) for column in wide.columns]
+    grouped = wide.T.groupby(pd.Index(names), sort=False).sum(min_count=1).T.reindex(index=wide.index)
+    order = [s.name for s in plan.services if s.name in grouped.columns]
+    peaks = grouped.max().fillna(0.0)
+    unplanned = sorted((c for c in grouped.columns if c.startswith(UNPLANNED_PREFIX) and c not in order),
+                       key=lambda c: (-float(peaks[c]), c))
+    return grouped[order + unplanned]
+
+
+def service_lines(budget: ServerBudget) -> dict[str, dict[str, float | None]]:
+    """Each service's own lines on one server, from its share of the budget (``planner.budget``)."""
+    return {share.service: {"steady": share.steady, "peak": share.peak,
+                            "rollout peak": share.rollout_peak if share.rollout_peak != share.peak else None}
+            for share in budget.shares}
+
+
+def attribution_line(plan: Plan, snapshot: Snapshot | None) -> str:
+    """Markdown: the latest sample's connections per service, and the unplanned clients with their names."""
+    if snapshot is None or not snapshot.ok:
+        return ""
+    att = attribute(plan, snapshot)
+    services = ", ".join(f"{md(name)} **{count}**" for name, count in att.by_service)
+    line = f"By service: {services}"
+    if att.unplanned:
+        names = ", ".join(f"{md(name)} {count}" for name, count in att.unplanned[:5])
+        more = f" and {len(att.unplanned) - 5} more" if len(att.unplanned) > 5 else ""
+        line += f" · unplanned **{att.unplanned_total}** ({names}{more})"
+    return line
 
 
 def live_headline(server: str, snapshot: Snapshot | None, status=None) -> tuple[str, str | None]:
@@ -87,10 +142,20 @@ def live_view(monitor, timeline, server: str, plan: Plan | None, range_label: st
     headline, error = live_headline(server, snapshot, monitor.status().get(server))
     wide, gaps = timeline.window_with_gaps(by, history_since(range_label, now))
     lines: dict[str, float | None] = {}
+    per_service: dict[str, dict[str, float | None]] = {}
+    budget = None
     if plan is not None and server in {s.name for s in plan.servers}:
-        lines = plan_lines(next(b for b in plan_budgets(plan) if b.name == server))
+        budget = next(b for b in plan_budgets(plan) if b.name == server)
+        lines = plan_lines(budget)
+    if plan is not None and plan.multi_service:
+        extra = attribution_line(plan, snapshot)
+        headline = f"{headline}  \n{extra}" if extra else headline
+        if by == "application_name":
+            wide = service_split(wide, plan)
+            per_service = service_lines(budget) if budget is not None else {}
+            lines = {k: v for k, v in lines.items() if k not in ("steady", "peak")}  # each service's replace them
     lines = with_server_limit(lines, getattr(snapshot, "settings", None))
-    return LiveView(headline, error, wide, lines, latest_table(snapshot), gaps)
+    return LiveView(headline, error, wide, lines, latest_table(snapshot, plan), gaps, per_service)
 
 
 def with_server_limit(lines: dict[str, float | None], settings: ServerSettings | None) -> dict[str, float | None]:
@@ -99,3 +164,41 @@ def with_server_limit(lines: dict[str, float | None], settings: ServerSettings |
     if settings is None or lines.get("max_connections") in (None, settings.max_connections):
         return lines
     return {**lines, "server max_connections": settings.max_connections}
+
+
+PLAN_ENV = "POOL_PLANNER_PLAN"
+"""A plan file (TOML) whose services the page plans and watches (the probes panel reads its probes too)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int) -> Plan:
+    return load_plan(path)
+
+
+def plan_file(environ: Mapping[str, str] | None = None) -> Plan | None:
+    """The plan of ``$POOL_PLANNER_PLAN`` (read again when the file changes), or None when unset. A bad file
+    raises ``InputError`` (the page shows it inline)."""
+    path = (environ if environ is not None else os.environ).get(PLAN_ENV, "").strip()
+    if not path:
+        return None
+    try:
+        mtime = Path(path).stat().st_mtime_ns
+    except OSError as err:
+        raise InputError(PLAN_ENV, f"cannot read {path}: {err.strerror}") from None
+    return _load(path, mtime)
+
+
+def page_plan(plan: Plan, file_plan: Plan | None, limits: Mapping[str, ServerSettings | None] | None = None) -> Plan:
+    """The page's plan with the services of a plan file that has several (until the sidebar edits services):
+    the sidebar's servers (primary, replica) as the sidebar says, the file's other servers each with its **own**
+    live limits when the user asked for them (``limits``: server -> its latest settings), the file's services and
+    rollout. A single-service file, or none, leaves the sidebar's plan as it is."""
+    if file_plan is None or not file_plan.multi_service or plan.multi_service:
+        return plan
+    ours = {s.name for s in plan.servers}
+    limits = limits or {}
+    extra = tuple(live_limits(s, limits[s.name]) if limits.get(s.name) is not None else s
+                  for s in file_plan.servers if s.name not in ours)
+    return Plan(servers=plan.servers + extra, services=file_plan.services,
+                pgbouncer=plan.pgbouncer or file_plan.pgbouncer,
+                lb_idle_timeout_s=plan.lb_idle_timeout_s or file_plan.lb_idle_timeout_s, rollout=file_plan.rollout)

@@ -1,0 +1,95 @@
+"""Live connections attributed to a plan's services, by application_name (``Plan.service_of``).
+
+A sample's client backends carry the application_name their client set; a plan's services name theirs (their
+engines' ``application_name``, else the service's own name), and per-worker suffixes (``orders-3``) fold into
+the service. What matches no service is *unplanned*: kept with its own name (and count), because the plan did
+not budget for it beyond the server's ``other_clients`` allowance (the ``unplanned-clients`` finding).
+
+Pure: counts in, counts out; no I/O, no Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from planner.model import Plan
+from planner.snapshot import Snapshot
+
+NO_APPLICATION_NAME = "(no application_name)"
+"""How an unplanned client that set no application_name is named (the live rules' ``NO_APP`` too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """One sample's client backends split between the plan's services and the unplanned clients."""
+
+    by_service: tuple[tuple[str, int], ...]
+    """(service, connections) for every service of the plan, in the plan's order (0 when none is open)."""
+    unplanned: tuple[tuple[str, int], ...]
+    """(application_name as the client set it, connections) for clients no service names, biggest first."""
+
+    @property
+    def planned_total(self) -> int:
+        return sum(n for _, n in self.by_service)
+
+    @property
+    def unplanned_total(self) -> int:
+        return sum(n for _, n in self.unplanned)
+
+    @property
+    def total(self) -> int:
+        return self.planned_total + self.unplanned_total
+
+    def count(self, service: str) -> int:
+        """Connections of one service (0 for a name the plan does not have)."""
+        return dict(self.by_service).get(service, 0)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"by_service": dict(self.by_service), "unplanned": dict(self.unplanned)}
+
+
+def attribute_counts(plan: Plan, counts: Iterable[tuple[str | None, int]]) -> Attribution:
+    """(application_name, connections) pairs -> per service and unplanned (a name may repeat: summed)."""
+    services = {service.name: 0 for service in plan.services}
+    unplanned: dict[str, int] = {}
+    for name, count in counts:
+        service = plan.service_of(name)
+        if service is None:
+            key = name or NO_APPLICATION_NAME
+            unplanned[key] = unplanned.get(key, 0) + count
+        else:
+            services[service] += count
+    return Attribution(tuple(services.items()),
+                       tuple(sorted(unplanned.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+def attribute(plan: Plan, snapshot: Snapshot) -> Attribution:
+    """The sample's client backends (the monitor's own excluded, as in ``Snapshot.groups``) by service."""
+    return attribute_counts(plan, ((g.application_name, g.count) for g in snapshot.groups))
+
+
+def service_columns(plan: Plan, columns: Iterable[str]) -> dict[str, str]:
+    """application_name column -> the series it belongs to: its service's name, or ``unplanned: <name>``."""
+    return {column: series_name(plan, column) for column in columns}
+
+
+def series_name(plan: Plan, application_name: str | None) -> str:
+    service = plan.service_of(application_name)
+    return service if service is not None else f"{UNPLANNED_PREFIX}{application_name or NO_APPLICATION_NAME}"
+
+
+UNPLANNED_PREFIX = "unplanned: "
+"""The by-application chart's series of a client no service names starts with this."""
+
+
+def unplanned_words(unplanned: Mapping[str, int] | Iterable[tuple[str, int]], limit: int = 5) -> str:
+    """``'cron-report' 8, 'psql' 2`` (the biggest ``limit``, then how many more): for a finding's evidence."""
+    items = list(unplanned.items() if isinstance(unplanned, Mapping) else unplanned)
+    shown = ", ".join(f"'{name}' {count}" for name, count in items[:limit])
+    rest = len(items) - limit
+    return shown + (f" and {rest} more" if rest > 0 else "")
+
+
+__all__ = ["NO_APPLICATION_NAME", "UNPLANNED_PREFIX", "Attribution", "attribute", "attribute_counts",
+           "series_name", "service_columns", "unplanned_words"]
