@@ -158,7 +158,7 @@ def use_measured_workload(change: dict) -> None:
 def use_live_limits(settings) -> None:
     replica = getattr(monitor.latest().get(state.REPLICA), "settings", None)  # each server's limits to its own entry
     apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings, replica=replica))
-    st.session_state["live_limits"] = {name: snap.settings for name, snap in monitor.latest().items()}
+    st.session_state["live_limits"] = True  # a plan file's other servers follow their own live limits too
     st.session_state["prefilled"] = True
 
 
@@ -272,7 +272,8 @@ try:
     # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
     plan = state.build_plan(state.inputs_from(st.session_state),
                             application_name=demo.plan.engines[0].application_name if demo else None)
-    plan = page_plan(plan, plan_file(), st.session_state.get("live_limits"))  # a plan file's services (#15)
+    plan = page_plan(plan, plan_file(), {name: snap.settings for name, snap in latest.items()}  # a plan file's
+                     if st.session_state.get("live_limits") else None)  # services (#15), each server's own limits
     judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
     view = judged.view if judged else None
 except InputError as err:

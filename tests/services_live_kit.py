@@ -13,9 +13,13 @@ primary: rollout peak 30 + 2 = 32, peak 26, other_clients 2. unplanned-clients n
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
 from pathlib import Path
 
 from collector_kit import connections
+from pgcluster import RUN_AS, Cluster
+from pgserver._commands import POSTGRES_BIN_PATH
 
 PLAN_TOML = """\
 rollout = "together"
@@ -93,3 +97,22 @@ def workload(primary_url: str, unplanned: int = 3, billing: int = 2):
             if count:
                 stack.enter_context(connections(primary_url, count, name))
         yield
+
+
+@contextlib.contextmanager
+def primary_and_standby():
+    """(primary, standby): a primary with max_connections 40 and a real streaming standby of it with 50
+    (pg_basebackup -R, as tests/test_reproduce_standby.py makes one)."""
+    primary = Cluster({"max_connections": PRIMARY_MAX}).start()
+    standby = Cluster({"max_connections": REPLICA_MAX, "wal_retrieve_retry_interval": "500ms"})
+    try:
+        shutil.rmtree(standby.pgdata)
+        subprocess.run([str(POSTGRES_BIN_PATH / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+                        "-U", "postgres", "-D", str(standby.pgdata), "-R", "-X", "stream"],
+                       check=True, capture_output=True, user=RUN_AS, timeout=120)
+        standby.start()
+        assert standby.psql("SELECT pg_catalog.pg_is_in_recovery()") == "t"
+        yield primary, standby
+    finally:
+        standby.destroy()
+        primary.destroy()

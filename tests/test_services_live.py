@@ -9,15 +9,10 @@ hand-computed numbers: tests/services_live_kit.py.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 from collector_kit import CollectorProcess, connections, wait_until
-from pgcluster import RUN_AS, Cluster
-from pgserver._commands import POSTGRES_BIN_PATH
 from reproduce_kit import without_monitor_role
-from services_live_kit import PRIMARY_MAX, REPLICA_MAX, workload, write_plan
+from services_live_kit import PRIMARY_MAX, REPLICA_MAX, primary_and_standby, workload, write_plan
 
 from dashboard.live import sample_once
 from planner.attribution import attribute
@@ -30,20 +25,8 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def servers():
-    """(primary, standby): a primary with max_connections 40 and a real streaming standby of it with 50."""
-    primary = Cluster({"max_connections": PRIMARY_MAX}).start()
-    standby = Cluster({"max_connections": REPLICA_MAX, "wal_retrieve_retry_interval": "500ms"})
-    try:
-        shutil.rmtree(standby.pgdata)
-        subprocess.run([str(POSTGRES_BIN_PATH / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
-                        "-U", "postgres", "-D", str(standby.pgdata), "-R", "-X", "stream"],
-                       check=True, capture_output=True, user=RUN_AS, timeout=120)
-        standby.start()
-        assert standby.psql("SELECT pg_catalog.pg_is_in_recovery()") == "t"
-        yield primary, standby
-    finally:
-        standby.destroy()
-        primary.destroy()
+    with primary_and_standby() as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
