@@ -98,6 +98,10 @@ def test_per_service_plan_lines_and_unplanned_clients_in_chromium(tmp_path):
                     shot = tmp_path / "services.png"
                     page.screenshot(path=str(shot), full_page=True)
                     assert shot.stat().st_size > 10_000
+                    for server in ("primary", "replica"):  # the live charts themselves, one picture each
+                        chart = page.locator(".js-plotly-plot").filter(has=page.locator(".gtitle", has_text=server))
+                        chart.scroll_into_view_if_needed()
+                        chart.screenshot(path=str(tmp_path / f"services-{server}.png"))
                     if os.environ.get("UPDATE_SCREENSHOT") == "1":
                         (ROOT / "docs" / "screenshot-services.png").write_bytes(shot.read_bytes())
                 expect(pitfalls.filter(has_text="unplanned-clients")).to_have_count(0, timeout=60_000)
