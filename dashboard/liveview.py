@@ -25,6 +25,9 @@ from planner.rules.server_match import live_limits
 from planner.snapshot import ServerSettings, Snapshot
 from planner.text import md
 
+UNPLANNED = "unplanned"
+"""The service column of a connection no service of the plan names (``latest_table``)."""
+
 TIME_RANGES: dict[str, timedelta | None] = {
     "15 min": timedelta(minutes=15),
     "1 h": timedelta(hours=1),
@@ -75,8 +78,6 @@ def latest_table(snapshot: Snapshot | None, plan: Plan | None = None) -> pd.Data
         table.insert(0, "service", services)
     return table
 
-
-UNPLANNED = "unplanned"
 
 
 def service_split(wide: pd.DataFrame, plan: Plan) -> pd.DataFrame:

@@ -18,6 +18,8 @@ from planner.snapshot import Snapshot
 
 NO_APPLICATION_NAME = "(no application_name)"
 """How an unplanned client that set no application_name is named (the live rules' ``NO_APP`` too)."""
+UNPLANNED_PREFIX = "unplanned: "
+"""The by-application chart's series of a client no service names starts with this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +71,10 @@ def attribute(plan: Plan, snapshot: Snapshot) -> Attribution:
     return attribute_counts(plan, ((g.application_name, g.count) for g in snapshot.groups))
 
 
-def service_columns(plan: Plan, columns: Iterable[str]) -> dict[str, str]:
-    """application_name column -> the series it belongs to: its service's name, or ``unplanned: <name>``."""
-    return {column: series_name(plan, column) for column in columns}
-
-
 def series_name(plan: Plan, application_name: str | None) -> str:
+    """The by-application chart's series of a connection: its service's name, or ``unplanned: <name>``."""
     service = plan.service_of(application_name)
     return service if service is not None else f"{UNPLANNED_PREFIX}{application_name or NO_APPLICATION_NAME}"
-
-
-UNPLANNED_PREFIX = "unplanned: "
-"""The by-application chart's series of a client no service names starts with this."""
 
 
 def unplanned_words(unplanned: Mapping[str, int] | Iterable[tuple[str, int]], limit: int = 5) -> str:
@@ -92,4 +86,4 @@ def unplanned_words(unplanned: Mapping[str, int] | Iterable[tuple[str, int]], li
 
 
 __all__ = ["NO_APPLICATION_NAME", "UNPLANNED_PREFIX", "Attribution", "attribute", "attribute_counts",
-           "series_name", "service_columns", "unplanned_words"]
+           "series_name", "unplanned_words"]
