@@ -7,7 +7,7 @@ search, reports, 10 unplanned clients). Each case runs in a subprocess for this 
 (default /work/main: the code before the per-service rules), so the figures print side by side. A baseline that
 cannot run a case (no ``planner.attribution`` there) prints "-".
 
-Run: python benchmarks/live_rules_services.py [--baseline /work/main] [--repeats 5]
+Run: python benchmarks/live_rules_services.py [--baseline /work/main] [--repeats 5] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ("rules, 1 service, 600 samples", "rules, 4 services, 600 samples", "rules, 4 services, latest only",
-         "attribute(), 4 services, 1 sample")
+         "attribute_counts(), 4 services, 1 sample")
 
 
 def _samples(n: int = 600):
@@ -81,11 +81,12 @@ def measure(repeats: int) -> dict[str, float | None]:
         CASES[2]: _median_ms(lambda: tracked_live_findings(many, samples[-1:]), repeats, 50) if many else None,
     }
     try:
-        from planner.attribution import attribute
+        from planner.attribution import attribute_counts
     except ImportError:
         found[CASES[3]] = None
     else:
-        found[CASES[3]] = _median_ms(lambda: attribute(many, samples[-1]), repeats, 2000)
+        pairs = [(g.application_name, g.count) for g in samples[-1].groups]
+        found[CASES[3]] = _median_ms(lambda: attribute_counts(many, pairs), repeats, 2000)
     return found
 
 
@@ -100,20 +101,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default="/work/main")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         sys.path.insert(0, args.measure)
         print(json.dumps(measure(args.repeats)))
         return
-    base, ours = _run(Path(args.baseline), args.repeats), _run(ROOT, args.repeats)
+    rounds: dict[str, list[dict]] = {"base": [], "ours": []}
+    for _ in range(args.rounds):  # alternated, so a burst of load from elsewhere hits both sides
+        rounds["base"].append(_run(Path(args.baseline), args.repeats))
+        rounds["ours"].append(_run(ROOT, args.repeats))
 
-    def cell(value):
-        return f"{value:10.3f}" if value is not None else f"{'-':>10}"
+    def cell(side: str, case: str) -> str:
+        values = [r[case] for r in rounds[side] if r.get(case) is not None]
+        return f"{statistics.median(values):10.3f}" if values else f"{'-':>10}"
 
-    print(f"{'case (median ms per call)':44} {'baseline':>10} {'this tree':>10}")
+    print(f"{'case (median ms per call, ' + str(args.rounds) + ' rounds)':46} {'baseline':>10} {'this tree':>10}")
     for case in CASES:
-        print(f"{case:44} {cell(base.get(case))} {cell(ours.get(case))}")
+        print(f"{case:46} {cell('base', case)} {cell('ours', case)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from planner.model import Plan
+from planner.model import Plan, fold_application_name
 from planner.snapshot import Snapshot
 
 NO_APPLICATION_NAME = "(no application_name)"
@@ -51,12 +51,57 @@ class Attribution:
         return {"by_service": dict(self.by_service), "unplanned": dict(self.unplanned)}
 
 
+class ServiceIndex:
+    """``Plan.service_of`` for one plan, answered from a table (built once) and remembered per name: the live rules
+    ask it for every group of every sample of a window."""
+
+    MEMO_LIMIT = 10_000
+    """Distinct application names remembered (server-sent, so unbounded in principle): beyond it, forgotten."""
+
+    def __init__(self, plan: Plan):
+        self._names: dict[str, str] = {}
+        for service in plan.services:  # the plan's order: the first service naming it wins, as in service_of
+            for name in service.application_names:
+                self._names.setdefault(name, service.name)
+        self._memo: dict[str | None, str | None] = {}
+
+    def service_of(self, application_name: str | None) -> str | None:
+        try:
+            return self._memo[application_name]
+        except KeyError:
+            pass
+        found = None
+        if application_name:
+            found = self._names.get(application_name) or self._names.get(fold_application_name(application_name))
+        if len(self._memo) >= self.MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[application_name] = found
+        return found
+
+
+_INDEXES: dict[int, tuple[Plan, ServiceIndex]] = {}
+
+
+def service_index(plan: Plan) -> ServiceIndex:
+    """The plan's ``ServiceIndex``, kept per plan object (the page and the collector judge one plan object over
+    and over; a few recent plans are kept)."""
+    hit = _INDEXES.get(id(plan))
+    if hit is not None and hit[0] is plan:
+        return hit[1]
+    if len(_INDEXES) >= 16:
+        _INDEXES.pop(next(iter(_INDEXES)), None)
+    index = ServiceIndex(plan)
+    _INDEXES[id(plan)] = (plan, index)
+    return index
+
+
 def attribute_counts(plan: Plan, counts: Iterable[tuple[str | None, int]]) -> Attribution:
     """(application_name, connections) pairs -> per service and unplanned (a name may repeat: summed)."""
     services = {service.name: 0 for service in plan.services}
     unplanned: dict[str, int] = {}
+    index = service_index(plan)
     for name, count in counts:
-        service = plan.service_of(name)
+        service = index.service_of(name)
         if service is None:
             key = name or NO_APPLICATION_NAME
             unplanned[key] = unplanned.get(key, 0) + count
@@ -66,14 +111,28 @@ def attribute_counts(plan: Plan, counts: Iterable[tuple[str | None, int]]) -> At
                        tuple(sorted(unplanned.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
+_ATTRIBUTED: dict[tuple[int, int], tuple[Plan, Snapshot, Attribution]] = {}
+_ATTRIBUTED_LIMIT = 4096
+"""Samples whose attribution is kept (a 10-minute window of 1 s samples on a few servers)."""
+
+
 def attribute(plan: Plan, snapshot: Snapshot) -> Attribution:
-    """The sample's client backends (the monitor's own excluded, as in ``Snapshot.groups``) by service."""
-    return attribute_counts(plan, ((g.application_name, g.count) for g in snapshot.groups))
+    """The sample's client backends (the monitor's own excluded, as in ``Snapshot.groups``) by service; kept per
+    (plan, sample) object, since several rules ask for the same sample's."""
+    key = (id(plan), id(snapshot))
+    hit = _ATTRIBUTED.get(key)
+    if hit is not None and hit[0] is plan and hit[1] is snapshot:
+        return hit[2]
+    found = attribute_counts(plan, ((g.application_name, g.count) for g in snapshot.groups))
+    if len(_ATTRIBUTED) >= _ATTRIBUTED_LIMIT:
+        _ATTRIBUTED.pop(next(iter(_ATTRIBUTED)), None)
+    _ATTRIBUTED[key] = (plan, snapshot, found)
+    return found
 
 
 def series_name(plan: Plan, application_name: str | None) -> str:
     """The by-application chart's series of a connection: its service's name, or ``unplanned: <name>``."""
-    service = plan.service_of(application_name)
+    service = service_index(plan).service_of(application_name)
     return service if service is not None else f"{UNPLANNED_PREFIX}{application_name or NO_APPLICATION_NAME}"
 
 
@@ -85,5 +144,14 @@ def unplanned_words(unplanned: Mapping[str, int] | Iterable[tuple[str, int]], li
     return shown + (f" and {rest} more" if rest > 0 else "")
 
 
-__all__ = ["NO_APPLICATION_NAME", "UNPLANNED_PREFIX", "Attribution", "attribute", "attribute_counts",
-           "series_name", "unplanned_words"]
+__all__ = [
+    "NO_APPLICATION_NAME",
+    "UNPLANNED_PREFIX",
+    "Attribution",
+    "ServiceIndex",
+    "attribute",
+    "attribute_counts",
+    "series_name",
+    "service_index",
+    "unplanned_words",
+]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
 from planner import ids
+from planner.attribution import ServiceIndex, attribute, service_index
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
 from planner.rules.monitor_role import monitor_superuser_finding
 from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
@@ -272,13 +273,26 @@ class Unit:
     engines: tuple[Engine, ...]
     deployment: Deployment
     plan: Plan
+    _owned: dict[str | None, bool] = field(default_factory=dict, compare=False, repr=False)
+    """Remembered answers of ``owns`` (the rules ask it for every group of every sample of a window)."""
 
     def owns(self, application_name: str | None) -> bool:
+        try:
+            return self._owned[application_name]
+        except KeyError:
+            pass
         if self.kind == "app":
-            return _belongs(application_name, self.subject)
-        return self.plan.service_of(application_name) == self.subject
+            owned = _belongs(application_name, self.subject)
+        else:
+            owned = service_index(self.plan).service_of(application_name) == self.subject
+        if len(self._owned) >= ServiceIndex.MEMO_LIMIT:
+            self._owned.clear()
+        self._owned[application_name] = owned
+        return owned
 
     def count(self, snap: Snapshot) -> int:
+        if self.kind == "service":
+            return attribute(self.plan, snap).count(self.subject)
         return sum(g.count for g in snap.groups if self.owns(g.application_name))
 
     @property
@@ -286,10 +300,25 @@ class Unit:
         return f"{self.kind} '{self.subject}'"
 
 
+_UNITS: dict[tuple[int, str], tuple[Plan, list[Unit]]] = {}
+
+
 def plan_units(plan: Plan | None, server: Server | None) -> list[Unit]:
-    """The units the per-application rules judge on ``server`` (``Unit``), in the plan's order."""
+    """The units the per-application rules judge on ``server`` (``Unit``), in the plan's order; kept per plan
+    object and server (every sample of a window asks for them, several rules each)."""
     if plan is None or server is None:
         return []
+    hit = _UNITS.get((id(plan), server.name))
+    if hit is not None and hit[0] is plan:
+        return hit[1]
+    if len(_UNITS) >= 64:
+        _UNITS.pop(next(iter(_UNITS)), None)
+    units = _plan_units(plan, server)
+    _UNITS[(id(plan), server.name)] = (plan, units)
+    return units
+
+
+def _plan_units(plan: Plan, server: Server) -> list[Unit]:
     if not plan.multi_service:
         apps = _engines_by_app(plan, server)
         return [Unit(app, "app", engines, plan.deployment, plan) for app, engines in apps.items()]
@@ -307,7 +336,7 @@ def _who(plan: Plan | None, application_name: str | None) -> tuple[str, str]:
     app = application_name or NO_APP
     if plan is None or not plan.multi_service:
         return app, f"app '{app}'"
-    service = plan.service_of(application_name)
+    service = service_index(plan).service_of(application_name)
     return (service, f"service '{service}'") if service else (app, f"app '{app}' (unplanned)")
 
 
@@ -563,6 +592,9 @@ def _no_idle_in_transaction_timeout(
 def _app_roles(plan: Plan | None, server: Server | None, snap: Snapshot) -> list[str]:
     """The roles the plan's applications connect as on this server (seen in the sample), for a snippet."""
     units = plan_units(plan, server)
+    if plan is not None and plan.multi_service:  # a service's connection is one the index attributes to it
+        index, judged = service_index(plan), {unit.subject for unit in units}
+        return sorted({g.usename for g in snap.groups if g.usename and index.service_of(g.application_name) in judged})
     return sorted({g.usename for g in snap.groups
                    if g.usename and any(unit.owns(g.application_name) for unit in units)})
 

@@ -17,7 +17,6 @@ told apart from other clients: the plan's ``other_clients`` and ``too-many-conne
 
 from __future__ import annotations
 
-import functools
 import re
 
 from planner import ids
@@ -31,10 +30,21 @@ SUBJECT = "unplanned"
 _TOML_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
 
-@functools.lru_cache(maxsize=64)
+_BUDGETS: dict[tuple[int, str, int], tuple[Plan, Thresholds, ServerBudget]] = {}
+
+
 def _budget(plan: Plan, server: Server, th: Thresholds) -> ServerBudget:
-    """The server's budget under the plan (cached: the rules judge every sample of a window with the same plan)."""
-    return server_budget(plan, server, th)
+    """The server's budget under the plan, kept per plan object (the rules judge every sample of a window with
+    the same plan)."""
+    key = (id(plan), server.name, id(th))
+    hit = _BUDGETS.get(key)
+    if hit is not None and hit[0] is plan and hit[1] is th:
+        return hit[2]
+    if len(_BUDGETS) >= 64:
+        _BUDGETS.pop(next(iter(_BUDGETS)), None)
+    budget = server_budget(plan, server, th)
+    _BUDGETS[key] = (plan, th, budget)
+    return budget
 
 
 def _slots(settings: ServerSettings) -> tuple[int, str]:
