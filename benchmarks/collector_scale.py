@@ -5,7 +5,9 @@
 Prints, per run: per-sample latency per server (p50 / p99 / max of ``pool_planner_sample_latency_seconds``
 read at every scrape), the collector's CPU (share of one core over the measured window, from /proc), its peak
 memory (VmHWM) and the ``/metrics`` scrape time (p50 / p99 over one scrape a second).
-Targets (issue 19): CPU <= 10% of one core, memory <= 200 MB, scrape <= 50 ms.
+Targets (issue 19): CPU <= 10% of one core, memory <= 200 MB, scrape <= 50 ms. Then the dashboard's overview
+of the same number of servers (``benchmarks/fleet_overview.py``: its data and its AppTest render time) unless
+``--no-overview``.
 
     /work/venv/bin/python benchmarks/collector_scale.py            # 10 servers
     /work/venv/bin/python benchmarks/collector_scale.py --servers 4 --seconds 20
@@ -27,6 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import psycopg  # noqa: E402
 from collector_kit import CollectorProcess, libpq_url  # noqa: E402
+from fleet_overview import report as overview_report  # noqa: E402
 from pgcluster import Cluster  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
@@ -103,6 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window per run (30)")
+    parser.add_argument("--no-overview", action="store_true", help="skip the dashboard overview's render time")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="collector-scale-"))
     clusters: list[Cluster] = []
@@ -134,6 +138,9 @@ def main() -> int:
     print(f"targets: CPU <= 10% ({'met' if full['cpu'] <= 10 else 'MISSED'}), memory <= 200 MB "
           f"({'met' if full['rss'] <= 200 else 'MISSED'}), scrape <= 50 ms "
           f"({'met' if full['scrape_p99'] <= 50 else 'MISSED'})")
+    if not args.no_overview:
+        print("\nThe dashboard's overview of as many servers (benchmarks/fleet_overview.py):")
+        overview_report(args.servers)
     return 0
 
 

@@ -18,6 +18,8 @@ import streamlit as st  # noqa: E402
 
 from dashboard import (  # noqa: E402
     charts,
+    fleet,
+    fleet_page,
     guard,
     incident_page,
     observe_panel,
@@ -26,6 +28,8 @@ from dashboard import (  # noqa: E402
     pgbouncer_page,
     pgbouncer_view,
     pitfalls,
+    plan_panel,
+    planfile,
     presets,
     probe_panel,
     rerun,
@@ -36,8 +40,9 @@ from dashboard.live.actions import actions_enabled  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.live.prometheus_history import PrometheusHistory  # noqa: E402
-from dashboard.liveview import page_plan, plan_file  # noqa: E402
+from dashboard.liveview import sidebar_servers, with_own_live_limits  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
+from planner.budget import plan_budgets  # noqa: E402
 from planner.model import InputError  # noqa: E402
 from planner.text import md, md_code  # noqa: E402
 
@@ -129,6 +134,7 @@ def on_preset() -> None:
     choice = st.session_state["preset"]
     if choice in presets.presets():
         apply_inputs(presets.presets()[choice])
+        plan_panel.forget_plan_file()  # a preset is a whole plan: nothing of a loaded file stays
         st.session_state["prefilled"] = True  # the user chose: a late first sample must not overwrite it
 
 
@@ -158,7 +164,7 @@ def use_measured_workload(change: dict) -> None:
 def use_live_limits(settings) -> None:
     replica = getattr(monitor.latest().get(state.REPLICA), "settings", None)  # each server's limits to its own entry
     apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings, replica=replica))
-    st.session_state["live_limits"] = True  # a plan file's other servers follow their own live limits too
+    st.session_state["live_limits"] = True  # a plan's other servers follow their own live limits too
     st.session_state["prefilled"] = True
 
 
@@ -178,9 +184,9 @@ target_key = tuple(sorted(targets.items())) + tuple(sorted(pgbouncers.items()))
 monitor = get_monitor(target_key, demo is not None)
 latest = monitor.latest()
 
-if "pool_size" not in st.session_state:
-    apply_inputs(state.initial_inputs(demo.plan if demo else None))
-    st.session_state["prefilled"] = demo is not None  # a plan's own numbers are kept, never overwritten
+if "pool_size" not in st.session_state:  # a session's first run: the link's or the start file's plan, or the demo's
+    chosen = plan_panel.start_session(apply_inputs, state.initial_inputs(demo.plan if demo else None))
+    st.session_state["prefilled"] = demo is not None or chosen  # a plan's own numbers are kept, never overwritten
 live_settings = getattr(latest.get(state.PRIMARY), "settings", None)
 if not st.session_state.get("prefilled") and live_settings is not None:
     use_live_limits(live_settings)  # once per session, as soon as the first sample arrives
@@ -201,6 +207,8 @@ if demo is not None:
     if demo.pgbouncer_note:
         sb.caption(demo.pgbouncer_note)
 sb.selectbox("Preset", ["(keep my values)", *presets.presets()], key="preset", on_change=on_preset)
+plan_box = sb.expander("Plan file", expanded=plan_panel.loaded_plan() is not None, icon=":material/description:")
+plan_panel.upload_section(plan_box, apply_inputs)
 
 with sb.expander("Server limits", expanded=True):
     c = st.container()
@@ -268,16 +276,20 @@ if demo is not None:
                f"(scenario: *{demo.scenario}*), not your database.")
 
 plan = view = error = judged = None
+app_name = demo.plan.engines[0].application_name if demo else None
 try:
-    # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire
-    plan = state.build_plan(state.inputs_from(st.session_state),
-                            application_name=demo.plan.engines[0].application_name if demo else None)
-    plan = page_plan(plan, plan_file(), {name: snap.settings for name, snap in latest.items()}  # a plan file's
-                     if st.session_state.get("live_limits") else None)  # services (#15), each server's own limits
+    # the monitor's URL is not the application's; the demo's application name lets the per-app rules fire.
+    # A loaded plan file keeps whatever the sidebar cannot show (planfile.current_plan)
+    plan = planfile.current_plan(state.inputs_from(st.session_state), plan_panel.loaded_plan(),
+                                 application_name=app_name)
+    if st.session_state.get("live_limits"):  # each server's own live limits, those the sidebar does not show too
+        plan = with_own_live_limits(plan, {name: snap.settings for name, snap in latest.items()},
+                                    sidebar_servers(plan_panel.loaded_plan(), bool(st.session_state.get("replica"))))
     judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
     view = judged.view if judged else None
 except InputError as err:
     error = err
+plan_panel.download_section(plan_box, plan, application_name=app_name, waiting=not limits_known)
 
 # One container for either the waiting notice or the verdict: the live panel below starts at the same place in
 # both, so its refreshes never write over the verdict when the first sample turns one into the other.
@@ -340,12 +352,18 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
     if store_notice:
         st.warning(store_notice, icon=":material/database:")
     left, right = st.columns([2, 3])
-    left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range", default="15 min")
-    right.segmented_control("Split by", ["state", "application_name"], key="split_by", default="state")
+    # a link may have set them (plan_panel.start_session): then no default, which Streamlit would warn about
+    left.segmented_control("Time range", list(state.TIME_RANGES), key="time_range",
+                           default=None if "time_range" in st.session_state else "15 min")
+    right.segmented_control("Split by", ["state", "application_name"], key="split_by",
+                            default=None if "split_by" in st.session_state else "state")
     now = datetime.now(UTC)
     servers = list(targets)
     by = st.session_state.get("split_by") or "state"
-    for server in servers:
+    pick = overview(plan, servers, now)
+    if pick not in (fleet.ALL_SERVERS, *servers):
+        fleet_page.not_sampled(pick)
+    for server in fleet.shown_servers(pick, servers):
         timeline = get_timeline(target_key, demo is not None, server)
         view_ = state.live_view(monitor, timeline, server, plan, st.session_state.get("time_range") or "15 min",
                                 by, now=now)
@@ -366,6 +384,16 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
 
     pitfalls_section(plan, static_findings, servers, now, waiting)
     incident_page.render(monitor, monitor.targets, allow=actions_enabled(secrets=st.secrets))
+    plan_panel.sync_link()  # the picked server, time range and split, as the link says them
+
+
+def overview(plan, servers: list[str], now: datetime) -> str:
+    """Every server of the plan and of the sampling, in one table; returns the picked one."""
+    def window(server: str):
+        return get_timeline(target_key, demo is not None, server).window_with_gaps("state", fleet.since(now))
+
+    rows = fleet.fleet_rows(plan_budgets(plan) if plan is not None else (), monitor.latest(), servers, window)
+    return fleet_page.section(rows)
 
 
 live_panel(plan if limits_known else None, view.findings if view else (), not limits_known)
@@ -396,3 +424,4 @@ if view is not None:
             st.download_button(f"Download {f.file_name}", f.text, file_name=f.file_name, mime=f.mime,
                                key=f"download_{f.format}", on_click="ignore")
 
+plan_panel.sync_link()  # the page's state in its link: opening it shows this page

@@ -10,17 +10,23 @@ the environment or ``.streamlit/secrets.toml`` of the current folder; with neith
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from planner.cli_support import EXIT_OK, Parser, UsageError, run_guarded
+from planner.config import load_plan
+
+PLAN_ENV = "POOL_PLANNER_PLAN"
+"""The plan file the page starts from (``dashboard.plan_panel``; the probe panel reads its probes too)."""
 
 APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
 EXAMPLE = ("pool-planner dashboard --port 8600\n"
+           "  pool-planner dashboard --plan plan.toml\n"
            "  DATABASE_URL=postgresql+asyncpg://monitor@db/app pool-planner dashboard")
 
 
@@ -32,6 +38,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         help=f"address to listen on (default {DEFAULT_ADDRESS}: this machine only; the page shows "
                              f"who holds your database's connections, so expose it only behind your own auth)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    parser.add_argument("--plan", metavar="PATH",
+                        help=f"a plan file (TOML or JSON) the page starts from: its numbers fill the sidebar, and "
+                             f"what the sidebar cannot show is kept (same as {PLAN_ENV}=PATH)")
     return parser
 
 
@@ -57,6 +66,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m dashboard.
 def _serve(args: argparse.Namespace, prog: str) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"{prog}: --port must be between 1 and 65535, got {args.port}")
+    if args.plan is not None:
+        load_plan(args.plan)  # a bad file is one line and exit 2 here, not a page that cannot start
+        os.environ[PLAN_ENV] = str(Path(args.plan).resolve())  # the page (and its probes) read it from there
     # lazy, documented (tests/test_imports_at_top.py): Streamlit's server is loaded only to serve, so the
     # command's --help and its bad-input errors stay instant
     from streamlit.web import bootstrap

@@ -5,22 +5,20 @@ Part of the page's view-model (``dashboard.state`` re-exports every name); no St
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 
 from dashboard.charts import UNKNOWN
+from dashboard.inputs import PRIMARY, REPLICA
+from dashboard.planfile import roles
 from dashboard.planview import plan_lines
 from planner.attribution import UNPLANNED_PREFIX, attribute, series_name
 from planner.budget import ServerBudget, plan_budgets
 from planner.dsn import mask_url
 from planner.model import InputError, Plan
-from planner.plan_io import load_plan
 from planner.rules.server_match import live_limits
 from planner.snapshot import ServerSettings, Snapshot
 from planner.text import md
@@ -167,39 +165,21 @@ def with_server_limit(lines: dict[str, float | None], settings: ServerSettings |
     return {**lines, "server max_connections": settings.max_connections}
 
 
-PLAN_ENV = "POOL_PLANNER_PLAN"
-"""A plan file (TOML) whose services the page plans and watches (the probes panel reads its probes too)."""
+
+def sidebar_servers(base: Plan | None, inputs_replica: bool) -> frozenset[str]:
+    """The servers whose limits the sidebar shows: a loaded plan's primary and replica (``planfile.roles``), else
+    the sidebar's own primary (and replica when its replica engine is on)."""
+    if base is None:
+        return frozenset({PRIMARY, REPLICA} if inputs_replica else {PRIMARY})
+    role = roles(base)
+    return frozenset(name for name in (role.primary_server, role.replica_server) if name)
 
 
-@functools.lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int) -> Plan:
-    return load_plan(path)
-
-
-def plan_file(environ: Mapping[str, str] | None = None) -> Plan | None:
-    """The plan of ``$POOL_PLANNER_PLAN`` (read again when the file changes), or None when unset. A bad file
-    raises ``InputError`` (the page shows it inline)."""
-    path = (environ if environ is not None else os.environ).get(PLAN_ENV, "").strip()
-    if not path:
-        return None
-    try:
-        mtime = Path(path).stat().st_mtime_ns
-    except OSError as err:
-        raise InputError(PLAN_ENV, f"cannot read {path}: {err.strerror}") from None
-    return _load(path, mtime)
-
-
-def page_plan(plan: Plan, file_plan: Plan | None, limits: Mapping[str, ServerSettings | None] | None = None) -> Plan:
-    """The page's plan with the services of a plan file that has several (until the sidebar edits services):
-    the sidebar's servers (primary, replica) as the sidebar says, the file's other servers each with its **own**
-    live limits when the user asked for them (``limits``: server -> its latest settings), the file's services and
-    rollout. A single-service file, or none, leaves the sidebar's plan as it is."""
-    if file_plan is None or not file_plan.multi_service or plan.multi_service:
-        return plan
-    ours = {s.name for s in plan.servers}
-    limits = limits or {}
-    extra = tuple(live_limits(s, limits[s.name]) if limits.get(s.name) is not None else s
-                  for s in file_plan.servers if s.name not in ours)
-    return Plan(servers=plan.servers + extra, services=file_plan.services,
-                pgbouncer=plan.pgbouncer or file_plan.pgbouncer,
-                lb_idle_timeout_s=plan.lb_idle_timeout_s or file_plan.lb_idle_timeout_s, rollout=file_plan.rollout)
+def with_own_live_limits(plan: Plan, limits: Mapping[str, ServerSettings | None], shown: Collection[str]) -> Plan:
+    """Each server of the plan the sidebar does not show (``shown``), with its **own** live limits (``limits``:
+    server -> its latest sample's settings; ``planner.rules.server_match.live_limits``): a plan file's replica
+    gets the replica's, not the primary's. The sidebar's servers are left to the sidebar (its "Use the live
+    server's limits" fills them in), so a value the user typed there is never overwritten."""
+    servers = tuple(live_limits(s, limits[s.name]) if s.name not in shown and limits.get(s.name) is not None else s
+                    for s in plan.servers)
+    return plan if servers == plan.servers else replace(plan, servers=servers)

@@ -23,10 +23,11 @@ from planner.rules.pgbouncer_live import pgbouncer_live_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 URL_KEY = "PGBOUNCER_ADMIN_URL"
-TABLE_COLUMNS = ["PgBouncer", "database", "user", "pool_mode", "clients active", "clients waiting", "maxwait s",
-                 "servers active", "servers idle", "servers used", "default_pool_size live", "default_pool_size plan",
-                 "clients / max_client_conn live", "max_client_conn plan", "avg transaction ms", "avg query ms",
-                 "averaged over"]
+TABLE_COLUMNS = ["database", "user", "mode", "clients active", "clients waiting", "maxwait s",
+                 "servers active / idle / used", "pool size live / plan", "clients / max_client_conn live / plan",
+                 "avg transaction ms", "avg query ms", "averaged over"]
+"""Narrow enough for the page: the PgBouncer's name is the section's heading, live and planned settings share a
+column, and a setting the plan does not give reads "not planned" (never "None")."""
 
 
 def pgbouncer_targets(secrets: Mapping[str, object] | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -69,18 +70,26 @@ def _headline(snap: PgBouncerSnapshot | None, name: str, url: str) -> tuple[str,
             f"sample took {snap.latency_ms:.1f} ms"), None
 
 
+def _live_plan(live: object, planned: object) -> str:
+    return f"{'?' if live is None else live} / {'not planned' if planned is None else planned}"
+
+
 def pool_table(snap: PgBouncerSnapshot | None, plan: Plan | None) -> pd.DataFrame:
     """One row per pool: clients, waits and server connections against the live config and the plan's."""
     if snap is None or not snap.ok:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     c, planned = snap.config, plan.pgbouncer if plan is not None else None
-    clients = f"{snap.total_clients} / {c.max_client_conn}" if c else None
-    rows = [[snap.name, p.database, p.user, p.pool_mode, p.cl_active, p.cl_waiting, p.maxwait_s, p.sv_active,
-             p.sv_idle, p.sv_used, c.default_pool_size if c else None,
-             planned.default_pool_size if planned else None, clients,
-             planned.max_client_conn if planned else None, p.avg_xact_ms, p.avg_query_ms, p.avg_source]
+    pool_size = _live_plan(c.default_pool_size if c else None, planned.default_pool_size if planned else None)
+    clients = _live_plan(f"{snap.total_clients} of {c.max_client_conn}" if c else None,
+                         planned.max_client_conn if planned else None)
+    rows = [[p.database, p.user, p.pool_mode or (c.pool_mode if c else "?"), p.cl_active, p.cl_waiting, p.maxwait_s,
+             f"{p.sv_active} / {p.sv_idle} / {p.sv_used}", pool_size, clients, p.avg_xact_ms, p.avg_query_ms,
+             p.avg_source or "not yet"]
             for p in snap.pools]
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    numeric = ["maxwait s", "avg transaction ms", "avg query ms"]
+    table[numeric] = table[numeric].apply(pd.to_numeric)  # an average not known yet is a blank cell, not "None"
+    return table
 
 
 def pgbouncer_view(name: str, url: str, latest: PgBouncerSnapshot | None, history: list[PgBouncerSnapshot],

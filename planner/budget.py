@@ -8,7 +8,9 @@ rolling deploys; the figures here count all of them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from planner.model import Engine, Plan, Server, Service
@@ -232,12 +234,12 @@ def _share_line(share: ServiceShare, service: Service) -> str:
             f"{share.rollout_peak}")
 
 
-def _shared_server_budget(plan: Plan, server: Server, policy: Policy) -> ServerBudget:
-    """The budget of a server several services use: each service's share, summed (``rollout_total``)."""
-    pairs = [(svc, tuple(e for e in svc.engines_on(server.name) if not e.via_pgbouncer)) for svc in plan.services]
-    pairs = [(svc, engines) for svc, engines in pairs if engines]
+def _shared_server_budget(plan: Plan, server: Server, policy: Policy,
+                          index: dict[str, tuple[list, bool]] | None = None) -> ServerBudget:
+    """The budget of a server several services use: each service's share, summed (``rollout_total``). ``index``:
+    ``_server_index(plan)`` when the caller has it (one pass over the engines for every server)."""
+    pairs, routed = (index or _server_index(plan)).get(server.name, ([], False))
     shares = tuple(service_share(svc, engines) for svc, engines in pairs)
-    routed = any(e.via_pgbouncer for svc in plan.services for e in svc.engines_on(server.name))
     bouncer = plan.pgbouncer.server_connections if (plan.pgbouncer and routed) else 0
     usable = usable_slots(server)
     steady = sum(s.steady for s in shares) + bouncer
@@ -287,9 +289,37 @@ def _verdict(usable: int, rollout_peak: int | None, policy: Policy) -> Verdict:
     return "safe"
 
 
+def _server_index(plan: Plan) -> dict[str, tuple[list, bool]]:
+    """server -> ([(service, its direct engines there)], whether an engine reaches it through PgBouncer)."""
+    index: dict[str, tuple[list, bool]] = {}
+    for svc in plan.services:
+        direct: dict[str, list] = {}
+        for e in svc.engines:
+            pairs, _ = index.setdefault(e.server, ([], False))
+            if e.via_pgbouncer:
+                index[e.server] = (pairs, True)
+            else:
+                direct.setdefault(e.server, []).append(e)
+        for name, engines in direct.items():
+            index[name][0].append((svc, tuple(engines)))
+    return index
+
+
 def plan_budgets(plan: Plan, policy: Policy = DEFAULT_POLICY) -> tuple[ServerBudget, ...]:
-    """One budget per server of the plan, in the plan's order."""
+    """One budget per server of the plan, in the plan's order. A multi-service plan's are memoised per plan (a plan
+    is immutable; the rules, the sizing's own check and the page ask for the same plan's budgets several times)."""
+    if plan.multi_service:
+        try:
+            return _shared_budgets(plan, policy)
+        except TypeError:  # an unhashable value inside the plan
+            return _shared_budgets.__wrapped__(plan, policy)
     return tuple(server_budget(plan, s, policy) for s in plan.servers)
+
+
+@lru_cache(maxsize=64)
+def _shared_budgets(plan: Plan, policy: Policy) -> tuple[ServerBudget, ...]:
+    index = _server_index(plan)
+    return tuple(_shared_server_budget(plan, s, policy, index) for s in plan.servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,3 +455,46 @@ def overall_verdict(budgets: tuple[ServerBudget, ...], bouncer: PgBouncerBudget 
 def plan_verdict(plan: Plan, policy: Policy = DEFAULT_POLICY) -> Verdict:
     """The plan's verdict: the worst over its servers and its PgBouncer."""
     return overall_verdict(plan_budgets(plan, policy), pgbouncer_budget(plan, policy))
+
+
+def service_view(plan: Plan, name: str) -> Plan:
+    """One service of ``plan`` alone on its servers, the other services' use of each server it uses counted as that
+    server's other clients (their rollout peak there; PgBouncer's server connections when only the others go
+    through it), so that advice which depends on the room left (the per-service rules) sees the room the others
+    leave."""
+    if not plan.multi_service:
+        return plan
+    return service_views(plan)[name]
+
+
+def service_views(plan: Plan, budgets: tuple[ServerBudget, ...] | None = None) -> dict[str, Plan]:
+    """``service_view`` of every service, in one pass over the servers' budgets (``budgets``: the plan's, when
+    the caller has them)."""
+    budgets = plan_budgets(plan) if budgets is None else budgets
+    totals = {b.name: (sum(s.rollout_peak or 0 for s in b.shares), b.pgbouncer_connections,
+                       {s.service: s.rollout_peak or 0 for s in b.shares}) for b in budgets}
+    bouncer_server = plan.pgbouncer.server if plan.pgbouncer else None
+    views = {}
+    for service in plan.services:
+        used = {e.server for e in service.engines}
+        routed = any(e.via_pgbouncer for e in service.engines)
+        servers = tuple(_others_as_clients(server, totals[server.name], service.name,
+                                           routed=routed and server.name == bouncer_server)
+                        if server.name in used else server for server in plan.servers)
+        views[service.name] = Plan(servers=servers, pgbouncer=plan.pgbouncer, lb_idle_timeout_s=plan.lb_idle_timeout_s,
+                                   services=(service,), rollout=plan.rollout)
+    return views
+
+
+def _others_as_clients(server: Server, totals: tuple[int, int, dict[str, int]], service: str, *,
+                       routed: bool) -> Server:
+    """``server`` with what the other services take at rollout peak added to its other clients."""
+    direct, bouncer, own = totals
+    others = direct - own.get(service, 0) + (0 if routed else bouncer)
+    return _more_other_clients(server, others) if others > 0 else server
+
+
+@lru_cache(maxsize=4096)
+def _more_other_clients(server: Server, more: int) -> Server:
+    """Memoised: a slider move changes one service; the others' views of the servers stay the same."""
+    return dataclasses.replace(server, other_clients=server.other_clients + more)

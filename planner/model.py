@@ -556,6 +556,8 @@ class Finding:
     """Code or config to paste for the fix (never a password)."""
     server: str | None = None
     """The server it concerns, when it concerns one."""
+    service: str | None = None
+    """The service it concerns in a plan with several (None: a server-level fact, or a single-service plan)."""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITY_ORDER:
@@ -569,4 +571,5 @@ class Finding:
             "fix": self.fix,
             "snippet": self.snippet,
             "server": self.server,
+            "service": self.service,
         }

@@ -2,22 +2,28 @@
 sizing function (``planner.sizing.recommend_for_plan``), with the queueing model's predicted p99 wait.
 
 Pure. With a plan, the plan's servers, deployment and the engine whose ``application_name`` is the service are
-kept and only the workload is replaced; without one, the server is the sampled one (its max_connections and
-reserved slots, the other applications' connections as ``other_clients``) and the deployment is the observed
-processes, one worker each, no surge (a rollout was not observed: give a plan for that).
+kept and only the workload is replaced; with a plan of several services, every measured service's workload
+replaces its planned one and they are sized together on their shared servers (``recommend_observed_services``:
+each service's advice and the shared server's split come from the same shared sizing); without one, the server is
+the sampled one (its max_connections and reserved slots, the other applications' connections as ``other_clients``)
+and the deployment is the observed processes, one worker each, no surge (a rollout was not observed: give a plan
+for that).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from planner.model import Deployment, Engine, InputError, Plan, Server, Workload
+from planner.model import Deployment, Engine, InputError, Plan, Server, Service, Workload
 from planner.observe import Observation, Source
 from planner.queueing import predict_wait
 from planner.queueing.requirement import workload_hold
-from planner.sizing import recommend_for_plan
+from planner.sizing import Recommendation, recommend_for_plan
+from planner.sizing.results import ServerSplit, ServiceCut
+from planner.sizing.shared import advice_of
 
 LITTLE_NOMINAL_HOLD_MS = 1000.0
 """Without a measured rate and hold only their product (the offered load) is known: Little's law sizes from it
@@ -53,11 +59,21 @@ class ObservedAdvice:
     reasons: tuple[str, ...] = ()
     plan: Plan | None = None
     """The recommended plan (for ``export``), None when nothing fits."""
+    service: str | None = None
+    """The planned service it was sized as, in a plan with several services (None otherwise)."""
+    splits: tuple[ServerSplit, ...] = ()
+    """A plan with several services: how the shared sizing split each server between them."""
+    cuts: tuple[ServiceCut, ...] = ()
+    """... and, when their least needs do not fit, which services to cut."""
 
     def as_dict(self) -> dict[str, object]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("workload", "plan")}
+        skip = ("workload", "plan", "splits", "cuts")
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         out["reasons"] = list(self.reasons)
         out["workload"] = None if self.workload is None else dataclasses.asdict(self.workload)
+        if self.splits or self.cuts:
+            out["shared_servers"] = [split.as_dict() for split in self.splits]
+            out["cuts"] = [cut.as_dict() for cut in self.cuts]
         return out
 
 
@@ -85,6 +101,8 @@ def engine_name(service: str) -> str:
 
 def observed_plan(obs: Observation, workload: Workload, plan: Plan | None, server: ServerFacts | None) -> Plan:
     """The plan to size: the given plan with the measured workload, or one built from the sampled server."""
+    if plan is not None and plan.multi_service:
+        return services_plan(plan, {obs.name: (obs, workload)})
     if plan is not None:
         engines = tuple(e for e in plan.engines if (e.application_name or e.name) == obs.name) or plan.engines[:1]
         engines = tuple(dataclasses.replace(e, traffic_share=1.0) for e in engines[:1])
@@ -102,6 +120,8 @@ def observed_plan(obs: Observation, workload: Workload, plan: Plan | None, serve
 def recommend_observed(obs: Observation, *, plan: Plan | None = None, server: ServerFacts | None = None,
                        target_p99_ms: float = 10.0) -> ObservedAdvice:
     """Pool numbers for the measured workload through ``recommend_for_plan``, with the predicted p99 wait."""
+    if plan is not None and plan.multi_service:
+        return recommend_observed_services([obs], plan, target_p99_ms=target_p99_ms)[obs.name]
     workload = measured_workload(obs, target_p99_ms, plan.workload.request_timeout_s if plan and plan.workload
                                  else None)
     if workload is None:
@@ -122,6 +142,98 @@ def recommend_observed(obs: Observation, *, plan: Plan | None = None, server: Se
                               rec.pool_timeout or 30.0)
     return ObservedAdvice(rec.pool_size, rec.max_overflow, round(prediction.wait_p99_ms, 3),
                           round(prediction.p_wait, 4), True, "queueing", workload, rec.reasons, rec.plan)
+
+
+def services_plan(plan: Plan, measured: Mapping[str, tuple[Observation, Workload]], on: str | None = None) -> Plan:
+    """A multi-service plan with each measured service's workload in place of its planned one (the service found by
+    application_name, ``Plan.service_of``); a service the plan does not know is added, on server ``on`` (the
+    first server by default), as its observed processes, one worker each, no surge."""
+    services = list(plan.services)
+    names = {s.name: i for i, s in enumerate(services)}
+    for name, (obs, workload) in measured.items():
+        planned = plan.service_of(name)
+        if planned is not None:
+            i = names[planned]
+            timeout = services[i].workload.request_timeout_s if services[i].workload else None
+            services[i] = dataclasses.replace(services[i], workload=dataclasses.replace(
+                workload, request_timeout_s=timeout if timeout is not None else workload.request_timeout_s))
+            continue
+        label = engine_name(name) if engine_name(name) not in names else engine_name(name)[:54] + "-unplanned"
+        names[label] = len(services)
+        services.append(Service(name=label, engines=(Engine(name=engine_name(name), server=on or plan.servers[0].name,
+                                                            application_name=name[:63]),),
+                                deployment=Deployment(instances=max(obs.processes, 1), workers=1, surge=0),
+                                workload=workload))
+    return plan.with_services(tuple(services))
+
+
+def planned_engine(plan: Plan | None, application_name: str) -> tuple[Engine, Deployment] | None:
+    """The planned engine of an observed application (its engine with that application_name; in a multi-service
+    plan, its service's first engine otherwise) and its service's deployment; None when the plan has none."""
+    if plan is None:
+        return None
+    for service in plan.services:
+        engine = next((e for e in service.engines if (e.application_name or e.name) == application_name), None)
+        if engine is not None:
+            return engine, service.deployment
+    name = plan.service_of(application_name) if plan.multi_service else None
+    return (plan.service(name).engines[0], plan.service(name).deployment) if name else None
+
+
+def _nominal(obs: Observation, target_p99_ms: float) -> Workload:
+    """Little's law's input when only the offered load is known: rate = offered load at a nominal hold."""
+    offered = max(obs.offered_fleet, 0.0)
+    return Workload(rps=round(offered, 6), hold_ms=LITTLE_NOMINAL_HOLD_MS, target_p99_wait_ms=target_p99_ms)
+
+
+def recommend_observed_services(observations: Sequence[Observation], plan: Plan, *, target_p99_ms: float = 10.0,
+                                on: str | None = None) -> dict[str, ObservedAdvice]:
+    """Per observed service of a multi-service plan, its advice from ONE shared sizing of every service with its
+    measured workload (the others as planned): each service's pools, and how each shared server is split."""
+    measured: dict[str, tuple[Observation, Workload]] = {}
+    littles = set()
+    for obs in observations:
+        planned = plan.service_of(obs.name)
+        timeout = plan.service(planned).workload.request_timeout_s if planned and plan.service(planned).workload \
+            else None
+        workload = measured_workload(obs, target_p99_ms, timeout)
+        if workload is None:
+            workload = _nominal(obs, target_p99_ms)
+            littles.add(obs.name)
+        measured[obs.name] = (obs, workload)
+    sized = services_plan(plan, measured, on)
+    labels = {name: _label(sized, name) for name in measured}
+    rec = recommend_for_plan(sized, littles_law=frozenset(labels[n] for n in littles))
+    return {name: _service_advice(obs, workload, sized, labels[name], rec, name in littles)
+            for name, (obs, workload) in measured.items()}
+
+
+def _label(plan: Plan, application_name: str) -> str:
+    """The service an observed application_name was sized as (``services_plan`` added the unplanned ones)."""
+    return plan.service_of(application_name) or next(
+        s.name for s in plan.services if application_name[:63] in s.application_names)
+
+
+def _service_advice(obs: Observation, workload: Workload, plan: Plan, service: str, rec: Recommendation,
+                    littles: bool) -> ObservedAdvice:
+    advice = advice_of(rec, service)
+    shared = {"service": service, "splits": rec.splits, "cuts": rec.cuts}
+    method = "littles-law" if littles else "queueing"
+    if not rec.fits or not advice:
+        return ObservedAdvice(None, None, None, None, False, method, None if littles else workload, rec.why,
+                              **shared)
+    engine = next((a for a in advice if a.name == engine_name(obs.name)), advice[0])
+    reasons = tuple(r for r in rec.reasons if r.startswith((f"{service}:", f"{service}/")))
+    if littles:
+        note = (f"rate and hold not measurable here ({obs.source}): sized by Little's law from the offered load "
+                f"alone ({max(obs.offered_fleet, 0.0):.2f} erlangs); no p99 wait can be predicted without the hold")
+        return ObservedAdvice(engine.pool_size, engine.max_overflow, None, None, True, method, None,
+                              (note, *reasons), rec.plan, **shared)
+    per_process = workload.per_worker_rps(plan.service(service).deployment)
+    prediction = predict_wait(per_process, workload_hold(workload), engine.pool_size, engine.max_overflow,
+                              engine.pool_timeout)
+    return ObservedAdvice(engine.pool_size, engine.max_overflow, round(prediction.wait_p99_ms, 3),
+                          round(prediction.p_wait, 4), True, method, workload, reasons, rec.plan, **shared)
 
 
 def provenance_note(obs: Observation, advice: ObservedAdvice, server: str, window_s: float, taken: str) -> str:

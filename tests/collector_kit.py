@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import psycopg
 from pgcluster import free_port
+from polling import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,15 +27,6 @@ def libpq_url(url: str) -> str:
     """A SQLAlchemy URL (postgresql+asyncpg://...) as libpq takes it."""
     return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgresql+psycopg://", "postgresql://")
 
-
-def wait_until(check, timeout_s: float = 20.0, step_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step_s)
-    raise AssertionError(f"not reached within {timeout_s} s: {check()!r}")
 
 
 class CollectorProcess:

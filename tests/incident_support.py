@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psycopg
+from polling import wait_until
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -46,15 +47,6 @@ class LockChain:
     errors: list[str] = field(default_factory=list)
     """How each waiter's statement ended (e.g. the cancel's error), in the order they ended."""
 
-
-def wait_until(check, timeout_s: float = 15.0, every_s: float = 0.05):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"not within {timeout_s} s")
 
 
 def _waiting(conn: psycopg.Connection, pid: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from planner.model import Deployment, Engine, InputError, Plan, Server, Workload
+from planner.model import Deployment, Engine, InputError, Plan, Server, Service, Workload
 
 
 @st.composite
@@ -67,3 +67,25 @@ def plans(draw) -> Plan:
     except InputError:
         assume(False)
         raise
+
+
+shared_workloads = st.builds(Workload, rps=st.floats(1, 3000), hold_ms=st.floats(1, 200))
+
+
+@st.composite
+def shared_plans(draw) -> Plan:
+    """2-5 services on 1-3 servers (exponential holds: the closed form sizes them), either rollout setting."""
+    n_servers = draw(st.integers(1, 3))
+    servers = tuple(Server(name=f"s{i}", max_connections=draw(st.integers(20, 600))) for i in range(n_servers))
+    services = []
+    for i in range(draw(st.integers(2, 5))):
+        engines = (Engine(name="main", server=f"s{draw(st.integers(0, n_servers - 1))}",
+                          pool_size=draw(st.integers(1, 20)), max_overflow=draw(st.integers(-1, 10))),)
+        if draw(st.booleans()) and n_servers > 1:
+            engines += (Engine(name="reads", server=f"s{draw(st.integers(0, n_servers - 1))}", traffic_share=0.5,
+                               pool_size=draw(st.integers(1, 20)), max_overflow=draw(st.integers(0, 10))),)
+        dep = Deployment(instances=draw(st.integers(1, 6)), workers=draw(st.integers(1, 4)),
+                         surge=draw(st.integers(0, 2)), autoscale_max=draw(st.one_of(st.none(), st.integers(6, 8))))
+        services.append(Service(f"svc{i}", engines, dep, draw(st.one_of(st.none(), shared_workloads)),
+                                draw(st.one_of(st.none(), st.floats(0.5, 10)))))
+    return Plan(servers=servers, services=tuple(services), rollout=draw(st.sampled_from(["together", "one-at-a-time"])))

@@ -158,7 +158,7 @@ def test_downloads_are_the_planners_export(app, pg_url):
         assert f.text == export(plan, f.format)
     with pytest.raises(InputError):
         export(plan, "pgbouncer")
-    buttons = app.get("download_button")
+    buttons = app.main.get("download_button")  # the sidebar's is the plan file's (tests/test_app_plan_file.py)
     assert [b.label for b in buttons] == [f"Download {f.file_name}" for f in files]
     by_mime = ["py", "txt", "sh", "sh", "txt", "json", "txt", "json"]
     assert [b.proto.url.rsplit(".", 1)[-1] for b in buttons] == by_mime

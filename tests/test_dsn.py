@@ -60,6 +60,7 @@ def test_asyncpg_sslmode_is_the_typeerror_pitfall():
         "fix": "replace sslmode=require with ssl=require",
         "snippet": "postgresql+asyncpg://app:***@db/app?ssl=require",
         "server": "primary",
+        "service": None,
     }
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 from test_sampler_support import unique_name
 
 from dashboard.live import HistoryStore, Monitor
@@ -31,14 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def snap(server: str = "db", status: str = "ok") -> Snapshot:
     return Snapshot(server, datetime.now(UTC), status)  # type: ignore[arg-type]
 
-
-def wait_until(check, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout_s} s: {check()!r}")
 
 
 def chattr(flag: str, *paths: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from incident_support import admin, conninfo, lock_chain, login_role, unique, wait_until
 from sqlalchemy.engine import make_url
 
-from dashboard.live import HistoryStore, Monitor, sample_once
+from dashboard.live import HistoryStore, Monitor, ServerSampler, queries, sample_once
 from dashboard.live.actions import ALLOW_ENV, Action, ActionLog, Outcome, act
 from planner.sessions import blocking_trees
 from planner.snapshot import Snapshot
@@ -101,6 +101,49 @@ def test_sessions_exclude_own_backend_and_groups_match_the_grouped_query(pg_url)
     ]
     trees = [t for t in blocking_trees(latest.sessions) if t.pid == chain.blocker_pid]
     assert [(t.blocked_count, sorted(t.pids())) for t in trees] == [(2, sorted(chain.waiter_pids))]
+
+
+def left_out_pids(url: str, name: str, known_before: datetime) -> set[int]:
+    """The backends whose database, role, address and SSL ``name``.sql leaves out for ``known_before``."""
+    statement = queries.sent_text(name).replace(":known_before", "%(known_before)s").replace(
+        ":query_chars", "%(query_chars)s")
+    rows = admin(url).execute(statement, {"known_before": known_before, "query_chars": 10}).fetchall()
+    return {r[0] for r in rows if r[8] is None and r[9] is None and r[11] is None and r[5] is not None}
+
+
+@pytest.mark.parametrize("collect_queries", [False, True])
+async def test_sessions_after_the_first_sample_put_back_what_was_left_out(pg_url, collect_queries):
+    def seen(snapshot):
+        return sorted((s.pid, s.application_name, s.usename, s.datname, s.client_addr, s.state, s.wait_event_type,
+                       s.wait_event, s.blocked_by, s.query) for s in snapshot.sessions if s.pid in chain_pids)
+
+    def groups(snapshot):
+        return sorted((g.datname, g.usename, g.application_name, g.client_addr, g.state, g.wait_event_type, g.count,
+                       g.ssl_count) for g in snapshot.groups if g.usename == chain.role)
+
+    with lock_chain(pg_url) as chain:
+        chain_pids = {chain.blocker_pid, *chain.waiter_pids}
+        sampler = ServerSampler("primary", pg_url, collect_sessions=True, collect_queries=collect_queries,
+                                known_margin_s=0.0)
+        try:
+            first = await sampler.sample()
+            known_before = sampler._backends.known_before()
+            second = await sampler.sample()  # the chain's backends come without their attributes
+            sampler._backends.known.clear()  # as if they had not been seen: a miss, answered by asking again
+            third = await sampler.sample()
+            own = sampler.own_pid
+        finally:
+            await sampler.close()
+        name = "sample_sessions_with_queries" if collect_queries else "sample_sessions"
+        assert chain_pids <= left_out_pids(pg_url, name, known_before)
+    assert own is not None and first.ok and second.ok and third.ok, (first.error, second.error, third.error)
+    assert len(seen(first)) == 3 and seen(first) == seen(second) == seen(third)
+    assert {s.datname for s in second.sessions if s.pid in chain_pids} == {make_url(pg_url).database}
+    assert groups(first) == groups(second) == groups(third) == [
+        (make_url(pg_url).database, chain.role, "billing-worker", "127.0.0.1", "idle in transaction", "Client", 1, 0),
+        (make_url(pg_url).database, chain.role, "reconcile-cron", "127.0.0.1", "active", "Lock", 2, 0)]
+    for snapshot in (first, second, third):
+        assert len(snapshot.sessions) == snapshot.total and own not in {s.pid for s in snapshot.sessions}
 
 
 def test_query_text_only_when_asked_and_literals_masked(pg_url):

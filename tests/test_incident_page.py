@@ -39,7 +39,7 @@ def tree_of(at: AppTest, blocker: int):
         at.run()
         tree = frame(at, "tree")
         return (tree,) if tree is not None and blocker in set(tree["pid"]) else None
-    return wait_until(ready, timeout_s=30, every_s=0.5)[0]
+    return wait_until(ready, timeout_s=30, step_s=0.5)[0]
 
 
 def test_tree_table_filter_and_guarded_terminate(pg_url, tmp_path, monkeypatch):

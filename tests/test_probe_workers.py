@@ -4,23 +4,27 @@ itself did (requests sent, connections held, as pg_stat_activity counts them).""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from pgcluster import free_port
+from polling import wait_until as poll
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.db
 
+
+# the workers' endpoints refuse connections until they are up: that is 'not yet', not a failure
+wait_until = functools.partial(poll, timeout_s=30.0, step_s=0.2, retry_on=(OSError,))
 
 def fetch(url: str, timeout: float = 5.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -30,19 +34,6 @@ def fetch(url: str, timeout: float = 5.0) -> bytes:
 def probes(base: str) -> list[dict]:
     return json.loads(fetch(f"{base}/probe/json"))["probes"]
 
-
-def wait_until(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except OSError as err:
-            last = err
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met; last: {last!r}")
 
 
 @pytest.fixture
@@ -91,7 +82,7 @@ def test_every_worker_is_seen_through_one_port(service, pg_url):
         thread.start()
     wait_until(lambda: server_active(pg_url, name) == 4, what="4 requests holding a connection on the server")
     held = wait_until(lambda: (lambda ps: ps if sum(p["checked_out"] for p in ps) == 4 else None)(probes(base)),
-                      timeout=5, what="4 checked out over both workers")
+                      timeout_s=5, what="4 checked out over both workers")
     for thread in threads:
         thread.join()
     assert {p["service"] for p in held} == {name}

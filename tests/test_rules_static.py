@@ -41,7 +41,7 @@ def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
                        "but it ignores max_overflow: 4 processes x (20 + 10) = 120 > 97 usable",
             "fix": "count max_overflow in the budget: processes x (pool_size + max_overflow) must fit the usable slots",
             "snippet": "create_async_engine(url, pool_size=5, max_overflow=10)",
-            "server": "primary",
+            "server": "primary", "service": None,
         },
         {
             "id": "too-many-connections",
@@ -53,7 +53,7 @@ def test_lesson_example_overflow_exceeds_budget_although_its_rule_passes():
                    "peak 60 <= 87 on primary); or PgBouncer, or a higher max_connections (recommend shows why each "
                    "number)",
             "snippet": "create_async_engine(url, pool_size=5, max_overflow=10)",
-            "server": "primary",
+            "server": "primary", "service": None,
         },
     ]
 
@@ -99,7 +99,7 @@ def test_replica_engine_on_the_primary_server():
                    "pool, (5 + 0) + (5 + 0) per process, and the reads are not offloaded",
         "fix": 'point replica\'s URL at the replica server (and declare it as a [[servers]] entry with replica_of = '
                '"primary"), or size all the pools together against primary',
-        "snippet": "", "server": "primary",
+        "snippet": "", "server": "primary", "service": None,
     }]
 
 
@@ -253,6 +253,7 @@ def test_recycle_after_idle_timeout():
                    "closed'",
         "fix": "pool_recycle=150 (below 300 s) and pool_pre_ping=True",
         "snippet": "create_async_engine(url, pool_recycle=150, pool_pre_ping=True)", "server": "primary",
+        "service": None,
     }]
     with_pre_ping = Plan(engines=(Engine(pool_size=5, max_overflow=0, pool_recycle=400, pool_pre_ping=True),),
                          lb_idle_timeout_s=350)

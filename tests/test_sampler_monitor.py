@@ -10,6 +10,7 @@ import time
 
 import pytest
 from pgcluster import Cluster, free_port
+from polling import wait_until
 from test_sampler_support import unique_name
 
 from dashboard.live import HistoryStore, Monitor
@@ -25,15 +26,6 @@ def cluster():
     with Cluster() as running:
         yield running
 
-
-def wait_until(check, timeout_s=15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout_s} s: {check()!r}")
 
 
 def monitor_backends(cluster: Cluster, app: str) -> int:

@@ -12,8 +12,8 @@ import pandas as pd
 from test_rules_live import conf, group, snap
 
 from dashboard import charts
-from dashboard.inputs import Inputs, build_plan, prefill_from_server
-from dashboard.liveview import latest_table, page_plan, service_lines, service_split
+from dashboard.inputs import Inputs, prefill_from_server
+from dashboard.liveview import latest_table, service_lines, service_split, sidebar_servers, with_own_live_limits
 from planner.attribution import attribute
 from planner.budget import server_budget
 from planner.model import Deployment, Engine, Plan, Server, Service
@@ -149,13 +149,15 @@ def test_each_servers_live_limits_go_to_its_own_entry():
     assert (inputs.max_connections, inputs.replica_max_connections) == (120, 150)
 
 
-def test_a_plan_files_services_go_onto_the_sidebars_servers():
-    sidebar = build_plan(Inputs(max_connections=80))
-    file_plan = Plan(servers=(Server("primary", max_connections=500), Server("replica", max_connections=60,
-                                                                              replica_of="primary")),
-                     services=(*two_services().services,
-                               Service("search", (Engine(server="replica", application_name="search"),))))
-    plan = page_plan(sidebar, file_plan, {"replica": conf(max_connections=70)})
-    assert [s.name for s in plan.services] == ["orders", "bulk", "search"]
-    assert [(s.name, s.max_connections) for s in plan.servers] == [("primary", 80), ("replica", 70)]
-    assert page_plan(sidebar, None) is sidebar
+def test_the_servers_the_sidebar_does_not_show_get_their_own_live_limits():
+    services = (*two_services().services, Service("search", (Engine(server="replica", application_name="search"),)))
+    loaded = Plan(servers=(Server("primary", max_connections=500), Server("replica", max_connections=100,
+                                                                           replica_of="primary")), services=services)
+    shown = sidebar_servers(loaded, inputs_replica=False)
+    assert shown == {"primary"}  # the file's first engine is on the primary; nothing drives its replica
+    limits = {"primary": conf(max_connections=40), "replica": conf(max_connections=50)}
+    plan = with_own_live_limits(loaded, limits, shown)
+    assert [(s.name, s.max_connections) for s in plan.servers] == [("primary", 500), ("replica", 50)]
+    assert plan.services == loaded.services
+    assert sidebar_servers(None, inputs_replica=True) == {"primary", "replica"}
+    assert with_own_live_limits(loaded, {}, shown) is loaded

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard.live.actions import Action, Target, refusal
 from dashboard.live.incident_cli import render_sessions
+from dashboard.live.sessions import STATIC_KEYS, BackendCache, IncompleteSample
 from planner.rules.live import live_findings
 from planner.sessions import (
     QUERY_CHARS,
@@ -137,6 +139,55 @@ def test_acyclic_trees_count_exactly_the_transitive_waiters(sessions):
             waiters.setdefault(b, set()).add(s.pid)
     for _, node in walk(blocking_trees(sessions)):
         assert node.pids() == _closure(node.pid, waiters)
+
+
+# --- the backends' unchanging attributes, sent once ------------------------------------------------------------
+
+
+def row(pid, started, *, left_out=False, own=False, datid=5, usesysid=10, addr="10.0.0.1", ssl=True):
+    """A row of sample_sessions.sql as the server sends it (attributes NULL when ``left_out``)."""
+    statics = dict.fromkeys(STATIC_KEYS) if left_out else dict(datid=datid, usesysid=usesysid, client_addr=addr,
+                                                               ssl=ssl)
+    return dict(pid=pid, backend_start=started, application_name="app", state="idle", **statics,
+                sampled_at=NOW if own else None)
+
+
+def test_backend_cache_puts_back_what_the_statement_left_out():
+    cache = BackendCache(margin_s=10.0)
+    assert cache.known_before() is None  # the first sample asks for everything
+    old, young = NOW - timedelta(minutes=5), NOW - timedelta(seconds=3)
+    first = cache.complete([row(1, old, own=True), row(2, old, datid=6, ssl=False), row(3, young)], None)
+    assert [(r["pid"], r["is_own"], r["sampled_at"]) for r in first] == [
+        (1, True, NOW), (2, False, NOW), (3, False, NOW)]
+    assert cache.known_before() == NOW - timedelta(seconds=10)
+    later = NOW + timedelta(seconds=1)
+    known_before = cache.known_before()
+    second = cache.complete([dict(row(1, old, left_out=True), sampled_at=later), row(2, old, left_out=True),
+                             row(3, young), row(4, NOW, usesysid=11)], known_before)
+    assert [(r["pid"], r["datid"], r["usesysid"], r["client_addr"], r["ssl"], r["sampled_at"]) for r in second] == [
+        (1, 5, 10, "10.0.0.1", True, later), (2, 6, 10, "10.0.0.1", False, later),
+        (3, 5, 10, "10.0.0.1", True, later), (4, 5, 11, "10.0.0.1", True, later)]
+    assert cache.sampled_at == later and set(cache.known) == {(1, old), (2, old), (3, young), (4, NOW)}
+
+
+def test_backend_cache_miss_is_none_and_changes_nothing():
+    cache = BackendCache(margin_s=0.0)
+    old = NOW - timedelta(minutes=5)
+    cache.complete([row(1, old, own=True), row(2, old)], None)
+    known, known_before = dict(cache.known), cache.known_before()
+    reused = old - timedelta(seconds=1)  # pid 2 again, another backend: not the one the cache knows
+    assert cache.complete([row(1, old, own=True, left_out=True), row(2, reused, left_out=True)], known_before) is None
+    assert cache.complete([row(1, old, own=True, left_out=True), row(9, old, left_out=True)], known_before) is None
+    assert cache.known == known and cache.known_before() == known_before
+    hidden = dict(row(7, None), state=None)  # another role's backend without pg_read_all_stats: never left out
+    assert [r["datid"] for r in cache.complete([row(1, old, own=True, left_out=True), hidden], known_before)] == [5, 5]
+    cache.clear()
+    assert cache.known_before() is None and cache.known == {}
+
+
+def test_backend_cache_without_the_own_row_is_an_error():
+    with pytest.raises(IncompleteSample):
+        BackendCache().complete([row(2, NOW)], None)
 
 
 # --- the leak finding -------------------------------------------------------------------------------------------

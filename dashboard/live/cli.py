@@ -31,10 +31,10 @@ from dashboard.live.record_status import print_store_change, record_exit_code
 from dashboard.live.sampler import permission_note, sample_once
 from dashboard.live.targets import (  # noqa: F401 - parse_targets and URL_ENV: names others import from here
     URL_ENV,
-    _record_targets,
-    _server_name,
-    _status_line,
     parse_targets,
+    record_targets,
+    server_name,
+    status_line,
 )
 from dashboard.live.terminal import visible
 from planner.cli_support import (  # noqa: F401 - EXIT_* and UsageError: the names other modules import from here
@@ -132,7 +132,7 @@ def run_sample(args: argparse.Namespace) -> int:
     bouncer = pgbouncer_cli.sample(console, plan, args.timeout) if console else None
     if not url:
         return pgbouncer_cli.report_alone(bouncer, console, args.json)
-    server = _server_name(args.server, plan)
+    server = server_name(args.server, plan)
     targets = probe_targets(plan)
     snapshot = sample_once(url, server, collect_queries=args.collect_queries, timeout_s=args.timeout,
                            collect_sessions=args.sessions)
@@ -245,7 +245,7 @@ def _report_changes(monitor: Monitor, store: HistoryStore, stop: threading.Event
             key = (status.state, status.reason)
             if status.state != "starting" and shown.get(name) != key:
                 shown[name] = key
-                print(_status_line(status), flush=True)
+                print(status_line(status), flush=True)
         shown_store = print_store_change(store.health(), shown_store)
         stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
 
@@ -257,7 +257,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"record: --duration must be positive, got {args.duration:g}")
     if not args.retention_days > 0:
         raise UsageError(f"record: --retention-days must be positive, got {args.retention_days:g}")
-    targets, consoles = _record_targets(args)
+    targets, consoles = record_targets(args)
     folder = Path(args.data) if args.data else default_data_dir()
     try:
         store = HistoryStore(folder / "history.sqlite", retention_s=args.retention_days * 86_400)

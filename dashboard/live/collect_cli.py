@@ -22,7 +22,7 @@ from dashboard.live.history import DEFAULT_RETENTION_S, HistoryStore
 from dashboard.live.metrics import DEFAULT_MAX_SERVICES, MetricsEndpoint, registry_for
 from dashboard.live.probes import probe_targets
 from dashboard.live.record_status import print_store_change, record_exit_code
-from dashboard.live.targets import _record_targets, _server_name, _status_line
+from dashboard.live.targets import record_targets, server_name, status_line
 from dashboard.targets import history_path
 from planner.cli_support import UsageError as SharedUsageError
 from planner.config import load_plan
@@ -123,9 +123,9 @@ def run_collect(args: argparse.Namespace) -> int:
     _check(args)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     plan = load_plan(args.config) if args.config else None
-    args.server = _server_name(args.server, plan)
+    args.server = server_name(args.server, plan)
     try:
-        servers, consoles = _record_targets(args)  # record's parsing: its messages name "record"
+        servers, consoles = record_targets(args)  # record's parsing: its messages name "record"
     except SharedUsageError as err:
         raise UsageError(str(err).replace("record:", "collect:", 1)) from None
     try:
@@ -170,7 +170,7 @@ def _loop(collector: Collector, stop: threading.Event, args: argparse.Namespace,
             key = (status.state, status.reason)
             if status.state != "starting" and shown.get(name) != key:
                 shown[name] = key
-                print(_status_line(status), flush=True)
+                print(status_line(status), flush=True)
         shown_store = print_store_change(collector.store.health(), shown_store)  # failing / writing again
         next_at = max(next_at + args.interval, time.monotonic())
         wait = next_at - time.monotonic()

@@ -16,7 +16,7 @@ import itertools
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from dashboard.live import db
@@ -33,7 +33,13 @@ from planner.observe import (
     fold_service,
     observe_service,
 )
-from planner.observe_sizing import ObservedAdvice, ServerFacts, recommend_observed
+from planner.observe_sizing import (
+    ObservedAdvice,
+    ServerFacts,
+    planned_engine,
+    recommend_observed,
+    recommend_observed_services,
+)
 from planner.pgbouncer_snapshot import PgBouncerSnapshot
 from planner.probe.reading import ProbeReading
 from planner.rules.model_check import ModelCheck, model_check
@@ -364,9 +370,9 @@ def _processes(name: str, s: ServiceSeries, plan: Plan | None, given: Mapping[st
                probe: ProbeWindow | None) -> tuple[int, str]:
     if name in given:
         return given[name], "--processes"
-    engine = _plan_engine(plan, name)
-    if engine is not None:
-        return plan.deployment.processes, "plan"  # type: ignore[union-attr]
+    planned = planned_engine(plan, name)
+    if planned is not None:
+        return planned[1].processes, "plan"
     if s.workers > 1:
         return s.workers, "per-worker suffixes"
     if probe is not None and probe.processes > 0:
@@ -375,9 +381,8 @@ def _processes(name: str, s: ServiceSeries, plan: Plan | None, given: Mapping[st
 
 
 def _plan_engine(plan: Plan | None, name: str):
-    if plan is None:
-        return None
-    return next((e for e in plan.engines if (e.application_name or e.name) == name), None)
+    planned = planned_engine(plan, name)
+    return planned[0] if planned else None
 
 
 def _server_facts(window: Window, other_open: int) -> ServerFacts | None:
@@ -416,8 +421,11 @@ def observe(window: Window, *, plan: Plan | None = None, processes: Mapping[str,
         other_open = max((sum(o.open[i] for n, o in all_series.items() if n != name) for i in range(len(snaps))),
                          default=0)
         facts = _server_facts(window, other_open)
-        advice = recommend_observed(obs, plan=plan, server=facts, target_p99_ms=target) \
-            if plan is not None or facts is not None else None
+        alone = (plan is not None and not plan.multi_service) or (plan is None and facts is not None)
+        advice = recommend_observed(obs, plan=plan, server=facts, target_p99_ms=target) if alone else None
         check = model_check(obs, probe, engine.pool_timeout if engine else 30.0)
         results.append(ServiceResult(obs, advice, where, check))
+    if plan is not None and plan.multi_service and results:  # every service sized together on the shared servers
+        together = recommend_observed_services([r.observation for r in results], plan, target_p99_ms=target)
+        results = [replace(r, advice=together[r.observation.name]) for r in results]
     return results

@@ -20,10 +20,12 @@ from dashboard.live.history import HistoryStore, default_data_dir
 from dashboard.live.observe import ServiceResult, Window, observe, observe_live, window_from_history
 from dashboard.live.probes import probe_targets
 from dashboard.live.terminal import visible
+from planner.budget import service_view
 from planner.config import load_plan
-from planner.export import FORMATS, export
+from planner.export import FORMATS, PER_SERVICE_FORMATS, export
 from planner.observe_sizing import provenance_note
 from planner.rules.model_check import model_mismatch_findings
+from planner.sizing.shared import cut_text
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 EPILOG = """exit codes: 0 observed; 1 observed, and a service is censored (its demand is higher than what the pool or
@@ -137,13 +139,21 @@ def export_snippets(window: Window, results: list[ServiceResult], args) -> str:
     """The recommended snippet per service, each headed by its provenance line (planner.export)."""
     snaps = window.ok_snapshots
     taken = snaps[-1].taken_at.isoformat(timespec="seconds")
-    parts = []
+    parts, shared = [], []
     for result in results:
         if result.advice is None or result.advice.plan is None:
             parts.append(visible(f"# {result.observation.name}: nothing fits as deployed; no snippet\n"))
             continue
         note = provenance_note(result.observation, result.advice, args.server, _window_seconds(window), taken)
-        parts.append(export(result.advice.plan, args.export, provenance=visible(note)))
+        plan = result.advice.plan
+        if result.advice.service is not None and args.export not in PER_SERVICE_FORMATS:
+            shared.append((plan, note))  # the whole multi-service plan: once, after the per-service snippets
+            continue
+        if result.advice.service is not None:
+            plan = service_view(plan, result.advice.service)
+        parts.append(export(plan, args.export, provenance=visible(note)))
+    if shared:
+        parts.append(export(shared[0][0], args.export, provenance=visible(" | ".join(n for _, n in shared))))
     return "\n".join(parts)
 
 
@@ -203,6 +213,20 @@ def render_service(result: ServiceResult) -> list[str]:
     return lines
 
 
+def render_shared(results: list[ServiceResult]) -> list[str]:
+    """A multi-service plan: how the one shared sizing split each server between the services, or whom to cut."""
+    advice = next((r.advice for r in results if r.advice is not None and (r.advice.splits or r.advice.cuts)), None)
+    if advice is None:
+        return []
+    lines = ["shared servers (every service sized together with its measured workload):"]
+    for split in advice.splits:
+        parts = ", ".join(f"{p.service} {p.given}" for p in split.parts)
+        lines.append(f"  {split.server} ({split.rule}): {parts}" + (f" + {split.pgbouncer} PgBouncer" if
+                     split.pgbouncer else "") + f" = rollout peak {split.rollout_peak} of {split.allowed} allowed")
+    lines += [f"  {cut_text(cut)}" for cut in advice.cuts]
+    return lines
+
+
 def render(window: Window, results: list[ServiceResult], findings, args) -> str:
     lines = [f"{args.server}: {len(window.ok_snapshots)} samples over {_window_seconds(window):g} s from "
              f"{window.source} (every {window.interval_s:g} s, mean sample latency "
@@ -211,6 +235,7 @@ def render(window: Window, results: list[ServiceResult], findings, args) -> str:
         lines.append("no application connections seen")
     for result in results:
         lines += render_service(result)
+    lines += render_shared(results)
     for finding in findings:
         lines.append(f"{finding.severity}: [{finding.id}] {finding.message}")
         lines.append(f"  fix: {finding.fix}")

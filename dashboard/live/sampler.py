@@ -4,7 +4,9 @@
 went wrong (``unreachable``, ``refused``, ``auth``, ``bad-url``, ``ssl``, ``error``) with the server's words,
 so a gap is recorded as a gap and never as zero connections. The settings and the database/role names are
 read once per connection; each sample after that is a single round trip, whose oids, raw timestamps and
-``now()`` become names and ages here, off the server. ``sample_once`` is the synchronous one-shot.
+``now()`` become names and ages here, off the server (a sample with sessions that meets a backend whose
+attributes it left out but had not seen takes a second one: ``sessions.BackendCache``). ``sample_once`` is
+the synchronous one-shot.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ class ServerSampler:
         collect_queries: bool = False,
         timeout_s: float = 5.0,
         collect_sessions: bool = False,
+        known_margin_s: float = live_sessions.KNOWN_MARGIN_S,
     ):
         self.server = server
         self.application_name = application_name
@@ -174,6 +177,8 @@ class ServerSampler:
         self.settings: ServerSettings | None = None
         self.own_pid: int | None = None
         self._names: dict[tuple[str, int], str] = {}
+        self._backends = live_sessions.BackendCache(known_margin_s)
+        """The unchanging attributes of the backends seen by this connection's previous sample with sessions."""
 
     @property
     def connected(self) -> bool:
@@ -211,11 +216,27 @@ class ServerSampler:
         """The sample's one statement: per backend with sessions, else grouped (with or without query text)."""
         assert self._connection is not None
         if self.collect_sessions:
-            return await db.fetch_all(self._connection, "sample_sessions", with_query=self.collect_queries,
-                                      query_chars=QUERY_CHARS)
+            return await self._fetch_sessions()
         if self.collect_queries:
             return await db.fetch_all(self._connection, "sample_activity_with_queries", query_chars=QUERY_CHARS)
         return await db.fetch_all(self._connection, "sample_activity")
+
+    async def _fetch_sessions(self) -> list[dict[str, Any]]:
+        """One row per backend, whole: the backends the previous sample saw come without their unchanging
+        attributes, put back from ``self._backends``; a backend it did not see among them costs a second
+        round trip asking for everything (a miss: one that took longer than the margin to show up)."""
+        assert self._connection is not None
+        name, params = "sample_sessions", {}
+        if self.collect_queries:
+            name, params = "sample_sessions_with_queries", {"query_chars": QUERY_CHARS}
+        known_before = self._backends.known_before()
+        rows = await db.fetch_all(self._connection, name, known_before=known_before, **params)
+        whole = self._backends.complete(rows, known_before)
+        if whole is None:
+            rows = await db.fetch_all(self._connection, name, known_before=None, **params)
+            whole = self._backends.complete(rows, None)
+        assert whole is not None  # nothing is left out when known_before is None
+        return whole
 
     async def _connect(self) -> None:
         if self.url_fault is not None:
@@ -243,6 +264,7 @@ class ServerSampler:
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
+        self._backends.clear()
         self.settings = None
         self.own_pid = None
         await db.discard(connection)

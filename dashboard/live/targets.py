@@ -19,7 +19,7 @@ URL_ENV = "DATABASE_URL"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
 
-def _server_name(given: str | None, plan) -> str:
+def server_name(given: str | None, plan) -> str:
     if given is not None:
         if not _NAME.match(given):
             raise UsageError(f"--server must be 1-63 letters, digits, '_', '.' or '-', got {given!r}")
@@ -55,7 +55,7 @@ def parse_targets(urls: Sequence[str] | None, default_name: str) -> dict[str, st
     return targets
 
 
-def _status_line(status: ServerStatus) -> str:
+def status_line(status: ServerStatus) -> str:
     if status.state == "ok":
         pid = "" if status.own_pid is None else f", backend pid {status.own_pid}"  # a PgBouncer console has none
         return visible(f"{status.server}: ok (sampling {status.url}{pid})")
@@ -65,7 +65,7 @@ def _status_line(status: ServerStatus) -> str:
     return visible(f"{status.server}: {status.state}: {status.reason}{retry}")
 
 
-def _record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+def record_targets(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
     """(servers, PgBouncer consoles) to record: --url (a console URL is one), --pgbouncer, the plan's admin_url."""
     plan = load_plan(args.config) if args.config else None
     urls, consoles = pgbouncer_cli.split_url_flags(args.url, args.pgbouncer, plan)

@@ -7,6 +7,7 @@ import json
 
 from planner.budget import PgBouncerBudget, ServerBudget, overall_verdict, pgbouncer_budget, plan_budgets
 from planner.model import Finding, Plan
+from planner.services_report import services_data
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +19,29 @@ def result_data(plan: Plan, findings: list[Finding]) -> dict[str, object]:
     budget, or null), ``verdict`` (the worst of them), ``findings``."""
     budgets = plan_budgets(plan)
     bouncer = pgbouncer_budget(plan)
-    return {
+    data: dict[str, object] = {
         "servers": [b.as_dict() for b in budgets],
         "pgbouncer": bouncer.as_dict() if bouncer else None,
         "verdict": overall_verdict(budgets, bouncer),
         "findings": [f.as_dict() for f in findings],
     }
+    if plan.multi_service:
+        data["rollout"] = plan.rollout
+        data["services"] = services_data(plan, budgets, findings)
+    return data
+
+
+def render_services(plan: Plan, budgets: tuple[ServerBudget, ...], findings: list[Finding]) -> list[str]:
+    """One line per service of a multi-service plan: its deployment and its part of each server."""
+    lines = [f"services ({len(plan.services)}, rollout {plan.rollout}):"]
+    for row in services_data(plan, budgets, findings):
+        parts = "; ".join(f"{server} steady {share['steady']}, peak {share['peak']}, rollout peak "
+                          f"{share['rollout_peak']}" for server, share in row["servers"].items()) or "through PgBouncer"
+        weight = f", priority {row['priority']:g}" if row["priority"] is not None else ""
+        count = len(row["findings"])
+        lines.append(f"  {row['name']} ({row['instances']} instances x {row['workers']} workers{weight}): {parts}; "
+                     f"{count} finding{'s' if count != 1 else ''} of its own")
+    return lines
 
 
 def dumps(data: object) -> str:
@@ -40,7 +58,8 @@ def render_findings(findings: list[Finding]) -> list[str]:
         return ["findings: none"]
     lines = [f"findings ({len(findings)}):"]
     for f in findings:
-        lines.append(f"  {f.severity} {f.id}: {f.message}")
+        about = f" [{f.service}]" if f.service else ""
+        lines.append(f"  {f.severity} {f.id}{about}: {f.message}")
         if f.fix:
             lines.append(f"    fix: {f.fix}")
         if f.snippet:
@@ -54,6 +73,8 @@ def render_result(plan: Plan, findings: list[Finding]) -> str:
     lines: list[str] = []
     for budget in (*budgets, *([bouncer] if bouncer else [])):
         lines += render_budget(budget)
+    if plan.multi_service:
+        lines += render_services(plan, budgets, findings)
     lines.append(f"verdict: {overall_verdict(budgets, bouncer)}")
     lines += render_findings(findings)
     return "\n".join(lines)

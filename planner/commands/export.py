@@ -7,10 +7,12 @@ import sys
 
 from planner.budget import plan_verdict
 from planner.commands.plan_args import add_plan_arguments, plan_from_args
-from planner.export import DEFAULT_APP, FORMATS, export
+from planner.export import CLI_FORMATS, DEFAULT_APP, export
 from planner.sizing import recommend_for_plan
+from planner.sizing.shared import cut_text
 
-HELP = "print a snippet to paste: python (engines + warm-up), env, uvicorn, gunicorn, pgbouncer, postgresql or json"
+HELP = ("print a snippet to paste: python (engines + warm-up), env, uvicorn, gunicorn, pgbouncer, postgresql, json "
+        "or toml (the plan file; with --recommended, the recommended plan)")
 EXAMPLE = "python -m planner export --config plan.toml --recommended --format python > app/db/engines.py"
 EXIT_CODES = ("exit codes: 0 snippet of a safe or tight plan; 1 the snippet is printed but its plan is unsafe "
               "(or nothing fits with --recommended); 2 bad input; 3 internal error")
@@ -18,7 +20,7 @@ EXIT_CODES = ("exit codes: 0 snippet of a safe or tight plan; 1 the snippet is p
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser)
-    parser.add_argument("--format", required=True, choices=FORMATS, help="snippet format")
+    parser.add_argument("--format", required=True, choices=CLI_FORMATS, help="snippet format")
     parser.add_argument("--recommended", action="store_true",
                         help="export the recommended pool settings (as recommend gives them) instead of the given ones")
     parser.add_argument("--alert-for", type=float, default=60.0, metavar="SECONDS",
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     if args.recommended:
         rec = recommend_for_plan(plan)
         if rec.plan is None:
-            print("error: nothing fits: " + "; ".join(rec.why) + " (the recommend command lists the changes "
+            cuts = "".join(f"; {cut_text(c)}" for c in rec.cuts)
+            print("error: nothing fits: " + "; ".join(rec.why) + cuts + " (the recommend command lists the changes "
                   "that would)", file=sys.stderr)
             return 1
         plan = rec.plan

@@ -24,8 +24,16 @@ STANDBY_REFUSAL = (
 def replica_same_server(plan: Plan) -> list[Finding]:
     """An engine meant as a replica on a server the other engines use (not a replica), or two server entries
     with the same host:port/database."""
+    return replica_on_primary(plan) + same_host(plan)
+
+
+def replica_on_primary(plan: Plan) -> list[Finding]:
+    """An engine meant as a replica on a server the other engines of the (first) service use, not a replica."""
     out: list[Finding] = []
+    used = {e.server for e in plan.engines}
     for server in plan.servers:
+        if server.name not in used:
+            continue
         engines = [e for e in plan.engines_on(server.name) if not e.via_pgbouncer]
         replicas = [e for e in engines if e.meant_as_replica]
         others = [e for e in engines if not e.meant_as_replica]
@@ -41,29 +49,38 @@ def replica_same_server(plan: Plan) -> list[Finding]:
                 f"replica_of = \"{server.name}\"), or size all the pools together against {server.name}",
                 "", server.name,
             ))
-    out += _same_host(plan)
     return out
 
 
-def _same_host(plan: Plan) -> list[Finding]:
+def same_host(plan: Plan) -> list[Finding]:
+    """Two engines (of any services) declared on two servers whose URLs name the same host:port/database."""
     out: list[Finding] = []
-    seen: dict[tuple, Engine] = {}
-    for engine in plan.engines:
-        if not engine.url:
-            continue
-        url = parse_url(engine.url)
-        key = (url.host, url.port or 5432, url.database)
-        other = seen.setdefault(key, engine)
-        if other is not engine and other.server != engine.server:
-            out.append(Finding(
-                ids.REPLICA_SAME_SERVER, "warning",
-                f"engines {other.name} (server {other.server}) and {engine.name} (server {engine.server}) have the "
-                f"same host {url.host}:{url.port or 5432}/{url.database}: one server carries both pools, but the "
-                f"plan counts them on two",
-                f"use the replica's own host in {engine.name}'s URL, or declare both engines on {other.server}",
-                "", other.server,
-            ))
+    seen: dict[tuple, tuple[str, Engine]] = {}
+    for service in plan.services:
+        for engine in service.engines:
+            if not engine.url:
+                continue
+            url = parse_url(engine.url)
+            key = (url.host, url.port or 5432, url.database)
+            owner, other = seen.setdefault(key, (service.name, engine))
+            if other is not engine and other.server != engine.server:
+                out.append(_same_host_finding(plan, (owner, other), (service.name, engine), url))
     return out
+
+
+def _same_host_finding(plan: Plan, first: tuple[str, Engine], second: tuple[str, Engine], url) -> Finding:
+    (owner, other), (service, engine) = first, second
+    name = (lambda svc, e: f"{svc}/{e.name}") if plan.multi_service else (lambda svc, e: e.name)
+    return Finding(
+        ids.REPLICA_SAME_SERVER, "warning",
+        f"engines {name(owner, other)} (server {other.server}) and {name(service, engine)} (server "
+        f"{engine.server}) have the "
+        f"same host {url.host}:{url.port or 5432}/{url.database}: one server carries both pools, but the "
+        f"plan counts them on two",
+        f"use the replica's own host in {name(service, engine)}'s URL, or declare both engines on "
+        f"{other.server}",
+        "", other.server, service if plan.multi_service else None,
+    )
 
 
 def standby_shortfalls(primary: dict[str, int | None], standby: dict[str, int | None]) -> list[tuple[str, int, int]]:
@@ -113,5 +130,5 @@ def replica_findings(plan: Plan) -> list[Finding]:
     return replica_same_server(plan) + replica_below_primary(plan)
 
 
-__all__ = ["replica_below_primary", "replica_findings", "replica_same_server", "standby_finding",
-           "standby_shortfalls"]
+__all__ = ["replica_below_primary", "replica_findings", "replica_on_primary", "replica_same_server", "same_host",
+           "standby_finding", "standby_shortfalls"]

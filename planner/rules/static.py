@@ -6,10 +6,12 @@ fix and a snippet to paste. ``static_findings(plan)`` runs them all and returns 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from functools import lru_cache
 
 from planner import ids
-from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets
+from planner.budget import ServerBudget, pgbouncer_budget, plan_budgets, service_views
 from planner.dsn import (
     check_url,
     parse_url,
@@ -21,14 +23,16 @@ from planner.model import SEVERITY_ORDER, Engine, Finding, Plan
 from planner.queueing import OVERLOAD_ID
 from planner.refusal import first_refusal
 from planner.rules.autoscale import growth_findings
-from planner.rules.replica import replica_findings
+from planner.rules.replica import replica_below_primary, replica_findings, replica_on_primary, same_host
+from planner.rules.services import shared_budget_findings, shared_pgbouncer_findings
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from planner.sizing import engine_timeouts, pgbouncer_pool_need, recommend_for_plan
 
 
 def sort_findings(findings) -> list[Finding]:
     """Most severe first, then by id, server and message (a stable order for the CLI, UI and tests)."""
-    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.id, f.server or "", f.message))
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.id, f.server or "", f.service or "",
+                                           f.message))
 
 
 def _per_process_terms(plan: Plan, server: str) -> str:
@@ -132,6 +136,14 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
             ))
         if budget.peak is not None and budget.peak <= usable < budget.rollout_peak:
             out += growth_findings(plan, budget, terms, allowed)  # autoscaler's growth and rollout surge apart
+    return out + unbounded_findings(plan)
+
+
+def unbounded_findings(plan: Plan, advised=None) -> list[Finding]:
+    """unbounded-overflow per engine; ``advised(engine name)`` gives the fix's line (default: this plan's
+    recommendation)."""
+    advised = advised or (lambda name: _advised_line(plan, name))
+    out: list[Finding] = []
     for engine in plan.engines:
         if engine.unbounded:
             what = "max_overflow=-1" if engine.max_overflow == -1 else "pool_size=0"
@@ -140,7 +152,7 @@ def budget_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
                 f"engine {engine.name}: {what} puts no ceiling on its connections: under load every process opens "
                 f"as many as it has concurrent requests, until {engine.server} refuses them",
                 "set a finite max_overflow (and pool_size > 0); python -m planner recommend gives the numbers",
-                _advised_line(plan, engine.name), engine.server,
+                advised(engine.name), engine.server,
             ))
     return out
 
@@ -305,7 +317,12 @@ def _per_engine(engines: list[Engine]) -> str:
 
 
 def static_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
-    """Every static rule over the plan, sorted (critical first). Bad URLs raise InputError('url', ...)."""
+    """Every static rule over the plan, sorted (critical first). Bad URLs raise InputError('url', ...).
+
+    A plan with several services: the server-level rules once per server and PgBouncer (``planner.rules.services``),
+    the per-service ones on each service's view (``planner.budget.service_view``), each finding naming its service."""
+    if plan.multi_service:
+        return sort_findings(several_services_findings(plan, thresholds))
     findings = (
         budget_findings(plan, thresholds)
         + pgbouncer_clients(plan)
@@ -317,4 +334,29 @@ def static_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
     return sort_findings(findings)
 
 
-__all__ = ["sort_findings", "static_findings"]
+def several_services_findings(plan: Plan, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:
+    """The findings of a multi-service plan, unsorted: server-level facts once, per-service rules per service."""
+    rec = _recommendation(plan)
+    budgets = plan_budgets(plan, thresholds)
+    out = (shared_budget_findings(plan, thresholds, budgets) + shared_pgbouncer_findings(plan)
+           + replica_below_primary(plan) + same_host(plan))
+    views = service_views(plan, budgets)
+    advice = {s.service: s.engines for s in rec.services} if rec.fits else {}
+    for service in plan.services:
+        lines = tuple((a.name, _engine_line(a, False)) for a in advice.get(service.name, ()))
+        out += _service_findings(views[service.name], lines, thresholds)
+    return out
+
+
+@lru_cache(maxsize=2048)
+def _service_findings(view: Plan, lines: tuple[tuple[str, str], ...], thresholds: Thresholds) -> tuple[Finding, ...]:
+    """The per-service rules on one service's view, each finding naming the service (memoised per view: a
+    slider move changes one service's view, the others' stay)."""
+    advised = dict(lines)
+    found = (unbounded_findings(view, lambda name: advised.get(name, "")) + prepared_statements(view)
+             + url_findings(view) + timeout_findings(view, thresholds) + replica_on_primary(view))
+    name = view.services[0].name
+    return tuple(dataclasses.replace(f, service=name) for f in found)
+
+
+__all__ = ["several_services_findings", "sort_findings", "static_findings"]

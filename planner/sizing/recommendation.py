@@ -19,6 +19,7 @@ from planner.sizing.alternatives import alternatives as find_alternatives
 from planner.sizing.fit import Attempt, attempt, timeouts
 from planner.sizing.requirement import RequirementModel, requirement_model
 from planner.sizing.results import Recommendation
+from planner.sizing.shared import SharedSizer, recommend_shared
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,12 @@ def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
     The one source of advised pool numbers: the ``recommend`` command, ``export --recommended``, the fixes and
     snippets of ``check``'s findings and the dashboard's "Recommended" all call this with the plan they judge.
     Without keyword arguments the result is cached per plan (a plan is immutable), so the rules that quote it
-    cost one sizing per plan, not one per finding."""
+    cost one sizing per plan, not one per finding.
+
+    A plan with several services is sized together (``planner.sizing.shared``): each service from its own
+    workload, a shared server split between them by load or priority when their full pools do not fit."""
+    if plan.multi_service:
+        return _recommend_multi(plan, **kwargs)
     if not kwargs:
         try:
             return _recommend_cached(plan)
@@ -104,6 +110,29 @@ def recommend_for_plan(plan: Plan, **kwargs) -> Recommendation:
             pass
     return recommend(plan.servers, plan.deployment, plan.workload, engines=plan.engines, pgbouncer=plan.pgbouncer,
                      lb_idle_timeout_s=plan.lb_idle_timeout_s, **kwargs)
+
+
+def _recommend_multi(plan: Plan, *, margin: float | None = None, model: str = "queueing",
+                     headroom: float = DEFAULT_HEADROOM, policy: Policy = DEFAULT_POLICY,
+                     hold_dist: str | None = None, target_p99_ms: float | None = None,
+                     littles_law: frozenset[str] = frozenset()) -> Recommendation:
+    margin = policy.tight_fraction if margin is None else margin
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
+        raise InputError("margin", f"must be a fraction between 0 and 1, got {margin!r}")
+    if hold_dist is not None or target_p99_ms is not None:
+        plan = plan.with_services(tuple(dataclasses.replace(s, workload=_override(s.workload, hold_dist,
+                                                                                   target_p99_ms))
+                                        for s in plan.services))
+    sizer = SharedSizer(float(margin), model, headroom, policy, frozenset(littles_law))
+    try:
+        return _shared_cached(plan, sizer)
+    except TypeError:  # an unhashable value inside the plan: size it uncached
+        return recommend_shared(plan, sizer)
+
+
+@lru_cache(maxsize=256)
+def _shared_cached(plan: Plan, sizer: SharedSizer) -> Recommendation:
+    return recommend_shared(plan, sizer)
 
 
 @lru_cache(maxsize=256)

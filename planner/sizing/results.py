@@ -59,6 +59,13 @@ class Recommendation:
     alternatives: tuple[Alternative, ...] = ()
     shortfalls: tuple[Shortfall, ...] = ()
     """When nothing fits: the typed form of ``why`` (which limit, on which server, need against have)."""
+    services: tuple[ServiceAdvice, ...] = ()
+    """A plan with several services: each one's engines as sized together on the shared servers (``engines`` above
+    is the first service's, as ``Plan.engines`` is). Empty for a single-service plan."""
+    splits: tuple[ServerSplit, ...] = ()
+    """A plan with several services: how each server's allowed connections were split between them."""
+    cuts: tuple[ServiceCut, ...] = ()
+    """When the services' least needs do not fit a shared server: which service to cut, and by how much."""
 
     def _first(self, name: str):
         return getattr(self.engines[0], name) if self.engines else None
@@ -92,7 +99,85 @@ class Recommendation:
             "why": list(self.why),
             "alternatives": [a.as_dict() for a in self.alternatives],
             "plan": plan_to_data(self.plan, mask=True) if self.plan else None,
+            **({"services": [s.as_dict() for s in self.services], "splits": [s.as_dict() for s in self.splits],
+                "cuts": [c.as_dict() for c in self.cuts]} if self.services else {}),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAdvice:
+    """One service's engines as ``recommend`` sizes them on servers it shares with other services."""
+
+    service: str
+    engines: tuple[EngineAdvice, ...]
+    workers: int
+    weight: float
+    """Its weight when a shared server is split: its ``priority``, or its offered load (erlangs) when no service
+    sets one."""
+    weighed_by: str
+    """``priority`` or ``load``."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"service": self.service, "workers": self.workers, "weight": self.weight, "weighed_by": self.weighed_by,
+                "engines": [e.as_dict() for e in self.engines]}
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePart:
+    """One service's part of one shared server, in connections at the plan's rollout peak."""
+
+    service: str
+    weight: float
+    least: int
+    """What its pools need at the least (the workload's minimum per process) at rollout peak."""
+    wanted: int
+    """What its pools would take with their full burst allowance at rollout peak."""
+    given: int
+    """What the recommendation gives it at rollout peak (its per-process ceiling x its rollout processes)."""
+    per_process: int
+    """The per-process ceiling (pool_size + max_overflow over its engines on this server) it was given."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSplit:
+    """How one server's allowed connections at rollout peak were shared between the services on it."""
+
+    server: str
+    allowed: int
+    """usable - spare: the most connections the rollout peak may reach."""
+    pgbouncer: int
+    """PgBouncer's server connections, taken first."""
+    rule: str
+    """``wanted`` (everyone's full pools fit), ``load`` or ``priority`` (split by weight), ``short`` (the least
+    needs do not fit)."""
+    parts: tuple[ServicePart, ...]
+    rollout_peak: int
+    """The rollout peak of the given pools, PgBouncer's included (summed as the plan's ``rollout`` says)."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"server": self.server, "allowed": self.allowed, "pgbouncer": self.pgbouncer, "rule": self.rule,
+                "rollout_peak": self.rollout_peak, "parts": [p.as_dict() for p in self.parts]}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCut:
+    """Cut ``service`` by ``connections`` at rollout peak on ``server`` (``processes`` fewer of its rollout
+    processes at its least per-process need) so the shared server fits."""
+
+    service: str
+    server: str
+    connections: int
+    processes: int
+    per_process: int
+    """Its least per-process need on the server (what each process it drops frees)."""
+    rollout_processes: int
+    """Its processes at rollout peak (``processes`` equal to it: move it off the server altogether)."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 
