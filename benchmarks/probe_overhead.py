@@ -5,9 +5,12 @@ Two engines on the same PostgreSQL, identical but for ``planner.probe.instrument
 (asyncpg, ``AsyncAdaptedQueuePool``: ``async with engine.connect()``). Rounds alternate bare and probed so
 that drift on a shared machine hits all; the figure is the median over rounds of the process's CPU time
 (``time.process_time``: other processes on shared cores do not count) per checkout + check-in, and the
-difference. A third engine with one no-op ``checkin`` listener shows what SQLAlchemy's event dispatch alone
-costs, the floor of any probe built on its public events. The server's connection count by
-``application_name`` shows the probe opens no connection of its own. Target: <= 5 µs added per checkout.
+median of the per-round differences, with their interquartile range (many short rounds: a round's engines
+run within a tenth of a second of each other, so a load change on the host rarely splits a pair). A third
+engine with one no-op ``checkin`` listener shows what SQLAlchemy's event dispatch alone costs, the floor of
+any probe built on its public events (the probe itself uses none on the checkout and check-in paths). The
+server's connection count by ``application_name`` shows the probe opens no connection of its own.
+Target: <= 5 µs added per checkout.
 
     python benchmarks/probe_overhead.py                     # its own PostgreSQL 16 (pgserver), ~30 s
     python benchmarks/probe_overhead.py --url postgresql+asyncpg://postgres@127.0.0.1:5432/test
@@ -71,10 +74,11 @@ def prepare(engine, variant: str, service: str) -> None:
 
 def row(label: str, rounds: list[dict[str, float]]) -> str:
     median = {v: statistics.median(r[v] for r in rounds) for v in VARIANTS}
-    added = statistics.median(r["probed"] - r["bare"] for r in rounds)
+    added = [r["probed"] - r["bare"] for r in rounds]
     listener = statistics.median(r["listener"] - r["bare"] for r in rounds)
+    low, _, high = statistics.quantiles(added, n=4)
     return (f"| {label} | {median['bare']:.1f} | {median['listener']:.1f} | {median['probed']:.1f} | "
-            f"{listener:+.1f} | **{added:+.1f}** |")
+            f"{listener:+.1f} | **{statistics.median(added):+.1f}** | {low:+.1f} to {high:+.1f} |")
 
 
 def run(url: str, rounds: int, n: int) -> None:
@@ -95,8 +99,8 @@ def run(url: str, rounds: int, n: int) -> None:
         engine.dispose()
     async_rounds = asyncio.run(async_pairs(url, rounds, n))
     print("CPU µs per checkout + check-in (median over rounds)")
-    print("| pool | bare | no-op listener | probed | listener added | probe added |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| pool | bare | no-op listener | probed | listener added | probe added | added, IQR |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     print(row("sync QueuePool, psycopg, `engine.connect().close()`", sync_rounds))
     print(row("async AsyncAdaptedQueuePool, asyncpg, `async with engine.connect()`", async_rounds))
     print("server connections after the sync run: " + ", ".join(f"{v} {counts[f'{tag}-{v}']}" for v in VARIANTS))
@@ -124,8 +128,8 @@ async def async_pairs(url: str, rounds: int, n: int) -> list[dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="asyncpg URL of a PostgreSQL (default: start an embedded one)")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--checkouts", type=int, default=2000, help="checkouts per engine per round")
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--checkouts", type=int, default=300, help="checkouts per engine per round")
     args = parser.parse_args()
     url = args.url or os.environ.get("TEST_DATABASE_URL")
     if url:

@@ -84,9 +84,18 @@ def fleet_rows(budgets: Iterable[ServerBudget], latest: Mapping[str, object], li
         points = trend(*window(name)) if window is not None and name in live else ()
         rows.append(ServerRow(
             server=name, verdict=budget.verdict if budget else None, headroom=budget.headroom if budget else None,
-            usable=budget.usable if budget else None, live_total=snapshot.total if ok else None,
+            usable=budget.usable if budget else _live_usable(snapshot), live_total=snapshot.total if ok else None,
             live_status=getattr(snapshot, "status", None), trend=points))
     return rows
+
+
+def _live_usable(snapshot: object) -> int | None:
+    """A server the plan does not know: the slots its own settings leave an ordinary role (no other clients)."""
+    settings = getattr(snapshot, "settings", None)
+    if settings is None:
+        return None
+    return (settings.max_connections - settings.superuser_reserved_connections
+            - (settings.reserved_connections or 0))
 
 
 def matching(rows: Iterable[ServerRow], text: str | None) -> list[ServerRow]:

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, exc, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from planner.probe import instrument, prometheus_text, register_prometheus, uninstrument
+from planner.probe.core import FOLD_AT
 from planner.probe.histogram import BOUNDS_S, Histogram, quantile_s, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,19 @@ def test_quantile_is_within_one_bucket_of_the_exact_one(values, q):
                                                                               rel=1e-3)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.floats(min_value=0.0, max_value=500.0), st.sampled_from(BOUNDS_S)), max_size=300))
+def test_observing_many_at_once_counts_as_observing_each(values):
+    """The probe's fold counts a batch with one sort and a search per bound: the same counts as one search per
+    value, a value equal to a bound in that bound's bucket (``le``), beyond the last one in the overflow."""
+    one_by_one, at_once = Histogram(), Histogram()
+    for value in values:
+        one_by_one.observe(value)
+    at_once.observe_many(list(values))
+    assert at_once.counts == one_by_one.counts and at_once.count == len(values)
+    assert at_once.sum_s == pytest.approx(one_by_one.sum_s)
+
+
 def test_empty_histogram_has_no_quantiles():
     assert summary([0] * (len(BOUNDS_S) + 1), 0.0, 0).as_dict() == {"p50": None, "p95": None, "p99": None,
                                                                    "mean": None}
@@ -124,6 +138,46 @@ def test_threads_holding_connections_are_counted(probed):
         thread.join()
     assert snap["checked_out"] == 3 and snap["waiting"] == 0
     assert server_side == 3  # the probe opened no connection of its own
+
+
+@pytest.mark.db
+def test_checkouts_across_several_folds_are_all_counted(probed):
+    """The hot path only appends; every FOLD_AT checkouts, and before each reading, the appended waits, holds
+    and checked-out counts are folded into the histograms: none is lost or counted twice across folds."""
+    engine, probe = probed(pool_size=2, max_overflow=0)
+    held = engine.connect()
+    checkouts = 2 * FOLD_AT + 37
+    for i in range(checkouts):
+        engine.connect().close()
+        if i == FOLD_AT // 2:
+            probe.snapshot()  # a reading between two folds
+    assert len(probe._new_waits) < FOLD_AT  # the hot path's appends stay bounded without any reading
+    snap = probe.snapshot()
+    held.close()
+    after = probe.snapshot()
+    assert snap["checkouts"] == checkouts + 1 and snap["histograms"]["wait"]["count"] == checkouts + 1
+    assert snap["histograms"]["hold"]["count"] == checkouts  # the held one is not back yet
+    assert snap["checked_out_at_checkout"] == [0, 1, checkouts] and snap["checked_out"] == 1
+    assert after["histograms"]["hold"]["count"] == checkouts + 1 and after["checked_out"] == 0
+
+
+def test_failed_checkouts_are_folded_too():
+    """Checkouts that fail (nothing listens on the port) count as connect errors with their wait, and their
+    appends stay bounded even when nobody reads the probe."""
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", pool_size=1, max_overflow=0)
+    probe = instrument(engine, service="refused")
+    try:
+        attempts = FOLD_AT + 5
+        for _ in range(attempts):
+            with pytest.raises(exc.OperationalError):
+                engine.connect()
+        assert len(probe._new_waits) < FOLD_AT
+        snap = probe.snapshot()
+    finally:
+        uninstrument(probe)
+        engine.dispose()
+    assert snap["connect_errors"] == attempts and snap["histograms"]["wait"]["count"] == attempts
+    assert snap["checkouts"] == 0 and snap["timeouts"] == 0
 
 
 def _server_connections(engine, name: str) -> int:

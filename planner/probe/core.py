@@ -1,26 +1,32 @@
-"""The in-process pool probe: one ``PoolProbe`` per engine, fed by SQLAlchemy's pool events and two thin
+"""The in-process pool probe: one ``PoolProbe`` per engine, fed by SQLAlchemy's pool events and thin
 wrappers on the pool instance.
 
 What is hooked, and why each hook is the least intrusive one that gives the figure:
 
 * public pool events (listened on the engine, so they move to the new pool on ``engine.dispose()``):
-  ``checkin`` / ``detach`` end the hold, ``connect`` / ``close`` count new and closed DBAPI connections,
+  ``detach`` ends the hold, ``connect`` / ``close`` count new and closed DBAPI connections,
   ``invalidate`` / ``soft_invalidate`` count invalidations; an invalidation whose exception is
   ``InvalidatePoolError`` is SQLAlchemy's pre-ping failure (``_ConnectionFairy._checkout`` raises it when
-  the ping finds the connection dead). No engine-level event: one would put every ``Connection`` on
-  SQLAlchemy's slower with-events path;
+  the ping finds the connection dead). These fire only when it happens, never on the checkout path. No
+  engine-level event: one would put every ``Connection`` on SQLAlchemy's slower with-events path;
 * ``pool.connect`` (the public method ``Engine.raw_connection`` calls) is wrapped on this one pool
   instance: the time from asking to having a connection (the checkout wait: queue wait, plus opening a new
-  connection and the pre-ping when they happen), the checkout itself and the hold's start (in the
-  connection's ``record_info``), and ``sqlalchemy.exc.TimeoutError`` (``QueuePool limit ... timed out``)
-  as a timeout. Waits that end in a timeout or another error are recorded too;
+  connection and the pre-ping when they happen), the checkout itself and the hold's start (kept by
+  connection record while it is checked out), and ``sqlalchemy.exc.TimeoutError`` (``QueuePool limit ...
+  timed out``) as a timeout. Waits that end in a timeout or another error are recorded too;
+* ``pool._return_conn`` is wrapped on the instance to end the hold: ``_ConnectionRecord.checkin`` calls it
+  right after dispatching the ``checkin`` event, on every check-in and nowhere else, so it sees exactly
+  what a ``checkin`` listener sees without paying SQLAlchemy's event dispatch on every check-in;
 * the pool's queue ``get`` is wrapped on the instance to count the requests blocked on it right now
   (``waiting``) and time the blocked part (``queue_wait``): SQLAlchemy only blocks there when no connection
   is idle and the overflow is used up;
 * ``pool.recreate`` is wrapped so that the pool ``engine.dispose()`` makes is wrapped too.
 
 The pool's own ``checkedout()``, ``checkedin()`` and ``overflow()`` give the gauges. No extra database
-connection, no thread; one lock taken for a few counter updates per checkout and per check-in.
+connection, no thread. No lock on the checkout and check-in paths either: they only append what they saw
+to lists (``list.append`` is atomic), and every ``FOLD_AT`` checkouts, and before every reading, the
+appended values are folded into the histograms under the probe's lock. The cost per checkout is measured
+by ``benchmarks/probe_overhead.py`` (docs/probe.md, Cost).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from bisect import bisect_left
+from collections import Counter
 from time import perf_counter
 from typing import Any
 
@@ -38,7 +44,8 @@ from planner.probe.histogram import BOUNDS_S, Histogram, summary
 
 _REGISTRY_LOCK = threading.Lock()
 _PROBES: list[PoolProbe] = []
-_HOLD_KEY = "pool_probe_checked_out_at"  # in the connection record_info while checked out
+FOLD_AT = 512
+"""Observations the hot paths append before one of them folds them into the histograms (``_fold``)."""
 COUNTERS = ("checkouts", "timeouts", "connect_errors", "connects", "closes", "invalidations",
             "soft_invalidations", "pre_ping_failures")
 
@@ -52,14 +59,17 @@ class PoolProbe:
         self.engine_name = engine_name or "default"
         self.started_at = time.time()
         self._lock = threading.Lock()
-        self._held = 0  # checked out and not yet checked in, as the probe saw it
+        self._holds: dict[Any, float] = {}  # connection record -> perf_counter() at checkout, while checked out
         self._waiting = 0
-        self._checkouts = 0
-        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._counts = dict.fromkeys(COUNTERS, 0)  # all but checkouts, which is the successful waits
         self._wait = Histogram()
         self._hold = Histogram()
         self._queue = Histogram()  # time blocked on the pool's queue (only when the pool is at its ceiling)
         self._at_checkout: list[int] = []  # checkouts seen with n connections checked out, index n
+        # what the hot paths saw and _fold has not counted yet (list.append is atomic: no lock on the hot path)
+        self._new_waits: list[float] = []
+        self._new_holds: list[float] = []
+        self._new_seen: list[int] = []  # connections checked out as each new checkout saw them
         self._pool: Any = None
         self._listen()
         self._wrap_pool(self.engine.pool)
@@ -68,7 +78,6 @@ class PoolProbe:
 
     def _listen(self) -> None:
         engine = self.engine
-        event.listen(engine, "checkin", self._on_checkin)
         event.listen(engine, "detach", self._on_detach)
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "close", self._on_close)
@@ -76,32 +85,73 @@ class PoolProbe:
         event.listen(engine, "soft_invalidate", self._on_soft_invalidate)
 
     def _wrap_pool(self, pool: Any) -> None:
-        """Wrap ``connect``, ``recreate`` and the queue's ``get`` on this pool instance only."""
+        """Wrap ``connect``, ``_return_conn``, ``recreate`` and the queue's ``get`` on this pool instance only."""
         self._pool = pool
         self._wrap_connect(pool)
+        self._wrap_return(pool)
         self._wrap_recreate(pool)
         queue = getattr(pool, "_pool", None)
         if queue is not None and callable(getattr(queue, "get", None)):
             self._wrap_queue(queue)
 
     def _wrap_connect(self, pool: Any) -> None:
+        """The checkout's hot path, in one closure: it only appends what it saw (the wait, the number checked
+        out) and keeps the hold's start; ``_fold`` counts them into the histograms, every ``FOLD_AT``
+        checkouts and before every reading."""
         original_connect = pool.connect
-        probe = self
+        failed, fold, holds = self._failed, self._fold, self._holds
+        new_waits = self._new_waits
+        add_wait, add_seen, start_hold = new_waits.append, self._new_seen.append, holds.setdefault
 
         def connect() -> Any:
             started = perf_counter()
             try:
-                connection = original_connect()
+                fairy = original_connect()
             except exc.TimeoutError:
-                probe._failed(started, "timeouts")
+                failed(started, "timeouts")
                 raise
             except BaseException:
-                probe._failed(started, "connect_errors")
+                failed(started, "connect_errors")
                 raise
-            probe._checked_out(started, connection)
-            return connection
+            now = perf_counter()
+            start_hold(fairy._connection_record, now)  # a record already held (StaticPool) keeps its start
+            add_seen(len(holds))
+            add_wait(now - started)
+            if len(new_waits) >= FOLD_AT:
+                fold()
+            return fairy
 
         pool.connect = connect
+
+    def _wrap_return(self, pool: Any) -> None:
+        """The check-in's hot path: ``_return_conn`` is what ``_ConnectionRecord.checkin`` calls right after
+        the ``checkin`` event, for every check-in and only then (a detach returns the record otherwise), so
+        wrapping it gives the hold without SQLAlchemy's event dispatch."""
+        original_return = pool._return_conn
+        end_hold, add_hold = self._holds.pop, self._new_holds.append
+
+        def return_conn(record: Any) -> None:
+            started = end_hold(record, None)
+            if started is not None:
+                add_hold(perf_counter() - started)
+            original_return(record)
+
+        pool._return_conn = return_conn
+
+    def _fold(self) -> None:
+        with self._lock:
+            self._count_new()
+
+    def _count_new(self) -> None:
+        """Count what the hot paths appended into the histograms; the caller holds the lock (one fold at a
+        time). The hot paths append meanwhile, to the end, and only the part taken here is removed."""
+        self._wait.observe_many(_take(self._new_waits))
+        self._hold.observe_many(_take(self._new_holds))
+        at = self._at_checkout
+        for n, count in Counter(_take(self._new_seen)).items():
+            if n >= len(at):  # a new peak
+                at.extend([0] * (n + 1 - len(at)))
+            at[n] += count
 
     def _wrap_recreate(self, pool: Any) -> None:
         original_recreate = pool.recreate
@@ -115,16 +165,16 @@ class PoolProbe:
 
     def _wrap_queue(self, queue: Any) -> None:
         original_get = queue.get
-        probe = self
+        queued, dequeued = self._queued, self._dequeued
 
         def get(block: bool = True, timeout: float | None = None) -> Any:
-            if not block:
-                return original_get(block, timeout)
-            started = probe._queued()
+            if not block:  # SQLAlchemy's fast path: an idle connection or room to overflow
+                return original_get(False, timeout)
+            started = queued()
             try:
                 return original_get(block, timeout)
             finally:
-                probe._dequeued(started)
+                dequeued(started)
 
         queue.get = get
 
@@ -142,50 +192,14 @@ class PoolProbe:
 
     def _failed(self, started: float, counter: str) -> None:
         elapsed = perf_counter() - started
-        with self._lock:
-            self._wait.observe(elapsed)
+        with self._lock:  # with its counter, so that checkouts (waits less failures) is never off
+            self._new_waits.append(elapsed)
             self._counts[counter] += 1
-
-    def _checked_out(self, started: float, connection: Any) -> None:
-        """The hot path: one lock for the wait, the checkout and the hold's start (kept in the record_info)."""
-        now = perf_counter()
-        elapsed = now - started
-        bucket = bisect_left(BOUNDS_S, elapsed)
-        info = connection.record_info
-        wait = self._wait
-        with self._lock:
-            wait.counts[bucket] += 1
-            wait.sum_s += elapsed
-            wait.count += 1
-            self._checkouts += 1
-            if info is not None and _HOLD_KEY not in info:
-                info[_HOLD_KEY] = now
-                self._held += 1
-            n = self._held
-            at = self._at_checkout
-            if n < len(at):
-                at[n] += 1
-            else:
-                at.extend([0] * (n + 1 - len(at)))
-                at[n] += 1  # a new peak: len(at) - 1
-
-    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
-        now = perf_counter()
-        started = record.record_info.pop(_HOLD_KEY, None)
-        if started is not None:
-            elapsed = now - started
-            bucket = bisect_left(BOUNDS_S, elapsed)
-            hold = self._hold
-            with self._lock:
-                self._held -= 1
-                hold.counts[bucket] += 1
-                hold.sum_s += elapsed
-                hold.count += 1
+            if len(self._new_waits) >= FOLD_AT:  # a server down for hours, and nobody reading
+                self._count_new()
 
     def _on_detach(self, dbapi_connection: Any, record: Any) -> None:
-        if record.record_info.pop(_HOLD_KEY, None) is not None:
-            with self._lock:
-                self._held -= 1
+        self._holds.pop(record, None)
 
     def _bump(self, counter: str) -> None:
         with self._lock:
@@ -209,7 +223,7 @@ class PoolProbe:
         pool = self._pool
         size = _call(pool, "size")
         if size is None:  # not a QueuePool: count what the events saw
-            return {"pool_size": None, "max_overflow": None, "checked_out": self._held, "idle": None,
+            return {"pool_size": None, "max_overflow": None, "checked_out": len(self._holds), "idle": None,
                     "overflow": 0}
         max_overflow = getattr(pool, "_max_overflow", None)
         return {"pool_size": size, "max_overflow": max_overflow, "checked_out": _call(pool, "checkedout"),
@@ -222,8 +236,10 @@ class PoolProbe:
         collector compute any window by differencing two scrapes (``planner.probe.histogram.difference``)."""
         gauges = self._gauges()
         with self._lock:
-            counts = {**self._counts, "checkouts": self._checkouts}
+            self._count_new()  # with the reading: a failure's counter and its wait are counted together
             wait = self._wait.as_dict()
+            failures = self._counts["timeouts"] + self._counts["connect_errors"]
+            counts = {**self._counts, "checkouts": wait["count"] - failures}
             hold = self._hold.as_dict()
             queue = self._queue.as_dict()
             waiting, at_checkout = self._waiting, list(self._at_checkout)
@@ -240,6 +256,13 @@ class PoolProbe:
             "histograms": {"bounds_s": list(BOUNDS_S), "wait": wait, "hold": hold, "queue": queue},
             "checked_out_at_checkout": at_checkout,
         }
+
+
+def _take(items: list) -> list:
+    """The items now in ``items``, removed from it; appends made meanwhile stay (list operations are atomic)."""
+    taken = items[:]
+    del items[:len(taken)]
+    return taken
 
 
 def _call(obj: Any, name: str) -> Any:
