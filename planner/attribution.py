@@ -10,6 +10,7 @@ Pure: counts in, counts out; no I/O, no Streamlit.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,32 @@ NO_APPLICATION_NAME = "(no application_name)"
 """How an unplanned client that set no application_name is named (the live rules' ``NO_APP`` too)."""
 UNPLANNED_PREFIX = "unplanned: "
 """The by-application chart's series of a client no service names starts with this."""
+
+
+class IdentityCache:
+    """Values kept per *object* (a plan, a sample): keyed by ``id()`` and holding the objects themselves, so an id
+    is never reused while its entry lives; the oldest entries go beyond ``limit``. Thread-safe (the page's
+    sessions share it), and cheaper than hashing a whole plan at every call."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._entries: dict[tuple, tuple[tuple, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, objects: tuple, compute):
+        """The value for ``objects`` (a tuple of objects, and plain keys such as a server's name), computing
+        ``compute()`` once."""
+        key = tuple(id(o) for o in objects)
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+            return hit[1]
+        value = compute()
+        with self._lock:
+            if len(self._entries) >= self.limit:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (objects, value)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +106,13 @@ class ServiceIndex:
         return found
 
 
-_INDEXES: dict[int, tuple[Plan, ServiceIndex]] = {}
+_INDEXES = IdentityCache(16)
 
 
 def service_index(plan: Plan) -> ServiceIndex:
     """The plan's ``ServiceIndex``, kept per plan object (the page and the collector judge one plan object over
-    and over; a few recent plans are kept)."""
-    hit = _INDEXES.get(id(plan))
-    if hit is not None and hit[0] is plan:
-        return hit[1]
-    if len(_INDEXES) >= 16:
-        _INDEXES.pop(next(iter(_INDEXES)), None)
-    index = ServiceIndex(plan)
-    _INDEXES[id(plan)] = (plan, index)
-    return index
+    and over)."""
+    return _INDEXES.get((plan,), lambda: ServiceIndex(plan))
 
 
 def attribute_counts(plan: Plan, counts: Iterable[tuple[str | None, int]]) -> Attribution:
@@ -111,23 +131,15 @@ def attribute_counts(plan: Plan, counts: Iterable[tuple[str | None, int]]) -> At
                        tuple(sorted(unplanned.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
-_ATTRIBUTED: dict[tuple[int, int], tuple[Plan, Snapshot, Attribution]] = {}
-_ATTRIBUTED_LIMIT = 4096
+_ATTRIBUTED = IdentityCache(4096)
 """Samples whose attribution is kept (a 10-minute window of 1 s samples on a few servers)."""
 
 
 def attribute(plan: Plan, snapshot: Snapshot) -> Attribution:
     """The sample's client backends (the monitor's own excluded, as in ``Snapshot.groups``) by service; kept per
     (plan, sample) object, since several rules ask for the same sample's."""
-    key = (id(plan), id(snapshot))
-    hit = _ATTRIBUTED.get(key)
-    if hit is not None and hit[0] is plan and hit[1] is snapshot:
-        return hit[2]
-    found = attribute_counts(plan, ((g.application_name, g.count) for g in snapshot.groups))
-    if len(_ATTRIBUTED) >= _ATTRIBUTED_LIMIT:
-        _ATTRIBUTED.pop(next(iter(_ATTRIBUTED)), None)
-    _ATTRIBUTED[key] = (plan, snapshot, found)
-    return found
+    return _ATTRIBUTED.get((plan, snapshot), lambda: attribute_counts(
+        plan, ((g.application_name, g.count) for g in snapshot.groups)))
 
 
 def series_name(plan: Plan, application_name: str | None) -> str:
@@ -148,6 +160,7 @@ __all__ = [
     "NO_APPLICATION_NAME",
     "UNPLANNED_PREFIX",
     "Attribution",
+    "IdentityCache",
     "ServiceIndex",
     "attribute",
     "attribute_counts",

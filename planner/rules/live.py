@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from planner import ids
-from planner.attribution import ServiceIndex, attribute, service_index
+from planner.attribution import IdentityCache, ServiceIndex, attribute, service_index
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
 from planner.rules.monitor_role import monitor_superuser_finding
 from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
@@ -300,7 +300,7 @@ class Unit:
         return f"{self.kind} '{self.subject}'"
 
 
-_UNITS: dict[tuple[int, str], tuple[Plan, list[Unit]]] = {}
+_UNITS = IdentityCache(64)
 
 
 def plan_units(plan: Plan | None, server: Server | None) -> list[Unit]:
@@ -308,14 +308,7 @@ def plan_units(plan: Plan | None, server: Server | None) -> list[Unit]:
     object and server (every sample of a window asks for them, several rules each)."""
     if plan is None or server is None:
         return []
-    hit = _UNITS.get((id(plan), server.name))
-    if hit is not None and hit[0] is plan:
-        return hit[1]
-    if len(_UNITS) >= 64:
-        _UNITS.pop(next(iter(_UNITS)), None)
-    units = _plan_units(plan, server)
-    _UNITS[(id(plan), server.name)] = (plan, units)
-    return units
+    return _UNITS.get((plan, server), lambda: _plan_units(plan, server))
 
 
 def _plan_units(plan: Plan, server: Server) -> list[Unit]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from planner import ids
-from planner.attribution import attribute, unplanned_words
+from planner.attribution import IdentityCache, attribute, unplanned_words
 from planner.budget import ServerBudget, server_budget
 from planner.model import Finding, Plan, Server
 from planner.policy import Thresholds
@@ -30,21 +30,13 @@ SUBJECT = "unplanned"
 _TOML_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 
 
-_BUDGETS: dict[tuple[int, str, int], tuple[Plan, Thresholds, ServerBudget]] = {}
+_BUDGETS = IdentityCache(64)
 
 
 def _budget(plan: Plan, server: Server, th: Thresholds) -> ServerBudget:
     """The server's budget under the plan, kept per plan object (the rules judge every sample of a window with
     the same plan)."""
-    key = (id(plan), server.name, id(th))
-    hit = _BUDGETS.get(key)
-    if hit is not None and hit[0] is plan and hit[1] is th:
-        return hit[2]
-    if len(_BUDGETS) >= 64:
-        _BUDGETS.pop(next(iter(_BUDGETS)), None)
-    budget = server_budget(plan, server, th)
-    _BUDGETS[key] = (plan, th, budget)
-    return budget
+    return _BUDGETS.get((plan, server, th), lambda: server_budget(plan, server, th))
 
 
 def _slots(settings: ServerSettings) -> tuple[int, str]:
