@@ -36,10 +36,9 @@ class IdentityCache:
     def get(self, objects: tuple, compute):
         """The value for ``objects`` (a tuple of objects, and plain keys such as a server's name), computing
         ``compute()`` once."""
-        key = tuple(id(o) for o in objects)
-        with self._lock:
-            hit = self._entries.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        key = tuple(map(id, objects))
+        hit = self._entries.get(key)  # an entry holds its objects: no other live object can have their ids
+        if hit is not None:
             return hit[1]
         value = compute()
         with self._lock:
