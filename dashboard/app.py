@@ -43,6 +43,7 @@ from dashboard.live.db import MONITOR_APPLICATION_NAME  # noqa: E402
 from dashboard.live.monitor import Monitor  # noqa: E402
 from dashboard.live.pgbouncer_cli import split_targets  # noqa: E402
 from dashboard.live.prometheus_history import PrometheusHistory  # noqa: E402
+from dashboard.liveview import sidebar_servers, with_own_live_limits  # noqa: E402
 from dashboard.timeline import Timeline  # noqa: E402
 from planner.budget import plan_budgets  # noqa: E402
 from planner.model import InputError  # noqa: E402
@@ -174,7 +175,9 @@ def observed_apps(server: str) -> tuple[services_editor.ObservedApp, ...]:
 
 
 def use_live_limits(settings) -> None:
-    apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings))
+    replica = getattr(monitor.latest().get(state.REPLICA), "settings", None)  # each server's limits to its own entry
+    apply_inputs(state.prefill_from_server(state.inputs_from(st.session_state), settings, replica=replica))
+    st.session_state["live_limits"] = True  # a plan's other servers follow their own live limits too
     st.session_state["prefilled"] = True
 
 
@@ -304,6 +307,9 @@ try:
     inputs = state.inputs_from(st.session_state)
     plan = (state.plan_from_inputs(inputs, application_name=app_name) if services_panel.editing() else
             planfile.current_plan(inputs, plan_panel.loaded_plan(), application_name=app_name))
+    if st.session_state.get("live_limits"):  # each server's own live limits, those the sidebar does not show too
+        plan = with_own_live_limits(plan, {name: snap.settings for name, snap in latest.items()},
+                                    sidebar_servers(plan_panel.loaded_plan(), bool(st.session_state.get("replica"))))
     judged = rerun.judge(plan) if limits_known else None  # findings and recommendation: once per rerun
     view = judged.view if judged else None
 except InputError as err:
@@ -393,7 +399,7 @@ def live_panel(plan, static_findings, waiting: bool) -> None:
         if view_.error:
             st.warning(md(view_.error))
         fig = charts.wide_figure(view_.wide, by, view_.lines, title=server if len(servers) > 1 else "",
-                                 gaps=view_.gaps)
+                                 gaps=view_.gaps, service_lines=view_.service_lines)
         incident_page.annotate_live_chart(fig, monitor, server, state.history_since(
             st.session_state.get("time_range") or "15 min", now))
         st.plotly_chart(fig, width="stretch", key=f"live_chart_{server}")

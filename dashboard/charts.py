@@ -46,6 +46,11 @@ PLAN_LINES: dict[str, tuple[str, str]] = {
     "server max_connections": ("#000000", "solid"),
 }
 UNKNOWN = "(hidden)"
+SERVICE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+"""One colour per service of the plan (its series and its own plan lines), in the plan's order, repeating."""
+UNPLANNED_COLOURS = ("#7f7f7f", "#a6761d", "#666666", "#b15928", "#999999")
+"""The unplanned clients' series: greys and browns, dotted, so they never pass for a service."""
+SERVICE_LINE_DASH = {"steady": "dot", "peak": "dash", "rollout peak": "longdash"}
 LABEL_POSITION = {"usable": "bottom left", "max_connections": "top left"}
 """Where a plan line's label goes: usable and max_connections are often close, so one sits above, one below."""
 
@@ -189,20 +194,31 @@ def wide_figure(
     max_points: int = MAX_POINTS,
     title: str = "",
     gaps: pd.Series | None = None,
+    service_lines: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> go.Figure:
     """Connections over time per value of ``by`` plus the total, with the plan's lines; gaps stay gaps. From
     counts already pivoted by ``wide_counts`` (what the live panel's ``Timeline`` keeps between reruns).
 
     ``gaps`` (``gap_mask``; ``Timeline.gaps``) marks the failed samples; the column names (application names
     from any client) reach the legend and the hover label as escaped text (``planner.text.plotly_text``).
+
+    ``service_lines`` (split by application, several services: ``dashboard.liveview.service_split`` made one
+    column per service and one per unplanned client): each service's own steady, peak and rollout-peak lines, in
+    its series' colour and legend group (a click on the service hides them all).
     """
     fig = go.Figure()
     x = wide.index.to_numpy()
+    colours = _series_colours(wide.columns, service_lines) if service_lines else {}
     for column in wide.columns:
         px, py = downsample(x, wide[column].to_numpy(), max_points)
-        colour = STATE_COLOURS.get(column) if by == "state" else None
+        colour = STATE_COLOURS.get(column) if by == "state" else colours.get(column)
+        dash = "dot" if service_lines and column not in service_lines and column in colours else None
         fig.add_scatter(x=px, y=py, name=plotly_text(column), mode="lines", connectgaps=False,
-                        line={"width": 1.5, "color": colour}, hovertemplate="%{y:.0f}<extra>%{fullData.name}</extra>")
+                        legendgroup=plotly_text(column) if service_lines else None,
+                        line={"width": 1.5, "color": colour, "dash": dash},
+                        hovertemplate="%{y:.0f}<extra>%{fullData.name}</extra>")
+    if service_lines and len(wide.index):
+        _add_service_lines(fig, x, service_lines, colours)
     if len(wide.index):
         px, py = downsample(x, total_counts(wide, gaps), max_points)
         fig.add_scatter(x=px, y=py, name="total", mode="lines", connectgaps=False,
@@ -224,6 +240,28 @@ def wide_figure(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},  # above: below, it hid "UTC"
     )
     return fig
+
+
+def _series_colours(columns, service_lines: Mapping[str, object]) -> dict[str, str]:
+    """A colour per service (with or without connections now) and per unplanned series."""
+    colours = {name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, name in enumerate(service_lines)}
+    others = [c for c in columns if c not in colours]
+    colours.update({c: UNPLANNED_COLOURS[i % len(UNPLANNED_COLOURS)] for i, c in enumerate(others)})
+    return colours
+
+
+def _add_service_lines(fig: go.Figure, x: np.ndarray, service_lines: Mapping[str, Mapping[str, float | None]],
+                       colours: Mapping[str, str]) -> None:
+    """Each service's plan lines as flat traces across the window (in the legend, grouped with its series)."""
+    span = [x[0], x[-1]]
+    for service, lines in service_lines.items():
+        for kind, value in lines.items():
+            if value is None:
+                continue
+            label = plotly_text(f"{service} · {kind} {value:g}")
+            fig.add_scatter(x=span, y=[value, value], name=label, mode="lines", legendgroup=plotly_text(service),
+                            line={"width": 1.2, "color": colours[service], "dash": SERVICE_LINE_DASH.get(kind, "dot")},
+                            hovertemplate="%{y:g}<extra>%{fullData.name}</extra>")
 
 
 def wait_figure(curve: pd.DataFrame, current_pool_size: int, pool_timeout_s: float | None = None, *,

@@ -167,8 +167,12 @@ def _bouncer_inputs(bouncer: PgBouncer | None) -> dict[str, object]:
             else bouncer.max_prepared_statements}
 
 
-def prefill_from_server(inputs: Inputs, settings: ServerSettings | None, *, other_clients: int | None = None) -> Inputs:
-    """Server limits as the live server reports them (max_connections, reserved slots, version)."""
+def prefill_from_server(inputs: Inputs, settings: ServerSettings | None, *, other_clients: int | None = None,
+                        replica: ServerSettings | None = None) -> Inputs:
+    """Server limits as the live server reports them (max_connections, reserved slots, version); ``replica``:
+    the replica server's own live settings, for its own max_connections (each server's limits to its own entry)."""
+    if replica is not None and inputs.replica and not inputs.replica_same_server:
+        inputs = replace(inputs, replica_max_connections=replica.max_connections)
     if settings is None:
         return inputs
     return replace(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from planner.budget import plan_budgets
 from planner.model import Plan
-from planner.rules.live import _engines_by_app, _processes
+from planner.rules.live import _processes, plan_units
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 METRIC_PREFIX = "pool_planner"
@@ -26,15 +26,16 @@ P = METRIC_PREFIX
 
 
 def service_ceilings(plan: Plan) -> dict[tuple[str, str], int]:
-    """(server, application_name) -> the most connections the plan allows that service (every process at the
+    """(server, service) -> the most connections the plan allows that service (every process at the
     autoscaling maximum x the ceilings of its engines), as the live ``connection-leak`` rule counts them;
-    unbounded engines have no ceiling and are left out."""
-    processes, _ = _processes(plan.deployment)
+    unbounded engines have no ceiling and are left out. ``service`` is the application_name with one service,
+    the service's name with several (the collector's ``service`` label says the same)."""
     ceilings: dict[tuple[str, str], int] = {}
     for server in plan.servers:
-        for app, engines in _engines_by_app(plan, server).items():
-            if not any(e.unbounded for e in engines):
-                ceilings[(server.name, app)] = processes * sum(e.ceiling or 0 for e in engines)
+        for unit in plan_units(plan, server):
+            if not any(e.unbounded for e in unit.engines):
+                processes, _ = _processes(unit.deployment)
+                ceilings[(server.name, unit.subject)] = processes * sum(e.ceiling or 0 for e in unit.engines)
     return ceilings
 
 

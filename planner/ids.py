@@ -35,6 +35,7 @@ CONNECTION_LEAK = "connection-leak"
 IDLE_IN_TRANSACTION = "idle-in-transaction"
 NO_IDLE_IN_TRANSACTION_TIMEOUT = "no-idle-in-transaction-timeout"
 COLD_POOL = "cold-pool"
+UNPLANNED_CLIENTS = "unplanned-clients"
 RECYCLE_AFTER_IDLE_TIMEOUT = "recycle-after-idle-timeout"
 POOL_TIMEOUT_EXCEEDS_REQUEST_TIMEOUT = "pool-timeout-exceeds-request-timeout"
 POOL_OVERLOAD = "pool-overload"
@@ -113,6 +114,9 @@ CATALOGUE: tuple[Pitfall, ...] = (
     Pitfall(COLD_POOL, "live", "warning",
             "an application far below pool_size x workers after start, or a burst of new backends after a deploy",
             "cold-pool-live"),
+    Pitfall(UNPLANNED_CLIENTS, "live", "critical",
+            "clients no service of the plan names hold more than the server's `other_clients` allowance, and with "
+            "them the services' planned rollout peak no longer fits", "unplanned-clients-live"),
     Pitfall(RECYCLE_AFTER_IDLE_TIMEOUT, "static + live", "warning",
             "`pool_recycle` unset or at/above the server's `idle_session_timeout` or a load balancer's idle timeout",
             "recycle-after-idle-timeout-live-also-static"),

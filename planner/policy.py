@@ -51,6 +51,13 @@ class Thresholds:
     recycle_age_slack_s: float = 60.0
     """Live ``connection-leak``: connections older than ``pool_recycle`` plus this slack mean recycling is not
     happening (it only runs at checkout)."""
+    unplanned_clients_slack: int = 0
+    """Live ``unplanned-clients`` (plans with several services): connections from clients no service names may
+    exceed the server's ``other_clients`` allowance by this many before the finding may fire ..."""
+    unplanned_clients_margin_fraction: float = 0.0
+    """... and it fires when those clients, the monitor and the services' planned rollout peak (or what they hold
+    now, when more) leave less than this share of the server's slots for ordinary roles free (0: when they do
+    not fit at all). Critical when they do not fit even at the services' planned peak (no rollout)."""
     recycle_fraction_of_idle_timeout: float = 0.5
     """``pool_recycle`` the fixes suggest, as a share of the shortest idle timeout (server or load balancer)."""
     pool_timeout_fraction_of_request_timeout: float = 0.5
@@ -105,6 +112,12 @@ class Thresholds:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
                 raise InputError(name, f"must be a fraction in (0, 1], got {value!r}")
+        slack = self.unplanned_clients_slack
+        if isinstance(slack, bool) or not isinstance(slack, int) or slack < 0:
+            raise InputError("unplanned_clients_slack", f"must be a whole number >= 0, got {slack!r}")
+        if not 0 <= self.unplanned_clients_margin_fraction < 1:
+            raise InputError("unplanned_clients_margin_fraction",
+                             f"must be in [0, 1), got {self.unplanned_clients_margin_fraction!r}")
         if self.live_warning_fraction > self.live_critical_fraction:
             raise InputError("live_warning_fraction", "must not exceed live_critical_fraction")
         if self.idle_in_transaction_warning_s > self.idle_in_transaction_critical_s:

@@ -6,7 +6,10 @@ ceilings from ``planner.export_prometheus.service_ceilings``. Names, labels and 
 
 Label cardinality is bounded: per server, the services (``application_name``) the plan names are always kept;
 the others, biggest first, up to ``max_services`` in all; the rest are folded into ``service="other"``, and
-``pool_planner_services_folded`` says how many were folded.
+``pool_planner_services_folded`` says how many were folded. With several services in the plan, ``service`` is
+the service a connection is attributed to (``Plan.service_of``: ``orders-3`` counts as ``orders``); the clients
+no service names keep their application_name (folded as above) and are summed in
+``pool_planner_unplanned_connections``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from prometheus_client.registry import Collector as RegistryCollector
 from prometheus_client.registry import CollectorRegistry
 
 from dashboard.live.collector import Collector, CollectorState
+from planner.attribution import attribute
 from planner.budget import plan_budgets
 from planner.export_prometheus import METRIC_PREFIX as P
 from planner.export_prometheus import service_ceilings
@@ -53,7 +57,19 @@ def fold_services(counts: dict[str, int], keep: set[str], limit: int) -> tuple[d
 def _planned_services(plan: Plan | None, server: str) -> set[str]:
     if plan is None:
         return set()
+    if plan.multi_service:
+        return {s.name for s in plan.services}
     return {e.application_name for e in plan.engines_on(server) if e.application_name}
+
+
+def service_label(plan: Plan | None, application_name: str | None) -> str:
+    """The ``service`` a connection counts under before folding: with several services in the plan, the service
+    ``Plan.service_of`` attributes it to (per-worker suffixes folded), else its application_name."""
+    if plan is not None and plan.multi_service:
+        service = plan.service_of(application_name)
+        if service is not None:
+            return service
+    return application_name or UNNAMED
 
 
 class CollectorMetrics(RegistryCollector):
@@ -126,22 +142,28 @@ class CollectorMetrics(RegistryCollector):
                                    "(max_connections - reserved - the plan's other clients)", labels=["server"])
         folded = GaugeMetricFamily(f"{P}_services_folded", "Services folded into service=\"other\" (label limit)",
                                    labels=["server"])
+        unplanned = GaugeMetricFamily(f"{P}_unplanned_connections", "Client backends no service of the plan names "
+                                      "(plans with several services)", labels=["server"])
         for name, snap in state.latest.items():
             if not snap.ok:
                 continue
             self._add_server(conns, idle_tx, folded, snap, plan)
+            if plan is not None and plan.multi_service:
+                unplanned.add_metric([name], float(attribute(plan, snap).unplanned_total))
             if snap.settings is not None:
                 usable.add_metric([name], float(_usable(snap.settings, _plan_server(plan, name))[0]))
-        yield from (conns, idle_tx, usable, folded)
+        yield from (conns, idle_tx, usable, folded, unplanned)
 
     def _add_server(self, conns, idle_tx, folded, snap: Snapshot, plan: Plan | None) -> None:
-        apps = {g.application_name or UNNAMED for g in snap.groups}
-        sizes = {app: sum(g.count for g in snap.groups if (g.application_name or UNNAMED) == app) for app in apps}
+        keys = {g.application_name: service_label(plan, g.application_name) for g in snap.groups}
+        sizes: dict[str, int] = {}
+        for g in snap.groups:
+            sizes[keys[g.application_name]] = sizes.get(keys[g.application_name], 0) + g.count
         labels, n_folded = fold_services(sizes, _planned_services(plan, snap.server), self.max_services)
         counts: dict[tuple[str, str], int] = {}
         oldest: dict[str, float] = {}
         for g in snap.groups:
-            service = labels[g.application_name or UNNAMED]
+            service = labels[keys[g.application_name]]
             key = (service, g.state or "hidden")
             counts[key] = counts.get(key, 0) + g.count
             if g.oldest_idle_in_transaction_s is not None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
 from planner import ids
+from planner.attribution import IdentityCache, ServiceIndex, attribute, service_index
 from planner.model import SEVERITY_ORDER, Deployment, Engine, Finding, Plan, Server, Severity
 from planner.rules.monitor_role import monitor_superuser_finding
 from planner.rules.server_match import latest_ok, plan_differs, standby_below_primary
 from planner.rules.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from planner.rules.unplanned import SUBJECT as UNPLANNED_SUBJECT
+from planner.rules.unplanned import unplanned_clients
 from planner.sessions import idle_blockers
 from planner.snapshot import ActivityGroup, ServerSettings, Snapshot
 from planner.text import quote_ident, quote_literal
@@ -203,6 +206,7 @@ def _point_findings(
         _ssl_required,
         _recycle_after_idle_timeout,
         _over_plan,
+        _unplanned_clients,
         _older_than_recycle,
         _plan_differs_from_server,
     ):
@@ -255,8 +259,89 @@ def _belongs(application_name: str | None, app: str) -> bool:
     return prefix == app and suffix.isdigit()
 
 
-def _count_for(snap: Snapshot, app: str) -> int:
-    return sum(g.count for g in snap.groups if _belongs(g.application_name, app))
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What the per-application rules (over plan, recycling, cold pool, SSL) judge on one server.
+
+    One service's plan: one unit per application_name its engines set (``kind`` ``app``; an engine without one
+    cannot be matched), as always. Several services: one unit per service with engines straight on the server
+    (``kind`` ``service``), whose connections are those ``Plan.service_of`` gives it (its engines' names or its
+    own, per-worker suffixes folded), judged with the service's own deployment."""
+
+    subject: str
+    kind: str
+    engines: tuple[Engine, ...]
+    deployment: Deployment
+    plan: Plan
+    _owned: dict[str | None, bool] = field(default_factory=dict, compare=False, repr=False)
+    """Remembered answers of ``owns`` (the rules ask it for every group of every sample of a window)."""
+
+    def owns(self, application_name: str | None) -> bool:
+        try:
+            return self._owned[application_name]
+        except KeyError:
+            pass
+        if self.kind == "app":
+            owned = _belongs(application_name, self.subject)
+        else:
+            owned = service_index(self.plan).service_of(application_name) == self.subject
+        if len(self._owned) >= ServiceIndex.MEMO_LIMIT:
+            self._owned.clear()
+        self._owned[application_name] = owned
+        return owned
+
+    def count(self, snap: Snapshot) -> int:
+        if self.kind == "service":
+            return attribute(self.plan, snap).count(self.subject)
+        return sum(g.count for g in snap.groups if self.owns(g.application_name))
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} '{self.subject}'"
+
+
+_UNITS = IdentityCache(64)
+
+
+def plan_units(plan: Plan | None, server: Server | None) -> list[Unit]:
+    """The units the per-application rules judge on ``server`` (``Unit``), in the plan's order; kept per plan
+    object and server (every sample of a window asks for them, several rules each)."""
+    if plan is None or server is None:
+        return []
+    return _UNITS.get((plan, server), lambda: _plan_units(plan, server))
+
+
+def _plan_units(plan: Plan, server: Server) -> list[Unit]:
+    if not plan.multi_service:
+        apps = _engines_by_app(plan, server)
+        return [Unit(app, "app", engines, plan.deployment, plan) for app, engines in apps.items()]
+    units = []
+    for service in plan.services:
+        engines = tuple(e for e in service.engines_on(server.name) if not e.via_pgbouncer)
+        if engines:
+            units.append(Unit(service.name, "service", engines, service.deployment, plan))
+    return units
+
+
+def _who(plan: Plan | None, application_name: str | None) -> tuple[str, str]:
+    """(subject, words) of a live connection for a finding: its application, or with several services its
+    service (an application no service names is said to be unplanned)."""
+    app = application_name or NO_APP
+    if plan is None or not plan.multi_service:
+        return app, f"app '{app}'"
+    service = service_index(plan).service_of(application_name)
+    return (service, f"service '{service}'") if service else (app, f"app '{app}' (unplanned)")
+
+
+def _engine_subjects(plan: Plan | None, server: Server | None) -> list[tuple[str, Engine]]:
+    """(subject, engine) for every engine straight on ``server``: the engine's name, ``service/engine`` when
+    the plan has several services."""
+    if plan is None or server is None:
+        return []
+    if not plan.multi_service:
+        return [(e.name, e) for e in _direct_engines(plan, server)]
+    return [(f"{service.name}/{e.name}", e) for service in plan.services for e in service.engines_on(server.name)
+            if not e.via_pgbouncer]
 
 
 def _processes(dep: Deployment) -> tuple[int, str]:
@@ -405,9 +490,11 @@ def _idle_groups(snap: Snapshot) -> list[ActivityGroup]:
 
 def _idle_in_transaction(plan, server, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
     per_app: dict[str, list[ActivityGroup]] = {}
+    words: dict[str, str] = {}
     for group in _idle_groups(snap):
         if group.oldest_idle_in_transaction_s is not None:
-            per_app.setdefault(_app(group), []).append(group)
+            subject, words[subject] = _who(plan, group.application_name)
+            per_app.setdefault(subject, []).append(group)
     hits: list[Hit] = []
     for app, groups in per_app.items():
         oldest = max(groups, key=lambda g: g.oldest_idle_in_transaction_s or 0)
@@ -419,7 +506,7 @@ def _idle_in_transaction(plan, server, snap: Snapshot, settings: ServerSettings,
         roles = ", ".join(sorted({g.usename or "?" for g in groups}))
         states = " / ".join(sorted({g.state or "" for g in groups}))
         message = (
-            f"app '{app}' (role {roles}): {_plural(count, 'session')} {states}, the oldest for {_s(age)} "
+            f"{words[app]} (role {roles}): {_plural(count, 'session')} {states}, the oldest for {_s(age)} "
             f">= {_s(th.idle_in_transaction_warning_s)}: each holds a connection, its locks and its snapshot"
         )
         if oldest.last_query:
@@ -441,10 +528,10 @@ def _idle_in_transaction_blocking(plan, server, snap: Snapshot, settings, th: Th
     hits: list[Hit] = []
     for blocker in idle_blockers(snap.sessions or ()):
         s = blocker.session
-        app = s.application_name or NO_APP
+        app, who = _who(plan, s.application_name)
         waiting = ", ".join(f"'{name or NO_APP}' x{n}" for name, n in blocker.blocked_apps)
         message = (
-            f"app '{app}' (role {s.usename or '?'}): pid {s.pid} {s.state} for {_s(s.state_age_s or 0.0)} "
+            f"{who} (role {s.usename or '?'}): pid {s.pid} {s.state} for {_s(s.state_age_s or 0.0)} "
             f"(transaction open {_s(s.xact_age_s or 0.0)}) is blocking {_plural(blocker.blocked_count, 'session')} "
             f"for {_s(blocker.longest_wait_s or 0.0)} ({waiting})"
         )
@@ -497,9 +584,12 @@ def _no_idle_in_transaction_timeout(
 
 def _app_roles(plan: Plan | None, server: Server | None, snap: Snapshot) -> list[str]:
     """The roles the plan's applications connect as on this server (seen in the sample), for a snippet."""
-    apps = _engines_by_app(plan, server)
+    units = plan_units(plan, server)
+    if plan is not None and plan.multi_service:  # a service's connection is one the index attributes to it
+        index, judged = service_index(plan), {unit.subject for unit in units}
+        return sorted({g.usename for g in snap.groups if g.usename and index.service_of(g.application_name) in judged})
     return sorted({g.usename for g in snap.groups
-                   if g.usename and any(_belongs(g.application_name, app) for app in apps)})
+                   if g.usename and any(unit.owns(g.application_name) for unit in units)})
 
 
 def _missing_monitor_privilege(
@@ -527,16 +617,18 @@ def _monitor_superuser(plan, server, snap: Snapshot, settings: ServerSettings, t
 def _ssl_required(plan, server: Server | None, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
     if server is None or not server.ssl_required:
         return []
-    apps = _engines_by_app(plan, server)
+    units = plan_units(plan, server)
     per_app: dict[str, list[int]] = {}
+    words: dict[str, str] = {}
     for group in snap.groups:
         if group.state is None:  # invisible to our role: its SSL column is NULL too
             continue
-        if apps and not any(_belongs(group.application_name, app) for app in apps):
+        if units and not any(unit.owns(group.application_name) for unit in units):
             continue
-        if not apps and group.client_addr is None:  # unix socket: TLS does not apply
+        if not units and group.client_addr is None:  # unix socket: TLS does not apply
             continue
-        counts = per_app.setdefault(_app(group), [0, 0])
+        subject, words[subject] = _who(plan, group.application_name)
+        counts = per_app.setdefault(subject, [0, 0])
         counts[0] += group.count
         counts[1] += group.count - group.ssl_count
     hits: list[Hit] = []
@@ -544,7 +636,7 @@ def _ssl_required(plan, server: Server | None, snap: Snapshot, settings: ServerS
         if plain <= 0:
             continue
         message = (
-            f"app '{app}': {plain} of {_plural(count, 'connection')} to {snap.server} without SSL, and the plan "
+            f"{words[app]}: {plain} of {_plural(count, 'connection')} to {snap.server} without SSL, and the plan "
             "requires SSL" + ("" if settings.ssl else f" ({snap.server} runs with ssl = off)")
         )
         fix = (
@@ -574,12 +666,12 @@ def _recycle_after_idle_timeout(
     if timeout_s <= 0:
         return []
     hits: list[Hit] = []
-    for engine in _direct_engines(plan, server):
+    for subject, engine in _engine_subjects(plan, server):
         if engine.pool_recycle != -1 and engine.pool_recycle < timeout_s:
             continue
         recycle = "unset (-1)" if engine.pool_recycle == -1 else f"{engine.pool_recycle:g} s"
         message = (
-            f"engine '{engine.name}': pool_recycle {recycle} is not below {snap.server}'s live idle_session_timeout "
+            f"engine '{subject}': pool_recycle {recycle} is not below {snap.server}'s live idle_session_timeout "
             f"{timeout_s:g} s: the server closes pooled connections that sit idle, and the next checkout fails with "
             "'connection is closed'"
         )
@@ -600,27 +692,26 @@ def _recycle_after_idle_timeout(
             fix = "The timeout is shorter than pool_recycle's 1 s minimum: turn it off for the pool's role."
             snippet = "ALTER ROLE <application role> SET idle_session_timeout = 0;"
         finding = Finding(ids.RECYCLE_AFTER_IDLE_TIMEOUT, severity, message, fix, snippet, snap.server)
-        hits.append(Hit(engine.name, finding))
+        hits.append(Hit(subject, finding))
     return hits
 
 
 def _over_plan(plan, server: Server | None, snap: Snapshot, settings: ServerSettings, th: Thresholds) -> list[Hit]:
     """An application holding more connections than its engines' ceilings allow: its pool is not bounding."""
-    if plan is None:
-        return []
-    processes, in_words = _processes(plan.deployment)
     hits: list[Hit] = []
-    for app, engines in _engines_by_app(plan, server).items():
+    for unit in plan_units(plan, server):
+        engines = unit.engines
         if any(e.unbounded for e in engines):
             continue  # no ceiling to compare with: the static unbounded-overflow rule says so
+        processes, in_words = _processes(unit.deployment)
         per_process = sum(e.ceiling or 0 for e in engines)
         allowed = processes * per_process
-        count = _count_for(snap, app)
+        count = unit.count(snap)
         if count <= allowed * (1 + th.leak_over_plan_fraction):
             continue
         terms = " + ".join(f"({e.pool_size} + {e.max_overflow})" for e in engines)
         message = (
-            f"app '{app}': {count} connections to {snap.server} > plan's {in_words} x {terms} = {allowed}: "
+            f"{unit.label}: {count} connections to {snap.server} > plan's {in_words} x {terms} = {allowed}: "
             "its pools do not bound it"
         )
         fix = (
@@ -634,8 +725,15 @@ def _over_plan(plan, server: Server | None, snap: Snapshot, settings: ServerSett
             f"max_overflow={engines[0].max_overflow})\n"
             "SessionFactory = async_sessionmaker(engine, expire_on_commit=False)"
         )
-        hits.append(Hit(app, Finding(ids.CONNECTION_LEAK, "warning", message, fix, snippet, snap.server)))
+        hits.append(Hit(unit.subject, Finding(ids.CONNECTION_LEAK, "warning", message, fix, snippet, snap.server)))
     return hits
+
+
+def _unplanned_clients(plan, server: Server | None, snap: Snapshot, settings: ServerSettings,
+                       th: Thresholds) -> list[Hit]:
+    """Clients no service names over the plan's allowance, leaving the services no room (``rules.unplanned``)."""
+    finding = unplanned_clients(plan, server, snap, settings, th)
+    return [Hit(UNPLANNED_SUBJECT, finding)] if finding else []
 
 
 def _older_than_recycle(
@@ -643,17 +741,18 @@ def _older_than_recycle(
 ) -> list[Hit]:
     """Connections older than pool_recycle (plus a grace): recycling, applied only at checkout, is not happening."""
     hits: list[Hit] = []
-    for app, engines in _engines_by_app(plan, server).items():
+    for unit in plan_units(plan, server):
+        engines = unit.engines
         recycles = [e.pool_recycle for e in engines if e.pool_recycle != -1]
         if len(recycles) != len(engines):
             continue  # an engine of this app never recycles: age proves nothing
         recycle = max(recycles)
-        ages = [g.oldest_backend_s for g in snap.groups if _belongs(g.application_name, app) and g.oldest_backend_s]
+        ages = [g.oldest_backend_s for g in snap.groups if unit.owns(g.application_name) and g.oldest_backend_s]
         if not ages or max(ages) <= recycle + th.recycle_age_slack_s:
             continue
         age = max(ages)
         message = (
-            f"app '{app}': oldest connection {_s(age)} old > plan's pool_recycle {recycle:g} s "
+            f"{unit.label}: oldest connection {_s(age)} old > plan's pool_recycle {recycle:g} s "
             f"+ {th.recycle_age_slack_s:g} s grace: recycling is not happening"
         )
         fix = (
@@ -662,7 +761,8 @@ def _older_than_recycle(
             "is not recycled); close sessions promptly."
         )
         snippet = f"create_async_engine(url, pool_recycle={recycle:g}, pool_pre_ping=True)"
-        hits.append(Hit(f"{app} (age)", Finding(ids.CONNECTION_LEAK, "warning", message, fix, snippet, snap.server)))
+        finding = Finding(ids.CONNECTION_LEAK, "warning", message, fix, snippet, snap.server)
+        hits.append(Hit(f"{unit.subject} (age)", finding))
     return hits
 
 
@@ -681,38 +781,39 @@ def _cold_pool(
     latest = ok[-1]
     if latest is not history[-1]:
         return []
-    processes, in_words = _processes(plan.deployment)
     hits: list[Hit] = []
-    for app, engines in _engines_by_app(plan, server).items():
+    for unit in plan_units(plan, server):
+        app, engines = unit.subject, unit.engines
+        processes, in_words = _processes(unit.deployment)
         pool = sum(e.pool_size for e in engines)
         expected = processes * pool
         cold_below = th.cold_pool_fraction * expected
         pool_words = f"{in_words} x pool_size {pool} = {expected}"
-        burst = _latest_burst(ok, app, cold_below, th, now)
+        burst = _latest_burst(ok, unit, cold_below, th, now)
         if burst is not None:
             before, after, seconds, at = burst
             message = (
-                f"app '{app}': {before} -> {after} connections within {_s(seconds)} (+{after - before} new backends) "
+                f"{unit.label}: {before} -> {after} connections within {_s(seconds)} (+{after - before} new backends) "
                 f"while its pool was cold (< {th.cold_pool_fraction:.0%} of {pool_words}): the requests that "
                 "opened them each waited for a new connection"
             )
             hits.append(Hit(app, _cold_finding("warning", message, pool, latest.server), at))
             continue
-        count = _count_for(latest, app)
+        count = unit.count(latest)
         if count == 0 or count >= cold_below:
             continue
-        first = next(s.taken_at for s in ok if _count_for(s, app) > 0)
-        ages = [g.oldest_backend_s or 0.0 for g in latest.groups if _belongs(g.application_name, app)]
+        first = next(s.taken_at for s in ok if unit.count(s) > 0)
+        ages = [g.oldest_backend_s or 0.0 for g in latest.groups if unit.owns(g.application_name)]
         up = max([(now - first).total_seconds(), *ages])
         if up < th.cold_pool_grace_s:
             continue
         cold_since = latest.taken_at
         for snap in reversed(ok):
-            if not 0 < _count_for(snap, app) < cold_below:
+            if not 0 < unit.count(snap) < cold_below:
                 break
             cold_since = snap.taken_at
         message = (
-            f"app '{app}': {_plural(count, 'connection')} {_s(up)} after its first, far below the plan's {pool_words} "
+            f"{unit.label}: {_plural(count, 'connection')} {_s(up)} after its first, far below the plan's {pool_words} "
             f"(< {th.cold_pool_fraction:.0%}): pools open connections lazily, so each request beyond "
             f"{count} at once pays for a new connection; the lesson's warm-up opens only one per process"
         )
@@ -721,7 +822,7 @@ def _cold_pool(
 
 
 def _latest_burst(
-    ok: Sequence[Snapshot], app: str, cold_below: float, th: Thresholds, now: datetime
+    ok: Sequence[Snapshot], unit: Unit, cold_below: float, th: Thresholds, now: datetime
 ) -> tuple[int, int, float, datetime] | None:
     """The latest jump of an already running app, from a cold count, by ``burst_new_backends`` or more between
     two samples at most ``burst_window_s`` apart; reported for ``burst_reported_s``. An app seen for the first
@@ -730,7 +831,7 @@ def _latest_burst(
         if (now - cur.taken_at).total_seconds() > th.burst_reported_s:
             return None
         seconds = (cur.taken_at - prev.taken_at).total_seconds()
-        before, after = _count_for(prev, app), _count_for(cur, app)
+        before, after = unit.count(prev), unit.count(cur)
         if seconds <= th.burst_window_s and 0 < before < cold_below and after - before >= th.burst_new_backends:
             return before, after, seconds, cur.taken_at
     return None

@@ -8,6 +8,7 @@ server's, so every budget figure judged from the plan is about another server. `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from planner import ids
 from planner.budget import usable_slots
@@ -60,6 +61,24 @@ def plan_differs(server: Server | None, snap: Snapshot, settings: ServerSettings
     )]
 
 
+def live_limits(server: Server, settings: ServerSettings) -> Server:
+    """``server`` with the compared settings (``COMPARED``) as the live server reports them; the rest (other
+    clients, timeouts, ``replica_of``) as planned. ``plan_differs`` finds nothing between the two."""
+    major = min(max(settings.major_version, 12), 18)
+    reserved = (settings.reserved_connections or 0) if major >= 16 else 0
+    return replace(server, max_connections=settings.max_connections,
+                   superuser_reserved_connections=settings.superuser_reserved_connections,
+                   reserved_connections=reserved, major_version=major)
+
+
+def with_live_limits(plan: Plan, settings: Mapping[str, ServerSettings | None]) -> Plan:
+    """The plan with each server's limits replaced by its **own** live settings (``settings``: server name ->
+    the latest sample's settings; a server without any keeps the plan's): the primary's, the replica's, ..."""
+    servers = tuple(live_limits(s, settings[s.name]) if settings.get(s.name) is not None else s
+                    for s in plan.servers)
+    return plan if servers == plan.servers else replace(plan, servers=servers)
+
+
 def _live_standby_values(settings: ServerSettings) -> dict[str, int | None]:
     values: dict[str, int | None] = {name: getattr(settings, name, None) for name in STANDBY_SETTING_DEFAULTS}
     values["max_connections"] = settings.max_connections
@@ -88,4 +107,4 @@ def latest_ok(history_by_server: Mapping[str, Sequence[Snapshot]]) -> dict[str, 
             if history and history[-1].ok and history[-1].settings is not None}
 
 
-__all__ = ["differences", "latest_ok", "plan_differs", "standby_below_primary"]
+__all__ = ["differences", "latest_ok", "live_limits", "plan_differs", "standby_below_primary", "with_live_limits"]
