@@ -4,7 +4,7 @@ its probe over HTTP), PgBouncer (a real one in transaction mode), the database's
 alone in its own database), none (two services sharing a database), and the censored case (a saturated pool),
 the last through the CLI with its JSON contract and exit code.
 
-Windows are short here (6-10 s) to keep the suite fast, so tolerances are loose; benchmarks/observe_accuracy.py
+Windows are short here (6-15 s) to keep the suite fast, so tolerances are loose; benchmarks/observe_accuracy.py
 holds the estimates to ±10 % / ±20 % over longer windows."""
 
 from __future__ import annotations
