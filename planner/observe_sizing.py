@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from planner.model import Deployment, Engine, InputError, Plan, Server, Workload
 from planner.observe import Observation, Source
 from planner.queueing import DEFAULT_CONNECT_MS, HoldTime, WaitPrediction, predict_wait
-from planner.queueing.requirement import workload_hold
+from planner.queueing.requirement import SIM_ARRIVALS, workload_hold
 from planner.sizing import recommend_for_plan
 
 CONNECT_SHARE = 0.01
@@ -159,10 +159,12 @@ def keep_connects_out_of_p99(rate_per_s: float, hold: HoldTime, pool_size: int, 
     predicts. The ceiling (pool_size + max_overflow), which the sizing fitted to the server, is unchanged."""
     first = predict_wait(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s)
     before = first.connects_per_s / rate_per_s if rate_per_s > 0 else 0.0
-    size, overflow, prediction = pool_size, max_overflow, first
-    while overflow > 0 and rate_per_s > 0 and prediction.connects_per_s / rate_per_s > CONNECT_SHARE:
+    size, overflow, share = pool_size, max_overflow, before
+    while overflow > 0 and share > CONNECT_SHARE:  # each step a shorter simulation; the answer a full one
         size, overflow = size + 1, overflow - 1
-        prediction = predict_wait(rate_per_s, hold, size, overflow, pool_timeout_s)
+        share = predict_wait(rate_per_s, hold, size, overflow, pool_timeout_s,
+                             sim_arrivals=SIM_ARRIVALS).connects_per_s / rate_per_s
+    prediction = first if size == pool_size else predict_wait(rate_per_s, hold, size, overflow, pool_timeout_s)
     return ConnectShift(size, overflow, prediction, size - pool_size, before)
 
 
