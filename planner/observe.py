@@ -112,20 +112,36 @@ class TransactionWindow:
     """The service was the only application in that database during the window (else not attributable)."""
 
 
+MIN_COUNTER_MOVES = 5
+"""pg_stat_database's counter must move at least this often in the window for its rate to be used."""
+MAX_STEP_SHARE = 0.10
+"""...and no single move may carry more than this share of its rise over the window."""
+
+
 def counter_rate(times: Sequence[float], counts: Sequence[float]) -> float | None:
     """A cumulative counter's rate per second, from the first to the last reading at which it moved.
 
-    pg_stat_database's counters move in steps: a backend adds its pending counts when it flushes them, at
-    most once a second and, while it stays busy, as rarely as once a minute (PostgreSQL 15+). The difference
-    of the first and last readings errs by up to a minute of traffic at each end; between two steps the counter
-    has counted every transaction of the backends that flushed (all of it for one busy backend). None when the
-    counter moved fewer than twice in the window (too short to tell: the source is then absent)."""
-    moved = [i for i in range(1, min(len(times), len(counts))) if counts[i] != counts[i - 1]]
-    if len(moved) < 2:
+    pg_stat_database's counters move in steps: a backend adds its pending transaction counts to them when it
+    flushes its statistics, at most once a second, and only when it has other statistics pending as well (a
+    table it read, WAL it wrote: PostgreSQL 15+ returns early from ``pgstat_report_stat`` otherwise). A backend
+    whose transactions read tables flushes about once a second while it works: then between the first and the
+    last move the counter has counted every transaction but the last second's of each backend, and the rate is
+    close. One whose transactions touch no table is never counted while it lives: the counter then moves
+    rarely, in large steps flushed by something else (a catalog read after an invalidation, the connection's
+    end), and the difference of two such steps errs by up to all the traffic in between. So the rate is used
+    only when the counter moved at least ``MIN_COUNTER_MOVES`` times and no move carried more than
+    ``MAX_STEP_SHARE`` of its rise between the first and the last move; else None (the source is then absent).
+    """
+    n = min(len(times), len(counts))
+    moved = [i for i in range(1, n) if counts[i] != counts[i - 1]]
+    if len(moved) < MIN_COUNTER_MOVES:
         return None
     first, last = moved[0], moved[-1]
-    span = times[last] - times[first]
-    return (counts[last] - counts[first]) / span if span > 0 else None
+    rise, span = counts[last] - counts[first], times[last] - times[first]
+    if span <= 0 or rise <= 0:
+        return None
+    largest = max(counts[i] - counts[i - 1] for i in moved[1:])
+    return rise / span if largest <= MAX_STEP_SHARE * rise else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 
 from planner.model import Deployment, Engine, InputError, Plan, Server, Service, Workload
 from planner.observe import Observation, Source
-from planner.queueing import predict_wait
-from planner.queueing.requirement import workload_hold
+from planner.queueing import DEFAULT_CONNECT_MS, HoldTime, WaitPrediction, predict_wait
+from planner.queueing.requirement import SIM_ARRIVALS, workload_hold
 from planner.sizing import Recommendation, recommend_for_plan
 from planner.sizing.results import ServerSplit, ServiceCut
 from planner.sizing.shared import advice_of
 
+CONNECT_SHARE = 0.01
+"""At most this share of checkouts may open an overflow connection in the recommended pool (see
+``keep_connects_out_of_p99``)."""
 LITTLE_NOMINAL_HOLD_MS = 1000.0
 """Without a measured rate and hold only their product (the offered load) is known: Little's law sizes from it
 alone, so it is fed as rate = offered load per second at this nominal hold."""
@@ -138,10 +141,61 @@ def recommend_observed(obs: Observation, *, plan: Plan | None = None, server: Se
     if not rec.fits or rec.pool_size is None:
         return ObservedAdvice(None, None, None, None, False, "queueing", workload, rec.why)
     per_process = workload.per_worker_rps(sized.deployment)
-    prediction = predict_wait(per_process, workload_hold(workload), rec.pool_size, rec.max_overflow or 0,
-                              rec.pool_timeout or 30.0)
-    return ObservedAdvice(rec.pool_size, rec.max_overflow, round(prediction.wait_p99_ms, 3),
-                          round(prediction.p_wait, 4), True, "queueing", workload, rec.reasons, rec.plan)
+    shifted = keep_connects_out_of_p99(per_process, workload_hold(workload), rec.pool_size, rec.max_overflow or 0,
+                                       rec.pool_timeout or 30.0)
+    reasons = rec.reasons if shifted.moved == 0 else (*rec.reasons, shifted.reason(rec.pool_size))
+    return ObservedAdvice(shifted.pool_size, shifted.max_overflow, round(shifted.prediction.wait_p99_ms, 3),
+                          round(shifted.prediction.p_wait, 4), True, "queueing", workload, reasons,
+                          _with_pool(rec.plan, obs.name, shifted.pool_size, shifted.max_overflow))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectShift:
+    """The pool after moving connections from max_overflow to pool_size (``moved`` of them)."""
+
+    pool_size: int
+    max_overflow: int
+    prediction: WaitPrediction
+    moved: int
+    connect_share_before: float
+
+    def reason(self, was: int) -> str:
+        return (f"pool_size {was} -> {self.pool_size}, max_overflow {self.max_overflow + self.moved} -> "
+                f"{self.max_overflow} (the same ceiling, so it fits as before): with pool_size {was} the model "
+                f"sends {self.connect_share_before:.1%} of checkouts to open an overflow connection, whose connect "
+                f"time (assumed {DEFAULT_CONNECT_MS:g} ms, not measured here, far longer on a loaded host) would "
+                f"then decide the p99 wait; at most {CONNECT_SHARE:.0%} now")
+
+
+def keep_connects_out_of_p99(rate_per_s: float, hold: HoldTime, pool_size: int, max_overflow: int,
+                             pool_timeout_s: float) -> ConnectShift:
+    """Move connections from max_overflow to pool_size until at most ``CONNECT_SHARE`` of checkouts open one.
+
+    An overflow connection is opened at checkout and closed at check-in: its checkout waits for the connect,
+    which the model can only assume (5 ms) and which the live side does not measure. When more than 1 % of
+    checkouts open one, the p99 wait is a connect time, and a slow connect (a loaded host: measured up to 50 ms
+    and more) misses the target the pool was sized for. ``pool_size`` alone already meets the target (the
+    sizing's search is without overflow), so keeping connects out of the p99 leaves it a queue wait the model
+    predicts. The ceiling (pool_size + max_overflow), which the sizing fitted to the server, is unchanged."""
+    first = predict_wait(rate_per_s, hold, pool_size, max_overflow, pool_timeout_s)
+    before = first.connects_per_s / rate_per_s if rate_per_s > 0 else 0.0
+    size, overflow, share = pool_size, max_overflow, before
+    while overflow > 0 and share > CONNECT_SHARE:  # each step a shorter simulation; the answer a full one
+        size, overflow = size + 1, overflow - 1
+        share = predict_wait(rate_per_s, hold, size, overflow, pool_timeout_s,
+                             sim_arrivals=SIM_ARRIVALS).connects_per_s / rate_per_s
+    prediction = first if size == pool_size else predict_wait(rate_per_s, hold, size, overflow, pool_timeout_s)
+    return ConnectShift(size, overflow, prediction, size - pool_size, before)
+
+
+def _with_pool(plan: Plan | None, service: str, pool_size: int, max_overflow: int) -> Plan | None:
+    """The recommended plan with the service's engine at these pool numbers."""
+    if plan is None:
+        return None
+    engines = tuple(dataclasses.replace(e, pool_size=pool_size, max_overflow=max_overflow)
+                    if (e.application_name or e.name) == service[:63] or len(plan.engines) == 1 else e
+                    for e in plan.engines)
+    return dataclasses.replace(plan, engines=engines)
 
 
 def services_plan(plan: Plan, measured: Mapping[str, tuple[Observation, Workload]], on: str | None = None) -> Plan:

@@ -55,7 +55,7 @@ def add_parser(sub, usage_error: type[Exception]) -> None:
     when.add_argument("--seconds", type=float, help="sample live for this many seconds (1-3600)")
     when.add_argument("--since", help="read the recorded history of the last 30s / 30m / 2h / 1d")
     observe_parser.add_argument("--interval", type=float, help="seconds between samples (default 0.2 for "
-                                "windows up to 60 s, else 1)")
+                                "windows up to 120 s, else 1)")
     observe_parser.add_argument("--processes", action="append", default=[], metavar="NAME=N",
                                 help="processes of a service (repeat); default: the plan, per-worker suffixes, "
                                      "the probes, else 1")
