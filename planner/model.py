@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Severity = Literal["critical", "warning", "info"]
@@ -474,10 +474,7 @@ class Plan:
             changes = {k: v for k, v in (("engines", self.engines), ("deployment", self.deployment),
                                          ("workload", self.workload)) if v is not None and v is not _UNSET}
             if changes:
-                first = Service(name=first.name, priority=first.priority, **{
-                    "engines": first.engines, "deployment": first.deployment, "workload": first.workload,
-                    **changes})
-                services = (first, *services[1:])
+                services = (replace(first, **changes), *services[1:])
         else:
             workload = None if self.workload is _UNSET else self.workload
             services = (Service(engines=(Engine(),) if self.engines is None else self.engines,
